@@ -1,0 +1,192 @@
+"""Connects the image list to `training/`: reads and checks files on one lane, classifies on another.
+
+Files are decoded through the one preprocessing path on the "files" lane, so their input check
+shows even while the model still loads; classification jobs queue on the "model" lane behind the
+model-loading job, so nothing dropped early is lost.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QPixmap
+
+from training.checkpoints import CheckpointInfo, read_info
+from training.preprocessing import ImageRejected, load_image
+
+from .items import ImageItem, ImageListModel, to_qimage
+from .jobs import Job, JobLane
+
+PREVIEW_SIZE = 240  # px, longest side of the original kept for the detail view
+THUMB_SIZE = 48  # px
+
+
+def read_sources(entries, policy, strict: bool, reporter, batch: int = 32):
+    """Decode ``(item_id, source)`` pairs; report batches of (id, report or error, thumbnail)."""
+    out, last = [], time.monotonic()
+    for n, (item_id, source) in enumerate(entries, start=1):
+        if reporter.cancelled():
+            return
+        try:
+            report = load_image(source, policy, strict=strict)
+            preview = report.original.copy()
+            preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+            report.original = preview
+            thumb = preview.copy()
+            thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            out.append((item_id, report, np.asarray(thumb.convert("RGB"))))
+        except ImageRejected as exc:
+            out.append((item_id, str(exc), None))
+        except Exception as exc:  # anything unexpected still becomes a reason, never a crash
+            out.append((item_id, f"unexpected error: {type(exc).__name__}: {exc}"[:200], None))
+        if len(out) >= batch or time.monotonic() - last > 0.1:
+            reporter.partial(out)
+            out, last = [], time.monotonic()
+        reporter.progress(n / max(len(entries), 1))
+    if out:
+        reporter.partial(out)
+
+
+class ClassifierSession(QObject):
+    """The active checkpoint, the dropped images and the jobs between them."""
+
+    model_loading = Signal(str)  # checkpoint name
+    model_ready = Signal(object)  # CheckpointInfo
+    model_failed = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, checkpoint: Path, parent=None) -> None:
+        super().__init__(parent)
+        self.items = ImageListModel(self)
+        self.files = JobLane("files", self)
+        self.model_lane = JobLane("model", self)
+        self.classifier = None
+        self.strict = False
+        self.checkpoint = Path(checkpoint)
+        self.info: CheckpointInfo | None = None
+        for lane in (self.files, self.model_lane):
+            lane.idle.connect(self._emit_busy)
+
+    # -- model -------------------------------------------------------------------------------
+    def load_model(self, checkpoint: Path | None = None) -> None:
+        """Read the sidecar now (cheap), load the network in the background."""
+        self.checkpoint = Path(checkpoint or self.checkpoint)
+        try:
+            self.info = read_info(self.checkpoint)
+            self.items.class_names = self.info.class_names
+        except Exception as exc:
+            self.model_failed.emit(str(exc))
+            return
+        self.classifier = None
+        self.model_loading.emit(self.checkpoint.stem)
+        path = self.checkpoint
+
+        def load(reporter):
+            from training.predict import Classifier
+            self.classifier = Classifier.load(path)  # read only by later jobs on the same lane
+            return self.classifier.info
+
+        job = Job(load, "load model")
+        job.finished.connect(self._on_model_loaded)
+        job.failed.connect(self.model_failed)
+        self.model_lane.submit(job)
+
+    @Slot(object)
+    def _on_model_loaded(self, info) -> None:
+        self.info = info
+        self.model_ready.emit(info)
+
+    # -- images ------------------------------------------------------------------------------
+    def add_paths(self, paths) -> list[ImageItem]:
+        """Add files (and the image files inside folders, recursively) to the list and check them."""
+        from training.predict import expand_paths
+
+        files = expand_paths(paths)
+        items = [ImageItem(source=Path(f), name=Path(f).name) for f in files]
+        self._add(items)
+        return items
+
+    def add_bytes(self, data: bytes, name: str = "pasted image") -> ImageItem:
+        item = ImageItem(source=data, name=name)
+        self._add([item])
+        return item
+
+    def set_strict(self, strict: bool) -> None:
+        """Switch the strict 32x32 check and re-check every image."""
+        if strict == self.strict:
+            return
+        self.strict = strict
+        for item in self.items.items:
+            item.state, item.error, item.probabilities = "waiting", "", None
+        self._read(list(self.items.items))
+
+    def _add(self, items: list[ImageItem]) -> None:
+        self.items.add(items)
+        self._read(items)
+
+    def _read(self, items: list[ImageItem]) -> None:
+        if not items or self.info is None:
+            return
+        entries = [(item.id, item.source) for item in items]
+        policy, strict = self.info.preprocessing, self.strict
+        job = Job(lambda reporter: read_sources(entries, policy, strict, reporter), "read images")
+        job.partial.connect(self._on_read)
+        self.files.submit(job)
+        self.busy_changed.emit(True)
+
+    @Slot(object)
+    def _on_read(self, batch) -> None:
+        ready = []
+        for item_id, result, thumb in batch:
+            item = self.items.get(item_id)
+            if item is None:
+                continue
+            if isinstance(result, str):
+                item.state, item.error, item.report = "failed", result, None
+            else:
+                item.state, item.report = "checked", result
+                item.thumbnail = QPixmap.fromImage(to_qimage(thumb))
+                ready.append(item)
+            self.items.touch(item_id)
+        if ready:
+            self._classify(ready)
+
+    def _classify(self, items: list[ImageItem]) -> None:
+        ids = [item.id for item in items]
+        arrays = np.stack([item.report.array for item in items])
+
+        def classify(reporter):
+            if self.classifier is None:
+                raise RuntimeError("no model loaded")
+            return ids, self.classifier.classify(arrays)
+
+        job = Job(classify, "classify")
+        job.finished.connect(self._on_classified)
+        self.model_lane.submit(job)
+
+    @Slot(object)
+    def _on_classified(self, result) -> None:
+        ids, probs = result
+        for item_id, row in zip(ids, probs):
+            item = self.items.get(item_id)
+            if item is not None and item.state == "checked":
+                item.probabilities, item.state = row, "classified"
+                self.items.touch(item_id)
+
+    def reclassify_all(self) -> None:
+        ready = [i for i in self.items.items if i.report is not None and i.state != "failed"]
+        for item in ready:
+            item.state, item.probabilities = "checked", None
+        if ready:
+            self._classify(ready)
+
+    @Slot()
+    def _emit_busy(self) -> None:
+        self.busy_changed.emit(self.files.busy() or self.model_lane.busy())
+
+    def shutdown(self) -> None:
+        """Cancel queued work and wait for both threads (called when the window closes)."""
+        self.files.shutdown()
+        self.model_lane.shutdown()

@@ -1,0 +1,89 @@
+"""Top-k probability bars: class names, bars and percentages, top class highlighted."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+
+class TopKBars(QGroupBox):
+    """The k most probable classes of the selected image; keyboard and screen-reader friendly."""
+
+    k_changed = Signal(int)
+
+    def __init__(self, k: int = 5, parent=None) -> None:
+        super().__init__("Top predictions", parent)
+        self.k_box = QSpinBox(minimum=1, maximum=100, value=k)
+        self.k_box.setAccessibleName("Number of classes shown")
+        self.k_box.valueChanged.connect(self._on_k)
+        form = QFormLayout()
+        form.addRow("Classes shown (k):", self.k_box)
+        self.rows = QVBoxLayout()
+        self.message = QLabel()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addLayout(self.rows)
+        layout.addStretch(1)
+        self.bars: list[QProgressBar] = []
+        self._probs, self._names = None, ()
+        self.show_message("Drop an image to see predictions.")
+
+    @property
+    def k(self) -> int:
+        return self.k_box.value()
+
+    def _on_k(self, k: int) -> None:
+        self._render()
+        self.k_changed.emit(k)
+
+    def show_message(self, text: str) -> None:
+        self._probs = None
+        self.message.setText(text)
+        self.message.show()
+        self._render()
+
+    def show_probabilities(self, probabilities: np.ndarray, class_names) -> None:
+        self._probs, self._names = np.asarray(probabilities), tuple(class_names)
+        self.message.hide()
+        self._render()
+
+    def _render(self) -> None:
+        while self.rows.count():
+            row = self.rows.takeAt(0).widget()
+            if row is not None:
+                row.deleteLater()
+        self.bars = []
+        if self._probs is None:
+            return
+        order = np.argsort(-self._probs, kind="stable")[: self.k]
+        for rank, index in enumerate(order):
+            self.rows.addWidget(self._row(self._names[index], float(self._probs[index]), rank == 0))
+
+    def _row(self, label: str, probability: float, top: bool) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        name = QLabel(label)
+        name.setMinimumWidth(90)
+        bar = QProgressBar(minimum=0, maximum=1000, value=round(probability * 1000))
+        bar.setTextVisible(False)
+        bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab walks through the bars
+        text = f"{label}: {probability:.1%}"
+        bar.setAccessibleName(text + (" (top prediction)" if top else ""))
+        bar.setToolTip(text)
+        percent = QLabel(f"{probability:.1%}")
+        percent.setMinimumWidth(52)
+        percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if top:
+            for widget in (name, percent):
+                font = widget.font()
+                font.setBold(True)
+                widget.setFont(font)
+            bar.setProperty("top", True)
+        layout.addWidget(name)
+        layout.addWidget(bar, 1)
+        layout.addWidget(percent)
+        self.bars.append(bar)
+        return row

@@ -1,0 +1,5 @@
+"""Training, preprocessing, checkpoints and prediction for the desktop image classifier.
+
+A plain library: no Qt, no work at import time. Heavy modules (Keras) are imported inside the
+functions that need them so that importing this package stays cheap.
+"""

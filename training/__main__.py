@@ -1,0 +1,181 @@
+"""Headless command line over the same functions the window uses.
+
+    python -m training predict PATH... [--checkpoint FILE] [--top-k K] [--json] [--strict]
+    python -m training train --data PATH [--from CHECKPOINT | --scratch] [--epochs N] ...
+    python -m training evaluate --data PATH [--checkpoint FILE] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="classify image files and folders")
+    p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
+    p.add_argument("--top-k", type=int, default=5, metavar="K")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    p.add_argument("--strict", action="store_true", help="refuse images that are not 32x32 RGB")
+
+    t = sub.add_parser("train", help="train a checkpoint")
+    t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive or a folder of class folders")
+    start = t.add_mutually_exclusive_group()
+    start.add_argument("--from", dest="parent", help="checkpoint to fine-tune from")
+    start.add_argument("--scratch", action="store_true", help="start from random weights (default)")
+    t.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
+    for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
+                       ("val-fraction", float), ("seed", int), ("patience", int),
+                       ("weight-decay", float), ("label-smoothing", float), ("translate", int)):
+        t.add_argument(f"--{flag}", type=kind)
+    t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
+    t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
+    t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16"])
+    t.add_argument("--out", help="output .keras file or folder (default: the per-user folder)")
+    t.add_argument("--backup", help="folder for resumable per-epoch backups")
+    t.add_argument("--no-test", action="store_true", help="skip the test-part evaluation")
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
+    e.add_argument("--data", required=True, help="CIFAR-10 archive (uses its test part) or class folders")
+    e.add_argument("--checkpoint")
+    e.add_argument("--json", action="store_true")
+    return parser
+
+
+RECIPES = {
+    # Bundled checkpoint: a wider net trained longer (run on a GPU via KERAS_BACKEND=jax, or
+    # overnight on a CPU).
+    "bundled": dict(epochs=80, batch_size=512, lr=0.2, widths=(96, 192, 384), stem=32,
+                    residual=True, cutout=8, translate=4, weight_decay=5e-3, val_fraction=0.1),
+    # The in-app default from scratch: short schedule, airbench-sized net.
+    "fast": dict(epochs=10, batch_size=512, lr=0.2, widths=(64, 256, 256), translate=2,
+                 weight_decay=5e-3),
+}
+
+
+def load_labelled(path: str, part: str, reporter=None):
+    """CIFAR-10 archive (a file) or class folders (a folder)."""
+    from .data import load_cifar10_archive, load_class_folders
+    from .paths import user_cache_dir
+
+    if Path(path).is_file():
+        return load_cifar10_archive(path, part, reporter=reporter, cache_dir=user_cache_dir())
+    return load_class_folders(path, reporter=reporter)
+
+
+def cmd_predict(args) -> int:
+    from .checkpoints import CheckpointError
+    from .paths import bundled_checkpoint
+    from .predict import Classifier, classify_files, expand_paths
+
+    try:
+        classifier = Classifier.load(args.checkpoint or bundled_checkpoint())
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for result in classify_files(classifier, expand_paths(args.paths), args.top_k, args.strict):
+        if args.json:
+            print(json.dumps(result), flush=True)
+        elif result["ok"]:
+            best = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in result["top"])
+            print(f"{result['path']}: {best}")
+        else:
+            print(f"{result['path']}: cannot use: {result['error']}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .checkpoints import read_info
+    from .data import DataError
+    from .paths import user_checkpoints_dir
+    from .reporting import PrintReporter
+    from .train import TrainConfig, train
+
+    config = TrainConfig(**RECIPES[args.recipe])
+    if args.config:
+        config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "val_fraction", "seed",
+                                                "patience", "precision", "cutout", "residual", "weight_decay",
+                                                "label_smoothing", "translate")
+                 if getattr(args, k) is not None}
+    if args.widths:
+        overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
+    config = replace(config, **overrides)
+    reporter = PrintReporter()
+    try:
+        data = load_labelled(args.data, "train", reporter)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else user_checkpoints_dir()
+    if out.suffix != ".keras":
+        from .checkpoints import now_iso
+        out = out / f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras"
+    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
+    result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
+                   command=command)
+    if Path(args.data).is_file() and not args.no_test:
+        _record_test(result.checkpoint, args.data, reporter)
+    print(f"saved {result.checkpoint}")
+    return 0
+
+
+def _record_test(checkpoint, archive, reporter) -> None:
+    """Evaluate on the archive's test part (never used for training or selection) and record it."""
+    from .checkpoints import load_checkpoint, save_checkpoint
+    from .evaluate import evaluate
+
+    model, info = load_checkpoint(checkpoint)
+    test = load_labelled(archive, "test", reporter)
+    result = evaluate(model, test, info.tta)
+    metrics = {**info.metrics, "test_accuracy": result["accuracy"], "test_images": len(test)}
+    save_checkpoint(model, replace(info, metrics=metrics), checkpoint)
+    print(f"test accuracy {result['accuracy']:.4f} on {len(test)} images", flush=True)
+
+
+def cmd_evaluate(args) -> int:
+    from .checkpoints import CheckpointError, load_checkpoint
+    from .data import DataError
+    from .evaluate import evaluate
+    from .paths import bundled_checkpoint
+
+    try:
+        model, info = load_checkpoint(args.checkpoint or bundled_checkpoint())
+        data = load_labelled(args.data, "test")
+    except (CheckpointError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if tuple(data.class_names) != tuple(info.class_names):
+        print("error: the data's classes differ from the checkpoint's", file=sys.stderr)
+        return 1
+    result = evaluate(model, data, info.tta)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"accuracy {result['accuracy']:.4f} on {result['images']} images")
+        for name, row in result["per_class"].items():
+            print(f"  {name:12s} precision {row['precision']:.3f} recall {row['recall']:.3f} "
+                  f"f1 {row['f1']:.3f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

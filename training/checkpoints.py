@@ -1,0 +1,206 @@
+"""Checkpoint files: a ``.keras`` model plus a JSON sidecar, written atomically, loaded safely.
+
+``NAME.keras`` holds the network; ``NAME.json`` beside it records what a user and the app need to
+trust and reproduce it: class names, input shape, preprocessing, metrics, data fingerprint, training
+config, seed, parent, creation time, library versions and the SHA-256 of the model file.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .preprocessing import Preprocessing
+
+SIDECAR_FORMAT = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message is a one-line reason."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """The sidecar's contents."""
+
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int] = (32, 32, 3)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    tta: str = "none"  # "hflip": average with the horizontally flipped image
+    metrics: dict = field(default_factory=dict)
+    data_fingerprint: str = ""
+    config: dict = field(default_factory=dict)
+    seed: int | None = None
+    parent: str | None = None
+    created: str = ""
+    versions: dict = field(default_factory=dict)
+    command: str = ""
+    history: dict = field(default_factory=dict)
+    name: str = ""
+    model_sha256: str = ""
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        data["format"] = SIDECAR_FORMAT
+        return json.dumps(data, indent=2, sort_keys=True, default=_jsonable)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CheckpointInfo":
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            names = data["class_names"]
+            if not (isinstance(names, list) and len(names) >= 2
+                    and all(isinstance(n, str) for n in names)):
+                raise ValueError("class_names must list at least two names")
+            shape = tuple(int(v) for v in data.get("input_shape", (32, 32, 3)))
+            if len(shape) != 3 or shape[2] != 3:
+                raise ValueError(f"input_shape {shape} is not (height, width, 3)")
+            known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+            known.update(class_names=tuple(names), input_shape=shape,
+                         preprocessing=Preprocessing.from_dict(data.get("preprocessing", {})))
+            return cls(**known)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"invalid sidecar: {exc}") from None
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def sidecar_path(model_path: str | os.PathLike) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def library_versions() -> dict:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version(), "platform": sys.platform}
+    for dist in ("keras", "tensorflow-cpu", "tensorflow", "jax", "numpy", "pillow"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return versions
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Path:
+    """Save ``model`` to ``path`` (``.keras``) and its sidecar, each atomically.
+
+    The model is written first to a temporary ``.keras`` file in the same folder; the sidecar
+    records that file's SHA-256, so a sidecar never vouches for a model it was not written with.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError("checkpoint path must end in .keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        data = Path(tmp).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    info = _replace(info, model_sha256=digest, name=info.name or path.stem,
+                    created=info.created or now_iso(),
+                    versions=info.versions or library_versions())
+    atomic_write_bytes(sidecar_path(path), info.to_json().encode())
+    return path
+
+
+def _replace(info: CheckpointInfo, **changes) -> CheckpointInfo:
+    from dataclasses import replace
+    return replace(info, **changes)
+
+
+def read_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Read and validate the sidecar of the checkpoint at ``path``."""
+    side = sidecar_path(path)
+    try:
+        return CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"no sidecar {side.name} next to the model") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read sidecar: {exc}") from None
+
+
+def load_checkpoint(path: str | os.PathLike):
+    """Load a checkpoint with Keras ``safe_mode=True`` and check it against its sidecar.
+
+    Returns:
+        (model, info)
+    Raises:
+        CheckpointError: with a one-line reason (corrupt file, unsafe content, mismatch).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    info = read_info(path)
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for corrupt or unsafe files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"cannot load {path.name}: {first[:200]}") from None
+    check_compatible(model, info)
+    return model, info
+
+
+def check_compatible(model, info: CheckpointInfo) -> None:
+    """Refuse a model whose input shape or class count disagrees with the sidecar."""
+    shape = tuple(model.input_shape[1:])
+    if shape != tuple(info.input_shape):
+        raise CheckpointError(f"model input {shape} differs from sidecar {tuple(info.input_shape)}")
+    classes = model.output_shape[-1]
+    if classes != len(info.class_names):
+        raise CheckpointError(f"model has {classes} outputs but the sidecar names "
+                              f"{len(info.class_names)} classes")

@@ -1,0 +1,41 @@
+"""Per-user folders (platformdirs) and the bundled checkpoint's location."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+APP_NAME = "PixelClassifier"
+APP_AUTHOR = "PixelClassifier"
+
+
+def project_root() -> Path:
+    """Folder holding ``models/`` and ``resources/`` (the bundle's folder when frozen)."""
+    if getattr(sys, "frozen", False):
+        return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
+    return Path(__file__).resolve().parent.parent
+
+
+def bundled_checkpoint() -> Path:
+    return project_root() / "models" / "cifar10.keras"
+
+
+def user_data_dir() -> Path:
+    """Where user checkpoints live; ``PIXELCLASSIFIER_HOME`` overrides (tests, portable use)."""
+    override = os.environ.get("PIXELCLASSIFIER_HOME")
+    if override:
+        return Path(override) / "data"
+    import platformdirs
+    return Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+
+
+def user_cache_dir() -> Path:
+    override = os.environ.get("PIXELCLASSIFIER_HOME")
+    if override:
+        return Path(override) / "cache"
+    import platformdirs
+    return Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR))
+
+
+def user_checkpoints_dir() -> Path:
+    return user_data_dir() / "checkpoints"

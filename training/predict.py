@@ -1,0 +1,120 @@
+"""Class probabilities for prepared images, and the top-k view of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checkpoints import CheckpointInfo
+
+
+@dataclass(frozen=True)
+class Guess:
+    label: str
+    probability: float
+
+
+def probabilities(model, images: np.ndarray, tta: str = "none", batch_size: int = 512) -> np.ndarray:
+    """Probabilities (N, classes) for uint8 images (N, H, W, 3), with optional flip TTA.
+
+    Batches go through ``predict_on_batch`` (one compiled function, no per-call retracing as with
+    ``predict``), padded to ``batch_size`` only when more than one batch is needed.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        return np.zeros((0, model.output_shape[-1]), np.float32)
+    out = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size].astype(np.float32)
+        probs = np.asarray(model.predict_on_batch(chunk), dtype=np.float32)
+        if tta == "hflip":
+            flipped = np.ascontiguousarray(chunk[:, :, ::-1, :])
+            probs = 0.5 * (probs + np.asarray(model.predict_on_batch(flipped), dtype=np.float32))
+        out.append(probs)
+    return np.concatenate(out)
+
+
+def top_k(probs: np.ndarray, class_names, k: int = 5) -> list[Guess]:
+    """The ``k`` most probable classes of one probability vector, most probable first."""
+    order = np.argsort(-probs, kind="stable")[: max(1, min(k, len(class_names)))]
+    return [Guess(class_names[i], float(probs[i])) for i in order]
+
+
+class Classifier:
+    """A loaded checkpoint ready to classify prepared images."""
+
+    def __init__(self, model, info: CheckpointInfo, path: str = "") -> None:
+        self.model, self.info, self.path = model, info, path
+
+    @classmethod
+    def load(cls, path) -> "Classifier":
+        from .checkpoints import load_checkpoint
+        model, info = load_checkpoint(path)
+        classifier = cls(model, info, str(path))
+        classifier.warm_up()
+        return classifier
+
+    def warm_up(self) -> None:
+        """Build the compiled predict function once so the first real prediction is fast."""
+        h, w, c = self.info.input_shape
+        self.classify(np.zeros((1, h, w, c), np.uint8))
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        return probabilities(self.model, images, self.info.tta)
+
+
+def expand_paths(paths) -> list:
+    """Files named directly, plus image files found recursively in named folders (sorted).
+
+    Symbolic links to folders are not followed, so a link loop cannot trap the walk.
+    """
+    import os
+    from pathlib import Path
+
+    from .preprocessing import is_image_path
+
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for folder, dirs, names in os.walk(path, followlinks=False):
+                dirs.sort()
+                found.extend(Path(folder) / n for n in names if is_image_path(Path(n)))
+            files.extend(sorted(found))
+        else:
+            files.append(path)
+    return files
+
+
+def classify_files(classifier: Classifier, files, k: int = 5, strict: bool = False,
+                   reporter=None, chunk: int = 256):
+    """Yield one JSON-friendly result per file, in order: a top-k result or a one-line reason.
+
+    Files are decoded through the one preprocessing path and classified ``chunk`` at a time.
+    """
+    from .preprocessing import ImageRejected, load_image
+
+    files = list(files)
+    policy = classifier.info.preprocessing
+    for start in range(0, len(files), chunk):
+        if reporter is not None and reporter.cancelled():
+            return
+        results, arrays, slots = [], [], []
+        for path in files[start:start + chunk]:
+            try:
+                report = load_image(path, policy, strict=strict)
+            except ImageRejected as exc:
+                results.append({"path": str(path), "ok": False, "error": str(exc)})
+                continue
+            slots.append(len(results))
+            arrays.append(report.array)
+            results.append({"path": str(path), "ok": True, "input": report.summary()})
+        if arrays:
+            probs = classifier.classify(np.stack(arrays))
+            for slot, row in zip(slots, probs):
+                results[slot]["top"] = [{"label": g.label, "probability": round(g.probability, 6)}
+                                        for g in top_k(row, classifier.info.class_names, k)]
+        yield from results
+        if reporter is not None:
+            reporter.progress(min(start + chunk, len(files)) / max(len(files), 1))

@@ -1,0 +1,251 @@
+"""The one preprocessing path: any image file or Pillow image to the model's 32x32 RGB input.
+
+Prediction, the input-check view, training data and export all call :func:`prepare` (or
+:func:`load_image`, which opens a file and then calls it), so what the model sees is identical
+everywhere. Every conversion is reported in plain words. Pixel scaling is not done here: the model
+takes RGB values 0-255 and normalises them in its first layer, recorded in the sidecar.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+RESIZE_POLICIES = ("crop", "pad", "squash")
+MAX_FILE_BYTES = 256 * 1024 * 1024  # a dropped file larger than this is refused unread
+MAX_PIXELS = 64_000_000  # pixel budget checked from the header, before any decoding
+IMAGE_SUFFIXES = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .webp .tif .tiff .ppm .pgm .pbm .pnm .ico .tga "
+    ".jp2 .j2k .pcx .sgi .im .dds .eps .icns .qoi".split()
+)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes model input. Stored in every checkpoint's sidecar.
+
+    Attributes:
+        size: (width, height) of the model input in pixels.
+        resize: "crop" (centre-crop to the input's aspect ratio, then resize), "pad" (fit
+            inside and pad with ``pad_value``), or "squash" (resize, ignoring aspect ratio).
+        pad_value: grey level 0-255 used for padding and for compositing transparency.
+        scaling: documentation of the in-model normalisation (the model's first layer).
+    """
+
+    size: tuple[int, int] = (32, 32)
+    resize: str = "crop"
+    pad_value: int = 255
+    scaling: str = "model input is RGB 0-255 (float32); its first layer subtracts the " \
+                   "per-channel mean and divides by the standard deviation"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preprocessing":
+        policy = cls(size=tuple(data.get("size", (32, 32))), resize=data.get("resize", "crop"),
+                     pad_value=int(data.get("pad_value", 255)),
+                     scaling=data.get("scaling", cls.scaling))
+        if policy.resize not in RESIZE_POLICIES:
+            raise ValueError(f"unknown resize policy {policy.resize!r}")
+        return policy
+
+
+class ImageRejected(Exception):
+    """An input that cannot be used; ``str(exc)`` is a one-line reason for the user."""
+
+
+@dataclass
+class InputReport:
+    """What the input check shows for one image, and the array the model receives."""
+
+    name: str
+    format: str
+    width: int
+    height: int
+    mode: str
+    frames: int
+    conforms: bool
+    conversions: list[str] = field(default_factory=list)
+    array: np.ndarray | None = None  # uint8, (height, width, 3) of the model input
+    original: Image.Image | None = None  # after EXIF rotation and frame choice; for display
+
+    def summary(self) -> dict:
+        """JSON-friendly description (no pixels)."""
+        return {"width": self.width, "height": self.height, "mode": self.mode,
+                "format": self.format, "conforms": self.conforms,
+                "conversions": list(self.conversions)}
+
+
+def is_image_path(path: Path) -> bool:
+    """True when the file name has a suffix of an image format Pillow reads."""
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Preprocessing(),
+               strict: bool = False, name: str | None = None) -> InputReport:
+    """Open an image file (or raw bytes) and prepare it for the model.
+
+    Raises:
+        ImageRejected: with a one-line reason when the input cannot be used.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        data, label = bytes(source), name or "pasted image"
+    else:
+        path = Path(source)
+        label = name or path.name
+        data = _read_bytes(path)
+    if not data:
+        raise ImageRejected("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            _check_pixel_budget(image)
+            report = prepare(image, policy, strict=strict, name=label)
+    except ImageRejected:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageRejected("not an image (Pillow cannot identify this file)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("too large: decompression bomb protection") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected(_one_line("corrupt or truncated image", exc)) from None
+    except MemoryError:
+        raise ImageRejected("too large to decode in memory") from None
+    return report
+
+
+def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict: bool = False,
+            name: str = "") -> InputReport:
+    """Turn an opened Pillow image into the model's input, recording each conversion."""
+    width, height = image.size
+    frames = int(getattr(image, "n_frames", 1) or 1)
+    mode, fmt = image.mode, image.format or "unknown"
+    target_w, target_h = policy.size
+    conforms = (width, height) == (target_w, target_h) and mode == "RGB" and frames == 1 \
+        and _exif_orientation(image) in (0, 1)
+    if strict and not conforms:
+        raise ImageRejected(
+            f"strict {target_w}x{target_h}: image is {width}x{height} {mode}"
+            + (f", {frames} frames" if frames > 1 else "")
+            + f"; the model takes exactly {target_w}x{target_h} RGB")
+    steps: list[str] = []
+    if frames > 1:
+        image.seek(0)
+        steps.append(f"used the first frame of {frames} (animated {fmt})")
+    rotated = _apply_exif_rotation(image)
+    if rotated is not image:
+        steps.append(f"rotated upright from EXIF orientation {_exif_orientation(image)}")
+        image = rotated
+    image = _to_rgb(image, policy.pad_value, steps)
+    image.load()
+    original = image
+    image = _resize(image, policy, steps)
+    array = np.asarray(image, dtype=np.uint8)
+    if array.shape != (target_h, target_w, 3):  # defensive: the model must get exactly this
+        raise ImageRejected(f"internal conversion produced shape {array.shape}")
+    return InputReport(name=name, format=fmt, width=width, height=height, mode=mode,
+                       frames=frames, conforms=conforms, conversions=steps, array=array,
+                       original=original)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageRejected(f"too large: {size / 2**20:.0f} MB file "
+                                f"(limit {MAX_FILE_BYTES // 2**20} MB)")
+        if path.is_dir():
+            raise ImageRejected("is a folder, not an image file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageRejected("file not found (moved or deleted?)") from None
+    except PermissionError:
+        raise ImageRejected("permission denied: cannot read this file") from None
+    except OSError as exc:
+        raise ImageRejected(_one_line("cannot read file", exc)) from None
+
+
+def _check_pixel_budget(image: Image.Image) -> None:
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected(f"invalid image size {width}x{height}")
+    if width * height > MAX_PIXELS:
+        raise ImageRejected(f"too large: {width}x{height} pixels "
+                            f"(limit {MAX_PIXELS / 1e6:.0f} megapixels)")
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block is not worth refusing the image for
+        return 1
+
+
+def _apply_exif_rotation(image: Image.Image) -> Image.Image:
+    if _exif_orientation(image) in (0, 1):
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
+
+
+def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if array.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        grey = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
+        steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB")
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "F":
+        grey = np.clip(np.asarray(image, dtype=np.float64), 0, 255).astype(np.uint8)
+        steps.append("32-bit float greyscale clipped to 8-bit RGB")
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        steps.append("palette image with transparency expanded")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (background,) * 3 + (255,))
+        canvas.alpha_composite(rgba)
+        steps.append(f"transparency ({mode}) composited on a grey-{background} background")
+        return canvas.convert("RGB")
+    words = {"P": "palette colours", "L": "greyscale", "1": "black-and-white",
+             "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV"}
+    steps.append(f"converted {words.get(mode, mode)} ({mode}) to RGB")
+    return image.convert("RGB")
+
+
+def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Image.Image:
+    target = tuple(policy.size)
+    if image.size == target:
+        return image
+    width, height = image.size
+    if policy.resize == "crop":
+        image = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS)
+        how = "centre-cropped to the same aspect ratio and resized"
+    elif policy.resize == "pad":
+        image = ImageOps.pad(image, target, method=Image.Resampling.LANCZOS,
+                             color=(policy.pad_value,) * 3)
+        how = f"fitted inside and padded with grey-{policy.pad_value}"
+    else:
+        image = image.resize(target, Image.Resampling.LANCZOS)
+        how = "squashed (aspect ratio not kept)"
+    steps.append(f"{width}x{height} {how} to {target[0]}x{target[1]} (Lanczos)")
+    return image
+
+
+def _one_line(prefix: str, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{prefix}: {text[:160]}"
