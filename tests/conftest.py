@@ -1,0 +1,96 @@
+"""Shared fixtures: offscreen Qt, a private user folder, generated images and a tiny checkpoint.
+
+A test fails when it leaves a QThread running or a QTimer active (napari's habit).
+"""
+from __future__ import annotations
+
+import os
+import weakref
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory, monkeypatch):
+    """User data, cache and settings go to a temporary folder, never the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PIXELCLASSIFIER_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_qt(request):
+    """Fail a test that leaves a thread running or a timer active."""
+    try:
+        from PySide6.QtCore import QThread, QTimer
+    except ImportError:  # pure training tests in an environment without Qt
+        yield
+        return
+    threads, timers = weakref.WeakSet(), weakref.WeakSet()
+    thread_start, timer_start = QThread.start, QTimer.start
+
+    def start_thread(self, *args):
+        threads.add(self)
+        return thread_start(self, *args)
+
+    def start_timer(self, *args):
+        timers.add(self)
+        return timer_start(self, *args)
+
+    QThread.start, QTimer.start = start_thread, start_timer
+    try:
+        yield
+    finally:
+        QThread.start, QTimer.start = thread_start, timer_start
+    running = [t.objectName() or repr(t) for t in list(threads) if _alive(t, "isRunning")]
+    active = [repr(t) for t in list(timers) if _alive(t, "isActive")]
+    assert not running, f"test left QThreads running: {running}"
+    assert not active, f"test left QTimers active: {active}"
+
+
+def _alive(obj, method) -> bool:
+    try:
+        return getattr(obj, method)()
+    except RuntimeError:  # the C++ object is already deleted
+        return False
+
+
+def solid(color, size=(32, 32), mode="RGB") -> Image.Image:
+    return Image.new(mode, size, color)
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    """A folder of small generated images, one of them broken, in nested subfolders."""
+    folder = tmp_path / "pictures"
+    (folder / "nested").mkdir(parents=True)
+    solid((200, 30, 30)).save(folder / "red.png")
+    solid((30, 200, 30), (64, 48)).save(folder / "green.jpg")
+    solid((30, 30, 200)).save(folder / "nested" / "blue.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    (folder / "notes.txt").write_text("not an image, and not picked up from folders")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A small untrained 3-class checkpoint with a sidecar: loads in well under a second."""
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+
+    import keras
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.keras"
+    model = build_model(3, widths=(4, 8, 8), stem=4)
+    save_checkpoint(model, CheckpointInfo(class_names=("red", "green", "blue")), path)
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,151 @@
+"""The window as a user drives it: drops, paste, input check, bars, strict mode, closing."""
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
+
+from desktop.session import ClassifierSession
+from desktop.window import MainWindow
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 60_000  # ms: model load includes importing TensorFlow on a cold start
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    windows = []
+
+    def make(checkpoint, load=True):
+        session = ClassifierSession(checkpoint)
+        window = MainWindow(session, QSettings(str(tmp_path / "settings.ini"),
+                                               QSettings.Format.IniFormat))
+        qtbot.addWidget(window)
+        window.show()
+        if load:
+            with qtbot.waitSignal(session.model_ready, timeout=WAIT):
+                session.load_model()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()  # waits for the worker threads
+
+
+def drop(widget, paths):
+    """Deliver a real drag-enter and drop of local file URLs, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(widget.rect().center())
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def settled(window):
+    return all(i.state in ("classified", "failed") for i in window.session.items.items)
+
+
+def row_texts(window):
+    model = window.session.items
+    return {item.name: model.status_text(item) for item in model.items}
+
+
+def test_dropping_one_image_shows_what_the_model_sees_and_bars(qtbot, make_window, image_dir,
+                                                              tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 3, timeout=WAIT)
+    assert window.list_view.currentIndex().row() == 0
+    text = window.input_check.facts.text()
+    assert "red.png" in text and "meets the model's 32×32 RGB input as is" in text
+    assert not window.input_check.model_view.pixmap().isNull()
+    names = [bar.accessibleName() for bar in window.bars.bars]
+    assert names[0].endswith("(top prediction)") and "%" in names[0]
+    assert not window.hint.isVisible()
+
+
+def test_drop_of_files_and_a_folder_with_a_broken_file(qtbot, make_window, image_dir,
+                                                       tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    extra = tmp_path / "extra.png"
+    QImage(20, 20, QImage.Format.Format_RGB32).save(str(extra))
+    drop(window, [image_dir, extra])
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 5 and settled(window), timeout=WAIT)
+    rows = row_texts(window)
+    assert set(rows) == {"red.png", "green.jpg", "blue.png", "broken.png", "extra.png"}
+    assert rows["broken.png"].startswith("cannot use: ")
+    assert all(rows[n].split()[0] in ("red", "green", "blue") for n in rows if n != "broken.png")
+    broken = window.session.items.items[[i.name for i in window.session.items.items].index("broken.png")]
+    window.list_view.setCurrentIndex(window.session.items.index(window.session.items.items.index(broken)))
+    assert "Cannot use" in window.input_check.facts.text()
+    assert window.bars.bars == [] and "Cannot use this file" in window.bars.message.text()
+
+
+def test_drops_made_while_the_model_loads_are_queued_not_lost(qtbot, make_window, image_dir,
+                                                             tiny_checkpoint):
+    window = make_window(tiny_checkpoint, load=False)
+    window.session.load_model()
+    assert "Loading model" in window.model_status.text()
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    assert all(i.state == "classified" for i in window.session.items.items)
+    assert window.model_status.text().startswith("Model: tiny")
+
+
+def test_pasting_an_image_from_the_clipboard(qtbot, make_window, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    image = QImage(50, 40, QImage.Format.Format_RGB32)
+    image.fill(QColor(10, 200, 10))
+    QApplication.clipboard().setImage(image)
+    paste = next(a for a in window.menuBar().actions()[0].menu().actions() if "Paste" in a.text())
+    assert paste.shortcut().toString() == "Ctrl+V"
+    paste.trigger()
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 1 and settled(window), timeout=WAIT)
+    item = window.session.items.items[0]
+    assert item.name == "pasted image" and item.state == "classified"
+    assert any("50x40" in step for step in item.report.conversions)  # resized, and said so
+
+
+def test_strict_mode_rejects_non_conforming_images_with_a_reason(qtbot, make_window, image_dir,
+                                                                tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    window.strict_action.trigger()
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    rows = row_texts(window)
+    assert rows["green.jpg"].startswith("cannot use: strict 32x32: image is 64x48 RGB")
+    assert not rows["red.png"].startswith("cannot use")
+
+
+def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_dir, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    window.bars.k_box.setValue(2)
+    assert len(window.bars.bars) == 2
+    assert int(window.settings.value("top_k")) == 2
+
+
+def test_closing_the_window_stops_every_worker_thread(qtbot, make_window, image_dir, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir])
+    window.close()
+    assert not window.session.files.thread.isRunning()
+    assert not window.session.model_lane.thread.isRunning()
+
+
+def test_bundled_checkpoint_recognises_the_sample_ship(qtbot, make_window):
+    from training.paths import bundled_checkpoint
+    window = make_window(bundled_checkpoint())
+    drop(window, [ROOT / "resources" / "sample-ship.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 5, timeout=WAIT)
+    assert window.bars.bars[0].accessibleName().startswith("ship: ")
+    assert "test accuracy" in window.model_status.text()

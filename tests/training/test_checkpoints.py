@@ -1,0 +1,80 @@
+"""Checkpoints load only when safe and consistent; saves are atomic and leave no debris."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from training.checkpoints import (CheckpointError, CheckpointInfo, load_checkpoint, read_info,
+                                  save_checkpoint, sidecar_path)
+from training.model import build_model
+
+
+def small_model(classes=3):
+    return build_model(classes, widths=(4, 8, 8), stem=4)
+
+
+def test_round_trip_keeps_weights_and_sidecar(tmp_path):
+    model = small_model()
+    info = CheckpointInfo(class_names=("a", "b", "c"), metrics={"val_accuracy": 0.5}, seed=3,
+                          data_fingerprint="sha256:abc", parent="bundled")
+    path = save_checkpoint(model, info, tmp_path / "m.keras")
+    loaded, back = load_checkpoint(path)
+    x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3)).astype("float32")
+    assert np.allclose(model.predict_on_batch(x), loaded.predict_on_batch(x), atol=1e-6)
+    assert back.class_names == ("a", "b", "c") and back.seed == 3 and back.parent == "bundled"
+    side = json.loads(sidecar_path(path).read_text())
+    for key in ("class_names", "input_shape", "preprocessing", "metrics", "data_fingerprint",
+                "config", "parent", "created", "versions", "model_sha256"):
+        assert key in side
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.keras"]  # no temp files
+
+
+def test_resave_replaces_atomically(tmp_path):
+    path = tmp_path / "m.keras"
+    save_checkpoint(small_model(), CheckpointInfo(class_names=("a", "b", "c")), path)
+    save_checkpoint(small_model(), CheckpointInfo(class_names=("x", "y", "z")), path)
+    assert load_checkpoint(path)[1].class_names == ("x", "y", "z")
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_lambda_layer_is_refused_by_safe_mode(tmp_path):
+    import keras
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = tmp_path / "lambda.keras"
+    save_checkpoint(model, CheckpointInfo(class_names=("a", "b")), path)
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_checkpoint(path)
+
+
+def test_class_count_disagreeing_with_sidecar_is_refused(tmp_path):
+    path = save_checkpoint(small_model(3), CheckpointInfo(class_names=("a", "b")), tmp_path / "m.keras")
+    with pytest.raises(CheckpointError, match="3 outputs but the sidecar names 2"):
+        load_checkpoint(path)
+
+
+def test_corrupt_zip_invalid_json_and_missing_sidecar_are_refused(tmp_path):
+    path = save_checkpoint(small_model(), CheckpointInfo(class_names=("a", "b", "c")), tmp_path / "m.keras")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_checkpoint(path)
+    sidecar_path(path).write_text("{not json")
+    with pytest.raises(CheckpointError, match="invalid sidecar"):
+        read_info(path)
+    sidecar_path(path).unlink()
+    with pytest.raises(CheckpointError, match="no sidecar"):
+        read_info(path)
+
+
+def test_bundled_checkpoint_is_complete_and_loads_safely():
+    from training.paths import bundled_checkpoint
+    model, info = load_checkpoint(bundled_checkpoint())
+    assert len(info.class_names) == 10 and info.input_shape == (32, 32, 3)
+    assert info.metrics["test_accuracy"] >= 0.88
+    assert info.command and info.data_fingerprint.startswith("sha256:")
+    assert zipfile.is_zipfile(bundled_checkpoint())
+    assert model.count_params() <= 5_000_000

@@ -1,0 +1,134 @@
+"""The one preprocessing path: every input becomes 32x32 RGB uint8, and says how."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training import preprocessing
+from training.preprocessing import ImageRejected, Preprocessing, load_image
+
+
+def save(image, tmp_path, name, **kwargs):
+    path = tmp_path / name
+    image.save(path, **kwargs)
+    return path
+
+
+def test_conforming_image_is_used_as_is(tmp_path):
+    pixels = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    report = load_image(save(Image.fromarray(pixels), tmp_path, "ok.png"))
+    assert report.conforms and report.conversions == []
+    assert np.array_equal(report.array, pixels)  # exactly what the model sees
+
+
+@pytest.mark.parametrize("policy, expected_word", [("crop", "centre-cropped"),
+                                                    ("pad", "padded"), ("squash", "squashed")])
+def test_large_image_is_resized_by_the_chosen_policy(tmp_path, policy, expected_word):
+    report = load_image(save(Image.new("RGB", (640, 480), "red"), tmp_path, "big.png"),
+                        Preprocessing(resize=policy))
+    assert report.array.shape == (32, 32, 3) and not report.conforms
+    assert expected_word in report.conversions[-1] and "640x480" in report.conversions[-1]
+
+
+def test_pad_policy_keeps_the_whole_picture_inside_grey_borders(tmp_path):
+    report = load_image(save(Image.new("RGB", (64, 32), (0, 0, 0)), tmp_path, "wide.png"),
+                        Preprocessing(resize="pad"))
+    assert report.array[0, 16].tolist() == [255, 255, 255]  # top border is padding
+    assert report.array[16, 16].tolist() == [0, 0, 0]  # the picture sits in the middle
+
+
+@pytest.mark.parametrize("mode, word", [("L", "greyscale"), ("CMYK", "CMYK"), ("P", "palette"),
+                                        ("RGBA", "transparency"), ("LA", "transparency"),
+                                        ("1", "black-and-white")])
+def test_colour_modes_are_converted_to_rgb_and_said(tmp_path, mode, word):
+    image = Image.new("RGB", (32, 32), (10, 120, 240)).convert(mode)
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    if mode == "CMYK":
+        image.save(tmp_path / f"m{suffix}", quality=95)
+    else:
+        image.save(tmp_path / f"m{suffix}")
+    report = load_image(tmp_path / f"m{suffix}")
+    assert report.array.shape == (32, 32, 3) and report.mode == mode
+    assert any(word in step for step in report.conversions)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    array = np.full((32, 32), 65535 // 2, dtype=np.uint16)
+    report = load_image(save(Image.fromarray(array), tmp_path, "deep.png"))
+    assert 120 <= int(report.array[0, 0, 0]) <= 135  # mid-grey stays mid-grey
+    assert "16-bit" in report.conversions[0]
+
+
+def test_palette_transparency_is_composited_on_the_background(tmp_path):
+    image = Image.new("P", (32, 32), 0)
+    image.putpalette([0, 0, 0] * 256)
+    image.info["transparency"] = 0
+    report = load_image(save(image, tmp_path, "clear.png", transparency=0))
+    assert report.array[0, 0].tolist() == [255, 255, 255]
+
+
+def test_animated_gif_uses_the_first_frame(tmp_path):
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    report = load_image(path)
+    assert report.frames == 2 and "first frame of 2" in report.conversions[0]
+    assert report.array[5, 5, 0] > 200 and report.array[5, 5, 2] < 50
+
+
+def test_exif_rotation_is_applied_before_use(tmp_path):
+    image = Image.new("RGB", (64, 32), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 32, 32))  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display needs 90 degrees clockwise
+    path = save(image, tmp_path, "rotated.jpg", exif=exif, quality=95)
+    report = load_image(path, Preprocessing(resize="squash"))
+    assert any("EXIF orientation 6" in s for s in report.conversions)
+    assert report.original.size == (32, 64)  # upright: now taller than wide
+    assert report.array[2, 16].mean() > 200 and report.array[29, 16].mean() < 60
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"hello, I am a text file", "not an image"),
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj", "not an image"),
+])
+def test_unusable_bytes_give_a_one_line_reason(tmp_path, content, reason):
+    path = tmp_path / "fake.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageRejected, match=reason) as caught:
+        load_image(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_truncated_image_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        buffer, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(ImageRejected, match="corrupt or truncated"):
+        load_image(path)
+
+
+def test_missing_file_and_too_many_pixels(tmp_path, monkeypatch):
+    with pytest.raises(ImageRejected, match="not found"):
+        load_image(tmp_path / "gone.png")
+    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 100)
+    with pytest.raises(ImageRejected, match="too large: 32x32 pixels"):
+        load_image(save(Image.new("RGB", (32, 32)), tmp_path, "big.png"))
+
+
+def test_strict_mode_rejects_non_conforming_images_with_a_reason(tmp_path):
+    path = save(Image.new("RGB", (64, 64)), tmp_path, "big.png")
+    with pytest.raises(ImageRejected, match="strict 32x32: image is 64x64 RGB"):
+        load_image(path, strict=True)
+    assert load_image(save(Image.new("RGB", (32, 32)), tmp_path, "ok.png"), strict=True).conforms
+
+
+def test_policy_round_trips_through_the_sidecar_dict():
+    policy = Preprocessing(resize="pad", pad_value=0)
+    assert Preprocessing.from_dict(policy.to_dict()) == policy
+    with pytest.raises(ValueError):
+        Preprocessing.from_dict({"resize": "stretch-wildly"})
