@@ -1,7 +1,7 @@
 """One worker shape for every background job: started, progress, partial, finished, failed.
 
 A :class:`Job` wraps a plain function ``fn(reporter)`` from ``training/``. A :class:`JobLane` runs
-its jobs one after another on its own ``QThread``, so jobs that share a Keras model never overlap
+its jobs one after another on its own worker thread, so jobs that share a Keras model never overlap
 and a job submitted while another runs (a drop while the model loads) waits its turn instead of
 being lost. Jobs talk to widgets only through signals; cancellation is cooperative.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections import deque
+import queue
+import threading
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from training.reporting import CancelFlag
 
@@ -46,7 +47,6 @@ class Job(QObject):
     partial = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
-    done = Signal()  # after finished or failed, for the lane
 
     def __init__(self, fn, name: str = "job") -> None:
         super().__init__()
@@ -67,60 +67,56 @@ class Job(QObject):
             self.failed.emit(text)
         else:
             self.finished.emit(result)
-        self.done.emit()
 
 
 class JobLane(QObject):
-    """Runs submitted jobs in order on one thread; ``shutdown`` cancels and waits."""
+    """Runs submitted jobs in order on one worker thread; ``shutdown`` cancels and waits.
 
-    _start = Signal(QObject)
+    The worker is a Python ``threading.Thread``, not a ``QThread``: TensorFlow segfaults when it
+    re-traces a function (a new batch size) on a QThread (reproduced with TF 2.21 and PySide6
+    6.12, not on Python threads). Jobs stay owned by the GUI thread; signals they emit from the
+    worker reach widgets as queued calls, as with superqt's thread-pool workers.
+    """
+
     idle = Signal()
 
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName(name)
-        self.queue: deque[Job] = deque()
-        self.current: Job | None = None
+        self.name = name
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._pending: list[Job] = []  # submitted, not yet finished (read on the GUI thread)
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._work, name=f"lane-{name}", daemon=True)
         self.thread.start()
 
     def submit(self, job: Job) -> Job:
-        job.moveToThread(self.thread)
-        job.done.connect(self._on_done)
-        self.queue.append(job)
-        self._next()
+        with self._lock:
+            self._pending.append(job)
+        self._queue.put(job)
         return job
 
     def busy(self) -> bool:
-        return self.current is not None or bool(self.queue)
+        with self._lock:
+            return bool(self._pending)
 
-    def _next(self) -> None:
-        if self.current is None and self.queue:
-            self.current = self.queue.popleft()
-            # A queued single-shot call into the job's thread starts it there.
-            from PySide6.QtCore import QMetaObject, Qt
-            QMetaObject.invokeMethod(self.current, "run", Qt.ConnectionType.QueuedConnection)
-
-    @Slot()
-    def _on_done(self) -> None:
-        finished, self.current = self.current, None
-        if finished is not None:
-            finished.deleteLater()
-        if self.queue:
-            self._next()
-        else:
-            self.idle.emit()
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if not job.cancel_flag.is_set():
+                job.run()
+            with self._lock:
+                self._pending.remove(job)
+                empty = not self._pending
+            if empty:
+                self.idle.emit()
 
     def cancel_all(self) -> None:
-        for job in self.queue:
-            job.cancel()
-            job.deleteLater()
-        self.queue.clear()
-        if self.current is not None:
-            self.current.cancel()
+        with self._lock:
+            for job in self._pending:
+                job.cancel()
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Cancel everything, stop the thread and wait for it; True when it stopped in time."""
         self.cancel_all()
-        self.thread.quit()
-        return self.thread.wait(timeout_ms)
+        self._queue.put(None)
+        self.thread.join(timeout_s)
+        return not self.thread.is_alive()

@@ -138,8 +138,8 @@ def test_closing_the_window_stops_every_worker_thread(qtbot, make_window, image_
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir])
     window.close()
-    assert not window.session.files.thread.isRunning()
-    assert not window.session.model_lane.thread.isRunning()
+    assert not window.session.files.thread.is_alive()
+    assert not window.session.model_lane.thread.is_alive()
 
 
 def test_bundled_checkpoint_recognises_the_sample_ship(qtbot, make_window):
