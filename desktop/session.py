@@ -49,6 +49,23 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32):
         reporter.partial(out)
 
 
+def walk_folders(folders, reporter, batch: int = 256) -> None:
+    """Report the image files below ``folders`` in batches (at least every 0.1 s)."""
+    from training.predict import iter_image_files
+
+    found, last = [], time.monotonic()
+    for folder in folders:
+        for path in iter_image_files(folder):
+            if reporter.cancelled():
+                return
+            found.append(path)
+            if len(found) >= batch or time.monotonic() - last > 0.1:
+                reporter.partial(found)
+                found, last = [], time.monotonic()
+    if found:
+        reporter.partial(found)
+
+
 class ClassifierSession(QObject):
     """The active checkpoint, the dropped images and the jobs between them."""
 
@@ -100,13 +117,25 @@ class ClassifierSession(QObject):
 
     # -- images ------------------------------------------------------------------------------
     def add_paths(self, paths) -> list[ImageItem]:
-        """Add files (and the image files inside folders, recursively) to the list and check them."""
-        from training.predict import expand_paths
+        """Add files now and check them; folders are walked on the files lane (never the GUI
+        thread), their image files joining the list in batches as they are found.
 
-        files = expand_paths(paths)
-        items = [ImageItem(source=Path(f), name=Path(f).name) for f in files]
+        Returns the items added now (the directly named files).
+        """
+        paths = [Path(p) for p in paths]
+        folders = [p for p in paths if p.is_dir()]
+        items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
         self._add(items)
+        if folders:
+            job = Job(lambda reporter: walk_folders(folders, reporter), "find images")
+            job.partial.connect(self._on_found)
+            self.files.submit(job)
+            self.busy_changed.emit(True)
         return items
+
+    @Slot(object)
+    def _on_found(self, files) -> None:
+        self._add([ImageItem(source=f, name=f.name) for f in files])
 
     def add_bytes(self, data: bytes, name: str = "pasted image") -> ImageItem:
         item = ImageItem(source=data, name=name)

@@ -63,8 +63,8 @@ class Classifier:
         return probabilities(self.model, images, self.info.tta)
 
 
-def expand_paths(paths) -> list:
-    """Files named directly, plus image files found recursively in named folders (sorted).
+def iter_image_files(folder):
+    """Image files below ``folder``, recursively, in sorted order per folder.
 
     Symbolic links to folders are not followed, so a link loop cannot trap the walk.
     """
@@ -73,17 +73,21 @@ def expand_paths(paths) -> list:
 
     from .preprocessing import is_image_path
 
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            if is_image_path(Path(name)):
+                yield Path(root) / name
+
+
+def expand_paths(paths) -> list:
+    """Files named directly, plus image files found recursively in named folders."""
+    from pathlib import Path
+
     files = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found = []
-            for folder, dirs, names in os.walk(path, followlinks=False):
-                dirs.sort()
-                found.extend(Path(folder) / n for n in names if is_image_path(Path(n)))
-            files.extend(sorted(found))
-        else:
-            files.append(path)
+        files.extend(iter_image_files(path) if path.is_dir() else [path])
     return files
 
 
