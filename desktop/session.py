@@ -204,13 +204,6 @@ class ClassifierSession(QObject):
                 item.probabilities, item.state = row, "classified"
                 self.items.touch(item_id)
 
-    def reclassify_all(self) -> None:
-        ready = [i for i in self.items.items if i.report is not None and i.state != "failed"]
-        for item in ready:
-            item.state, item.probabilities = "checked", None
-        if ready:
-            self._classify(ready)
-
     @Slot()
     def _emit_busy(self) -> None:
         self.busy_changed.emit(self.files.busy() or self.model_lane.busy())

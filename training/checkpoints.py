@@ -13,7 +13,7 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .preprocessing import Preprocessing
@@ -149,16 +149,11 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    info = _replace(info, model_sha256=digest, name=info.name or path.stem,
+    info = replace(info, model_sha256=digest, name=info.name or path.stem,
                     created=info.created or now_iso(),
                     versions=info.versions or library_versions())
     atomic_write_bytes(sidecar_path(path), info.to_json().encode())
     return path
-
-
-def _replace(info: CheckpointInfo, **changes) -> CheckpointInfo:
-    from dataclasses import replace
-    return replace(info, **changes)
 
 
 def read_info(path: str | os.PathLike) -> CheckpointInfo:

@@ -56,8 +56,3 @@ def _conv_bn(x, filters: int, name: str, dtype: str, pool: bool = False):
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn", dtype=dtype)(x)
     return layers.Activation("gelu", name=f"{name}_gelu", dtype=dtype)(x)
 
-
-def head_and_backbone_names(model) -> tuple[list[str], list[str]]:
-    """Names of the classification head layers and of the rest (for transfer learning)."""
-    head = [layer.name for layer in model.layers if layer.name in ("logits", "probabilities")]
-    return head, [layer.name for layer in model.layers if layer.name not in head]
