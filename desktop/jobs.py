@@ -38,6 +38,9 @@ class _SignalReporter:
     def cancelled(self) -> bool:
         return self.job.cancel_flag.is_set()
 
+    def pause_point(self) -> float:
+        return self.job.cancel_flag.wait_while_paused()
+
 
 class Job(QObject):
     """A function run on a lane's thread, reporting through signals."""
@@ -55,6 +58,12 @@ class Job(QObject):
 
     def cancel(self) -> None:
         self.cancel_flag.set()
+
+    def pause(self) -> None:
+        self.cancel_flag.pause()
+
+    def resume(self) -> None:
+        self.cancel_flag.resume()
 
     @Slot()
     def run(self) -> None:

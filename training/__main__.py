@@ -1,7 +1,7 @@
 """Headless command line over the same functions the window uses.
 
     python -m training predict PATH... [--checkpoint FILE] [--top-k K] [--json] [--strict]
-    python -m training train --data PATH [--from CHECKPOINT | --scratch] [--epochs N] ...
+    python -m training train --data PATH [--from CHECKPOINT [--head-only] | --scratch] [--epochs N] ...
     python -m training evaluate --data PATH [--checkpoint FILE] [--json]
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+from .train import RECIPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
 
@@ -29,11 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse images that are not 32x32 RGB")
 
     t = sub.add_parser("train", help="train a checkpoint")
-    t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive or a folder of class folders")
+    t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive, CIFAR-10 python batches "
+                   "folder, or a folder with one subfolder per class")
     start = t.add_mutually_exclusive_group()
     start.add_argument("--from", dest="parent", help="checkpoint to fine-tune from")
     start.add_argument("--scratch", action="store_true", help="start from random weights (default)")
-    t.add_argument("--recipe", choices=sorted(RECIPES), default="fast")
+    t.add_argument("--head-only", action="store_true",
+                   help="with --from: train only the final layer, keep the backbone frozen")
+    t.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="preset config (default: fast from scratch, fine-tune with --from)")
     t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
     for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
                        ("val-fraction", float), ("seed", int), ("patience", int),
@@ -44,35 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16"])
     t.add_argument("--out", help="output .keras file or folder (default: the per-user folder)")
-    t.add_argument("--backup", help="folder for resumable per-epoch backups")
+    t.add_argument("--backup", help="folder for per-epoch backups: run the same command again "
+                   "after a crash and it resumes from the last completed epoch")
+    t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     t.add_argument("--no-test", action="store_true", help="skip the test-part evaluation")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
-    e.add_argument("--data", required=True, help="CIFAR-10 archive (uses its test part) or class folders")
+    e.add_argument("--data", required=True,
+                   help="CIFAR-10 archive or batches folder (uses the test part) or class folders")
     e.add_argument("--checkpoint")
     e.add_argument("--json", action="store_true")
     return parser
 
 
-RECIPES = {
-    # Bundled checkpoint: a wider net trained longer (run on a GPU via KERAS_BACKEND=jax, or
-    # overnight on a CPU).
-    "bundled": dict(epochs=80, batch_size=512, lr=0.2, widths=(96, 192, 384), stem=32,
-                    residual=True, cutout=8, translate=4, weight_decay=5e-3, val_fraction=0.1),
-    # The in-app default from scratch: short schedule, airbench-sized net.
-    "fast": dict(epochs=10, batch_size=512, lr=0.2, widths=(64, 256, 256), translate=2,
-                 weight_decay=5e-3),
-}
-
-
-def load_labelled(path: str, part: str, reporter=None):
-    """CIFAR-10 archive (a file) or class folders (a folder)."""
-    from .data import load_cifar10_archive, load_class_folders
+def load_labelled(path: str, part: str, reporter=None, policy=None):
+    """Any supported data set; decoded archives are cached in the per-user cache folder."""
+    from .data import load_labelled as load
     from .paths import user_cache_dir
+    from .preprocessing import Preprocessing
 
-    if Path(path).is_file():
-        return load_cifar10_archive(path, part, reporter=reporter, cache_dir=user_cache_dir())
-    return load_class_folders(path, reporter=reporter)
+    return load(path, part, policy or Preprocessing(), reporter, cache_dir=user_cache_dir())
 
 
 def cmd_predict(args) -> int:
@@ -97,40 +94,63 @@ def cmd_predict(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .checkpoints import read_info
+    from .checkpoints import CheckpointError, now_iso, read_info
     from .data import DataError
     from .paths import user_checkpoints_dir
     from .reporting import PrintReporter
-    from .train import TrainConfig, train
+    from .train import Cancelled, TrainConfig, train
 
-    config = TrainConfig(**RECIPES[args.recipe])
-    if args.config:
-        config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "val_fraction", "seed",
-                                                "patience", "precision", "cutout", "residual", "weight_decay",
-                                                "label_smoothing", "translate")
-                 if getattr(args, k) is not None}
-    if args.widths:
-        overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
-    config = replace(config, **overrides)
+    if args.head_only and not args.parent:
+        print("error: --head-only needs --from CHECKPOINT", file=sys.stderr)
+        return 2
+    if args.tensorboard:
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:
+            print("error: --tensorboard needs the tensorboard package (pip install tensorboard)",
+                  file=sys.stderr)
+            return 2
+    recipe = args.recipe or ("fine-tune" if args.parent else "fast")
+    config = TrainConfig(**RECIPES[recipe])
     reporter = PrintReporter()
     try:
-        data = load_labelled(args.data, "train", reporter)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if args.config:
+            config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
+        overrides = {k: getattr(args, k) for k in (
+            "epochs", "batch_size", "lr", "val_fraction", "seed", "patience", "precision", "cutout",
+            "residual", "weight_decay", "label_smoothing", "translate") if getattr(args, k) is not None}
+        if args.widths:
+            overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
+        config = replace(config, **overrides)
+        policy = read_info(args.parent).preprocessing if args.parent else None
+        data = load_labelled(args.data, "train", reporter, policy)
+        out = Path(args.out) if args.out else user_checkpoints_dir()
+        if out.suffix != ".keras":
+            out = out / f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras"
+        command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for name, reason in data.skipped:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
+        result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
+                       command=command, fine_tune="head" if args.head_only else "full",
+                       tensorboard_dir=args.tensorboard)
+        if Path(args.data).is_file() and not args.no_test:
+            _record_test(result.checkpoint, args.data, reporter)
+    except (DataError, CheckpointError, Cancelled, ValueError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else user_checkpoints_dir()
-    if out.suffix != ".keras":
-        from .checkpoints import now_iso
-        out = out / f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras"
-    command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
-    result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
-                   command=command)
-    if Path(args.data).is_file() and not args.no_test:
-        _record_test(result.checkpoint, args.data, reporter)
-    print(f"saved {result.checkpoint}")
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    stem = result.checkpoint.with_suffix("")
+    print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def _record_test(checkpoint, archive, reporter) -> None:
@@ -146,6 +166,7 @@ def _record_test(checkpoint, archive, reporter) -> None:
     print(f"test accuracy {result['accuracy']:.4f} on {len(test)} images", flush=True)
 
 
+
 def cmd_evaluate(args) -> int:
     from .checkpoints import CheckpointError, load_checkpoint
     from .data import DataError
@@ -154,7 +175,7 @@ def cmd_evaluate(args) -> int:
 
     try:
         model, info = load_checkpoint(args.checkpoint or bundled_checkpoint())
-        data = load_labelled(args.data, "test")
+        data = load_labelled(args.data, "test", policy=info.preprocessing)
     except (CheckpointError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

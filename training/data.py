@@ -1,12 +1,17 @@
-"""Labelled image sets in memory: the CIFAR-10 JPEG archive and folders with one subfolder per class.
+"""Labelled image sets in memory: the CIFAR-10 JPEG archive, the official CIFAR-10 python batches
+and folders with one subfolder per class.
 
 Images are decoded once through the one preprocessing path into uint8 arrays; decoding the
 60,000-image archive is cached per user (keyed by the archive's hash and the preprocessing).
+Python batches are pickles, so they are read with an unpickler that builds nothing but plain
+containers, bytes and numpy arrays.
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+import pickle
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +140,169 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
         raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
     return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes), str(root),
                     tuple(skipped))
+
+
+def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preprocessing = Preprocessing(),
+                  reporter: Reporter | None = None, cache_dir: Path | None = None) -> ImageSet:
+    """Any supported labelled data set: the CIFAR-10 JPEG archive (a file), the CIFAR-10 python
+    batches (a folder with ``batches.meta``/``data_batch_*``) or class folders (any other folder).
+
+    ``part`` ("train" or "test") picks the part of the two CIFAR-10 forms; class folders have
+    one part only and are returned whole.
+    """
+    path = Path(path)
+    if path.is_file():
+        return load_cifar10_archive(path, part, policy, reporter, cache_dir)
+    if path.is_dir() and is_cifar10_batches(path):
+        return load_cifar10_batches(path, part, policy, reporter)
+    if not path.exists():
+        raise DataError(f"no such file or folder: {path}")
+    return load_class_folders(path, policy, reporter)
+
+
+# -- the official CIFAR-10 python batches ---------------------------------------------------------
+
+_NUMPY_GLOBALS = {  # what pickled numpy arrays need, and nothing that can run other code
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds plain containers, bytes, strings, numbers and numpy arrays; refuses any other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _NUMPY_GLOBALS:
+            raise pickle.UnpicklingError(f"refused: the pickle asks for {module}.{name}")
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module.split(".", 2)[2]  # numpy 2 name, no deprecation warning
+        return getattr(importlib.import_module(module), name)
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused: the pickle uses persistent ids")
+
+
+def restricted_unpickle(path: Path) -> object:
+    """Unpickle ``path`` allowing only plain data and numpy arrays (CIFAR's py2 pickles included)."""
+    try:
+        with open(path, "rb") as handle:
+            return _RestrictedUnpickler(handle, encoding="bytes").load()
+    except pickle.UnpicklingError as exc:
+        text = str(exc) if str(exc).startswith("refused") else f"not a readable pickle ({exc})"
+        raise DataError(f"{path.name}: {text}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OSError, pickle.PickleError) as exc:
+        raise DataError(f"{path.name}: not a readable pickle ({type(exc).__name__})") from None
+
+
+def _plain_keys(obj: object, path: Path) -> dict:
+    if not isinstance(obj, dict):
+        raise DataError(f"{path.name}: unexpected content (a {type(obj).__name__}, not a dict)")
+    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+def is_cifar10_batches(folder: Path) -> bool:
+    return (folder / "batches.meta").is_file() or any(folder.glob("data_batch_*"))
+
+
+def load_cifar10_batches(folder: str | os.PathLike, part: str = "train",
+                         policy: Preprocessing = Preprocessing(),
+                         reporter: Reporter | None = None) -> ImageSet:
+    """Read the official CIFAR-10 python version (``data_batch_1..5`` or ``test_batch``)."""
+    folder = Path(folder)
+    if tuple(policy.size) != (32, 32):
+        raise DataError("CIFAR-10 batches are 32x32; this checkpoint expects another input size")
+    class_names = CIFAR10_CLASSES
+    if (folder / "batches.meta").is_file():
+        meta = _plain_keys(restricted_unpickle(folder / "batches.meta"), folder / "batches.meta")
+        names = meta.get("label_names")
+        if (not isinstance(names, list) or len(names) < 2
+                or not all(isinstance(n, (bytes, str)) for n in names)):
+            raise DataError("batches.meta: unexpected content (no list of label_names)")
+        class_names = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n
+                            for n in names)
+    files = (sorted(folder.glob("data_batch_*")) if part == "train" else
+             [folder / "test_batch"] if (folder / "test_batch").is_file() else [])
+    if not files:
+        raise DataError(f"{folder.name} has no {'data_batch_*' if part == 'train' else 'test_batch'} file")
+    images, labels = [], []
+    for n, file in enumerate(files):
+        if reporter is not None:
+            if reporter.cancelled():
+                raise DataError("cancelled")
+            reporter.progress(n / len(files), f"reading {file.name}")
+        batch = _plain_keys(restricted_unpickle(file), file)
+        data, batch_labels = batch.get("data"), batch.get("labels")
+        if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
+                or data.shape[1] != 3072 or not isinstance(batch_labels, list)
+                or len(batch_labels) != len(data)):
+            raise DataError(f"{file.name}: unexpected content (want 'data' uint8 Nx3072 and 'labels')")
+        label_array = np.asarray(batch_labels)
+        if (label_array.dtype.kind not in "iu" or label_array.min(initial=0) < 0
+                or label_array.max(initial=0) >= len(class_names)):
+            raise DataError(f"{file.name}: labels outside the {len(class_names)} classes")
+        images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.append(label_array.astype(np.int32))
+    return ImageSet(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels),
+                    class_names, str(folder))
+
+
+# -- the data check shown before training -----------------------------------------------------------
+
+MIN_PER_CLASS = 10
+MAX_IMBALANCE = 3.0
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """What a user should know about a data set before training on it."""
+
+    class_names: tuple[str, ...]
+    counts: tuple[int, ...]           # images per class
+    skipped: tuple[tuple[str, str], ...]  # unreadable files and why
+    duplicates: int                   # images identical (after preprocessing) to an earlier one
+    conflicting: int                  # of those, copies filed under a different class
+    train_images: int
+    val_images: int
+    warnings: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
+    """Count images per class, find duplicates and describe the split that training will use."""
+    names = data.class_names
+    counts = np.bincount(data.labels, minlength=len(names)).tolist()
+    first_label: dict[bytes, int] = {}
+    conflicting = 0
+    for image, label in zip(data.images, data.labels):
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        first = first_label.setdefault(key, int(label))
+        conflicting += first != int(label)
+    duplicates = len(data) - len(first_label)
+    train_part, val_part = split(data, val_fraction, seed)
+    warnings = []
+    small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
+    if small:
+        warnings.append(f"fewer than {MIN_PER_CLASS} images: {', '.join(small)}")
+    if min(counts) > 0 and max(counts) / min(counts) > MAX_IMBALANCE:
+        big, few = names[int(np.argmax(counts))], names[int(np.argmin(counts))]
+        warnings.append(f"imbalanced: {big} has {max(counts)} images, {few} only {min(counts)} "
+                        f"(over {MAX_IMBALANCE:g}:1)")
+    if data.skipped:
+        warnings.append(f"{len(data.skipped)} unreadable file(s) will be skipped")
+    if duplicates:
+        extra = f", {conflicting} of them filed under another class" if conflicting else ""
+        warnings.append(f"{duplicates} duplicate image(s){extra}")
+    no_val = [n for i, n in enumerate(names) if not np.any(val_part.labels == i)]
+    if val_fraction > 0 and no_val:
+        warnings.append(f"no validation images for: {', '.join(no_val)}")
+    return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
+                     len(train_part), len(val_part), tuple(warnings))
 
 
 def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 
@@ -9,7 +10,8 @@ class Reporter(Protocol):
     """What a long job (training, evaluation, batch prediction) tells its caller.
 
     ``progress`` receives a fraction in [0, 1] and a short message; ``partial`` receives a job
-    specific payload (a prediction result, a batch loss); ``cancelled`` is polled between steps.
+    specific payload (a prediction result, a batch loss); ``cancelled`` is polled between steps;
+    ``pause_point`` is called between steps too and blocks while the owner has paused the job.
     """
 
     def progress(self, fraction: float, message: str = "") -> None: ...
@@ -18,18 +20,41 @@ class Reporter(Protocol):
 
     def cancelled(self) -> bool: ...
 
+    def pause_point(self) -> float: ...
+
 
 class CancelFlag:
-    """A thread-safe flag that a job polls and its owner sets."""
+    """A thread-safe cancel flag and pause switch that a job polls and its owner sets."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
 
     def set(self) -> None:
         self._event.set()
+        self._running.set()  # a paused job wakes up to notice it was cancelled
 
     def is_set(self) -> bool:
         return self._event.is_set()
+
+    def pause(self) -> None:
+        if not self._event.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused (until resumed or cancelled); return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        t0 = time.monotonic()
+        self._running.wait()
+        return time.monotonic() - t0
 
 
 class SilentReporter:
@@ -46,6 +71,9 @@ class SilentReporter:
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()
+
+    def pause_point(self) -> float:
+        return self.cancel.wait_while_paused()
 
 
 class PrintReporter(SilentReporter):

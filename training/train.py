@@ -6,6 +6,7 @@ checkpoint, resumable backup), then save the best weights as a float32 checkpoin
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import CheckpointInfo, save_checkpoint
-from .data import ImageSet, split
+from .checkpoints import CheckpointInfo, atomic_write_bytes, save_checkpoint
+from .data import DataError, ImageSet, split
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
 
@@ -55,6 +56,20 @@ class TrainConfig:
         return cls(**known)
 
 
+RECIPES = {
+    # The default from scratch, in the app and the CLI: short schedule, airbench-sized net.
+    "fast": dict(epochs=10, batch_size=512, lr=0.2, widths=(64, 256, 256), translate=2,
+                 weight_decay=5e-3),
+    # Starting from a trained checkpoint: fewer epochs, a gentler peak learning rate.
+    "fine-tune": dict(epochs=8, batch_size=256, lr=0.04, warmup=0.1, translate=2,
+                      weight_decay=5e-3, patience=3),
+    # The bundled checkpoint: a wider net trained longer (a GPU via KERAS_BACKEND=jax, or a
+    # night on a CPU).
+    "bundled": dict(epochs=80, batch_size=512, lr=0.2, widths=(96, 192, 384), stem=32,
+                    residual=True, cutout=8, translate=4, weight_decay=5e-3, val_fraction=0.1),
+}
+
+
 @dataclass(frozen=True)
 class TrainResult:
     checkpoint: Path
@@ -90,24 +105,33 @@ def augment(images: np.ndarray, rng: np.random.Generator, flip: bool, translate:
     return out
 
 
-def _batches(x, y, num_classes, config: TrainConfig, seed: int):
+def _batches(x, y, num_classes, config: TrainConfig, first_epoch: int = 0):
     import keras
 
     class AugmentedBatches(keras.utils.PyDataset):
-        """Shuffled, freshly augmented batches each epoch; labels one-hot for label smoothing."""
+        """Shuffled, freshly augmented batches each epoch; labels one-hot for label smoothing.
+
+        Epoch ``e`` is a pure function of (seed, e), so a resumed run sees the same batches as
+        one that was never interrupted.
+        """
 
         def __init__(self):
             super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.on_epoch_end()
+            self.epoch = first_epoch
+            self._prepare()
 
         def __len__(self):
             return math.ceil(len(x) / config.batch_size)
 
-        def on_epoch_end(self):
-            order = self.rng.permutation(len(x))
-            self.xs = augment(x[order], self.rng, config.flip, config.translate, config.cutout)
+        def _prepare(self):
+            rng = np.random.default_rng([config.seed, self.epoch])
+            order = rng.permutation(len(x))
+            self.xs = augment(x[order], rng, config.flip, config.translate, config.cutout)
             self.ys = np.eye(num_classes, dtype=np.float32)[y[order]]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._prepare()
 
         def __getitem__(self, i):
             s = slice(i * config.batch_size, (i + 1) * config.batch_size)
@@ -116,37 +140,61 @@ def _batches(x, y, num_classes, config: TrainConfig, seed: int):
     return AugmentedBatches()
 
 
-def _callbacks(reporter: Reporter, steps: int, config: TrainConfig, backup_dir, on_best):
+def _callbacks(reporter: Reporter, steps: int, n_train: int, config: TrainConfig, on_best,
+               history: "_History", has_val: bool):
     import keras
 
     class Progress(keras.callbacks.Callback):
-        """Reports batch losses and epoch metrics; turns a cancel request into a clean stop."""
+        """Reports batch losses and epoch metrics, pauses when asked, and turns a cancel request
+        into a clean stop at the next batch boundary (validation included)."""
 
         def on_train_begin(self, logs=None):
             self.t0 = time.perf_counter()
+            self.paused_s = 0.0
             self.seen = 0
+            self.first_epoch = None
             self.stopped = False
 
         def on_epoch_begin(self, epoch, logs=None):
+            if self.first_epoch is None:
+                self.first_epoch = epoch
             self.epoch = epoch
             self.te = time.perf_counter()
+            self.epoch_paused = 0.0
 
         def on_train_batch_end(self, batch, logs=None):
-            self.seen += config.batch_size
-            rate = self.seen / max(time.perf_counter() - self.t0, 1e-9)
+            self.seen += min(config.batch_size, n_train - batch * config.batch_size)
+            if reporter.cancelled():
+                self.stopped = True
+                self.model.stop_training = True
+            waited = reporter.pause_point()
+            self.paused_s += waited
+            self.epoch_paused += waited
+            active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
             done = (self.epoch * steps + batch + 1) / (config.epochs * steps)
-            reporter.partial({"kind": "batch", "epoch": self.epoch, "batch": batch + 1,
-                              "steps": steps, "loss": float(logs.get("loss", float("nan"))),
-                              "images_per_s": rate})
+            run_done = done - self.first_epoch / config.epochs
+            eta = active * (1 - done) / run_done if run_done > 0 else float("nan")
+            reporter.partial({"kind": "batch", "epoch": self.epoch + 1, "epochs": config.epochs,
+                              "batch": batch + 1, "steps": steps, "step": self.epoch * steps + batch + 1,
+                              "loss": float(logs.get("loss", float("nan"))),
+                              "images_per_s": self.seen / active, "eta_s": eta})
             reporter.progress(done)
             if reporter.cancelled():
                 self.stopped = True
                 self.model.stop_training = True
 
+        def on_test_batch_end(self, batch, logs=None):
+            if reporter.cancelled():
+                self.stopped = True
+                self.model.stop_evaluating = True
+
         def on_epoch_end(self, epoch, logs=None):
+            if self.stopped:
+                return  # a partial epoch: its numbers would mislead
             logs = {k: float(v) for k, v in (logs or {}).items()}
-            secs = time.perf_counter() - self.te
-            reporter.partial({"kind": "epoch", "epoch": epoch + 1, "seconds": secs, **logs})
+            secs = time.perf_counter() - self.te - self.epoch_paused
+            reporter.partial({"kind": "epoch", "epoch": epoch + 1, "epochs": config.epochs,
+                              "step": (epoch + 1) * steps, "seconds": secs, **logs})
             reporter.progress((epoch + 1) / config.epochs,
                               f"epoch {epoch + 1}/{config.epochs}  loss {logs.get('loss', 0):.4f}  "
                               f"val_loss {logs.get('val_loss', 0):.4f}  "
@@ -155,48 +203,134 @@ def _callbacks(reporter: Reporter, steps: int, config: TrainConfig, backup_dir, 
     class KeepBest(keras.callbacks.Callback):
         """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint)."""
 
-        best = -1.0
+        def __init__(self):
+            super().__init__()
+            self.best = history.best("val_accuracy" if has_val else "accuracy")
 
         def on_epoch_end(self, epoch, logs=None):
-            acc = float((logs or {}).get("val_accuracy", -1))
-            if acc > self.best and math.isfinite(float((logs or {}).get("loss", "nan"))):
+            logs = logs or {}
+            acc = float(logs.get("val_accuracy", logs.get("accuracy", -1)))
+            if (acc > self.best and not progress.stopped
+                    and math.isfinite(float(logs.get("loss", "nan")))):
                 self.best = acc
                 on_best(self.model, epoch + 1, acc)
 
     progress = Progress()
     callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
-    if config.patience:
+    if config.patience and has_val:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience,
                                                        mode="max"))
-    if backup_dir is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True))
     return callbacks, progress
+
+
+class _History:
+    """Per-epoch metrics, kept in the backup folder (so a resumed run has its whole curve and
+    wall time) and written next to the checkpoint as ``NAME.history.json`` and ``.history.csv``.
+    Non-finite values (a diverged loss) are stored as None, keeping the files valid JSON."""
+
+    def __init__(self, out: Path, backup_dir: Path | None, first_epoch: int):
+        self.out, self.backup = out, backup_dir
+        self.data: dict[str, list] = {}
+        self.wall_s = 0.0  # wall time of the epochs before a resume
+        if backup_dir is not None and first_epoch:
+            try:
+                stored = json.loads((backup_dir / "history.json").read_text())
+                self.data = {k: list(v)[:first_epoch] for k, v in stored["history"].items()}
+                self.wall_s = float(stored["wall_time_s"])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                self.data, self.wall_s = {}, 0.0
+
+    def add(self, logs: dict, wall_s: float) -> None:
+        if not logs or "loss" not in logs:
+            return
+        for key, value in logs.items():
+            value = float(value)
+            self.data.setdefault(key, []).append(value if math.isfinite(value) else None)
+        if self.backup is not None:
+            atomic_write_bytes(self.backup / "history.json",
+                               json.dumps({"history": self.data, "wall_time_s": wall_s}).encode())
+
+    def best(self, key: str) -> float:
+        return max((v for v in self.data.get(key, []) if v is not None), default=-1.0)
+
+    def diverged(self) -> bool:
+        return bool(self.data.get("loss")) and self.data["loss"][-1] is None
+
+    def write(self) -> None:
+        keys = sorted(self.data)
+        rows = ["epoch," + ",".join(keys)]
+        for i in range(max((len(v) for v in self.data.values()), default=0)):
+            cells = [self.data[k][i] if i < len(self.data[k]) else None for k in keys]
+            rows.append(",".join([str(i + 1)] + ["" if c is None else repr(c) for c in cells]))
+        stem = self.out.with_suffix("")
+        atomic_write_bytes(Path(f"{stem}.history.json"), json.dumps(self.data, indent=1).encode())
+        atomic_write_bytes(Path(f"{stem}.history.csv"), ("\n".join(rows) + "\n").encode())
+
+
+def completed_epochs(backup_dir: str | Path | None) -> int:
+    """The last completed epoch recorded by ``BackupAndRestore`` in ``backup_dir`` (0 if none)."""
+    if backup_dir is None:
+        return 0
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((Path(backup_dir) / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
 
 
 def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Reporter | None = None,
           parent: str | Path | None = None, backup_dir: str | Path | None = None,
-          command: str = "", preprocessing: Preprocessing = Preprocessing()) -> TrainResult:
+          command: str = "", preprocessing: Preprocessing = Preprocessing(),
+          fine_tune: str = "full", tensorboard_dir: str | Path | None = None) -> TrainResult:
     """Train a classifier on ``data`` and save the best epoch as checkpoint ``out`` (.keras).
 
     Args:
-        parent: checkpoint to start from (its backbone is reused; its head too when the classes
-            are the same), or None to train from scratch.
+        parent: checkpoint to start from, or None to train from scratch. The architecture comes
+            from the parent; its weights are reused wherever shapes match, so with other classes
+            the backbone is kept and a new head is trained (transfer learning).
         backup_dir: folder for Keras ``BackupAndRestore``: a killed run resumes from its last
-            completed epoch when called again with the same folder.
+            completed epoch when called again with the same folder and data.
+        fine_tune: "full" trains every layer; "head" freezes the parent's backbone (batch norm
+            included) and trains only the final layer.
+        tensorboard_dir: also write TensorBoard logs there.
+
+    A cancel through ``reporter`` stops at the next batch; the best epoch so far is kept. Loss
+    that becomes NaN stops the run the same way, keeping the last good checkpoint.
     """
     import keras
 
+    from .checkpoints import load_checkpoint
     from .hardware import compute_dtype
     from .model import build_model
 
     reporter = reporter or SilentReporter()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fine_tune not in ("full", "head"):
+        raise ValueError(f"fine_tune must be 'full' or 'head', not {fine_tune!r}")
+    if len(data.class_names) < 2 or len(np.unique(data.labels)) < 2:
+        raise DataError("training needs images of at least two classes")
+    source, parent_info = load_checkpoint(parent) if parent else (None, None)
+    if parent_info is not None:
+        config = replace(config, **architecture_of(source))
+        preprocessing = parent_info.preprocessing
+        if tuple(parent_info.input_shape) != tuple(data.images.shape[1:]):
+            raise DataError("the data's image size differs from the parent checkpoint's input")
+    elif fine_tune == "head":
+        raise ValueError("head-only training needs a checkpoint to start from")
     keras.utils.set_random_seed(config.seed)
     train_set, val_set = split(data, config.val_fraction, config.seed)
     n_classes = len(data.class_names)
     dtype = compute_dtype(config.precision)
-    model = build_model(n_classes, config.widths, config.stem, data.images.shape[1:], dtype,
-                        config.residual)
-    parent_info = _start_from(model, parent) if parent else None
+    shape = tuple(data.images.shape[1:])
+    model = build_model(n_classes, config.widths, config.stem, shape, dtype, config.residual)
+    if source is not None:
+        _copy_weights(source, model)
+        del source
+        if fine_tune == "head":
+            for layer in model.layers:
+                layer.trainable = layer.name == "logits"
     steps = math.ceil(len(train_set) / config.batch_size)
     total = steps * config.epochs
     warm = max(1, int(total * config.warmup))
@@ -208,61 +342,102 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"])
     tta = "hflip" if config.tta else "none"
-    base = dict(class_names=data.class_names, input_shape=tuple(data.images.shape[1:]),
-                preprocessing=preprocessing, tta=tta, data_fingerprint=data.fingerprint(),
-                config={**config.to_dict(), "precision_used": dtype}, seed=config.seed,
-                parent=str(parent) if parent else None, command=command)
-    history: dict[str, list] = {}
+    base = dict(class_names=data.class_names, input_shape=shape, preprocessing=preprocessing,
+                tta=tta, data_fingerprint=data.fingerprint(),
+                config={**config.to_dict(), "precision_used": dtype, "fine_tune": fine_tune},
+                seed=config.seed, parent=parent_info.name if parent_info else None, command=command)
+    backup = Path(backup_dir) if backup_dir is not None else None
+    if backup is not None:
+        backup.mkdir(parents=True, exist_ok=True)
+    first_epoch = completed_epochs(backup)
+    history = _History(out, backup, first_epoch)
     t0 = time.perf_counter()
+    previous_wall = history.wall_s
 
     def save_best(trained, epoch, val_acc):
-        clean = build_model(n_classes, config.widths, config.stem, data.images.shape[1:], "float32",
-                            config.residual)
+        clean = build_model(n_classes, config.widths, config.stem, shape, "float32", config.residual)
         clean.set_weights(trained.get_weights())
-        metrics = {"val_accuracy": val_acc, "best_epoch": epoch,
+        metrics = {"val_accuracy" if len(val_set) else "train_accuracy": val_acc, "best_epoch": epoch,
                    "train_images": len(train_set), "val_images": len(val_set)}
-        info = CheckpointInfo(**{**base, "config": {**base["config"],
-                                                    "wall_time_s": time.perf_counter() - t0}},
-                              metrics=metrics, history=dict(history))
+        info = CheckpointInfo(**{**base, "config": {
+            **base["config"], "wall_time_s": previous_wall + time.perf_counter() - t0}},
+            metrics=metrics, history=dict(history.data))
         save_checkpoint(clean, info, out)
 
-    callbacks, progress = _callbacks(reporter, steps, config, backup_dir, save_best)
-    callbacks.insert(0, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: [
-        history.setdefault(k, []).append(float(v)) for k, v in (logs or {}).items()]))
+    callbacks, progress = _callbacks(reporter, steps, len(train_set), config, save_best,
+                                     history, len(val_set) > 0)
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: None if progress.stopped else history.add(
+            logs, previous_wall + time.perf_counter() - t0))
+    # Order matters: the history entry exists before the best checkpoint is saved, and the
+    # backup (weights, optimizer, epoch) is written last, once the epoch is fully accounted for.
+    callbacks.insert(0, record)
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir), update_freq="epoch"))
+    if backup is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
+                                                          double_checkpoint=True))
+    if first_epoch:
+        reporter.partial({"kind": "resumed", "epoch": first_epoch, "epochs": config.epochs,
+                          "steps": steps, "history": dict(history.data)})
+        reporter.progress(first_epoch / config.epochs,
+                          f"resuming from epoch {first_epoch + 1}/{config.epochs}")
     val_x = val_set.images.astype(np.float32)
     val_y = np.eye(n_classes, dtype=np.float32)[val_set.labels]
-    model.fit(_batches(train_set.images, train_set.labels, n_classes, config, config.seed),
+    model.fit(_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
               epochs=config.epochs, validation_data=(val_x, val_y) if len(val_set) else None,
               batch_size=config.batch_size, callbacks=callbacks, verbose=0)
-    from .checkpoints import load_checkpoint
-    if not Path(out).is_file():
-        raise RuntimeError("training produced no usable epoch (loss was NaN from the start?)")
+    nan_stop = history.diverged()
+    if not out.is_file():
+        if progress.stopped:
+            raise Cancelled("stopped before the first epoch finished: nothing was saved")
+        raise RuntimeError("training produced no usable epoch (the loss was NaN from the start)")
     best, info = load_checkpoint(out)
-    from .predict import probabilities
-    wall = time.perf_counter() - t0
+    wall = previous_wall + time.perf_counter() - t0
     metrics = dict(info.metrics)
     if len(val_set):
+        from .predict import probabilities
         probs = probabilities(best, val_set.images, tta)
         metrics["val_accuracy_tta" if config.tta else "val_accuracy"] = float(
             np.mean(probs.argmax(1) == val_set.labels))
-    info = replace(info, metrics=metrics, history=history,
-                   config={**info.config, "wall_time_s": wall, "epochs_run": len(history.get("loss", []))},
-                   parent=parent_info.name if parent_info else info.parent)
+    epochs_run = len(history.data.get("loss", []))
+    info = replace(info, metrics=metrics, history=history.data,
+                   config={**info.config, "wall_time_s": wall, "epochs_run": epochs_run,
+                           "stopped": "user" if progress.stopped else "nan" if nan_stop
+                           else "early" if epochs_run < config.epochs else None})
     save_checkpoint(best, info, out)
-    return TrainResult(Path(out), info, progress.stopped)
+    history.write()
+    if backup is not None:
+        import shutil
+        shutil.rmtree(backup, ignore_errors=True)
+    return TrainResult(out, info, progress.stopped or nan_stop)
 
 
-def _start_from(model, parent):
-    """Copy weights from ``parent`` into ``model`` where layer names and shapes match."""
-    from .checkpoints import load_checkpoint
+class Cancelled(Exception):
+    """The run was stopped before anything worth keeping existed."""
 
-    source, info = load_checkpoint(parent)
+
+def architecture_of(model) -> dict:
+    """The config fields (widths, stem, residual) of a network built by ``build_model``."""
+    from .checkpoints import CheckpointError
+
+    names = {layer.name: layer for layer in model.layers}
+    try:
+        return {"stem": int(names["stem_conv"].filters),
+                "widths": tuple(int(names[f"group{i}_a_conv"].filters) for i in (1, 2, 3)),
+                "residual": "group1_res1_conv" in names}
+    except KeyError:
+        raise CheckpointError("this checkpoint's network is not one the app can fine-tune") from None
+
+
+def _copy_weights(source, model) -> None:
+    """Copy weights from ``source`` into ``model`` wherever layer names and shapes match (all but
+    the head when the number of classes differs)."""
     by_name = {layer.name: layer for layer in source.layers}
     for layer in model.layers:
         other = by_name.get(layer.name)
-        if other is None:
+        if other is None or not layer.weights:
             continue
         weights = other.get_weights()
         if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
             layer.set_weights(weights)
-    return info

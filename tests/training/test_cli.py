@@ -1,8 +1,15 @@
-"""`python -m training predict` on the bundled checkpoint: one JSON line per file, always."""
+"""The command line: predict gives one JSON line per file; train writes a checkpoint, its history
+and resumes after SIGKILL; bad data gives one line on stderr and exit 1."""
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,3 +42,73 @@ def test_predict_json_gives_a_result_or_a_reason_for_every_file(image_dir):
 def test_usage_error_exits_2():
     assert run_cli("predict").returncode == 2
     assert run_cli("no-such-command").returncode == 2
+
+
+def make_class_folders(root, n=12, size=24):
+    """Three colour classes of small noisy images, enough to train on in seconds."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+            pixels[..., label] += 170
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_train_writes_checkpoint_history_and_tensorboard_logs(tmp_path):
+    data = make_class_folders(tmp_path / "colours")
+    out = tmp_path / "out" / "colours.keras"
+    proc = run_cli("train", "--data", str(data), "--epochs", "2", "--batch-size", "8",
+                   "--widths", "4,8,8", "--precision", "float32", "--out", str(out),
+                   "--tensorboard", str(tmp_path / "tb"))
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 1/2" in proc.stdout and "epoch 2/2" in proc.stdout  # a line per epoch
+    from training.checkpoints import load_checkpoint
+    _, info = load_checkpoint(out)
+    assert info.class_names == ("blue", "green", "red") and len(info.history["loss"]) == 2
+    assert info.command.startswith("python -m training train --data")
+    assert (tmp_path / "out" / "colours.history.csv").read_text().startswith("epoch,")
+    assert json.loads((tmp_path / "out" / "colours.history.json").read_text())["val_loss"]
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    # the sidecar's config re-runs the same recipe
+    again = run_cli("train", "--data", str(data), "--config", str(out.with_suffix(".json")),
+                    "--epochs", "1", "--out", str(tmp_path / "again.keras"), "--precision", "float32")
+    assert again.returncode == 0, again.stderr
+    _, info2 = load_checkpoint(tmp_path / "again.keras")
+    assert info2.config["widths"] == [4, 8, 8] and info2.config["batch_size"] == 8
+
+
+def test_train_on_bad_data_exits_1_with_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    make_class_folders(tmp_path / "one").joinpath("green").rename(tmp_path / "elsewhere")
+    for path, message in ((tmp_path / "nowhere", "no such file or folder"),
+                          (tmp_path / "empty", "at least two class subfolders"),
+                          (tmp_path / "one" / "red", "at least two class subfolders")):
+        proc = run_cli("train", "--data", str(path), "--out", str(tmp_path / "x.keras"))
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_its_first_epoch_resumes_from_epoch_2(tmp_path):
+    from training.train import completed_epochs
+    data = make_class_folders(tmp_path / "colours", n=300, size=32)
+    backup, out = tmp_path / "backup", tmp_path / "run.keras"
+    args = [sys.executable, "-m", "training", "train", "--data", str(data), "--epochs", "4",
+            "--batch-size", "16", "--widths", "8,16,16", "--precision", "float32",
+            "--backup", str(backup), "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while completed_epochs(backup) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # a subprocess, not the Qt event loop: poll its backup file
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL and completed_epochs(backup) == 1
+    resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from epoch 2/4" in resumed.stdout and "epoch 1/4 " not in resumed.stdout
+    from training.checkpoints import load_checkpoint
+    _, info = load_checkpoint(out)
+    assert len(info.history["loss"]) == 4 and info.config["epochs_run"] == 4

@@ -1,11 +1,16 @@
 """Training through a plain reporter object, no Qt: progress arrives, cancel stops, result loads."""
+import json
+import threading
+import time
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from training.checkpoints import load_checkpoint
-from training.data import ImageSet, load_class_folders, split
-from training.reporting import CancelFlag
-from training.train import TrainConfig, augment, train
+from training.data import DataError, ImageSet, load_class_folders, split
+from training.reporting import SilentReporter
+from training.train import Cancelled, TrainConfig, augment, completed_epochs, train
 
 TINY = TrainConfig(epochs=3, batch_size=16, lr=0.05, widths=(4, 8, 8), stem=4, val_fraction=0.25,
                    precision="float32")
@@ -23,22 +28,19 @@ def colour_set(n_per_class=16):
     return ImageSet(np.concatenate(images), np.asarray(labels, np.int32), ("r", "g", "b"))
 
 
-class RecordingReporter:
+class RecordingReporter(SilentReporter):
     def __init__(self, cancel_after_batches=None):
+        super().__init__()
         self.batches, self.epochs, self.fractions = [], [], []
-        self.cancel = CancelFlag()
         self.cancel_after = cancel_after_batches
 
     def progress(self, fraction, message=""):
         self.fractions.append(fraction)
 
     def partial(self, payload):
-        (self.batches if payload["kind"] == "batch" else self.epochs).append(payload)
+        {"batch": self.batches, "epoch": self.epochs}.get(payload["kind"], []).append(payload)
         if self.cancel_after is not None and len(self.batches) >= self.cancel_after:
             self.cancel.set()
-
-    def cancelled(self):
-        return self.cancel.is_set()
 
 
 def test_training_reports_progress_and_saves_a_checkpoint_that_predicts(tmp_path):
@@ -52,13 +54,104 @@ def test_training_reports_progress_and_saves_a_checkpoint_that_predicts(tmp_path
     assert "val_accuracy" in info.metrics
 
 
-def test_cancel_stops_within_a_batch_and_keeps_nothing_half_written(tmp_path):
-    reporter = RecordingReporter(cancel_after_batches=1)
+def test_stop_takes_effect_at_the_next_batch_and_keeps_the_best_epoch(tmp_path):
+    reporter = RecordingReporter(cancel_after_batches=4)  # 3 batches per epoch: stop in epoch 2
     config = TrainConfig(**{**TINY.to_dict(), "epochs": 20})
     result = train(colour_set(), config, tmp_path / "run.keras", reporter)
-    assert result.stopped_early
-    assert len(reporter.batches) <= 2  # stop takes effect at the next batch boundary
-    load_checkpoint(result.checkpoint)  # the best-so-far checkpoint is intact
+    assert result.stopped_early and len(reporter.batches) == 4
+    assert [e["epoch"] for e in reporter.epochs] == [1]  # the cut-off epoch reports nothing
+    model, info = load_checkpoint(result.checkpoint)
+    assert info.metrics["best_epoch"] == 1 and info.config["stopped"] == "user"
+    assert len(info.history["loss"]) == 1
+
+
+def test_stop_during_the_first_epoch_saves_nothing_and_says_so(tmp_path):
+    reporter = RecordingReporter(cancel_after_batches=1)
+    with pytest.raises(Cancelled, match="nothing was saved"):
+        train(colour_set(), TINY, tmp_path / "run.keras", reporter)
+    assert not (tmp_path / "run.keras").exists() and len(reporter.batches) == 1
+
+
+def test_pause_holds_training_until_resumed(tmp_path):
+    class Pausing(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["step"] == 2:
+                self.cancel.pause()
+                self.paused_at = time.monotonic()
+                threading.Timer(0.5, self.cancel.resume).start()
+                payload["t"] = time.monotonic()
+            elif payload["kind"] == "batch" and payload["step"] == 3:
+                self.resumed_at = time.monotonic()
+
+    reporter = Pausing()
+    train(colour_set(), TINY, tmp_path / "run.keras", reporter)
+    assert reporter.resumed_at - reporter.paused_at >= 0.5  # nothing ran while paused
+    assert len(reporter.epochs) == 3  # and it carried on to the end
+
+
+def test_a_crashed_run_resumes_from_its_last_completed_epoch(tmp_path):
+    class Crash(Exception):
+        pass
+
+    class CrashInEpoch2(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise Crash  # like a power cut: no clean-up code runs after the backup
+
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashInEpoch2(), backup_dir=backup)
+    assert completed_epochs(backup) == 1
+    reporter = RecordingReporter()
+    events = []
+    reporter.partial = lambda p: (events.append(p), RecordingReporter.partial(reporter, p))
+    result = train(colour_set(), TINY, tmp_path / "run.keras", reporter, backup_dir=backup)
+    assert events[0]["kind"] == "resumed" and events[0]["epoch"] == 1
+    assert reporter.batches[0]["epoch"] == 2  # epoch 1 is not trained again
+    assert [e["epoch"] for e in reporter.epochs] == [2, 3]
+    assert len(result.info.history["loss"]) == 3  # the whole curve, first epoch included
+    assert not backup.exists()  # a finished run leaves no backup behind
+
+
+def test_history_is_written_as_csv_and_json_beside_the_checkpoint(tmp_path):
+    train(colour_set(), TINY, tmp_path / "run.keras")
+    rows = (tmp_path / "run.history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,") and "val_loss" in rows[0] and len(rows) == 4
+    assert len(json.loads((tmp_path / "run.history.json").read_text())["loss"]) == 3
+
+
+def test_new_classes_reuse_the_parent_backbone_and_train_a_new_head(tmp_path, tiny_checkpoint):
+    parent, _ = load_checkpoint(tiny_checkpoint)
+    two = colour_set().subset(np.flatnonzero(colour_set().labels < 2))
+    two = ImageSet(two.images, two.labels, ("warm", "cool"))
+    result = train(two, TINY, tmp_path / "head.keras", parent=tiny_checkpoint, fine_tune="head")
+    model, info = load_checkpoint(result.checkpoint)
+    assert info.class_names == ("warm", "cool") and info.parent == "tiny"
+    assert model.get_layer("logits").get_weights()[0].shape == (8, 2)
+    for name in ("stem_conv", "group3_b_conv", "group2_a_bn"):  # head-only: backbone untouched
+        for ours, theirs in zip(model.get_layer(name).get_weights(),
+                                parent.get_layer(name).get_weights()):
+            np.testing.assert_allclose(ours, theirs)
+    assert info.config["fine_tune"] == "head" and info.config["widths"] == [4, 8, 8]
+
+
+def test_full_fine_tune_starts_from_the_parent_weights(tmp_path, tiny_checkpoint):
+    trained = train(colour_set(), TINY, tmp_path / "a.keras").checkpoint
+    first_scratch = RecordingReporter()
+    train(colour_set(), replace(TINY, epochs=1), tmp_path / "b.keras", first_scratch)
+    first_tuned = RecordingReporter()
+    train(colour_set(), replace(TINY, epochs=1, lr=0.001), tmp_path / "c.keras", first_tuned,
+          parent=trained)
+    # the parent already separates the colours: its first batch loss is far below a fresh net's
+    assert first_tuned.batches[0]["loss"] < first_scratch.batches[0]["loss"] - 0.1
+
+
+def test_training_refuses_a_single_class():
+    one = colour_set().subset(np.flatnonzero(colour_set().labels == 0))
+    with pytest.raises(DataError, match="two classes"):
+        train(one, TINY, "unused.keras")
 
 
 def test_class_folders_are_read_and_unreadable_files_skipped(tmp_path):

@@ -1,0 +1,136 @@
+"""Reading labelled data: CIFAR-10 python batches through a restricted unpickler, the data check."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.data import (CIFAR10_CLASSES, DataError, ImageSet, check_data, load_cifar10_batches,
+                           load_labelled)
+
+
+def write_batches(folder, n=20, protocol=2, names=CIFAR10_CLASSES):
+    """A miniature of the official python version: data uint8 Nx3072 (CHW), labels list."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [n.encode() for n in names]}, f, protocol=protocol)
+    for name in ("data_batch_1", "data_batch_2", "test_batch"):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = [int(i) % len(names) for i in range(n)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                         b"filenames": [f"{i}.png".encode() for i in range(n)]}, f, protocol=protocol)
+    return folder
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_python_batches_load_as_images_in_the_right_layout(tmp_path, protocol):
+    folder = write_batches(tmp_path / "cifar-10-batches-py", protocol=protocol)
+    train = load_labelled(folder, "train")
+    test = load_labelled(folder, "test")
+    assert train.images.shape == (40, 32, 32, 3) and len(test) == 20
+    assert train.class_names == CIFAR10_CLASSES and train.labels[:3].tolist() == [0, 1, 2]
+    with open(folder / "data_batch_1", "rb") as f:
+        raw = pickle.load(f)[b"data"][0]
+    # row-major channel planes: red plane first, so pixel (0, 1) red is raw[1], green raw[1025]
+    assert train.images[0, 0, 1].tolist() == [raw[1], raw[1025], raw[2049]]
+
+
+def test_a_pickle_that_would_run_a_command_is_refused(tmp_path):
+    folder = write_batches(tmp_path / "batches")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    with open(folder / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": Evil(), b"labels": []}, f)
+    with pytest.raises(DataError, match=r"data_batch_2: refused: the pickle asks for (posix|os)\.system"):
+        load_cifar10_batches(folder, "train")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, reason", [
+    (["just", "a", "list"], "not a dict"),
+    ({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}, "unexpected content"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 99]}, "labels outside"),
+    ({b"data": np.zeros((2, 3072), np.float64), b"labels": [0, 1]}, "unexpected content"),
+])
+def test_pickles_with_unexpected_content_give_a_reason(tmp_path, content, reason):
+    folder = write_batches(tmp_path / "batches")
+    with open(folder / "data_batch_1", "wb") as f:
+        pickle.dump(content, f)
+    with pytest.raises(DataError, match=reason):
+        load_cifar10_batches(folder, "train")
+
+
+def test_truncated_pickle_gives_a_reason(tmp_path):
+    folder = write_batches(tmp_path / "batches")
+    (folder / "data_batch_1").write_bytes((folder / "data_batch_1").read_bytes()[:500])
+    with pytest.raises(DataError, match="data_batch_1: not a readable pickle"):
+        load_cifar10_batches(folder, "train")
+
+
+def make_folders(root, counts, size=(20, 16)):
+    rng = np.random.default_rng(1)
+    for name, n in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_data_check_counts_warns_and_describes_the_split(tmp_path):
+    root = make_folders(tmp_path / "mine", {"apples": 40, "pears": 12, "plums": 5})
+    (root / "pears" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    Image.open(root / "apples" / "0.png").save(root / "apples" / "copy.png")  # same class
+    Image.open(root / "apples" / "1.png").save(root / "plums" / "stray.png")  # other class
+    data = load_labelled(root)
+    check = check_data(data, val_fraction=0.2)
+    assert check.class_names == ("apples", "pears", "plums") and check.counts == (41, 12, 6)
+    assert check.duplicates == 2 and check.conflicting == 1
+    assert check.skipped[0][0] == "pears/broken.jpg"
+    assert check.train_images + check.val_images == 59 and check.val_images == 8 + 2 + 1
+    text = " | ".join(check.warnings)
+    assert "fewer than 10 images: plums (6)" in text
+    assert "imbalanced: apples has 41 images, plums only 6" in text
+    assert "1 unreadable file(s)" in text and "2 duplicate image(s), 1 of them filed under another" in text
+
+
+def test_a_clean_data_set_has_no_warnings():
+    rng = np.random.default_rng(0)
+    data = ImageSet(rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8),
+                    np.repeat(np.arange(3), 20).astype(np.int32), ("a", "b", "c"))
+    assert check_data(data, 0.1).warnings == ()
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({}, "needs at least two class subfolders, found 0"),
+    ({"only": 3}, "needs at least two class subfolders, found 1"),
+    ({"a": 3, "b": 0}, "no readable image in class folder(s): b"),
+])
+def test_unusable_folders_give_a_clear_message(tmp_path, layout, message):
+    root = tmp_path / "data"
+    root.mkdir()
+    make_folders(root, layout)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_labelled(root)
+
+
+def test_missing_path_and_foreign_archive_give_a_clear_message(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        load_labelled(tmp_path / "nowhere")
+    import tarfile
+    other = tmp_path / "photos.tar.gz"
+    with tarfile.open(other, "w:gz") as tar:
+        (tmp_path / "x.txt").write_text("hello")
+        tar.add(tmp_path / "x.txt", "x.txt")
+    with pytest.raises(DataError, match="not the CIFAR-10 archive"):
+        load_labelled(other)
+    (tmp_path / "notes.gz").write_bytes(b"plain text")
+    with pytest.raises(DataError, match="not a readable tar archive"):
+        load_labelled(tmp_path / "notes.gz")

@@ -1,0 +1,132 @@
+"""Resumable training runs: one small record per run in the per-user data folder.
+
+``runs/<id>/run.json`` says what the run trains (data path, config, parent, output) and whether it
+finished; ``runs/<id>/backup/`` holds Keras ``BackupAndRestore`` state (weights, optimizer, last
+completed epoch) and the per-epoch history. A record still marked "running" whose process is gone
+(a crash, a power cut, ``kill -9``) is an unfinished run that the next launch offers to resume.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from .checkpoints import atomic_write_bytes, now_iso
+from .paths import user_data_dir
+
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a resumed run needs to carry on exactly where the killed one stopped."""
+
+    id: str
+    data: str                 # data path as given (archive, batches folder or class folders)
+    out: str                  # the checkpoint the run writes
+    config: dict              # TrainConfig.to_dict()
+    parent: str | None = None  # checkpoint it started from, None for from scratch
+    fine_tune: str = "full"   # "full" or "head" (only the new head trains)
+    created: str = ""
+    status: str = RUNNING
+    pid: int = 0
+    data_fingerprint: str = ""
+    folder: str = field(default="", compare=False)
+
+    @property
+    def backup_dir(self) -> Path:
+        return Path(self.folder) / "backup"
+
+    def completed_epochs(self) -> int:
+        """Epochs whose weights the backup holds (0 when none finished)."""
+        for name in ("training_metadata.json", "training_metadata.json.bkp"):
+            try:
+                return int(json.loads((self.backup_dir / name).read_text())["epoch"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return 0
+
+
+def runs_dir() -> Path:
+    return user_data_dir() / "runs"
+
+
+def _write(record: RunRecord) -> RunRecord:
+    data = asdict(record)
+    data.pop("folder")
+    atomic_write_bytes(Path(record.folder) / "run.json", json.dumps(data, indent=2).encode())
+    return record
+
+
+def new_run(data: str, out: str | Path, config: dict, parent: str | Path | None = None,
+            fine_tune: str = "full", data_fingerprint: str = "", root: Path | None = None) -> RunRecord:
+    """Create the record (status running, this process) and its backup folder."""
+    created = now_iso()
+    run_id = created[:19].replace(":", "").replace("-", "") + f"-{os.getpid()}"
+    folder = Path(root or runs_dir()) / run_id
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = folder.with_name(f"{run_id}-{n}")
+    (folder / "backup").mkdir(parents=True)
+    return _write(RunRecord(folder.name, str(data), str(out), dict(config),
+                            str(parent) if parent else None, fine_tune, created, RUNNING,
+                            os.getpid(), data_fingerprint, str(folder)))
+
+
+def claim(record: RunRecord) -> RunRecord:
+    """Mark a resumed run as owned by this process."""
+    return _write(replace(record, status=RUNNING, pid=os.getpid()))
+
+
+def set_status(record: RunRecord, status: str) -> RunRecord:
+    """Record how the run ended; a finished or stopped run's backup is no longer needed."""
+    record = _write(replace(record, status=status))
+    if status != RUNNING:
+        shutil.rmtree(record.backup_dir, ignore_errors=True)
+    return record
+
+
+def read_run(folder: Path) -> RunRecord | None:
+    try:
+        data = json.loads((Path(folder) / "run.json").read_text())
+        return RunRecord(**{k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__},
+                         folder=str(folder))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def unfinished_runs(root: Path | None = None) -> list[RunRecord]:
+    """Runs left "running" by a process that no longer exists, with at least one epoch to resume
+    from; newest first."""
+    root = Path(root or runs_dir())
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in root.iterdir():
+        record = read_run(folder) if folder.is_dir() else None
+        if (record is not None and record.status == RUNNING and not _alive(record.pid)
+                and record.completed_epochs() > 0):
+            found.append(record)
+    return sorted(found, key=lambda r: r.created, reverse=True)
+
+
+def discard_run(record: RunRecord) -> None:
+    """Forget an unfinished run (its best checkpoint so far, if any, stays)."""
+    shutil.rmtree(record.folder, ignore_errors=True)
