@@ -22,6 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_private_settings() -> None:
+    """With ``PIXELCLASSIFIER_HOME`` set (portable use, tests), settings live there too."""
+    home = os.environ.get("PIXELCLASSIFIER_HOME")
+    if home:
+        from PySide6.QtCore import QSettings
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                          str(Path(home) / "config"))
+
+
 def main(argv=None) -> int:
     t0 = time.perf_counter()
     args = build_parser().parse_args(argv)
@@ -35,6 +45,7 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
+    use_private_settings()
     style = project_root() / "resources" / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))

@@ -1,4 +1,5 @@
-"""The main window: drop, paste or open images; see the input check and the top-k bars."""
+"""The main window: a Classify tab (drop, paste or open images; input check and top-k bars) and a
+Train tab (data check, settings, live chart), with a banner for offers such as resuming a run."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,16 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QListView, QMainWindow,
-                               QMessageBox, QSplitter, QVBoxLayout, QWidget)
+                               QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from .banner import Banner
 from .input_check import InputCheckView
 from .session import ClassifierSession
 from .top_k import TopKBars
+from .train_panel import TrainPanel
+from .trainer import TrainController
+
+TRAIN_DATA_SUFFIXES = (".tar", ".gz", ".tgz", ".xz", ".bz2")
 
 
 class MainWindow(QMainWindow):
@@ -48,9 +54,29 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.trainer = TrainController(self)
+        self.train_panel = TrainPanel(self.trainer, self.settings,
+                                      lambda: (self.session.checkpoint, self.session.info))
+        self.train_panel.restore_start()
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(splitter, "Classify")
+        self.tabs.addTab(self.train_panel, "Train")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.banner = Banner()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.banner)
+        central_layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self.model_status = QLabel()
+        self.train_status = QLabel(objectName="trainStatus")
+        self.statusBar().addPermanentWidget(self.train_status)
         self.statusBar().addPermanentWidget(self.model_status)
+        self.trainer.progress.connect(self._on_train_progress)
+        self.trainer.running_changed.connect(lambda on: on or self.train_status.clear())
+        self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
         session.items.item_changed.connect(self._on_item_changed)
@@ -58,10 +84,11 @@ class MainWindow(QMainWindow):
         session.model_loading.connect(lambda name: self.model_status.setText(f"Loading model {name}…"))
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(self._on_model_failed)
-        self.resize(980, 640)
+        self.resize(1100, 720)
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+        self._offer_resume()
 
     def _make_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -72,6 +99,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         view = self.menuBar().addMenu("&View")
+        self._action(view, "&Classify", QKeySequence("Ctrl+1"), lambda: self.tabs.setCurrentIndex(0))
+        self._action(view, "&Train", QKeySequence("Ctrl+2"), lambda: self.tabs.setCurrentIndex(1))
+        view.addSeparator()
         self.strict_action = self._action(view, "&Strict 32×32 input (reject others)", None,
                                           self.session.set_strict)
         self.strict_action.setCheckable(True)
@@ -97,7 +127,11 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:
         mime = event.mimeData()
         paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-        if paths:
+        if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
+                and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
+            self.train_panel.set_data_path(paths[0])  # a data set dropped on the Train tab
+        elif paths:
+            self.tabs.setCurrentIndex(0)
             self.images_dropped.emit(paths)
         elif mime.hasImage():
             self._add_qimage(mime.imageData(), "dropped image")
@@ -186,7 +220,58 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Pixel Classifier",
                           "Pixel Classifier: a desktop image classifier.<br>" + "<br>".join(versions))
 
+    # -- training -------------------------------------------------------------------------------
+    def _on_tab_changed(self, index: int) -> None:
+        panel = self.train_panel
+        if (self.tabs.widget(index) is panel and panel.check is None and panel.path_edit.text()
+                and self.trainer.data is None and not self.trainer.running()):
+            panel.check_data()  # the remembered data set, checked when first needed
+
+    def _on_train_progress(self, fraction: float, _message: str) -> None:
+        self.train_status.setText(f"Training {fraction:.0%}" + (" (paused)" if self.trainer.paused()
+                                                                 else ""))
+
+    def _offer_checkpoint(self, result) -> None:
+        acc = result.info.metrics.get("val_accuracy_tta", result.info.metrics.get("val_accuracy"))
+        acc_text = f" (validation accuracy {acc:.1%})" if acc is not None else ""
+        self.banner.offer(f"New checkpoint {result.checkpoint.stem}{acc_text} is saved in your "
+                          "data folder. Use it for predictions?",
+                          [("Use it", lambda: self.use_checkpoint(result.checkpoint)),
+                           ("Keep current", None)])
+
+    def use_checkpoint(self, path) -> None:
+        self.session.load_model(Path(path))
+        self.statusBar().showMessage(f"Switched to {Path(path).stem}", 5000)
+
+    def _offer_resume(self) -> None:
+        runs = self.trainer.unfinished_runs()
+        if not runs:
+            return
+        record = runs[0]
+        done, total = record.completed_epochs(), record.config.get("epochs", "?")
+        self.banner.offer(
+            f"A training run on {Path(record.data).name} (started {record.created[:16].replace('T', ' ')} "
+            f"UTC) ended unexpectedly after epoch {done} of {total}. Resume it from epoch {done + 1}?",
+            [("Resume", lambda: self.resume_run(record)),
+             ("Discard", lambda: self.trainer.discard(record))])
+
+    def resume_run(self, record) -> None:
+        self.tabs.setCurrentWidget(self.train_panel)
+        self.train_panel.path_edit.setText(record.data)
+        self.trainer.resume(record)
+
     def closeEvent(self, event) -> None:
+        if self.trainer.running():
+            answer = QMessageBox.question(
+                self, "Training is running",
+                "Stop training and close? The best epoch so far is kept as a checkpoint.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         self.settings.setValue("geometry", self.saveGeometry())
+        self.trainer.shutdown()
+        self.train_panel.chart.stop()
         self.session.shutdown()
         event.accept()

@@ -98,7 +98,7 @@ def cmd_train(args) -> int:
     from .data import DataError
     from .paths import user_checkpoints_dir
     from .reporting import PrintReporter
-    from .train import Cancelled, TrainConfig, train
+    from .train import Cancelled, TrainConfig, fit_to_data, train
 
     if args.head_only and not args.parent:
         print("error: --head-only needs --from CHECKPOINT", file=sys.stderr)
@@ -123,6 +123,12 @@ def cmd_train(args) -> int:
         config = replace(config, **overrides)
         policy = read_info(args.parent).preprocessing if args.parent else None
         data = load_labelled(args.data, "train", reporter, policy)
+        if not args.config and not {"epochs", "batch_size", "lr"} & set(overrides):
+            scaled = fit_to_data(config, len(data))
+            if scaled != config:
+                print(f"{len(data)} images: batch size {scaled.batch_size}, learning rate "
+                      f"{scaled.lr:.4g}, {scaled.epochs} epochs (the recipe scaled to the data)")
+            config = scaled
         out = Path(args.out) if args.out else user_checkpoints_dir()
         if out.suffix != ".keras":
             out = out / f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras"

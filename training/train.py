@@ -70,6 +70,24 @@ RECIPES = {
 }
 
 
+def fit_to_data(config: TrainConfig, n_images: int, min_steps_per_epoch: int = 16,
+                min_total_steps: int = 240, max_epochs: int = 100) -> TrainConfig:
+    """Scale a recipe made for CIFAR-10's 50,000 images to a data set of ``n_images``.
+
+    Halve the batch until an epoch has ``min_steps_per_epoch`` optimiser steps (batch norm and
+    the schedule need steps, not epochs), scale the learning rate with the batch (the linear
+    rule), and add epochs until the run has ``min_total_steps`` steps. Large data sets keep the
+    recipe unchanged.
+    """
+    n_train = max(int(n_images * (1 - config.val_fraction)), 1)
+    batch = config.batch_size
+    while batch > 8 and n_train / batch < min_steps_per_epoch:
+        batch //= 2
+    steps = math.ceil(n_train / batch)
+    epochs = min(max(config.epochs, math.ceil(min_total_steps / steps)), max(max_epochs, config.epochs))
+    return replace(config, batch_size=batch, lr=config.lr * batch / config.batch_size, epochs=epochs)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     checkpoint: Path

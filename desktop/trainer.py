@@ -1,0 +1,192 @@
+"""The training controller: reads and checks data, runs, pauses, stops and resumes training.
+
+Everything slow happens on the "train" lane (a worker thread of its own, so drops and predictions
+on the model lane keep working meanwhile); results come back as signals. Each run has a record in
+the per-user data folder (``training.runs``) so that a run killed by a crash or power cut is
+offered for resumption at the next launch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from training import runs
+from training.checkpoints import now_iso
+from training.paths import user_cache_dir, user_checkpoints_dir
+from training.preprocessing import Preprocessing
+
+from .jobs import Job, JobLane
+
+
+def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: int, reporter):
+    """Worker side of the data check: decode the data set once and describe it."""
+    from training.data import check_data, load_labelled
+
+    data = load_labelled(path, "train", policy, reporter, cache_dir=user_cache_dir())
+    return data, check_data(data, val_fraction, seed)
+
+
+def run_training(record: runs.RunRecord, data, reporter):
+    """Worker side of a run: train, then record how it ended (also when the window is closing)."""
+    from training.train import Cancelled, TrainConfig, train
+
+    try:
+        result = train(data, TrainConfig.from_dict(record.config), record.out, reporter,
+                       parent=record.parent, backup_dir=record.backup_dir,
+                       command=f"in-app training on {record.data}", fine_tune=record.fine_tune)
+    except Cancelled:
+        runs.set_status(record, runs.STOPPED)
+        raise
+    except BaseException:
+        runs.set_status(record, runs.FAILED)
+        raise
+    runs.set_status(record, runs.STOPPED if result.stopped_early else runs.FINISHED)
+    return result
+
+
+class TrainController(QObject):
+    """Signals in plain terms; the panel shows them, the window decides what to do with results."""
+
+    data_loading = Signal(str)
+    data_checked = Signal(object, object)  # ImageSet, DataCheck
+    data_failed = Signal(str)
+    run_started = Signal(object)  # RunRecord
+    progress = Signal(float, str)
+    batch = Signal(dict)  # loss, images_per_s, eta_s, epoch, batch, steps, step
+    epoch = Signal(dict)  # per-epoch logs: loss, val_loss, val_accuracy, ...
+    resumed = Signal(dict)  # a resumed run's earlier history
+    paused_changed = Signal(bool)
+    run_finished = Signal(object)  # TrainResult
+    run_failed = Signal(str)
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.lane = JobLane("train", self)
+        self.data = None
+        self.data_path = ""
+        self.job: Job | None = None
+        self.check_job: Job | None = None
+        self.record: runs.RunRecord | None = None
+
+    # -- data ----------------------------------------------------------------------------------
+    def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
+        """Load ``path`` in the background and emit ``data_checked`` or ``data_failed``."""
+        if self.check_job is not None:
+            self.check_job.cancel()
+        self.data, self.data_path = None, path
+        job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r), "check data")
+        job.progress.connect(lambda _f, text: text and self.data_loading.emit(text))
+        job.finished.connect(lambda result, job=job: self._on_checked(job, path, result))
+        job.failed.connect(lambda reason, job=job: job is self.check_job and self.data_failed.emit(reason))
+        self.check_job = job
+        self.data_loading.emit(f"Reading {Path(path).name}…")
+        self.lane.submit(job)
+
+    def _on_checked(self, job: Job, path: str, result) -> None:
+        if job is not self.check_job:
+            return  # a newer check replaced this one
+        self.data, check = result
+        self.data_checked.emit(self.data, check)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, config, parent: str | None, fine_tune: str = "full") -> None:
+        """Train on the checked data; ``config`` is a TrainConfig."""
+        if self.data is None or self.running():
+            return
+        name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
+        out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
+        record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune,
+                              self.data.fingerprint())
+        self._submit(record, self.data)
+
+    def resume(self, record: runs.RunRecord) -> None:
+        """Carry on an unfinished run from its last completed epoch (data is read again)."""
+        if self.running():
+            return
+        record = runs.claim(record)
+
+        def load_then_train(reporter):
+            from training.checkpoints import read_info
+            from training.data import DataError, load_labelled
+
+            policy = read_info(record.parent).preprocessing if record.parent else Preprocessing()
+            data = load_labelled(record.data, "train", policy, reporter, cache_dir=user_cache_dir())
+            if record.data_fingerprint and data.fingerprint() != record.data_fingerprint:
+                runs.set_status(record, runs.FAILED)
+                raise DataError("the data changed since this run started; it cannot be resumed")
+            return run_training(record, data, reporter)
+
+        self._submit(record, None, load_then_train)
+
+    def _submit(self, record, data, fn=None) -> None:
+        self.record = record
+        job = Job(fn or (lambda reporter: run_training(record, data, reporter)), "train")
+        job.progress.connect(self.progress)
+        job.partial.connect(self._on_partial)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
+        self.job = job
+        self.lane.submit(job)
+        self.run_started.emit(record)
+        self.running_changed.emit(True)
+
+    @Slot(object)
+    def _on_partial(self, payload) -> None:
+        kind = payload.get("kind")
+        if kind == "batch":
+            self.batch.emit(payload)
+        elif kind == "epoch":
+            self.epoch.emit(payload)
+        elif kind == "resumed":
+            self.resumed.emit(payload)
+
+    def _end(self) -> None:
+        self.job = None
+        self.running_changed.emit(False)
+
+    @Slot(object)
+    def _on_finished(self, result) -> None:
+        self._end()
+        self.run_finished.emit(result)
+
+    @Slot(str)
+    def _on_failed(self, reason: str) -> None:
+        self._end()
+        self.run_failed.emit(reason)
+
+    def pause(self) -> None:
+        if self.job is not None:
+            self.job.pause()
+            self.paused_changed.emit(True)
+
+    def unpause(self) -> None:
+        if self.job is not None:
+            self.job.resume()
+            self.paused_changed.emit(False)
+
+    def paused(self) -> bool:
+        return self.job is not None and self.job.cancel_flag.paused()
+
+    def stop(self) -> None:
+        """Stop at the next batch; the best epoch so far is kept."""
+        if self.job is not None:
+            self.job.cancel()
+
+    @staticmethod
+    def unfinished_runs() -> list[runs.RunRecord]:
+        return runs.unfinished_runs()
+
+    @staticmethod
+    def discard(record: runs.RunRecord) -> None:
+        runs.discard_run(record)
+
+    def shutdown(self, timeout_s: float = 60.0) -> bool:
+        """Stop whatever runs (keeping the best epoch) and wait for the thread."""
+        if self.job is not None:
+            self.job.cancel()
+        return self.lane.shutdown(timeout_s)

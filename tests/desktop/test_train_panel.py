@@ -1,0 +1,255 @@
+"""The Train tab as a user drives it: data check, a live run, stop, pause, resume after a crash,
+closing mid-run, remembered settings, and a trained checkpoint that the window then uses."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from training import runs
+from training.checkpoints import load_checkpoint
+
+from .conftest import WAIT, drop
+
+TINY_NET = {"widths": (4, 8, 8), "stem": 4, "precision": "float32"}
+RUN_WAIT = 120_000
+
+
+def fruit_folders(root, n=12, classes=("apple", "lime", "plum")):
+    """One folder per class; each class has its own dominant colour; one broken file."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 70, (28, 36, 3), dtype=np.uint8)
+            pixels[..., label] += 180
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    (root / classes[0] / "broken.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    return root
+
+
+def train_window(make_window, checkpoint, data=None, epochs=3):
+    """A window whose Train tab uses a tiny network (so a run takes seconds) on checked data."""
+    window = make_window(checkpoint)
+    panel = window.train_panel
+    panel.recipes = {k: {**v, **TINY_NET} for k, v in panel.recipes.items()}
+    window.tabs.setCurrentWidget(panel)
+    if data is not None:
+        panel.start_combo.setCurrentIndex(panel.start_combo.findData("scratch"))
+        panel.epochs.setValue(epochs)
+        panel.batch_size.setValue(8)
+        panel.set_data_path(data)
+    return window, panel
+
+
+def wait_checked(qtbot, panel):
+    qtbot.waitUntil(lambda: panel.check is not None, timeout=WAIT)
+
+
+def test_data_check_shows_counts_warnings_skipped_files_and_the_split(qtbot, make_window,
+                                                                      tiny_checkpoint, tmp_path):
+    data = fruit_folders(tmp_path / "fruit", n=8)
+    window, panel = train_window(make_window, tiny_checkpoint, data)
+    wait_checked(qtbot, panel)
+    rows = {panel.counts.item(r, 0).text(): panel.counts.item(r, 1).text()
+            for r in range(panel.counts.rowCount())}
+    assert rows == {"apple": "8", "lime": "8", "plum": "8"}
+    assert "24 images in 3 classes" in panel.data_status.text()
+    assert "fewer than 10 images: apple (8), lime (8), plum (8)" in panel.warnings.text()
+    assert "apple/broken.jpg" in panel.skipped.toPlainText()
+    assert "for training" in panel.split_label.text() and "held out for validation" in panel.split_label.text()
+    assert not panel.preview_labels[0].pixmap().isNull()  # augmented samples are shown
+    assert panel.start_button.isEnabled()
+
+
+@pytest.mark.parametrize("make_bad, message", [
+    (lambda root: root / "does-not-exist", "no such file or folder"),
+    (lambda root: (root / "only").mkdir() or (root / "only" / "one").mkdir() or root / "only",
+     "needs at least two class subfolders"),
+])
+def test_unusable_data_is_explained_in_the_panel(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                                 make_bad, message):
+    window, panel = train_window(make_window, tiny_checkpoint, make_bad(tmp_path))
+    qtbot.waitUntil(lambda: "Cannot train on this" in panel.data_status.text(), timeout=WAIT)
+    assert message in panel.data_status.text() and not panel.start_button.isEnabled()
+
+
+def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
+        qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
+    wait_checked(qtbot, panel)
+    batches = []
+    window.trainer.batch.connect(batches.append)
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    result = finished.args[0]
+    train_points, val_points, acc_points = panel.chart.point_counts()
+    assert train_points == len(batches) > 0 and val_points == acc_points == 3
+    assert panel.chart.redraws <= len(batches)  # buffered: never more than one redraw per batch
+    assert "Saved" in panel.result_label.text() and "validation accuracy" in panel.result_label.text()
+    assert not panel.stop_button.isEnabled() and panel.start_button.isEnabled()
+    # saved in the per-user folder with its sidecar, and loads
+    from training.paths import user_checkpoints_dir
+    assert result.checkpoint.parent == user_checkpoints_dir()
+    model, info = load_checkpoint(result.checkpoint)
+    assert info.class_names == ("apple", "lime", "plum") and len(info.history["val_loss"]) == 3
+    assert info.data_fingerprint and info.versions and info.config["epochs"] == 3
+    # the window offers it; taking the offer makes its predictions show
+    assert window.banner.isVisible() and "New checkpoint" in window.banner.label.text()
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        qtbot.mouseClick(window.banner.button("Use it"), Qt.MouseButton.LeftButton)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    shown = {bar.accessibleName().split(":")[0] for bar in window.bars.bars}
+    assert shown == {"apple", "lime", "plum"} and window.tabs.currentIndex() == 0
+
+
+def test_stop_ends_the_run_within_a_second_and_keeps_the_best_epoch(qtbot, make_window,
+                                                                   tiny_checkpoint, tmp_path):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
+                                 epochs=200)
+    wait_checked(qtbot, panel)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.chart.val_loss.count() + len(panel.chart._pending_epochs) >= 1,
+                    timeout=RUN_WAIT)
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=1000) as finished:
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    info = finished.args[0].info
+    assert info.config["stopped"] == "user" and info.metrics["best_epoch"] >= 1
+    assert "stopped by you" in panel.result_label.text()
+    assert runs.read_run(runs.runs_dir() / window.trainer.record.id).status == runs.STOPPED
+
+
+def test_pause_holds_the_run_and_resume_continues_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
+                                 epochs=4)
+    wait_checked(qtbot, panel)
+    batches = []
+    window.trainer.batch.connect(batches.append)
+    panel.start()
+    qtbot.waitUntil(lambda: len(batches) >= 1, timeout=RUN_WAIT)
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.pause_button.text() == "Resume" and "Paused" in panel.rate_label.text()
+    seen = len(batches)
+    qtbot.wait(400)  # the event loop runs; the paused worker must not
+    assert len(batches) <= seen + 1  # at most the batch already in flight
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].info.config["epochs_run"] == 4 and panel.pause_button.text() == "Pause"
+
+
+def crashed_run(tmp_path, data_root, epochs=3):
+    """A run record and backup as a process killed during epoch 2 leaves them."""
+    from training.data import load_labelled
+    from training.train import TrainConfig, train
+
+    from tests.training.test_train import RecordingReporter
+
+    class Crash(Exception):
+        pass
+
+    class CrashInEpoch2(RecordingReporter):
+        def partial(self, payload):
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise Crash
+
+    data = load_labelled(data_root)
+    config = TrainConfig(epochs=epochs, batch_size=8, val_fraction=0.25, **TINY_NET)
+    record = runs.new_run(str(data_root), tmp_path / "out" / "fruit.keras", config.to_dict(),
+                          data_fingerprint=data.fingerprint())
+    with pytest.raises(Crash):
+        train(data, config, record.out, CrashInEpoch2(), backup_dir=record.backup_dir)
+    return runs._write(replace(record, pid=0))  # its process is gone
+
+
+def test_an_unfinished_run_is_offered_at_launch_and_resumes_from_its_next_epoch(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    window, panel = train_window(make_window, tiny_checkpoint)
+    assert window.banner.isVisible()
+    assert "ended unexpectedly after epoch 1 of 3. Resume it from epoch 2?" in window.banner.label.text()
+    epochs = []
+    window.trainer.epoch.connect(lambda p: epochs.append(p["epoch"]))
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        qtbot.mouseClick(window.banner.button("Resume"), Qt.MouseButton.LeftButton)
+    assert epochs == [2, 3]  # epoch 1 was not trained again
+    info = finished.args[0].info
+    assert len(info.history["loss"]) == 3 and finished.args[0].checkpoint == tmp_path / "out" / "fruit.keras"
+    assert panel.chart.val_loss.count() == 3  # the earlier epoch is on the chart too
+    assert runs.unfinished_runs() == [] and not record.backup_dir.exists()
+
+
+def test_discarding_an_unfinished_run_forgets_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    window, _ = train_window(make_window, tiny_checkpoint)
+    qtbot.mouseClick(window.banner.button("Discard"), Qt.MouseButton.LeftButton)
+    assert not window.banner.isVisible() and runs.unfinished_runs() == []
+
+
+def test_closing_mid_run_asks_then_stops_cleanly(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                                 monkeypatch):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
+                                 epochs=200)
+    wait_checked(qtbot, panel)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.chart.val_loss.count() + len(panel.chart._pending_epochs) >= 1,
+                    timeout=RUN_WAIT)
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *args, **kw: (asked.append(args[2]), answers.pop(0))[1])
+    window.close()
+    assert window.isVisible() and window.trainer.running()  # "No" keeps it open and training
+    window.close()
+    assert not window.isVisible() and len(asked) == 2 and "best epoch" in asked[0]
+    assert not window.trainer.lane.thread.is_alive()
+    record = runs.read_run(runs.runs_dir() / window.trainer.record.id)
+    assert record.status == runs.STOPPED
+    load_checkpoint(record.out)  # the best epoch so far was kept
+
+
+def test_settings_are_remembered_per_starting_point(qtbot, make_window, tiny_checkpoint):
+    window, panel = train_window(make_window, tiny_checkpoint)
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("scratch"))
+    panel.epochs.setValue(7)
+    panel.lr.setValue(0.123)
+    panel.flip.setChecked(False)
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("active"))
+    assert panel.epochs.value() != 7  # fine-tuning has its own settings
+    from desktop.train_panel import TrainPanel
+    again = TrainPanel(window.trainer, window.settings, lambda: (tiny_checkpoint, None))
+    qtbot.addWidget(again)
+    again.restore_start()
+    assert again.start_mode() == "active"
+    again.start_combo.setCurrentIndex(again.start_combo.findData("scratch"))
+    assert (again.epochs.value(), again.lr.value(), again.flip.isChecked()) == (7, 0.123, False)
+
+
+def test_head_only_fine_tune_keeps_the_backbone_and_records_its_parent(qtbot, make_window,
+                                                                       tiny_checkpoint, tmp_path):
+    window, panel = train_window(make_window, tiny_checkpoint)
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("active"))
+    panel.layers_combo.setCurrentIndex(panel.layers_combo.findData("head"))
+    panel.epochs.setValue(2)
+    panel.batch_size.setValue(8)
+    panel.set_data_path(fruit_folders(tmp_path / "fruit", classes=("ant", "bee")))
+    wait_checked(qtbot, panel)
+    assert "transfer learning" in panel.transfer_note.text()
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        panel.start()
+    model, info = load_checkpoint(finished.args[0].checkpoint)
+    parent, _ = load_checkpoint(tiny_checkpoint)
+    assert info.parent == "tiny" and info.config["fine_tune"] == "head" and info.class_names == ("ant", "bee")
+    np.testing.assert_allclose(model.get_layer("stem_conv").get_weights()[0],
+                               parent.get_layer("stem_conv").get_weights()[0])
+
+
+def test_a_folder_dropped_on_the_train_tab_becomes_its_data(qtbot, make_window, tiny_checkpoint,
+                                                            tmp_path):
+    data = fruit_folders(tmp_path / "fruit")
+    window, panel = train_window(make_window, tiny_checkpoint)
+    drop(window, [data])
+    wait_checked(qtbot, panel)
+    assert panel.path_edit.text() == str(data) and window.session.items.rowCount() == 0
