@@ -361,12 +361,12 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(not self.controller.running())
 
     def _update_split(self) -> None:
-        if self.controller.data is None:
+        if self.check is None:
             return
-        from training.data import split
-        train_part, val_part = split(self.controller.data, self.val_fraction.value(), 0)
-        self.split_label.setText(f"Split: {len(train_part):,} for training, {len(val_part):,} "
-                                 f"held out for validation (stratified, seed 0)")
+        from training.data import validation_take
+        held = sum(validation_take(c, self.val_fraction.value()) for c in self.check.counts)
+        self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
+                                 "out for validation (stratified by class)")
 
     def _update_transfer_note(self) -> None:
         fine_tune = self.start_mode() == "active"

@@ -23,14 +23,20 @@ def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: 
     """Worker side of the data check: decode the data set once and describe it."""
     from training.data import check_data, load_labelled
 
+    from training.train import warm_up
+
     data = load_labelled(path, "train", policy, reporter, cache_dir=user_cache_dir())
-    return data, check_data(data, val_fraction, seed)
+    check = check_data(data, val_fraction, seed)
+    warm_up()
+    return data, check
 
 
 def run_training(record: runs.RunRecord, data, reporter):
     """Worker side of a run: train, then record how it ended (also when the window is closing)."""
     from training.train import Cancelled, TrainConfig, train
 
+    if not record.data_fingerprint:  # hashing the pixels takes a moment: here, not on the GUI thread
+        record = runs.update(record, data_fingerprint=data.fingerprint())
     try:
         result = train(data, TrainConfig.from_dict(record.config), record.out, reporter,
                        parent=record.parent, backup_dir=record.backup_dir,
@@ -100,8 +106,7 @@ class TrainController(QObject):
             return
         name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
         out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
-        record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune,
-                              self.data.fingerprint())
+        record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
         self._submit(record, self.data)
 
     def resume(self, record: runs.RunRecord) -> None:

@@ -284,7 +284,7 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
         first = first_label.setdefault(key, int(label))
         conflicting += first != int(label)
     duplicates = len(data) - len(first_label)
-    train_part, val_part = split(data, val_fraction, seed)
+    takes = [validation_take(c, val_fraction) for c in counts]
     warnings = []
     small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
     if small:
@@ -298,11 +298,16 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
     if duplicates:
         extra = f", {conflicting} of them filed under another class" if conflicting else ""
         warnings.append(f"{duplicates} duplicate image(s){extra}")
-    no_val = [n for i, n in enumerate(names) if not np.any(val_part.labels == i)]
+    no_val = [n for n, take in zip(names, takes) if take == 0]
     if val_fraction > 0 and no_val:
         warnings.append(f"no validation images for: {', '.join(no_val)}")
     return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
-                     len(train_part), len(val_part), tuple(warnings))
+                     len(data) - sum(takes), sum(takes), tuple(warnings))
+
+
+def validation_take(count: int, fraction: float) -> int:
+    """How many of a class's ``count`` images the split holds out (at least one stays to train)."""
+    return min(int(round(count * fraction)), max(count - 1, 0))
 
 
 def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -311,8 +316,7 @@ def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSe
     val_index = []
     for label in range(len(data.class_names)):
         members = rng.permutation(np.flatnonzero(data.labels == label))
-        take = min(int(round(len(members) * fraction)), max(len(members) - 1, 0))
-        val_index.extend(members[:take])
+        val_index.extend(members[:validation_take(len(members), fraction)])
     val_mask = np.zeros(len(data), bool)
     val_mask[np.asarray(val_index, dtype=np.int64)] = True
     return data.subset(np.flatnonzero(~val_mask)), data.subset(np.flatnonzero(val_mask))

@@ -76,6 +76,10 @@ def new_run(data: str, out: str | Path, config: dict, parent: str | Path | None 
                             os.getpid(), data_fingerprint, str(folder)))
 
 
+def update(record: RunRecord, **changes) -> RunRecord:
+    return _write(replace(record, **changes))
+
+
 def claim(record: RunRecord) -> RunRecord:
     """Mark a resumed run as owned by this process."""
     return _write(replace(record, status=RUNNING, pid=os.getpid()))

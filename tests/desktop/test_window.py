@@ -1,6 +1,4 @@
 """The window as a user drives it: drops, paste, input check, bars, strict mode, closing."""
-from pathlib import Path
-
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 

@@ -3,6 +3,7 @@ import json
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,26 @@ def test_augment_flips_and_shifts_without_changing_shape():
     out = augment(images, np.random.default_rng(0), flip=True, translate=2)
     assert out.shape == images.shape
     assert (out[:, :, -4:].mean(axis=(1, 2, 3)) > 200).any()  # some were flipped to the right
+
+
+def test_a_full_disk_at_save_time_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+        tmp_path, monkeypatch):
+    import errno
+
+    import keras
+    real_save, calls = keras.Model.save, []
+
+    def save_until_full(model, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) >= 2:  # the final save after the epoch's: the disk fills up half way
+            Path(path).write_bytes(b"PK\x03\x04 half a zip")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save_until_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        train(colour_set(), replace(TINY, epochs=1), tmp_path / "run.keras", RecordingReporter())
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    model, info = load_checkpoint(tmp_path / "run.keras")  # epoch 1's checkpoint, intact
+    assert info.metrics["best_epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.keras"]  # no debris
