@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
                                QSizePolicy, QSpinBox, QTableView, QVBoxLayout, QWidget)
 
-from training.train import RECIPES, TrainConfig, augment, fit_to_data
+from training.batches import augment
+from training.train import RECIPES, TrainConfig, fit_to_data
 
 from .items import to_qimage
 from .train_chart import TrainingChart

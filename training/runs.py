@@ -13,6 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from .callbacks import completed_epochs
 from .checkpoints import atomic_write_bytes, now_iso
 from .paths import user_data_dir
 
@@ -41,12 +42,7 @@ class RunRecord:
 
     def completed_epochs(self) -> int:
         """Epochs whose weights the backup holds (0 when none finished)."""
-        for name in ("training_metadata.json", "training_metadata.json.bkp"):
-            try:
-                return int(json.loads((self.backup_dir / name).read_text())["epoch"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return 0
+        return completed_epochs(self.backup_dir)
 
 
 def runs_dir() -> Path:

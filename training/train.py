@@ -6,7 +6,6 @@ checkpoint, resumable backup), then save the best weights as a float32 checkpoin
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -14,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import CheckpointInfo, atomic_write_bytes, save_checkpoint
+from .batches import training_batches
+from .callbacks import RunHistory, completed_epochs, make_callbacks
+from .checkpoints import CheckpointInfo, save_checkpoint
 from .data import DataError, ImageSet, split
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
@@ -95,208 +96,6 @@ class TrainResult:
     stopped_early: bool
 
 
-def augment(images: np.ndarray, rng: np.random.Generator, flip: bool, translate: int,
-            cutout: int = 0) -> np.ndarray:
-    """Random flips, shifts of up to ``translate`` px and ``cutout`` squares, vectorised."""
-    out = images.copy()
-    if flip:
-        mask = rng.random(len(out)) < 0.5
-        out[mask] = out[mask, :, ::-1]
-    if translate > 0:
-        t = translate
-        padded = np.pad(out, ((0, 0), (t, t), (t, t), (0, 0)), mode="reflect")
-        h, w = images.shape[1:3]
-        dy = rng.integers(0, 2 * t + 1, len(out))
-        dx = rng.integers(0, 2 * t + 1, len(out))
-        for oy in range(2 * t + 1):
-            for ox in range(2 * t + 1):
-                sel = np.flatnonzero((dy == oy) & (dx == ox))
-                if len(sel):
-                    out[sel] = padded[sel, oy:oy + h, ox:ox + w]
-    if cutout > 0:
-        h, w = images.shape[1:3]
-        cy = rng.integers(0, h, len(out))[:, None]
-        cx = rng.integers(0, w, len(out))[:, None]
-        rows = np.abs(np.arange(h)[None, :] - cy) <= cutout // 2
-        cols = np.abs(np.arange(w)[None, :] - cx) <= cutout // 2
-        out[rows[:, :, None] & cols[:, None, :]] = 128
-    return out
-
-
-def _batches(x, y, num_classes, config: TrainConfig, first_epoch: int = 0):
-    import keras
-
-    class AugmentedBatches(keras.utils.PyDataset):
-        """Shuffled, freshly augmented batches each epoch; labels one-hot for label smoothing.
-
-        Epoch ``e`` is a pure function of (seed, e), so a resumed run sees the same batches as
-        one that was never interrupted.
-        """
-
-        def __init__(self):
-            super().__init__()
-            self.epoch = first_epoch
-            self._prepare()
-
-        def __len__(self):
-            return math.ceil(len(x) / config.batch_size)
-
-        def _prepare(self):
-            rng = np.random.default_rng([config.seed, self.epoch])
-            order = rng.permutation(len(x))
-            self.xs = augment(x[order], rng, config.flip, config.translate, config.cutout)
-            self.ys = np.eye(num_classes, dtype=np.float32)[y[order]]
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self._prepare()
-
-        def __getitem__(self, i):
-            s = slice(i * config.batch_size, (i + 1) * config.batch_size)
-            return self.xs[s].astype(np.float32), self.ys[s]
-
-    return AugmentedBatches()
-
-
-def _callbacks(reporter: Reporter, steps: int, n_train: int, config: TrainConfig, on_best,
-               history: "_History", has_val: bool):
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        """Reports batch losses and epoch metrics, pauses when asked, and turns a cancel request
-        into a clean stop at the next batch boundary (validation included)."""
-
-        def on_train_begin(self, logs=None):
-            self.t0 = time.perf_counter()
-            self.paused_s = 0.0
-            self.seen = 0
-            self.first_epoch = None
-            self.stopped = False
-
-        def on_epoch_begin(self, epoch, logs=None):
-            if self.first_epoch is None:
-                self.first_epoch = epoch
-            self.epoch = epoch
-            self.te = time.perf_counter()
-            self.epoch_paused = 0.0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen += min(config.batch_size, n_train - batch * config.batch_size)
-            if reporter.cancelled():
-                self.stopped = True
-                self.model.stop_training = True
-            waited = reporter.pause_point()
-            self.paused_s += waited
-            self.epoch_paused += waited
-            active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
-            done = (self.epoch * steps + batch + 1) / (config.epochs * steps)
-            run_done = done - self.first_epoch / config.epochs
-            eta = active * (1 - done) / run_done if run_done > 0 else float("nan")
-            reporter.partial({"kind": "batch", "epoch": self.epoch + 1, "epochs": config.epochs,
-                              "batch": batch + 1, "steps": steps, "step": self.epoch * steps + batch + 1,
-                              "loss": float(logs.get("loss", float("nan"))),
-                              "images_per_s": self.seen / active, "eta_s": eta})
-            reporter.progress(done)
-            if reporter.cancelled():
-                self.stopped = True
-                self.model.stop_training = True
-
-        def on_test_batch_end(self, batch, logs=None):
-            if reporter.cancelled():
-                self.stopped = True
-                self.model.stop_evaluating = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.stopped:
-                return  # a partial epoch: its numbers would mislead
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            secs = time.perf_counter() - self.te - self.epoch_paused
-            reporter.partial({"kind": "epoch", "epoch": epoch + 1, "epochs": config.epochs,
-                              "step": (epoch + 1) * steps, "seconds": secs, **logs})
-            reporter.progress((epoch + 1) / config.epochs,
-                              f"epoch {epoch + 1}/{config.epochs}  loss {logs.get('loss', 0):.4f}  "
-                              f"val_loss {logs.get('val_loss', 0):.4f}  "
-                              f"val_acc {logs.get('val_accuracy', 0):.4f}  {secs:.1f}s")
-
-    class KeepBest(keras.callbacks.Callback):
-        """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint)."""
-
-        def __init__(self):
-            super().__init__()
-            self.best = history.best("val_accuracy" if has_val else "accuracy")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            acc = float(logs.get("val_accuracy", logs.get("accuracy", -1)))
-            if (acc > self.best and not progress.stopped
-                    and math.isfinite(float(logs.get("loss", "nan")))):
-                self.best = acc
-                on_best(self.model, epoch + 1, acc)
-
-    progress = Progress()
-    callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
-    if config.patience and has_val:
-        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience,
-                                                       mode="max"))
-    return callbacks, progress
-
-
-class _History:
-    """Per-epoch metrics, kept in the backup folder (so a resumed run has its whole curve and
-    wall time) and written next to the checkpoint as ``NAME.history.json`` and ``.history.csv``.
-    Non-finite values (a diverged loss) are stored as None, keeping the files valid JSON."""
-
-    def __init__(self, out: Path, backup_dir: Path | None, first_epoch: int):
-        self.out, self.backup = out, backup_dir
-        self.data: dict[str, list] = {}
-        self.wall_s = 0.0  # wall time of the epochs before a resume
-        if backup_dir is not None and first_epoch:
-            try:
-                stored = json.loads((backup_dir / "history.json").read_text())
-                self.data = {k: list(v)[:first_epoch] for k, v in stored["history"].items()}
-                self.wall_s = float(stored["wall_time_s"])
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                self.data, self.wall_s = {}, 0.0
-
-    def add(self, logs: dict, wall_s: float) -> None:
-        if not logs or "loss" not in logs:
-            return
-        for key, value in logs.items():
-            value = float(value)
-            self.data.setdefault(key, []).append(value if math.isfinite(value) else None)
-        if self.backup is not None:
-            atomic_write_bytes(self.backup / "history.json",
-                               json.dumps({"history": self.data, "wall_time_s": wall_s}).encode())
-
-    def best(self, key: str) -> float:
-        return max((v for v in self.data.get(key, []) if v is not None), default=-1.0)
-
-    def diverged(self) -> bool:
-        return bool(self.data.get("loss")) and self.data["loss"][-1] is None
-
-    def write(self) -> None:
-        keys = sorted(self.data)
-        rows = ["epoch," + ",".join(keys)]
-        for i in range(max((len(v) for v in self.data.values()), default=0)):
-            cells = [self.data[k][i] if i < len(self.data[k]) else None for k in keys]
-            rows.append(",".join([str(i + 1)] + ["" if c is None else repr(c) for c in cells]))
-        stem = self.out.with_suffix("")
-        atomic_write_bytes(Path(f"{stem}.history.json"), json.dumps(self.data, indent=1).encode())
-        atomic_write_bytes(Path(f"{stem}.history.csv"), ("\n".join(rows) + "\n").encode())
-
-
-def completed_epochs(backup_dir: str | Path | None) -> int:
-    """The last completed epoch recorded by ``BackupAndRestore`` in ``backup_dir`` (0 if none)."""
-    if backup_dir is None:
-        return 0
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        try:
-            return int(json.loads((Path(backup_dir) / name).read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return 0
-
-
 def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Reporter | None = None,
           parent: str | Path | None = None, backup_dir: str | Path | None = None,
           command: str = "", preprocessing: Preprocessing = Preprocessing(),
@@ -368,7 +167,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if backup is not None:
         backup.mkdir(parents=True, exist_ok=True)
     first_epoch = completed_epochs(backup)
-    history = _History(out, backup, first_epoch)
+    history = RunHistory(out, backup, first_epoch)
     t0 = time.perf_counter()
     previous_wall = history.wall_s
 
@@ -382,7 +181,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
             metrics=metrics, history=dict(history.data))
         save_checkpoint(clean, info, out)
 
-    callbacks, progress = _callbacks(reporter, steps, len(train_set), config, save_best,
+    callbacks, progress = make_callbacks(reporter, steps, len(train_set), config, save_best,
                                      history, len(val_set) > 0)
     record = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda e, logs: None if progress.stopped else history.add(
@@ -402,7 +201,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                           f"resuming from epoch {first_epoch + 1}/{config.epochs}")
     val_x = val_set.images.astype(np.float32)
     val_y = np.eye(n_classes, dtype=np.float32)[val_set.labels]
-    model.fit(_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
+    model.fit(training_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
               epochs=config.epochs, validation_data=(val_x, val_y) if len(val_set) else None,
               batch_size=config.batch_size, callbacks=callbacks, verbose=0)
     nan_stop = history.diverged()

@@ -11,7 +11,9 @@ import pytest
 from training.checkpoints import load_checkpoint
 from training.data import DataError, ImageSet, load_class_folders, split
 from training.reporting import SilentReporter
-from training.train import Cancelled, TrainConfig, augment, completed_epochs, train
+from training.batches import augment
+from training.callbacks import completed_epochs
+from training.train import Cancelled, TrainConfig, train
 
 TINY = TrainConfig(epochs=3, batch_size=16, lr=0.05, widths=(4, 8, 8), stem=4, val_fraction=0.25,
                    precision="float32")

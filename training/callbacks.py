@@ -1,0 +1,149 @@
+"""The callbacks a training run uses, its per-epoch history, and where a backup left off."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from .checkpoints import atomic_write_bytes
+from .reporting import Reporter
+
+
+def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best,
+                   history: "RunHistory", has_val: bool):
+    """Progress/pause/cancel, NaN stop, best-so-far checkpoint (``on_best``) and early stopping.
+
+    Returns the callbacks and the progress callback, whose ``stopped`` says the user stopped."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Reports batch losses and epoch metrics, pauses when asked, and turns a cancel request
+        into a clean stop at the next batch boundary (validation included)."""
+
+        def on_train_begin(self, logs=None):
+            self.t0 = time.perf_counter()
+            self.paused_s = 0.0
+            self.seen = 0
+            self.first_epoch = None
+            self.stopped = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.first_epoch is None:
+                self.first_epoch = epoch
+            self.epoch = epoch
+            self.te = time.perf_counter()
+            self.epoch_paused = 0.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += min(config.batch_size, n_train - batch * config.batch_size)
+            waited = reporter.pause_point()  # returns at once when cancelled
+            self.paused_s += waited
+            self.epoch_paused += waited
+            active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
+            done = (self.epoch * steps + batch + 1) / (config.epochs * steps)
+            run_done = done - self.first_epoch / config.epochs
+            eta = active * (1 - done) / run_done if run_done > 0 else float("nan")
+            reporter.partial({"kind": "batch", "epoch": self.epoch + 1, "epochs": config.epochs,
+                              "batch": batch + 1, "steps": steps, "step": self.epoch * steps + batch + 1,
+                              "loss": float(logs.get("loss", float("nan"))),
+                              "images_per_s": self.seen / active, "eta_s": eta})
+            reporter.progress(done)
+            if reporter.cancelled():
+                self.stopped = True
+                self.model.stop_training = True
+
+        def on_test_batch_end(self, batch, logs=None):
+            if reporter.cancelled():
+                self.stopped = True
+                self.model.stop_evaluating = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.stopped:
+                return  # a partial epoch: its numbers would mislead
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            secs = time.perf_counter() - self.te - self.epoch_paused
+            reporter.partial({"kind": "epoch", "epoch": epoch + 1, "epochs": config.epochs,
+                              "step": (epoch + 1) * steps, "seconds": secs, **logs})
+            reporter.progress((epoch + 1) / config.epochs,
+                              f"epoch {epoch + 1}/{config.epochs}  loss {logs.get('loss', 0):.4f}  "
+                              f"val_loss {logs.get('val_loss', 0):.4f}  "
+                              f"val_acc {logs.get('val_accuracy', 0):.4f}  {secs:.1f}s")
+
+    class KeepBest(keras.callbacks.Callback):
+        """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint)."""
+
+        def __init__(self):
+            super().__init__()
+            self.best = history.best("val_accuracy" if has_val else "accuracy")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            acc = float(logs.get("val_accuracy", logs.get("accuracy", -1)))
+            if (acc > self.best and not progress.stopped
+                    and math.isfinite(float(logs.get("loss", "nan")))):
+                self.best = acc
+                on_best(self.model, epoch + 1, acc)
+
+    progress = Progress()
+    callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
+    if config.patience and has_val:
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience,
+                                                       mode="max"))
+    return callbacks, progress
+
+
+class RunHistory:
+    """Per-epoch metrics, kept in the backup folder (so a resumed run has its whole curve and
+    wall time) and written next to the checkpoint as ``NAME.history.json`` and ``.history.csv``.
+    Non-finite values (a diverged loss) are stored as None, keeping the files valid JSON."""
+
+    def __init__(self, out: Path, backup_dir: Path | None, first_epoch: int):
+        self.out, self.backup = out, backup_dir
+        self.data: dict[str, list] = {}
+        self.wall_s = 0.0  # wall time of the epochs before a resume
+        if backup_dir is not None and first_epoch:
+            try:
+                stored = json.loads((backup_dir / "history.json").read_text())
+                self.data = {k: list(v)[:first_epoch] for k, v in stored["history"].items()}
+                self.wall_s = float(stored["wall_time_s"])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                self.data, self.wall_s = {}, 0.0
+
+    def add(self, logs: dict, wall_s: float) -> None:
+        if not logs or "loss" not in logs:
+            return
+        for key, value in logs.items():
+            value = float(value)
+            self.data.setdefault(key, []).append(value if math.isfinite(value) else None)
+        if self.backup is not None:
+            atomic_write_bytes(self.backup / "history.json",
+                               json.dumps({"history": self.data, "wall_time_s": wall_s}).encode())
+
+    def best(self, key: str) -> float:
+        return max((v for v in self.data.get(key, []) if v is not None), default=-1.0)
+
+    def diverged(self) -> bool:
+        return bool(self.data.get("loss")) and self.data["loss"][-1] is None
+
+    def write(self) -> None:
+        keys = sorted(self.data)
+        rows = ["epoch," + ",".join(keys)]
+        for i in range(max((len(v) for v in self.data.values()), default=0)):
+            cells = [self.data[k][i] if i < len(self.data[k]) else None for k in keys]
+            rows.append(",".join([str(i + 1)] + ["" if c is None else repr(c) for c in cells]))
+        stem = self.out.with_suffix("")
+        atomic_write_bytes(Path(f"{stem}.history.json"), json.dumps(self.data, indent=1).encode())
+        atomic_write_bytes(Path(f"{stem}.history.csv"), ("\n".join(rows) + "\n").encode())
+
+
+def completed_epochs(backup_dir: str | Path | None) -> int:
+    """The last completed epoch recorded by ``BackupAndRestore`` in ``backup_dir`` (0 if none)."""
+    if backup_dir is None:
+        return 0
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            return int(json.loads((Path(backup_dir) / name).read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
