@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
         self.trainer = TrainController(self)
         self.train_panel = TrainPanel(self.trainer, self.settings,
                                       lambda: (self.session.checkpoint, self.session.info))
-        self.train_panel.restore_start()
+        self.train_panel.form.restore_start()
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(splitter, "Classify")
         self.tabs.addTab(self.train_panel, "Train")
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:
         panel = self.train_panel
-        if (self.tabs.widget(index) is panel and panel.check is None and panel.path_edit.text()
+        if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
                 and self.trainer.data is None and not self.trainer.running()):
             panel.check_data()  # the remembered data set, checked when first needed
 
@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
 
     def resume_run(self, record) -> None:
         self.tabs.setCurrentWidget(self.train_panel)
-        self.train_panel.path_edit.setText(record.data)
+        self.train_panel.data_view.path_edit.setText(record.data)
         self.trainer.resume(record)
 
     def closeEvent(self, event) -> None:

@@ -35,18 +35,29 @@ def train_window(make_window, checkpoint, data=None, epochs=3):
     """A window whose Train tab uses a tiny network (so a run takes seconds) on checked data."""
     window = make_window(checkpoint)
     panel = window.train_panel
-    panel.recipes = {k: {**v, **TINY_NET} for k, v in panel.recipes.items()}
+    panel.form.recipes = {k: {**v, **TINY_NET} for k, v in panel.form.recipes.items()}
     window.tabs.setCurrentWidget(panel)
     if data is not None:
-        panel.start_combo.setCurrentIndex(panel.start_combo.findData("scratch"))
-        panel.epochs.setValue(epochs)
-        panel.batch_size.setValue(8)
+        panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("scratch"))
+        panel.form.epochs.setValue(epochs)
+        panel.form.batch_size.setValue(8)
         panel.set_data_path(data)
     return window, panel
 
 
 def wait_checked(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.check is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: panel.data_view.check is not None, timeout=WAIT)
+
+
+def long_run_past_its_first_epoch(qtbot, make_window, checkpoint, tmp_path):
+    """A 200-epoch run on generated folders, started and waited on until epoch 1 has ended."""
+    window, panel = train_window(make_window, checkpoint, fruit_folders(tmp_path / "fruit"),
+                                 epochs=200)
+    wait_checked(qtbot, panel)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.chart.val_loss.count() + len(panel.chart._pending_epochs) >= 1,
+                    timeout=RUN_WAIT)
+    return window, panel
 
 
 def test_data_check_shows_counts_warnings_skipped_files_and_the_split(qtbot, make_window,
@@ -54,14 +65,14 @@ def test_data_check_shows_counts_warnings_skipped_files_and_the_split(qtbot, mak
     data = fruit_folders(tmp_path / "fruit", n=8)
     window, panel = train_window(make_window, tiny_checkpoint, data)
     wait_checked(qtbot, panel)
-    rows = {panel.counts.item(r, 0).text(): panel.counts.item(r, 1).text()
-            for r in range(panel.counts.rowCount())}
+    rows = {panel.data_view.counts.item(r, 0).text(): panel.data_view.counts.item(r, 1).text()
+            for r in range(panel.data_view.counts.rowCount())}
     assert rows == {"apple": "8", "lime": "8", "plum": "8"}
-    assert "24 images in 3 classes" in panel.data_status.text()
-    assert "fewer than 10 images: apple (8), lime (8), plum (8)" in panel.warnings.text()
-    assert "apple/broken.jpg" in panel.skipped.toPlainText()
-    assert "for training" in panel.split_label.text() and "held out for validation" in panel.split_label.text()
-    assert not panel.preview_labels[0].pixmap().isNull()  # augmented samples are shown
+    assert "24 images in 3 classes" in panel.data_view.status.text()
+    assert "fewer than 10 images: apple (8), lime (8), plum (8)" in panel.data_view.warnings.text()
+    assert "apple/broken.jpg" in panel.data_view.skipped.toPlainText()
+    assert "for training" in panel.data_view.split_label.text() and "held out for validation" in panel.data_view.split_label.text()
+    assert not panel.preview.labels[0].pixmap().isNull()  # augmented samples are shown
     assert panel.start_button.isEnabled()
 
 
@@ -73,8 +84,8 @@ def test_data_check_shows_counts_warnings_skipped_files_and_the_split(qtbot, mak
 def test_unusable_data_is_explained_in_the_panel(qtbot, make_window, tiny_checkpoint, tmp_path,
                                                  make_bad, message):
     window, panel = train_window(make_window, tiny_checkpoint, make_bad(tmp_path))
-    qtbot.waitUntil(lambda: "Cannot train on this" in panel.data_status.text(), timeout=WAIT)
-    assert message in panel.data_status.text() and not panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: "Cannot train on this" in panel.data_view.status.text(), timeout=WAIT)
+    assert message in panel.data_view.status.text() and not panel.start_button.isEnabled()
 
 
 def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
@@ -112,12 +123,7 @@ def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
 
 def test_predictions_keep_working_while_training_and_stop_ends_it_within_a_second(
         qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
-    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
-                                 epochs=200)
-    wait_checked(qtbot, panel)
-    panel.start()
-    qtbot.waitUntil(lambda: panel.chart.val_loss.count() + len(panel.chart._pending_epochs) >= 1,
-                    timeout=RUN_WAIT)
+    window, panel = long_run_past_its_first_epoch(qtbot, make_window, tiny_checkpoint, tmp_path)
     drop(window, [image_dir / "red.png"])  # the Classify tab, on the active checkpoint
     qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
     assert window.trainer.running() and window.tabs.currentIndex() == 0
@@ -197,12 +203,7 @@ def test_discarding_an_unfinished_run_forgets_it(qtbot, make_window, tiny_checkp
 
 def test_closing_mid_run_asks_then_stops_cleanly(qtbot, make_window, tiny_checkpoint, tmp_path,
                                                  monkeypatch):
-    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
-                                 epochs=200)
-    wait_checked(qtbot, panel)
-    panel.start()
-    qtbot.waitUntil(lambda: panel.chart.val_loss.count() + len(panel.chart._pending_epochs) >= 1,
-                    timeout=RUN_WAIT)
+    window, panel = long_run_past_its_first_epoch(qtbot, make_window, tiny_checkpoint, tmp_path)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
     asked = []
     monkeypatch.setattr(QMessageBox, "question",
@@ -219,31 +220,31 @@ def test_closing_mid_run_asks_then_stops_cleanly(qtbot, make_window, tiny_checkp
 
 def test_settings_are_remembered_per_starting_point(qtbot, make_window, tiny_checkpoint):
     window, panel = train_window(make_window, tiny_checkpoint)
-    panel.start_combo.setCurrentIndex(panel.start_combo.findData("scratch"))
-    panel.epochs.setValue(7)
-    panel.lr.setValue(0.123)
-    panel.flip.setChecked(False)
-    panel.start_combo.setCurrentIndex(panel.start_combo.findData("active"))
-    assert panel.epochs.value() != 7  # fine-tuning has its own settings
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("scratch"))
+    panel.form.epochs.setValue(7)
+    panel.form.lr.setValue(0.123)
+    panel.form.flip.setChecked(False)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    assert panel.form.epochs.value() != 7  # fine-tuning has its own settings
     from desktop.train_panel import TrainPanel
     again = TrainPanel(window.trainer, window.settings, lambda: (tiny_checkpoint, None))
     qtbot.addWidget(again)
-    again.restore_start()
-    assert again.start_mode() == "active"
-    again.start_combo.setCurrentIndex(again.start_combo.findData("scratch"))
-    assert (again.epochs.value(), again.lr.value(), again.flip.isChecked()) == (7, 0.123, False)
+    again.form.restore_start()
+    assert again.form.start_mode() == "active"
+    again.form.start_combo.setCurrentIndex(again.form.start_combo.findData("scratch"))
+    assert (again.form.epochs.value(), again.form.lr.value(), again.form.flip.isChecked()) == (7, 0.123, False)
 
 
 def test_head_only_fine_tune_keeps_the_backbone_and_records_its_parent(qtbot, make_window,
                                                                        tiny_checkpoint, tmp_path):
     window, panel = train_window(make_window, tiny_checkpoint)
-    panel.start_combo.setCurrentIndex(panel.start_combo.findData("active"))
-    panel.layers_combo.setCurrentIndex(panel.layers_combo.findData("head"))
-    panel.epochs.setValue(2)
-    panel.batch_size.setValue(8)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    panel.form.layers_combo.setCurrentIndex(panel.form.layers_combo.findData("head"))
+    panel.form.epochs.setValue(2)
+    panel.form.batch_size.setValue(8)
     panel.set_data_path(fruit_folders(tmp_path / "fruit", classes=("ant", "bee")))
     wait_checked(qtbot, panel)
-    assert "transfer learning" in panel.transfer_note.text()
+    assert "transfer learning" in panel.form.transfer_note.text()
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
         panel.start()
     model, info = load_checkpoint(finished.args[0].checkpoint)
@@ -259,7 +260,7 @@ def test_a_folder_dropped_on_the_train_tab_becomes_its_data(qtbot, make_window, 
     window, panel = train_window(make_window, tiny_checkpoint)
     drop(window, [data])
     wait_checked(qtbot, panel)
-    assert panel.path_edit.text() == str(data) and window.session.items.rowCount() == 0
+    assert panel.data_view.path_edit.text() == str(data) and window.session.items.rowCount() == 0
 
 
 def test_a_full_disk_is_reported_in_the_panel_and_the_saved_epoch_survives(

@@ -1,0 +1,162 @@
+"""What the Train tab shows about a data set before training: the check, and augmented samples."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QTableView,
+                               QVBoxLayout)
+
+from .items import to_qimage
+
+PREVIEW_COUNT, PREVIEW_SCALE = 10, 2
+
+
+class DataCheckView(QGroupBox):
+    """A data path with Archive/Folder/Check, then the check's counts, warnings and split."""
+
+    check_requested = Signal(str)  # the path to read and check
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Data", parent)
+        self.check = None  # the last DataCheck shown
+        self.path_edit = QLineEdit(placeholderText="CIFAR-10 archive, batches folder or class folders")
+        self.path_edit.setAccessibleName("Training data path")
+        self.archive_button = QPushButton("Archive…")
+        self.folder_button = QPushButton("Folder…")
+        self.check_button = QPushButton("Check")
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        for button in (self.archive_button, self.folder_button, self.check_button):
+            row.addWidget(button)
+        self.status = QLabel("Pick the data to train on: the CIFAR-10 archive, the CIFAR-10 "
+                             "python batches folder, or a folder with one subfolder per class.",
+                             wordWrap=True)
+        self.counts = QStandardItemModel(0, 2, self)
+        self.counts.setHorizontalHeaderLabels(["class", "images"])
+        self.counts_view = QTableView()
+        self.counts_view.setModel(self.counts)
+        self.counts_view.verticalHeader().hide()
+        self.counts_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.counts_view.verticalHeader().setDefaultSectionSize(22)
+        self.counts_view.setFixedHeight(60)
+        self.counts_view.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.counts_view.setAccessibleName("Images per class")
+        self.warnings = QLabel(wordWrap=True, objectName="warnings")
+        self.skipped = QPlainTextEdit(readOnly=True, maximumHeight=70)
+        self.skipped.setAccessibleName("Skipped files")
+        self.split_label = QLabel(wordWrap=True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        for widget in (self.status, self.counts_view, self.warnings, self.skipped, self.split_label):
+            layout.addWidget(widget)
+        self.archive_button.clicked.connect(self._browse_archive)
+        self.folder_button.clicked.connect(self._browse_folder)
+        self.check_button.clicked.connect(self.request_check)
+        self.path_edit.returnPressed.connect(self.request_check)
+
+    def path(self) -> str:
+        return self.path_edit.text().strip()
+
+    def set_path(self, path: str | Path) -> None:
+        self.path_edit.setText(str(path))
+        self.request_check()
+
+    def request_check(self) -> None:
+        if self.path():
+            self.check_requested.emit(self.path())
+
+    def _browse_archive(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CIFAR-10 archive", self.path(),
+                                              "Archives (*.tar.gz *.tgz *.tar *.tar.xz);;All files (*)")
+        if path:
+            self.set_path(path)
+
+    def _browse_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Class folders or CIFAR-10 batches folder",
+                                                self.path())
+        if path:
+            self.set_path(path)
+
+    # -- showing a check ---------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.check = None
+        self.counts.setRowCount(0)
+        for widget in (self.warnings, self.skipped, self.split_label):
+            widget.clear()
+
+    def show_loading(self, text: str) -> None:
+        self._set_status(text, "busy")
+
+    def show_failed(self, reason: str) -> None:
+        self._set_status(f"Cannot train on this: {reason}", "error")
+
+    def show_check(self, check, source: str, val_fraction: float) -> None:
+        self.check = check
+        self._set_status(f"{check.total:,} images in {len(check.class_names)} classes "
+                         f"from {Path(source).name}", "ok")
+        self.counts.setRowCount(0)
+        for name, count in zip(check.class_names, check.counts):
+            count_item = QStandardItem(f"{count:,}")
+            count_item.setData(count, Qt.ItemDataRole.UserRole)
+            count_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.counts.appendRow([QStandardItem(name), count_item])
+        view = self.counts_view
+        view.resizeRowsToContents()
+        rows = min(self.counts.rowCount(), 8)
+        view.setFixedHeight(view.horizontalHeader().height() + 4 +
+                            sum(view.rowHeight(r) for r in range(rows)))
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in check.warnings))
+        self.warnings.setVisible(bool(check.warnings))
+        self.skipped.setPlainText("\n".join(f"{name}: {why}" for name, why in check.skipped))
+        self.skipped.setVisible(bool(check.skipped))
+        self.show_split(val_fraction)
+
+    def show_split(self, val_fraction: float) -> None:
+        """The split a run will use, from the counts (no images copied on the GUI thread)."""
+        if self.check is None:
+            return
+        from training.data import validation_take
+        held = sum(validation_take(c, val_fraction) for c in self.check.counts)
+        self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
+                                 "out for validation (stratified by class)")
+
+    def set_running(self, running: bool) -> None:
+        for widget in (self.path_edit, self.archive_button, self.folder_button, self.check_button):
+            widget.setEnabled(not running)
+
+    def _set_status(self, text: str, state: str) -> None:
+        self.status.setText(text)
+        self.status.setProperty("state", state)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+
+
+class AugmentPreview(QGroupBox):
+    """A grid of augmented samples, enlarged with crisp pixels: what training sees."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Augmented samples (what training sees)", parent)
+        grid = QGridLayout(self)
+        self.labels = []
+        for i in range(PREVIEW_COUNT):
+            label = QLabel(objectName="picture")
+            label.setFixedSize(32 * PREVIEW_SCALE + 2, 32 * PREVIEW_SCALE + 2)
+            grid.addWidget(label, i // 5, i % 5)
+            self.labels.append(label)
+        self.shuffle_button = QPushButton("Shuffle")
+        grid.addWidget(self.shuffle_button, 2, 0, 1, 5)
+
+    def show_images(self, images: np.ndarray) -> None:
+        """``images``: uint8 (N, H, W, 3), N up to PREVIEW_COUNT; the rest of the grid is cleared."""
+        for i, label in enumerate(self.labels):
+            if i >= len(images):
+                label.clear()
+                continue
+            pixmap = QPixmap.fromImage(to_qimage(np.ascontiguousarray(images[i])))
+            side = images.shape[1] * PREVIEW_SCALE
+            label.setPixmap(pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.FastTransformation))
