@@ -1,4 +1,4 @@
-"""Set-up and entry points for developers: `python dev.py run` and `python dev.py test`.
+"""Set-up and entry points for developers: `python dev.py run`, `test` and `package`.
 
 Each command makes sure `.venv/` in the project root exists and matches `requirements.txt`
 (exact, locked versions), creating or refreshing it when missing or stale, then runs the app
@@ -7,10 +7,15 @@ with Python 3.11 needs nothing else.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import platform
+import shutil
 import subprocess
 import sys
+import tarfile
+import time
 import venv
 from pathlib import Path
 
@@ -44,20 +49,74 @@ def ensure_venv() -> Path:
     return python
 
 
+def tree_size(folder: Path) -> int:
+    """Bytes on disk of the files under ``folder`` (symlinks count as links, not targets)."""
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def write_archive(bundle: Path, out_base: Path) -> Path:
+    """One download-sized archive that unpacks into ``bundle.name/``: tar.xz on Linux (xz -6,
+    all cores when the ``xz`` program is there), zip elsewhere."""
+    if sys.platform.startswith("linux"):
+        archive = out_base.with_name(out_base.name + ".tar.xz")
+        xz = shutil.which("xz")
+        if xz:
+            with open(archive, "wb") as sink:
+                proc = subprocess.Popen([xz, "-6", "-T0", "-c"], stdin=subprocess.PIPE, stdout=sink)
+                with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
+                    tar.add(bundle, arcname=bundle.name)
+                proc.stdin.close()
+                if proc.wait():
+                    raise SystemExit(f"xz failed with exit status {proc.returncode}")
+        else:
+            with tarfile.open(archive, "w:xz", preset=6) as tar:
+                tar.add(bundle, arcname=bundle.name)
+        return archive
+    return Path(shutil.make_archive(str(out_base), "zip", bundle.parent, bundle.name))
+
+
+def package(python: Path, argv: list[str]) -> int:
+    """Build the onedir bundle with PyInstaller (build.spec) and write its archive."""
+    parser = argparse.ArgumentParser(prog="python dev.py package")
+    parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder")
+    parser.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller's work folder")
+    parser.add_argument("--no-archive", action="store_true", help="build the folder only")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from training import __version__
+
+    started = time.perf_counter()
+    subprocess.run([str(python), "-m", "PyInstaller", str(ROOT / "build.spec"), "--noconfirm",
+                    "--log-level", "WARN", "--distpath", str(args.dist),
+                    "--workpath", str(args.work)], check=True, cwd=ROOT)
+    bundle = args.dist / ("PixelClassifier.app" if sys.platform == "darwin" else "PixelClassifier")
+    print(f"bundle:  {bundle}  {tree_size(bundle) / 1e6:,.0f} MB on disk "
+          f"(built in {time.perf_counter() - started:.0f} s)", flush=True)
+    if not args.no_archive:
+        started = time.perf_counter()
+        system = {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+        machine = platform.machine().lower().replace("amd64", "x86_64")
+        archive = write_archive(bundle, args.dist / f"PixelClassifier-{__version__}-{system}-{machine}")
+        print(f"archive: {archive}  {archive.stat().st_size / 1e6:,.0f} MB download "
+              f"(written in {time.perf_counter() - started:.0f} s)", flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     commands = {
         "run": ["-m", "desktop"],
         "test": ["-m", "pytest"],
         "train": ["-m", "training"],
-        "bench": [],
     }
-    if not argv or argv[0] not in commands | {"setup": None, "lock": None}:
-        print("usage: python dev.py {run|test|train|setup|lock} [args...]", file=sys.stderr)
+    if not argv or argv[0] not in commands | {"setup": None, "lock": None, "package": None}:
+        print("usage: python dev.py {run|test|train|package|setup|lock} [args...]", file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]
     python = ensure_venv()
     if cmd == "setup":
         return 0
+    if cmd == "package":
+        return package(python, rest)
     if cmd == "lock":
         frozen = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
                                 capture_output=True, text=True).stdout

@@ -1,17 +1,18 @@
 """Launch time: process start to window shown, and to the first prediction's bars painted.
 
-    python benchmarks/launch.py [--runs 5]
+    python benchmarks/launch.py [--runs 5] [--app dist/PixelClassifier/PixelClassifier]
 
-Each run spawns a fresh interpreter running the real ``desktop.__main__.main()`` through
-``benchmarks/_launch_driver.py`` (offscreen Qt, settings in a throw-away folder). The driver
-prints ``time.time()`` when the milestone is reached; this script subtracts the ``time.time()``
-it read just before spawning, so each figure covers interpreter start, imports, window
-construction and (for the prediction) the TensorFlow import, model load, warm-up and painting.
+Each run spawns a fresh app: ``python -m desktop`` from source, or with ``--app`` the packaged
+executable (``python dev.py package`` builds it). The app itself reports the milestone
+(``desktop/milestones.py``, switched on by ``PIXELCLASSIFIER_MILESTONE``): it prints
+``time.time()`` when the milestone is reached and exits at once; this script subtracts the
+``time.time()`` it read just before spawning, so each figure covers interpreter start (or the
+bundle's bootloader), imports, window construction and, for the prediction, the TensorFlow import,
+model load, warm-up and painting. Offscreen Qt, settings in a throw-away folder.
 
-  window shown      first paint event of the main window (``python -m desktop``)
-  first prediction  all top-k bars painted for a 32x32 image opened at start
-                    (``python -m desktop IMAGE``: the image is read while the model loads and
-                    classified as soon as the model is ready)
+  window shown      first paint event of the main window
+  first prediction  all top-k bars painted for a 32x32 image opened at start (the image is read
+                    while the model loads and classified as soon as the model is ready)
 
 Baseline, measured in the same run: a bare interpreter, ``python -c pass``, spawn to exit.
 Reported: medians over the runs and their ratio to the baseline. No thresholds.
@@ -29,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DRIVER = ROOT / "benchmarks" / "_launch_driver.py"
 TIMEOUT_S = 300
 
 
@@ -47,7 +47,6 @@ def child_env(config_dir: Path) -> dict:
     env = dict(os.environ)
     env.update(QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(config_dir),
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1")
-    env.pop("PIXELCLASSIFIER_TIMING", None)
     return env
 
 
@@ -57,12 +56,11 @@ def bare_interpreter(env: dict) -> float:
     return time.perf_counter() - start
 
 
-def to_milestone(milestone: str, args: list[str], env: dict) -> float:
-    """Seconds from just before spawning the app to the child's milestone timestamp."""
-    command = [sys.executable, str(DRIVER), milestone, *args]
+def to_milestone(milestone: str, app: list[str], args: list[str], env: dict) -> float:
+    """Seconds from just before spawning the app to the app's own milestone timestamp."""
     spawned = time.time()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT_S)
+    proc = subprocess.run([*app, *args], cwd=ROOT, env={**env, "PIXELCLASSIFIER_MILESTONE": milestone},
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
     for line in proc.stdout.splitlines():
         if line.startswith(f"MILESTONE {milestone} "):
             return float(line.split()[2]) - spawned
@@ -73,11 +71,14 @@ def to_milestone(milestone: str, args: list[str], env: dict) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--app", help="a packaged executable to launch instead of python -m desktop")
     args = parser.parse_args()
+    app = [str(Path(args.app).resolve())] if args.app else [sys.executable, "-m", "desktop"]
 
     from training.hardware import describe
 
     print(f"machine: {describe()}")
+    print(f"app: {' '.join(app)}")
     print(f"python {sys.version.split()[0]}, {args.runs} runs each, medians; "
           f"QT_QPA_PLATFORM=offscreen")
     with tempfile.TemporaryDirectory(prefix="pc-launch-") as tmp:
@@ -86,12 +87,12 @@ def main() -> int:
         env = child_env(tmp / "config")
         # Untimed warm-up: fills the OS page cache so every timed run starts equally warm.
         bare_interpreter(env)
-        to_milestone("predicted", [str(image)], env)
+        to_milestone("predicted", app, [str(image)], env)
         samples = {"bare": [], "shown": [], "predicted": []}
         for _ in range(args.runs):  # interleaved, so slow drift hits every measure alike
             samples["bare"].append(bare_interpreter(env))
-            samples["shown"].append(to_milestone("shown", [], env))
-            samples["predicted"].append(to_milestone("predicted", [str(image)], env))
+            samples["shown"].append(to_milestone("shown", app, [], env))
+            samples["predicted"].append(to_milestone("predicted", app, [str(image)], env))
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
     base = medians["bare"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
     parser.add_argument("--self-test", action="store_true",
                         help="classify the bundled sample image, print the result and exit")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="Linux: add the app to the applications menu (per user) and exit")
     parser.add_argument("files", nargs="*", help="images or folders to open at start")
     return parser
 
@@ -32,28 +34,62 @@ def use_private_settings() -> None:
                           str(Path(home) / "config"))
 
 
+def use_scratch_home() -> tempfile.TemporaryDirectory | None:
+    """A self-test runs in a throw-away home inside the per-user cache folder (unless
+    ``PIXELCLASSIFIER_HOME`` already names one): it never touches the user's settings or
+    checkpoints, and it writes nothing next to the app."""
+    if os.environ.get("PIXELCLASSIFIER_HOME"):
+        return None
+    from training.paths import user_cache_dir
+
+    user_cache_dir().mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="self-test-home-", dir=user_cache_dir())
+    os.environ["PIXELCLASSIFIER_HOME"] = scratch.name
+    print(f"self-test: scratch home {scratch.name}", flush=True)
+    return scratch
+
+
 def main(argv=None) -> int:
-    t0 = time.perf_counter()
     args = build_parser().parse_args(argv)
+    if args.install_desktop_entry:
+        from .desktop_entry import install_desktop_entry
+        for path in install_desktop_entry():
+            print(f"wrote {path}")
+        return 0
+    scratch = use_scratch_home() if args.self_test else None
+    try:
+        return run(args)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def run(args) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from training.paths import APP_NAME, bundled_checkpoint, project_root
+    from training import __version__
+    from training.paths import APP_NAME, bundled_checkpoint, keras_home, project_root
 
+    from .about import app_icon
+    from .milestones import watch
     from .session import ClassifierSession
     from .window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(APP_NAME)
     app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("pixelclassifier")  # matches resources/pixelclassifier.desktop
+    app.setWindowIcon(app_icon())
     use_private_settings()
+    os.environ.setdefault("KERAS_HOME", str(keras_home()))  # not ~/.keras: our own folder
     style = project_root() / "resources" / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
     session = ClassifierSession(Path(args.checkpoint) if args.checkpoint else bundled_checkpoint())
     window = MainWindow(session)
+    watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()
-    if os.environ.get("PIXELCLASSIFIER_TIMING"):
-        print(f"window shown {time.perf_counter() - t0:.3f}s", flush=True)
     session.load_model()
     if args.files:
         session.add_paths([Path(f) for f in args.files])

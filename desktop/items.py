@@ -63,7 +63,7 @@ class ImageListModel(QAbstractListModel):
     def status_text(self, item: ImageItem) -> str:
         if item.state == "failed":
             return f"cannot use: {item.error}"
-        if item.probabilities is not None and self.class_names:
+        if item.probabilities is not None and len(item.probabilities) == len(self.class_names):
             best = int(np.argmax(item.probabilities))
             return f"{self.class_names[best]} {item.probabilities[best]:.0%}"
         return "waiting for the model" if item.state == "checked" else "reading"

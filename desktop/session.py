@@ -83,6 +83,7 @@ class ClassifierSession(QObject):
         self.strict = False
         self.checkpoint = Path(checkpoint)
         self.info: CheckpointInfo | None = None
+        self._generation = 0  # counts model loads; a classification carries the one it ran for
         for lane in (self.files, self.model_lane):
             lane.idle.connect(self._emit_busy)
 
@@ -97,6 +98,7 @@ class ClassifierSession(QObject):
             self.model_failed.emit(str(exc))
             return
         self.classifier = None
+        self._generation += 1  # results of the previous model that are still queued are dropped
         self.model_loading.emit(self.checkpoint.stem)
         path = self.checkpoint
 
@@ -109,6 +111,13 @@ class ClassifierSession(QObject):
         job.finished.connect(self._on_model_loaded)
         job.failed.connect(self.model_failed)
         self.model_lane.submit(job)
+        self._recheck_all()  # the new model may read images differently; its jobs queue behind
+
+    def _recheck_all(self) -> None:
+        for item in self.items.items:
+            item.state, item.error, item.probabilities = "waiting", "", None
+            self.items.touch(item.id)
+        self._read(list(self.items.items))
 
     @Slot(object)
     def _on_model_loaded(self, info) -> None:
@@ -147,9 +156,7 @@ class ClassifierSession(QObject):
         if strict == self.strict:
             return
         self.strict = strict
-        for item in self.items.items:
-            item.state, item.error, item.probabilities = "waiting", "", None
-        self._read(list(self.items.items))
+        self._recheck_all()
 
     def _add(self, items: list[ImageItem]) -> None:
         self.items.add(items)
@@ -186,10 +193,12 @@ class ClassifierSession(QObject):
         ids = [item.id for item in items]
         arrays = np.stack([item.report.array for item in items])
 
+        generation = self._generation
+
         def classify(reporter):
             if self.classifier is None:
                 raise RuntimeError("no model loaded")
-            return ids, self.classifier.classify(arrays)
+            return generation, ids, self.classifier.classify(arrays)
 
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
@@ -197,7 +206,9 @@ class ClassifierSession(QObject):
 
     @Slot(object)
     def _on_classified(self, result) -> None:
-        ids, probs = result
+        generation, ids, probs = result
+        if generation != self._generation:
+            return  # made by a model that has since been replaced
         for item_id, row in zip(ids, probs):
             item = self.items.get(item_id)
             if item is not None and item.state == "checked":

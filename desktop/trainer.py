@@ -100,12 +100,15 @@ class TrainController(QObject):
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, config, parent: str | None, fine_tune: str = "full") -> None:
-        """Train on the checked data; ``config`` is a TrainConfig."""
+    def start(self, config, parent: str | None, fine_tune: str = "full",
+              out: Path | None = None) -> None:
+        """Train on the checked data; ``config`` is a TrainConfig. The checkpoint goes to ``out``,
+        by default a new file named after the data in the per-user checkpoints folder."""
         if self.data is None or self.running():
             return
-        name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
-        out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
+        if out is None:
+            name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
+            out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
         record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
         self._submit(record, self.data)
 

@@ -2,6 +2,7 @@
 Train tab (data check, settings, live chart), with a banner for offers such as resuming a run."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
@@ -106,6 +107,8 @@ class MainWindow(QMainWindow):
                                           self.session.set_strict)
         self.strict_action.setCheckable(True)
         help_menu = self.menuBar().addMenu("&Help")
+        if sys.platform.startswith("linux"):
+            self._action(help_menu, "Add to Applications &Menu", None, self.install_desktop_entry)
         self._action(help_menu, "&About", None, self.about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -209,16 +212,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Could not load the model: {reason}")
         self.bars.show_message(f"Could not load the model: {reason}")
 
+    def install_desktop_entry(self) -> None:
+        from .desktop_entry import install_desktop_entry
+        try:
+            entry = install_desktop_entry()[-1]
+        except OSError as exc:
+            QMessageBox.warning(self, "Pixel Classifier", f"Could not add the menu entry: {exc}")
+            return
+        self.statusBar().showMessage(f"Added Pixel Classifier to the applications menu ({entry})",
+                                     8000)
+
     def about(self) -> None:
-        from importlib import metadata
-        versions = []
-        for dist in ("PySide6-Essentials", "keras", "tensorflow-cpu", "numpy", "pillow"):
-            try:
-                versions.append(f"{dist} {metadata.version(dist)}")
-            except metadata.PackageNotFoundError:
-                pass
-        QMessageBox.about(self, "About Pixel Classifier",
-                          "Pixel Classifier: a desktop image classifier.<br>" + "<br>".join(versions))
+        from .about import about_html
+        QMessageBox.about(self, "About Pixel Classifier", about_html(self.session.checkpoint.stem))
 
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:

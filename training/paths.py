@@ -37,5 +37,10 @@ def user_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR))
 
 
+def keras_home() -> Path:
+    """Keras's own folder (``keras.json``), kept inside ours instead of ``~/.keras``."""
+    return user_data_dir() / "keras"
+
+
 def user_checkpoints_dir() -> Path:
     return user_data_dir() / "checkpoints"

@@ -105,3 +105,19 @@ def test_bundled_checkpoint_recognises_the_sample_ship(qtbot, make_window):
     qtbot.waitUntil(lambda: len(window.bars.bars) == 5, timeout=WAIT)
     assert window.bars.bars[0].accessibleName().startswith("ship: ")
     assert "test accuracy" in window.model_status.text()
+
+
+def test_switching_checkpoints_reclassifies_the_list_with_the_new_classes(qtbot, make_window,
+                                                                           image_dir, tiny_checkpoint):
+    # A 10-class model's results must not be shown with a 3-class model's names (this raised
+    # IndexError in the list's data() before): every row is classified again by the new model.
+    window = make_window(ROOT / "models" / "cifar10.keras")
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 5, timeout=WAIT)
+    assert all(len(i.probabilities) == 10 for i in window.session.items.items)
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.use_checkpoint(tiny_checkpoint)
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 3, timeout=WAIT)
+    assert all(len(i.probabilities) == 3 for i in window.session.items.items)
+    assert all(text.split()[0] in ("red", "green", "blue") for text in row_texts(window).values())
+    assert window.bars.bars[0].accessibleName().split(":")[0] in ("red", "green", "blue")
