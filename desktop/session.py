@@ -7,6 +7,7 @@ model-loading job, so nothing dropped early is lost.
 from __future__ import annotations
 
 import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ class ClassifierSession(QObject):
     """The active checkpoint, the dropped images and the jobs between them."""
 
     model_loading = Signal(str)  # checkpoint name
-    model_ready = Signal(object)  # CheckpointInfo
+    model_ready = Signal(object)  # CheckpointInfo; once per load, from whichever engine is first
+    keras_ready = Signal()  # the TensorFlow model took over (numpy's answers until then)
     model_failed = Signal(str)
     busy_changed = Signal(bool)
 
@@ -78,18 +80,32 @@ class ClassifierSession(QObject):
         super().__init__(parent)
         self.items = ImageListModel(self)
         self.files = JobLane("files", self)
-        self.model_lane = JobLane("model", self)
+        self.model_lane = JobLane("model", self)  # every classification, in order
+        self.loader = JobLane("loader", self)  # imports TensorFlow, loads Keras models
         self.classifier = None
         self.strict = False
         self.checkpoint = Path(checkpoint)
         self.info: CheckpointInfo | None = None
         self._generation = 0  # counts model loads; a classification carries the one it ran for
-        for lane in (self.files, self.model_lane):
+        self._ready = False  # model_ready emitted for the current generation
+        self._keras = False  # the current classifier is the Keras one (numpy's never replaces it)
+        self._lock = threading.Lock()  # generation and classifier, set from several threads
+        self._classifier_ready = threading.Event()
+        self._failed_generation = -1  # the load the Keras lane last refused
+        for lane in (self.files, self.model_lane, self.loader):
             lane.idle.connect(self._emit_busy)
 
     # -- model -------------------------------------------------------------------------------
     def load_model(self, checkpoint: Path | None = None) -> None:
-        """Read the sidecar now (cheap), load the network in the background."""
+        """Read the sidecar now (cheap), load the network in the background.
+
+        Two loads race: numpy reads the network in about 0.1 s (``training.numpy_net``, on the
+        model lane) and classifies while TensorFlow is imported and the Keras model is loaded and
+        traced on the loader lane (about 2 s); the Keras classifier then takes over for every
+        later classification. Images that arrive before either is ready wait for the first. A
+        network numpy does not understand simply waits for Keras, which also has the last word
+        on whether the checkpoint is valid (``safe_mode``, sidecar checks).
+        """
         self.checkpoint = Path(checkpoint or self.checkpoint)
         try:
             self.info = read_info(self.checkpoint)
@@ -97,21 +113,52 @@ class ClassifierSession(QObject):
         except Exception as exc:
             self.model_failed.emit(str(exc))
             return
-        self.classifier = None
-        self._generation += 1  # results of the previous model that are still queued are dropped
-        self.model_loading.emit(self.checkpoint.stem)
-        path = self.checkpoint
+        with self._lock:
+            self.classifier = None
+            self._generation += 1  # results of the previous model still queued are dropped
+            self._ready = self._keras = False
+            self._classifier_ready = ready = threading.Event()
+        generation, path = self._generation, self.checkpoint
+        self.model_loading.emit(path.stem)
 
-        def load(reporter):
+        def read_with_numpy(reporter):
+            from training.numpy_net import NumpyNet
+            try:
+                net = NumpyNet.load(path)
+            except Exception:  # not understood or unreadable: the Keras load gives the verdict
+                return None
+            self._install(generation, net, ready, keras=False)
+            return generation, net.info, "numpy"
+
+        def load_with_keras(reporter):
             from training.predict import Classifier
-            self.classifier = Classifier.load(path)  # read only by later jobs on the same lane
-            return self.classifier.info
+            try:
+                classifier = Classifier.load(path)  # traced here: the model lane never waits
+            except BaseException:
+                self._install(generation, None, ready, keras=True)  # waiting jobs give up
+                self._failed_generation = generation
+                raise
+            self._install(generation, classifier, ready, keras=True)
+            return generation, classifier.info, "keras"
 
-        job = Job(load, "load model")
-        job.finished.connect(self._on_model_loaded)
-        job.failed.connect(self.model_failed)
-        self.model_lane.submit(job)
+        # Bound slots: with lambdas here model_ready was sometimes never delivered (a test caught it).
+        quick = Job(read_with_numpy, "read model with numpy")
+        quick.finished.connect(self._on_model_loaded)
+        self.model_lane.submit(quick)
+        full = Job(load_with_keras, "load model")
+        full.finished.connect(self._on_model_loaded)
+        full.failed.connect(self._on_load_failed)
+        self.loader.submit(full)
         self._recheck_all()  # the new model may read images differently; its jobs queue behind
+
+    def _install(self, generation: int, classifier, ready: threading.Event, keras: bool) -> None:
+        """From a worker: make ``classifier`` the one later classifications use, unless a newer
+        checkpoint was asked for meanwhile. Keras's (or its refusal, None) replaces numpy's;
+        numpy's never replaces Keras's."""
+        with self._lock:
+            if generation == self._generation and (keras or not self._keras):
+                self.classifier, self._keras = classifier, keras
+                ready.set()
 
     def _recheck_all(self) -> None:
         for item in self.items.items:
@@ -119,8 +166,27 @@ class ClassifierSession(QObject):
             self.items.touch(item.id)
         self._read(list(self.items.items))
 
+    @Slot(str)
+    def _on_load_failed(self, reason: str) -> None:
+        if self._failed_generation != self._generation:
+            return
+        with self._lock:
+            self._generation += 1  # numpy's results for a checkpoint Keras refuses are dropped
+            self.classifier = None
+        self.model_failed.emit(reason)
+
     @Slot(object)
-    def _on_model_loaded(self, info) -> None:
+    def _on_model_loaded(self, result) -> None:
+        if result is None:
+            return  # numpy could not read it; the Keras load decides
+        generation, info, engine = result
+        if generation != self._generation:
+            return
+        if engine == "keras":
+            self.keras_ready.emit()
+        if self._ready:
+            return
+        self._ready = True
         self.info = info
         self.model_ready.emit(info)
 
@@ -193,12 +259,16 @@ class ClassifierSession(QObject):
         ids = [item.id for item in items]
         arrays = np.stack([item.report.array for item in items])
 
-        generation = self._generation
+        generation, ready = self._generation, self._classifier_ready
 
         def classify(reporter):
-            if self.classifier is None:
+            while not ready.wait(0.05):  # numpy could not read this network: wait for Keras
+                if reporter.cancelled():
+                    return None
+            classifier = self.classifier
+            if classifier is None:
                 raise RuntimeError("no model loaded")
-            return generation, ids, self.classifier.classify(arrays)
+            return generation, ids, classifier.classify(arrays)
 
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
@@ -206,6 +276,8 @@ class ClassifierSession(QObject):
 
     @Slot(object)
     def _on_classified(self, result) -> None:
+        if result is None:
+            return  # cancelled while waiting for a model
         generation, ids, probs = result
         if generation != self._generation:
             return  # made by a model that has since been replaced
@@ -217,9 +289,10 @@ class ClassifierSession(QObject):
 
     @Slot()
     def _emit_busy(self) -> None:
-        self.busy_changed.emit(self.files.busy() or self.model_lane.busy())
+        self.busy_changed.emit(self.files.busy() or self.model_lane.busy() or self.loader.busy())
 
     def shutdown(self) -> None:
         """Cancel queued work and wait for both threads (called when the window closes)."""
         self.files.shutdown()
         self.model_lane.shutdown()
+        self.loader.shutdown()

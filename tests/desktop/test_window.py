@@ -1,4 +1,5 @@
 """The window as a user drives it: drops, paste, input check, bars, strict mode, closing."""
+import numpy as np
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -121,3 +122,58 @@ def test_switching_checkpoints_reclassifies_the_list_with_the_new_classes(qtbot,
     assert all(len(i.probabilities) == 3 for i in window.session.items.items)
     assert all(text.split()[0] in ("red", "green", "blue") for text in row_texts(window).values())
     assert window.bars.bars[0].accessibleName().split(":")[0] in ("red", "green", "blue")
+
+
+def test_first_predictions_do_not_wait_for_tensorflow_and_keras_then_takes_over(
+        qtbot, make_window, image_dir, tiny_checkpoint, monkeypatch):
+    """numpy answers while the Keras model is still loading (held back here); Keras then
+    answers every later image, with the same probabilities."""
+    import threading
+
+    from training.numpy_net import NumpyNet
+    from training.predict import Classifier
+
+    release = threading.Event()
+    real_load = Classifier.load.__func__
+
+    def slow_load(cls, path):
+        release.wait(30)
+        return real_load(cls, path)
+
+    monkeypatch.setattr(Classifier, "load", classmethod(slow_load))
+    window = make_window(tiny_checkpoint, load=False)
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.session.load_model()
+    assert window.model_status.text().startswith("Model: tiny")
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 1, timeout=WAIT)
+    assert isinstance(window.session.classifier, NumpyNet)  # Keras is still held back
+    first = window.session.items.items[0].probabilities
+
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        release.set()
+    assert isinstance(window.session.classifier, Classifier)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    np.testing.assert_allclose(window.session.items.items[1].probabilities, first, atol=2e-5)
+
+
+def test_a_network_numpy_cannot_read_is_classified_once_keras_has_it(
+        qtbot, make_window, image_dir, tmp_path):
+    import keras
+
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.LayerNormalization()(keras.layers.Flatten()(inputs))  # not in numpy_net
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    path = tmp_path / "layernorm.keras"
+    save_checkpoint(keras.Model(inputs, outputs), CheckpointInfo(class_names=("cat", "dog")), path)
+
+    window = make_window(path, load=False)
+    drop(window, [image_dir / "red.png"])
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        window.session.load_model()
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    assert window.session.items.items[0].state == "classified"
+    assert row_texts(window)["red.png"].split()[0] in ("cat", "dog")

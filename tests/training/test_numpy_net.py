@@ -1,0 +1,125 @@
+"""The numpy evaluator answers what the Keras model answers, and refuses what it cannot read.
+
+The app shows its first predictions from ``training.numpy_net`` while TensorFlow is still
+importing; a user would notice a different top class, or changed percentages, when Keras takes
+over. These tests compare both on checkpoints whose batch-norm statistics and weights are
+random (an untrained network's statistics are 0 and 1 and would hide a wrong formula).
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.checkpoints import CheckpointError, CheckpointInfo, save_checkpoint
+from training.numpy_net import NumpyNet, Unsupported
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _randomised(model, seed: int):
+    """Batch-norm scales, shifts and moving statistics drawn at random (not 1, 0, 0, 1), and
+    logits scaled up so the probabilities differ between images."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            shape = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape),
+                               rng.normal(0, 0.2, shape), rng.uniform(0.5, 2.0, shape)])
+        elif layer.name == "logits":
+            layer.set_weights([w * 8 for w in layer.get_weights()])
+    return model
+
+
+def _images(n: int, seed: int) -> np.ndarray:
+    """Images of different colours and brightness with some texture (noise alone looks alike)."""
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(0, 256, (n, 1, 1, 3))
+    texture = rng.normal(0, 25, (n, 32, 32, 3))
+    return np.clip(colours + texture, 0, 255).astype(np.uint8)
+
+
+def _save(model, tmp_path, name, tta="none", classes=("a", "b", "c")):
+    path = tmp_path / f"{name}.keras"
+    save_checkpoint(model, CheckpointInfo(class_names=tuple(classes), tta=tta), path)
+    return path
+
+
+@pytest.mark.parametrize("residual, tta", [(False, "none"), (True, "hflip")])
+def test_numpy_and_keras_give_the_same_probabilities(tmp_path, residual, tta):
+    import keras
+
+    from training.model import build_model
+    from training.predict import Classifier
+
+    keras.utils.set_random_seed(0)
+    model = _randomised(build_model(3, widths=(4, 8, 8), stem=4, residual=residual), seed=1)
+    path = _save(model, tmp_path, "net", tta=tta)
+    images = _images(16, seed=2)
+
+    keras_probs = Classifier.load(path).classify(images)
+    numpy_probs = NumpyNet.load(path).classify(images)
+
+    np.testing.assert_allclose(numpy_probs, keras_probs, atol=2e-5)
+    assert (numpy_probs.argmax(1) == keras_probs.argmax(1)).all()
+    # Images differ by far more than the tolerance: a wrong layer could not hide in it.
+    assert keras_probs.std(axis=0).max() > 50 * 2e-5  # not won by answering every image alike
+
+
+def test_the_bundled_checkpoint_reads_the_same_with_numpy():
+    from training.predict import Classifier
+    from training.preprocessing import load_image
+
+    path = ROOT / "models" / "cifar10.keras"
+    net = NumpyNet.load(path)
+    ship = load_image(ROOT / "resources" / "sample-ship.jpg", net.info.preprocessing).array
+    assert net.info.class_names[int(net.classify(ship[None]).argmax())] == "ship"
+    images = np.concatenate([_images(7, seed=3), ship[None]])
+    assert net.info.class_names == Classifier.load(path).info.class_names
+    np.testing.assert_allclose(net.classify(images), Classifier.load(path).classify(images),
+                               atol=2e-5)
+
+
+def test_a_layer_it_does_not_know_is_refused_not_guessed(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2)(inputs)  # strided: not in our models
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    path = _save(keras.Model(inputs, outputs), tmp_path, "strided")
+    with pytest.raises(Unsupported, match="strided"):
+        NumpyNet.load(path)
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.LayerNormalization()(keras.layers.Flatten()(inputs))
+    path = _save(keras.Model(inputs, keras.layers.Dense(3)(x)), tmp_path, "layernorm")
+    with pytest.raises(Unsupported, match="LayerNormalization"):
+        NumpyNet.load(path)
+
+
+def test_a_sidecar_naming_other_classes_than_the_network_has_is_an_error(tmp_path):
+    from training.model import build_model
+
+    path = _save(build_model(3, widths=(4, 8, 8), stem=4), tmp_path, "net")
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    data["class_names"] = ["a", "b", "c", "d"]
+    sidecar.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="3 outputs"):
+        NumpyNet.load(path)
+
+
+def test_a_damaged_file_is_a_checkpoint_error(tmp_path):
+    from training.model import build_model
+
+    path = _save(build_model(3, widths=(4, 8, 8), stem=4), tmp_path, "net")
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json")
+    with zipfile.ZipFile(path, "w") as archive:  # the weights are gone
+        archive.writestr("config.json", config)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        NumpyNet.load(path)
