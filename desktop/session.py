@@ -50,8 +50,9 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32):
         reporter.partial(out)
 
 
-def walk_folders(folders, reporter, batch: int = 256) -> None:
-    """Report the image files below ``folders`` in batches (at least every 0.1 s)."""
+def walk_folders(folders, reporter, batch: int = 256, tag=None) -> None:
+    """Report ``(tag, files)`` for the image files below ``folders``, in batches (at least every
+    0.1 s)."""
     from training.predict import iter_image_files
 
     found, last = [], time.monotonic()
@@ -61,10 +62,10 @@ def walk_folders(folders, reporter, batch: int = 256) -> None:
                 return
             found.append(path)
             if len(found) >= batch or time.monotonic() - last > 0.1:
-                reporter.partial(found)
+                reporter.partial((tag, found))
                 found, last = [], time.monotonic()
     if found:
-        reporter.partial(found)
+        reporter.partial((tag, found))
 
 
 class ClassifierSession(QObject):
@@ -92,6 +93,8 @@ class ClassifierSession(QObject):
         self._lock = threading.Lock()  # generation and classifier, set from several threads
         self._classifier_ready = threading.Event()
         self._failed_generation = -1  # the load the Keras lane last refused
+        self._done = self._total = 0  # images finished / asked for since the lanes were last idle
+        self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
         for lane in (self.files, self.model_lane, self.loader):
             lane.idle.connect(self._emit_busy)
 
@@ -202,14 +205,18 @@ class ClassifierSession(QObject):
         items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
         self._add(items)
         if folders:
-            job = Job(lambda reporter: walk_folders(folders, reporter), "find images")
+            stops = self._stops
+            job = Job(lambda reporter: walk_folders(folders, reporter, tag=stops), "find images")
             job.partial.connect(self._on_found)
             self.files.submit(job)
             self.busy_changed.emit(True)
         return items
 
     @Slot(object)
-    def _on_found(self, files) -> None:
+    def _on_found(self, found) -> None:
+        stops, files = found
+        if stops != self._stops:
+            return  # found before the user pressed Stop, delivered after
         self._add([ImageItem(source=f, name=f.name) for f in files])
 
     def add_bytes(self, data: bytes, name: str = "pasted image") -> ImageItem:
@@ -231,6 +238,7 @@ class ClassifierSession(QObject):
     def _read(self, items: list[ImageItem]) -> None:
         if not items or self.info is None:
             return
+        self._total += len(items)
         entries = [(item.id, item.source) for item in items]
         policy, strict = self.info.preprocessing, self.strict
         job = Job(lambda reporter: read_sources(entries, policy, strict, reporter), "read images")
@@ -243,9 +251,10 @@ class ClassifierSession(QObject):
         ready = []
         for item_id, result, thumb in batch:
             item = self.items.get(item_id)
-            if item is None:
-                continue
+            if item is None or item.state != "waiting":
+                continue  # removed, or stopped while its batch was on the way
             if isinstance(result, str):
+                self._done += 1
                 item.state, item.error, item.report = "failed", result, None
             else:
                 item.state, item.report = "checked", result
@@ -285,11 +294,34 @@ class ClassifierSession(QObject):
             item = self.items.get(item_id)
             if item is not None and item.state == "checked":
                 item.probabilities, item.state = row, "classified"
+                self._done += 1
                 self.items.touch(item_id)
+
+    def progress(self) -> tuple[int, int]:
+        """Images finished (classified or refused) and images asked for, since the last idle."""
+        return min(self._done, self._total), self._total
+
+    def stop_classifying(self) -> int:
+        """Stop reading and classifying (a big folder, say): every image not yet classified
+        gets a reason instead, and a folder still being searched adds nothing more. Returns how
+        many were stopped. Loading the model is not affected."""
+        self._stops += 1
+        self.files.cancel_all()
+        self.model_lane.cancel_all()
+        stopped = 0
+        for item in self.items.items:
+            if item.state in ("waiting", "checked"):
+                item.state, item.error = "failed", "stopped before it was classified"
+                self.items.touch(item.id)
+                stopped += 1
+        return stopped
 
     @Slot()
     def _emit_busy(self) -> None:
-        self.busy_changed.emit(self.files.busy() or self.model_lane.busy() or self.loader.busy())
+        busy = self.files.busy() or self.model_lane.busy() or self.loader.busy()
+        if not busy:
+            self._done = self._total = 0
+        self.busy_changed.emit(busy)
 
     def shutdown(self) -> None:
         """Cancel queued work and wait for both threads (called when the window closes)."""

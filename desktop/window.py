@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QListView, QMainWindow,
-                               QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from .banner import Banner
 from .input_check import InputCheckView
@@ -73,10 +74,21 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.model_status = QLabel()
         self.train_status = QLabel(objectName="trainStatus")
+        # Many images (a folder): "n of m classified" and Stop, refreshed at most 10 times a second.
+        self.classify_progress = QProgressBar(maximumWidth=220, textVisible=True, visible=False)
+        self.classify_progress.setFormat("%v of %m classified")
+        self.stop_button = QPushButton("Stop", visible=False, toolTip="Stop classifying (Esc)")
+        self.stop_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.stop_button.clicked.connect(self.stop_classifying)
+        self._progress_timer = QTimer(self, interval=100)
+        self._progress_timer.timeout.connect(self._show_classify_progress)
+        session.busy_changed.connect(self._on_session_busy)
+        self.statusBar().addPermanentWidget(self.classify_progress)
+        self.statusBar().addPermanentWidget(self.stop_button)
         self.statusBar().addPermanentWidget(self.train_status)
         self.statusBar().addPermanentWidget(self.model_status)
         self.trainer.progress.connect(self._on_train_progress)
-        self.trainer.running_changed.connect(lambda on: on or self.train_status.clear())
+        self.trainer.running_changed.connect(self._on_training_running)
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
@@ -207,6 +219,32 @@ class MainWindow(QMainWindow):
         self.model_status.setText(f"Model: {info.name} ({len(info.class_names)} classes{extra})")
         self._show_current()
 
+    PROGRESS_FROM = 10  # images: fewer finish too fast for a progress bar to help
+
+    def _on_session_busy(self, busy: bool) -> None:
+        if busy:
+            self._progress_timer.start()
+        else:
+            self._progress_timer.stop()
+            self.classify_progress.hide()
+            self.stop_button.hide()
+
+    def _show_classify_progress(self) -> None:
+        done, total = self.session.progress()
+        show = total >= self.PROGRESS_FROM and done < total
+        if show:
+            self.classify_progress.setRange(0, total)
+            self.classify_progress.setValue(done)
+        self.classify_progress.setVisible(show)
+        self.stop_button.setVisible(show)
+
+    def stop_classifying(self) -> None:
+        stopped = self.session.stop_classifying()
+        self.classify_progress.hide()
+        self.stop_button.hide()
+        if stopped:
+            self.statusBar().showMessage(f"Stopped: {stopped} image(s) not classified", 5000)
+
     def _on_model_failed(self, reason: str) -> None:
         self.model_status.setText("Model not loaded")
         self.statusBar().showMessage(f"Could not load the model: {reason}")
@@ -232,6 +270,10 @@ class MainWindow(QMainWindow):
         if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
                 and self.trainer.data is None and not self.trainer.running()):
             panel.check_data()  # the remembered data set, checked when first needed
+
+    def _on_training_running(self, running: bool) -> None:
+        if not running:
+            self.train_status.clear()
 
     def _on_train_progress(self, fraction: float, _message: str) -> None:
         self.train_status.setText(f"Training {fraction:.0%}" + (" (paused)" if self.trainer.paused()
@@ -279,5 +321,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.trainer.shutdown()
         self.train_panel.chart.stop()
+        self._progress_timer.stop()
         self.session.shutdown()
         event.accept()

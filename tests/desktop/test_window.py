@@ -1,5 +1,6 @@
 """The window as a user drives it: drops, paste, input check, bars, strict mode, closing."""
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -177,3 +178,54 @@ def test_a_network_numpy_cannot_read_is_classified_once_keras_has_it(
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
     assert window.session.items.items[0].state == "classified"
     assert row_texts(window)["red.png"].split()[0] in ("cat", "dog")
+
+
+def test_a_big_folder_shows_progress_and_stop_leaves_a_reason_on_every_unfinished_row(
+        qtbot, make_window, tmp_path, tiny_checkpoint, monkeypatch):
+    """While the model is held back, 40 dropped images wait: the status bar counts them and
+    Stop gives each a reason; the next drop is classified as usual."""
+    import threading
+
+    from PIL import Image
+
+    from training import numpy_net
+    from training.predict import Classifier
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(40):
+        Image.new("RGB", (32, 32), (n * 6, 100, 200 - n * 4)).save(folder / f"img-{n:02d}.png")
+    release = threading.Event()
+    real_load = Classifier.load.__func__
+
+    def refuse(path):
+        raise numpy_net.Unsupported("held back by the test")
+
+    def slow_load(cls, path):
+        release.wait(30)
+        return real_load(cls, path)
+
+    monkeypatch.setattr(numpy_net.NumpyNet, "load", staticmethod(refuse))
+    monkeypatch.setattr(Classifier, "load", classmethod(slow_load))
+    window = make_window(tiny_checkpoint, load=False)
+    window.session.load_model()
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: window.classify_progress.isVisible()
+                    and window.classify_progress.maximum() == 40, timeout=WAIT)
+    assert window.classify_progress.value() == 0
+    assert window.classify_progress.text() == "0 of 40 classified"
+    assert window.stop_button.isVisible()
+
+    qtbot.mouseClick(window.stop_button, Qt.MouseButton.LeftButton)
+    assert not window.classify_progress.isVisible()
+    rows = row_texts(window)
+    assert len(rows) == 40
+    assert all("stopped before it was classified" in text for text in rows.values())
+
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        release.set()
+    drop(window, [folder / "img-00.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 41,
+                    timeout=WAIT)
+    assert window.session.items.items[-1].state == "classified"
+    qtbot.waitUntil(lambda: not window._progress_timer.isActive(), timeout=WAIT)
