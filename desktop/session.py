@@ -80,7 +80,8 @@ class ClassifierSession(QObject):
     def __init__(self, checkpoint: Path, parent=None) -> None:
         super().__init__(parent)
         self.items = ImageListModel(self)
-        self.files = JobLane("files", self)
+        self.files = JobLane("files", self)  # decoding and checking images, in order
+        self.walker = JobLane("walk", self)  # searching dropped folders, so rows come at once
         self.model_lane = JobLane("model", self)  # every classification, in order
         self.loader = JobLane("loader", self)  # imports TensorFlow, loads Keras models
         self.classifier = None
@@ -95,7 +96,7 @@ class ClassifierSession(QObject):
         self._failed_generation = -1  # the load the Keras lane last refused
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
-        for lane in (self.files, self.model_lane, self.loader):
+        for lane in (self.walker, self.files, self.model_lane, self.loader):
             lane.idle.connect(self._emit_busy)
 
     # -- model -------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class ClassifierSession(QObject):
             stops = self._stops
             job = Job(lambda reporter: walk_folders(folders, reporter, tag=stops), "find images")
             job.partial.connect(self._on_found)
-            self.files.submit(job)
+            self.walker.submit(job)
             self.busy_changed.emit(True)
         return items
 
@@ -306,6 +307,7 @@ class ClassifierSession(QObject):
         gets a reason instead, and a folder still being searched adds nothing more. Returns how
         many were stopped. Loading the model is not affected."""
         self._stops += 1
+        self.walker.cancel_all()
         self.files.cancel_all()
         self.model_lane.cancel_all()
         stopped = 0
@@ -318,13 +320,12 @@ class ClassifierSession(QObject):
 
     @Slot()
     def _emit_busy(self) -> None:
-        busy = self.files.busy() or self.model_lane.busy() or self.loader.busy()
+        busy = any(lane.busy() for lane in (self.walker, self.files, self.model_lane, self.loader))
         if not busy:
             self._done = self._total = 0
         self.busy_changed.emit(busy)
 
     def shutdown(self) -> None:
-        """Cancel queued work and wait for both threads (called when the window closes)."""
-        self.files.shutdown()
-        self.model_lane.shutdown()
-        self.loader.shutdown()
+        """Cancel queued work and wait for every lane's thread (called when the window closes)."""
+        for lane in (self.walker, self.files, self.model_lane, self.loader):
+            lane.shutdown()

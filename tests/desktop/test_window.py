@@ -96,8 +96,9 @@ def test_closing_the_window_stops_every_worker_thread(qtbot, make_window, image_
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir])
     window.close()
-    assert not window.session.files.thread.is_alive()
-    assert not window.session.model_lane.thread.is_alive()
+    session = window.session
+    for lane in (session.walker, session.files, session.model_lane, session.loader):
+        assert not lane.thread.is_alive(), lane.name
 
 
 def test_bundled_checkpoint_recognises_the_sample_ship(qtbot, make_window):
