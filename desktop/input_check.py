@@ -47,8 +47,9 @@ class InputCheckView(QGroupBox):
             return
         name = html.escape(item.name)
         if item.report is None:
-            reason = html.escape(item.error) if item.state == "failed" else "reading…"
-            self.facts.setText(f"<b>{name}</b><br>{'Cannot use: ' if item.error else ''}{reason}")
+            reason = {"failed": "Cannot use: " + html.escape(item.error),
+                      "stopped": "Not read: stopped"}.get(item.state, "reading…")
+            self.facts.setText(f"<b>{name}</b><br>{reason}")
             return
         report = item.report
         self.original.setPixmap(QPixmap.fromImage(to_qimage(report.original.convert("RGB")))

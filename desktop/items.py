@@ -18,7 +18,7 @@ class ImageItem:
     source: object  # a Path, or bytes for a pasted image
     name: str
     id: int = field(default_factory=lambda: next(_ids))
-    state: str = "waiting"  # waiting -> checked -> classified | failed
+    state: str = "waiting"  # waiting -> checked -> classified | failed; stopped by the user
     error: str = ""
     report: object = None  # training.preprocessing.InputReport (array + preview)
     probabilities: np.ndarray | None = None
@@ -63,6 +63,8 @@ class ImageListModel(QAbstractListModel):
     def status_text(self, item: ImageItem) -> str:
         if item.state == "failed":
             return f"cannot use: {item.error}"
+        if item.state == "stopped":
+            return "not classified: stopped"
         if item.probabilities is not None and len(item.probabilities) == len(self.class_names):
             best = int(np.argmax(item.probabilities))
             return f"{self.class_names[best]} {item.probabilities[best]:.0%}"

@@ -304,7 +304,7 @@ class ClassifierSession(QObject):
 
     def stop_classifying(self) -> int:
         """Stop reading and classifying (a big folder, say): every image not yet classified
-        gets a reason instead, and a folder still being searched adds nothing more. Returns how
+        is marked stopped, and a folder still being searched adds nothing more. Returns how
         many were stopped. Loading the model is not affected."""
         self._stops += 1
         self.walker.cancel_all()
@@ -313,7 +313,7 @@ class ClassifierSession(QObject):
         stopped = 0
         for item in self.items.items:
             if item.state in ("waiting", "checked"):
-                item.state, item.error = "failed", "stopped before it was classified"
+                item.state = "stopped"
                 self.items.touch(item.id)
                 stopped += 1
         return stopped

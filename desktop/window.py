@@ -207,6 +207,8 @@ class MainWindow(QMainWindow):
             self.bars.show_message("Drop an image to see predictions.")
         elif item.state == "failed":
             self.bars.show_message(f"Cannot use this file: {item.error}")
+        elif item.state == "stopped":
+            self.bars.show_message("Not classified: you pressed Stop. Drop it again to classify it.")
         elif item.probabilities is None:
             self.bars.show_message("Loading model…" if self.session.classifier is None
                                    else "Classifying…")

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 from .conftest import ROOT, WAIT, drop
 
 def settled(window):
-    return all(i.state in ("classified", "failed") for i in window.session.items.items)
+    return all(i.state in ("classified", "failed", "stopped") for i in window.session.items.items)
 
 
 def row_texts(window):
@@ -221,7 +221,9 @@ def test_a_big_folder_shows_progress_and_stop_leaves_a_reason_on_every_unfinishe
     assert not window.classify_progress.isVisible()
     rows = row_texts(window)
     assert len(rows) == 40
-    assert all("stopped before it was classified" in text for text in rows.values())
+    assert all(text == "not classified: stopped" for text in rows.values())
+    window.list_view.setCurrentIndex(window.session.items.index(5))
+    assert "you pressed Stop" in window.bars.message.text()
 
     with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
         release.set()
