@@ -84,6 +84,8 @@ class ClassifierSession(QObject):
         self.walker = JobLane("walk", self)  # searching dropped folders, so rows come at once
         self.model_lane = JobLane("model", self)  # every classification, in order
         self.loader = JobLane("loader", self)  # imports TensorFlow, loads Keras models
+        self._lanes = (self.walker, self.files, self.model_lane, self.loader)
+        self._closed = False  # set by shutdown: results still queued for the GUI start nothing
         self.classifier = None
         self.strict = False
         self.checkpoint = Path(checkpoint)
@@ -96,7 +98,7 @@ class ClassifierSession(QObject):
         self._failed_generation = -1  # the load the Keras lane last refused
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
-        for lane in (self.walker, self.files, self.model_lane, self.loader):
+        for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
 
     # -- model -------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ class ClassifierSession(QObject):
         self._read(items)
 
     def _read(self, items: list[ImageItem]) -> None:
-        if not items or self.info is None:
+        if not items or self.info is None or self._closed:
             return
         self._total += len(items)
         entries = [(item.id, item.source) for item in items]
@@ -262,7 +264,7 @@ class ClassifierSession(QObject):
                 item.thumbnail = QPixmap.fromImage(to_qimage(thumb))
                 ready.append(item)
             self.items.touch(item_id)
-        if ready:
+        if ready and not self._closed:
             self._classify(ready)
 
     def _classify(self, items: list[ImageItem]) -> None:
@@ -305,7 +307,8 @@ class ClassifierSession(QObject):
     def stop_classifying(self) -> int:
         """Stop reading and classifying (a big folder, say): every image not yet classified
         is marked stopped, and a folder still being searched adds nothing more. Returns how
-        many were stopped. Loading the model is not affected."""
+        many were stopped. The model still loads: the Keras load is never cancelled (a quick numpy
+        read still queued is, and Keras then answers first)."""
         self._stops += 1
         self.walker.cancel_all()
         self.files.cancel_all()
@@ -320,12 +323,13 @@ class ClassifierSession(QObject):
 
     @Slot()
     def _emit_busy(self) -> None:
-        busy = any(lane.busy() for lane in (self.walker, self.files, self.model_lane, self.loader))
+        busy = any(lane.busy() for lane in self._lanes)
         if not busy:
             self._done = self._total = 0
         self.busy_changed.emit(busy)
 
     def shutdown(self) -> None:
         """Cancel queued work and wait for every lane's thread (called when the window closes)."""
-        for lane in (self.walker, self.files, self.model_lane, self.loader):
+        self._closed = True
+        for lane in self._lanes:
             lane.shutdown()
