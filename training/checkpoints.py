@@ -44,6 +44,8 @@ class CheckpointInfo:
     history: dict = field(default_factory=dict)
     name: str = ""
     model_sha256: str = ""
+    data_source: str = ""  # the path the training data was read from, when known
+    evaluations: dict = field(default_factory=dict)  # data description -> evaluation summary
 
     def to_json(self) -> str:
         data = asdict(self)

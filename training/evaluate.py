@@ -1,37 +1,49 @@
-"""Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a data set."""
+"""Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint on a data set;
+where results are kept (the sidecar) and how they are written out (JSON, CSV)."""
 from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import CheckpointInfo, atomic_write_bytes, now_iso, read_info, sidecar_path
 from .data import ImageSet
 from .reporting import Reporter, SilentReporter
 
 
-def evaluate(model, data: ImageSet, tta: str = "none", reporter: Reporter | None = None,
-             batch_size: int = 500) -> dict:
-    """Evaluate in batches, reporting progress and stopping early when cancelled.
+def predict_set(model, data: ImageSet, tta: str = "none", reporter: Reporter | None = None,
+                batch_size: int = 500) -> np.ndarray:
+    """Probabilities (N, classes) for every image of ``data``, in batches, reporting progress.
 
-    Returns a JSON-friendly dict: ``accuracy``, ``per_class`` (precision, recall, f1, support),
-    ``confusion_matrix`` (rows = true class, columns = predicted, in ``class_names`` order),
-    ``class_names``, ``mean_confidence`` and ``images``.
+    Raises:
+        InterruptedError: when the reporter says the job was cancelled.
     """
     from .predict import probabilities
 
     reporter = reporter or SilentReporter()
-    n, k = len(data), len(data.class_names)
-    preds, confs = [], []
+    n, out = len(data), []
     for start in range(0, n, batch_size):
         if reporter.cancelled():
             raise InterruptedError("evaluation cancelled")
-        probs = probabilities(model, data.images[start:start + batch_size], tta, batch_size)
-        preds.append(probs.argmax(1))
-        confs.append(probs.max(1))
-        reporter.progress(min(start + batch_size, n) / n)
-    pred = np.concatenate(preds) if preds else np.zeros(0, int)
+        out.append(probabilities(model, data.images[start:start + batch_size], tta, batch_size))
+        done = min(start + batch_size, n)
+        reporter.progress(done / n, f"evaluated {done} of {n} images")
+    return np.concatenate(out) if out else np.zeros((0, len(data.class_names)), np.float32)
+
+
+def summarize(probs: np.ndarray, labels: np.ndarray, class_names, tta: str = "none") -> dict:
+    """A JSON-friendly summary: ``accuracy``, ``per_class`` (precision, recall, f1, support),
+    ``confusion_matrix`` (rows = true class, columns = predicted, in ``class_names`` order),
+    ``class_names``, ``mean_confidence`` and ``images``."""
+    k, n = len(class_names), len(labels)
+    pred = probs.argmax(1) if n else np.zeros(0, int)
     confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (data.labels, pred), 1)
+    np.add.at(confusion, (np.asarray(labels), pred), 1)
     per_class = {}
-    for i, name in enumerate(data.class_names):
+    for i, name in enumerate(class_names):
         tp = confusion[i, i]
         precision = tp / max(confusion[:, i].sum(), 1)
         recall = tp / max(confusion[i].sum(), 1)
@@ -39,6 +51,172 @@ def evaluate(model, data: ImageSet, tta: str = "none", reporter: Reporter | None
         per_class[name] = {"precision": float(precision), "recall": float(recall),
                            "f1": float(f1), "support": int(confusion[i].sum())}
     return {"accuracy": float(np.trace(confusion) / max(n, 1)), "per_class": per_class,
-            "confusion_matrix": confusion.tolist(), "class_names": list(data.class_names),
-            "mean_confidence": float(np.concatenate(confs).mean()) if confs else 0.0,
+            "confusion_matrix": confusion.tolist(), "class_names": list(class_names),
+            "mean_confidence": float(probs.max(1).mean()) if n else 0.0,
             "images": int(n), "tta": tta}
+
+
+def evaluate(model, data: ImageSet, tta: str = "none", reporter: Reporter | None = None,
+             batch_size: int = 500) -> dict:
+    """Evaluate in batches, reporting progress and stopping early when cancelled (see
+    :func:`summarize` for the result)."""
+    probs = predict_set(model, data, tta, reporter, batch_size)
+    return summarize(probs, data.labels, data.class_names, tta)
+
+
+# -- where results are kept -------------------------------------------------------------------------
+
+def evaluation_record(summary: dict, data: ImageSet, description: str) -> dict:
+    """The summary plus what identifies the data and when it was made (what the sidecar keeps)."""
+    return {**summary, "data": description, "data_source": data.source,
+            "data_fingerprint": data.fingerprint(), "created": now_iso()}
+
+
+def overlay_path(checkpoint: Path, folder: Path) -> Path:
+    """Where evaluations of a read-only checkpoint (the bundled one) are kept instead."""
+    info = read_info(checkpoint)
+    return Path(folder) / f"{checkpoint.stem}-{(info.model_sha256 or 'unknown')[:12]}.json"
+
+
+def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None) -> Path:
+    """Add ``record`` to the checkpoint's sidecar under its data description (atomically).
+
+    With ``overlay`` (a read-only checkpoint), the evaluations go to that JSON file instead and
+    :func:`stored_evaluations` merges them back. A CIFAR-10 test-part result also becomes the
+    ``test_accuracy`` metric. Returns the file written.
+    """
+    checkpoint = Path(checkpoint)
+    key = record["data"]
+    if overlay is not None:
+        current = _read_overlay(overlay)
+        current[key] = record
+        overlay.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(overlay, json.dumps(current, indent=2).encode())
+        return overlay
+    from dataclasses import replace
+
+    info = read_info(checkpoint)
+    metrics = dict(info.metrics)
+    if key.startswith("CIFAR-10 test part"):
+        metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
+    info = replace(info, evaluations={**info.evaluations, key: record}, metrics=metrics)
+    atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
+    return sidecar_path(checkpoint)
+
+
+def stored_evaluations(info: CheckpointInfo, overlay: Path | None = None) -> dict:
+    return {**info.evaluations, **(_read_overlay(overlay) if overlay is not None else {})}
+
+
+def _read_overlay(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def to_json(record: dict, checkpoint_name: str = "") -> str:
+    return json.dumps({"checkpoint": checkpoint_name, **record}, indent=2)
+
+
+def to_csv(record: dict, checkpoint_name: str = "") -> str:
+    """Per-class rows, then the confusion matrix (rows = true class), as one CSV text."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["checkpoint", checkpoint_name, "data", record.get("data", ""),
+                     "accuracy", f"{record['accuracy']:.6f}", "images", record["images"]])
+    writer.writerow(["class", "precision", "recall", "f1", "support"])
+    for name, row in record["per_class"].items():
+        writer.writerow([name, f"{row['precision']:.6f}", f"{row['recall']:.6f}",
+                         f"{row['f1']:.6f}", row["support"]])
+    writer.writerow([])
+    writer.writerow(["true \\ predicted", *record["class_names"]])
+    for name, counts in zip(record["class_names"], record["confusion_matrix"]):
+        writer.writerow([name, *counts])
+    return out.getvalue()
+
+
+def write_report(record: dict, path: Path, checkpoint_name: str = "") -> Path:
+    """Write ``record`` as JSON or CSV, chosen by the file's suffix."""
+    path = Path(path)
+    text = to_csv(record, checkpoint_name) if path.suffix.lower() == ".csv" else to_json(
+        record, checkpoint_name)
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
+    """The checkpoint's own held-out validation images, re-derived from its training data.
+
+    Raises:
+        ValueError: when ``data`` is not the data the checkpoint was trained on (fingerprint), or
+        the checkpoint kept no validation images.
+    """
+    from .data import split
+
+    if info.data_fingerprint and data.fingerprint() != info.data_fingerprint:
+        raise ValueError("this is not the data the checkpoint was trained on (fingerprint differs)")
+    fraction = float(info.config.get("val_fraction", 0.0))
+    _, val = split(data, fraction, int(info.config.get("seed", info.seed or 0)))
+    if not len(val):
+        raise ValueError("the checkpoint kept no validation images")
+    return val
+
+
+def describe_data(path: Path, data: ImageSet) -> str:
+    """The name an evaluation is stored under: the same data always gets the same name."""
+    from .data import CIFAR10_CLASSES, is_cifar10_batches
+
+    path = Path(path)
+    if tuple(data.class_names) == tuple(CIFAR10_CLASSES) and (path.is_file() or
+                                                              is_cifar10_batches(path)):
+        return "CIFAR-10 test part"
+    return f"class folders {path.name}"
+
+
+def align_classes(data: ImageSet, class_names) -> ImageSet:
+    """Relabel ``data`` into ``class_names``' order (class folders sort by name).
+
+    Raises:
+        ValueError: when the data's classes are not the checkpoint's.
+    """
+    if tuple(data.class_names) == tuple(class_names):
+        return data
+    if set(data.class_names) != set(class_names):
+        raise ValueError(f"the data's classes ({', '.join(data.class_names)}) are not the "
+                         f"checkpoint's ({', '.join(class_names)})")
+    order = np.array([list(class_names).index(n) for n in data.class_names])
+    return ImageSet(data.images, order[data.labels].astype(np.int32), tuple(class_names),
+                    data.source, data.skipped)
+
+
+def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
+                        reporter: Reporter | None = None, cache_dir: Path | None = None,
+                        overlay: Path | None = None) -> tuple[dict, np.ndarray, ImageSet]:
+    """Load a checkpoint, evaluate it on labelled data and store the result with it.
+
+    ``part`` is "test" (the test part of CIFAR-10, or all of a class-folder set) or
+    "validation" (the checkpoint's own held-out split of ``data_path``, its training data).
+    Returns (record, probabilities, data) so a caller can show which images were confused.
+    """
+    from .checkpoints import load_checkpoint
+    from .data import load_labelled
+
+    reporter = reporter or SilentReporter()
+    reporter.progress(0.0, "loading the checkpoint")
+    model, info = load_checkpoint(checkpoint)
+    reporter.progress(0.0, "reading the data")
+    source = "train" if part == "validation" else "test"
+    data = load_labelled(data_path, source, info.preprocessing, reporter, cache_dir=cache_dir)
+    if part == "validation":
+        data = validation_part(data, info)
+        description = "validation split"
+    else:
+        description = describe_data(data_path, data)
+        data = align_classes(data, info.class_names)
+    probs = predict_set(model, data, info.tta, reporter)
+    record = evaluation_record(summarize(probs, data.labels, info.class_names, info.tta), data,
+                               description)
+    store_evaluation(checkpoint, record, overlay)
+    return record, probs, data

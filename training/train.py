@@ -160,7 +160,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         metrics=["accuracy"])
     tta = "hflip" if config.tta else "none"
     base = dict(class_names=data.class_names, input_shape=shape, preprocessing=preprocessing,
-                tta=tta, data_fingerprint=data.fingerprint(),
+                tta=tta, data_fingerprint=data.fingerprint(), data_source=data.source,
                 config={**config.to_dict(), "precision_used": dtype, "fine_tune": fine_tune},
                 seed=config.seed, parent=parent_info.name if parent_info else None, command=command)
     backup = Path(backup_dir) if backup_dir is not None else None

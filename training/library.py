@@ -1,0 +1,271 @@
+"""The user's checkpoint library: list, rename, delete to a trash that can be restored, import,
+and compare two checkpoints.
+
+The bundled checkpoint is listed first and is read-only. User checkpoints live in the per-user
+folder (:func:`training.paths.user_checkpoints_dir`); a checkpoint's files are ``NAME.keras``,
+``NAME.json`` and optionally ``NAME.history.csv`` / ``NAME.history.json``, and they move together.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .data import file_sha256
+from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, check_compatible,
+                          read_info, sidecar_path)
+
+NAME_PATTERN = re.compile(r"^[\w][\w .,()+=-]{0,79}$")  # no path separators, no leading dot
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One checkpoint as the library lists it; ``info`` is None when its sidecar is unreadable."""
+
+    path: Path
+    info: CheckpointInfo | None
+    bundled: bool = False
+    size: int = 0  # bytes of the .keras file
+    error: str = ""  # why the sidecar could not be read
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def accuracy(self) -> tuple[str, float] | None:
+        """The most trustworthy accuracy recorded: test, else validation (with flip TTA)."""
+        metrics = self.info.metrics if self.info else {}
+        for key, label in (("test_accuracy", "test"), ("val_accuracy_tta", "validation"),
+                           ("val_accuracy", "validation")):
+            if isinstance(metrics.get(key), (int, float)):
+                return label, float(metrics[key])
+        return None
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    """The files that make up the checkpoint at ``path`` and exist."""
+    stem = path.with_suffix("")
+    candidates = [path, sidecar_path(path), Path(f"{stem}.history.csv"), Path(f"{stem}.history.json")]
+    return [p for p in candidates if p.exists()]
+
+
+def read_entry(path: Path, bundled: bool = False) -> Entry:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    try:
+        return Entry(path, read_info(path), bundled, size)
+    except CheckpointError as exc:
+        return Entry(path, None, bundled, size, str(exc))
+
+
+def list_checkpoints(folder: Path, bundled: Path | None = None) -> list[Entry]:
+    """The bundled checkpoint (when given and present), then ``folder``'s, newest first."""
+    entries = [read_entry(bundled, True)] if bundled is not None and bundled.is_file() else []
+    user = [read_entry(p) for p in Path(folder).glob("*.keras")
+            if not p.name.startswith(".")] if Path(folder).is_dir() else []
+    user.sort(key=lambda e: (e.info.created if e.info else "", e.name), reverse=True)
+    return entries + user
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not NAME_PATTERN.match(name):
+        raise CheckpointError("a name is 1-80 letters, digits, spaces or . , ( ) + = - _ and "
+                              "starts with a letter or digit")
+    return name
+
+
+def rename_checkpoint(path: Path, new_name: str) -> Path:
+    """Rename all of a checkpoint's files; its sidecar's name and its children's parent follow.
+
+    Raises:
+        CheckpointError: invalid name, or a checkpoint of that name already exists.
+    """
+    path = Path(path)
+    new_name = check_name(new_name)
+    target = path.with_name(f"{new_name}.keras")
+    if target == path:
+        return path
+    if any(p.exists() for p in (target, sidecar_path(target))):
+        raise CheckpointError(f"a checkpoint named {new_name} already exists")
+    old_name = path.stem
+    for file in checkpoint_files(path):
+        os.replace(file, target.parent / file.name.replace(old_name, new_name, 1))
+    info = read_info(target)
+    atomic_write_bytes(sidecar_path(target), replace(info, name=new_name).to_json().encode())
+    for sibling in target.parent.glob("*.json"):
+        _rename_parent(sibling, old_name, new_name)
+    return target
+
+
+def _rename_parent(side: Path, old: str, new: str) -> None:
+    if side.name.endswith(".history.json"):
+        return
+    try:
+        info = CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+    except (CheckpointError, OSError):
+        return
+    if info.parent == old:
+        atomic_write_bytes(side, replace(info, parent=new).to_json().encode())
+
+
+@dataclass(frozen=True)
+class Trashed:
+    """Where a deleted checkpoint's files went, so they can be put back."""
+
+    original: Path  # the .keras path it had
+    folder: Path  # the trash subfolder holding its files
+
+
+def trash_checkpoint(path: Path, trash: Path) -> Trashed:
+    """Move a checkpoint's files into a new subfolder of ``trash`` (same file system: a rename)."""
+    path = Path(path)
+    files = checkpoint_files(path)
+    if not files:
+        raise CheckpointError(f"checkpoint not found: {path}")
+    trash.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{path.stem}.", dir=trash))
+    for file in files:
+        shutil.move(str(file), str(folder / file.name))
+    return Trashed(path, folder)
+
+
+def restore_checkpoint(record: Trashed) -> Path:
+    """Put a trashed checkpoint back where it was (refused if that name was taken meanwhile)."""
+    if record.original.exists():
+        raise CheckpointError(f"cannot restore: {record.original.name} exists again")
+    for file in record.folder.iterdir():
+        shutil.move(str(file), str(record.original.parent / file.name))
+    record.folder.rmdir()
+    return record.original
+
+
+def empty_trash(trash: Path) -> None:
+    """Delete for good what was trashed (the app does this when it closes)."""
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] | None = None) -> Path:
+    """Copy a ``.keras`` file (and its sidecar, if any) into ``folder`` after checking it.
+
+    The copy is loaded with ``safe_mode=True``: Lambda layers and unknown custom objects are
+    refused. Its input must be an (H, W, 3) image and its output must be probabilities (it is run
+    once on a blank image). Without a sidecar, ``class_names`` (or "class 1".."class N") name the
+    outputs. Nothing in ``folder`` changes unless every check passes.
+
+    Raises:
+        CheckpointError: with a one-line reason.
+    """
+    import numpy as np
+
+    source = Path(source)
+    if source.suffix.lower() != ".keras" or not source.is_file():
+        raise CheckpointError(f"{source.name} is not a .keras file")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _free_name(folder, check_name(_safe_stem(source.stem)))
+    staging = Path(tempfile.mkdtemp(prefix=".import.", dir=folder))
+    try:
+        staged = staging / f"{name}.keras"
+        shutil.copyfile(source, staged)
+        model = _load_untrusted(staged)
+        info = _imported_info(source, model, class_names)
+        shape = tuple(model.input_shape[1:])
+        if len(shape) != 3 or shape[2] != 3 or None in shape:
+            raise CheckpointError(f"input shape {shape} is not an (height, width, 3) image")
+        check_compatible(model, info)
+        probs = np.asarray(model.predict_on_batch(np.zeros((1, *shape), np.float32)), np.float64)
+        if probs.min() < -1e-6 or abs(probs.sum() - 1.0) > 1e-3:
+            raise CheckpointError("its output is not class probabilities (no softmax at the end)")
+        digest = file_sha256(staged)
+        if info.model_sha256 and info.model_sha256 != digest:
+            raise CheckpointError("its sidecar was written for a different model file "
+                                  "(SHA-256 differs)")
+        info = replace(info, name=name, model_sha256=digest)
+        atomic_write_bytes(staging / f"{name}.json", info.to_json().encode())
+        for file in (staged, staging / f"{name}.json"):
+            os.replace(file, folder / file.name)
+        return folder / f"{name}.keras"
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _safe_stem(stem: str) -> str:
+    cleaned = re.sub(r"[^\w .,()+=-]", "_", stem).strip(" .") or "imported"
+    return cleaned[:80] if cleaned[0].isalnum() else f"imported {cleaned}"[:80]
+
+
+def _free_name(folder: Path, name: str) -> str:
+    candidate, n = name, 2
+    while (folder / f"{candidate}.keras").exists() or (folder / f"{candidate}.json").exists():
+        candidate, n = f"{name} ({n})", n + 1
+    return candidate
+
+
+def _load_untrusted(path: Path):
+    import keras
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # zip errors, safe-mode refusals, unknown classes: all one line
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "lambda" in text.lower():
+            text = "it contains a Lambda layer (arbitrary code), refused in safe mode"
+        elif "custom" in text.lower() or "could not locate" in text.lower():
+            text = f"it needs custom code that is not part of Keras ({text[:120]})"
+        raise CheckpointError(f"cannot import {path.name}: {text[:200]}") from None
+
+
+def _imported_info(source: Path, model, class_names) -> CheckpointInfo:
+    side = sidecar_path(source)
+    if side.is_file():
+        try:
+            return CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"cannot read sidecar: {exc}") from None
+    count = int(model.output_shape[-1])
+    names = tuple(class_names) if class_names else tuple(f"class {i + 1}" for i in range(count))
+    from .preprocessing import Preprocessing
+    h, w = model.input_shape[1:3]
+    return CheckpointInfo(class_names=names, input_shape=tuple(model.input_shape[1:]),
+                          preprocessing=Preprocessing(size=(int(w or 32), int(h or 32))),
+                          command=f"imported from {source}")
+
+
+# -- comparison ------------------------------------------------------------------------------------
+
+def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
+    """What differs between two checkpoints, for a side-by-side view.
+
+    Returns:
+        ``metrics``: rows (name, a, b) for every metric either records; ``config``: rows
+        (key, a, b) where the training configs differ; ``per_class``: rows (class, recall a,
+        recall b, difference) from evaluations both made on the same data (``per_class_data``
+        names it), empty when there is none; ``histories``: (a, b) training curves.
+    """
+    metrics = [(k, a.metrics.get(k), b.metrics.get(k)) for k in sorted({*a.metrics, *b.metrics})]
+    skip = {"wall_time_s"}
+    config = [(k, a.config.get(k), b.config.get(k)) for k in sorted({*a.config, *b.config})
+              if a.config.get(k) != b.config.get(k) and k not in skip]
+    for key in ("data_fingerprint", "preprocessing", "tta", "parent"):
+        va, vb = getattr(a, key), getattr(b, key)
+        va, vb = (v.to_dict() if hasattr(v, "to_dict") else v for v in (va, vb))
+        if va != vb:
+            config.append((key, va, vb))
+    per_class, data = [], ""
+    shared = [k for k in a.evaluations if k in b.evaluations
+              and a.evaluations[k].get("data_fingerprint") == b.evaluations[k].get("data_fingerprint")
+              and a.evaluations[k].get("class_names") == b.evaluations[k].get("class_names")]
+    if shared:
+        data = sorted(shared, key=lambda k: a.evaluations[k].get("created", ""))[-1]
+        ea, eb = a.evaluations[data]["per_class"], b.evaluations[data]["per_class"]
+        for name in a.evaluations[data]["class_names"]:
+            ra, rb = ea[name]["recall"], eb[name]["recall"]
+            per_class.append((name, ra, rb, rb - ra))
+    return {"metrics": metrics, "config": config, "per_class": per_class, "per_class_data": data,
+            "histories": (a.history, b.history)}
