@@ -64,11 +64,23 @@ def main(argv=None) -> int:
             scratch.cleanup()
 
 
+def remembered_checkpoint(settings=None) -> Path:
+    """The checkpoint chosen in an earlier session, if it still exists; else the bundled one."""
+    from PySide6.QtCore import QSettings
+
+    from training.paths import bundled_checkpoint
+
+    remembered = (settings or QSettings()).value("checkpoint", "")
+    if remembered and Path(remembered).is_file():
+        return Path(remembered)
+    return bundled_checkpoint()
+
+
 def run(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from training import __version__
-    from training.paths import APP_NAME, bundled_checkpoint, keras_home, project_root
+    from training.paths import APP_NAME, keras_home, project_root
 
     from .about import app_icon
     from .milestones import watch
@@ -86,7 +98,7 @@ def run(args) -> int:
     style = project_root() / "resources" / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
-    session = ClassifierSession(Path(args.checkpoint) if args.checkpoint else bundled_checkpoint())
+    session = ClassifierSession(Path(args.checkpoint) if args.checkpoint else remembered_checkpoint())
     window = MainWindow(session)
     watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()

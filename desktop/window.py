@@ -12,7 +12,11 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QListView, QMa
                                QVBoxLayout, QWidget)
 
 from .banner import Banner
+from .checkpoint_store import CheckpointStore
+from .checkpoints_panel import CheckpointsPanel
+from .evaluation_panel import EvaluationPanel
 from .input_check import InputCheckView
+from .jobs import JobLane
 from .session import ClassifierSession
 from .top_k import TopKBars
 from .train_panel import TrainPanel
@@ -60,9 +64,26 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.trainer, self.settings,
                                       lambda: (self.session.checkpoint, self.session.info))
         self.train_panel.form.restore_start()
+        from training.paths import bundled_checkpoint, user_checkpoints_dir, user_data_dir
+        # Import, evaluation and export share one worker lane; the session's lanes stay free.
+        self.library_lane = JobLane("library", self)
+        self.store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
+                                     user_data_dir() / "trash", self)
+        self.store.active = session.checkpoint
+        self.store.active_changed.connect(self.use_checkpoint)
+        self.checkpoints_panel = CheckpointsPanel(self.store, self.library_lane)
+        self.checkpoints_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.checkpoints_panel.evaluate_requested.connect(self.evaluate_checkpoint)
+        self.checkpoints_panel.export_requested.connect(self.export_checkpoint)
+        self.evaluation_panel = EvaluationPanel(self.library_lane, self.settings, bundled_checkpoint())
+        self.evaluation_panel.set_checkpoint(session.checkpoint)
+        self.evaluation_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.evaluation_panel.evaluated.connect(lambda _record: self.store.refresh())
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(splitter, "Classify")
         self.tabs.addTab(self.train_panel, "Train")
+        self.tabs.addTab(self.checkpoints_panel, "Checkpoints")
+        self.tabs.addTab(self.evaluation_panel, "Evaluate")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.banner = Banner()
         central = QWidget()
@@ -90,6 +111,7 @@ class MainWindow(QMainWindow):
         self.trainer.progress.connect(self._on_train_progress)
         self.trainer.running_changed.connect(self._on_training_running)
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
+        self.train_panel.checkpoint_trained.connect(lambda _result: self.store.refresh())
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
         session.items.item_changed.connect(self._on_item_changed)
@@ -110,10 +132,22 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Paste Image", QKeySequence.StandardKey.Paste, self.paste)
         self._action(file_menu, "&Clear List", None, self.session.items.clear)
         file_menu.addSeparator()
+        self._action(file_menu, "&Import Checkpoint…", None, lambda: (
+            self.tabs.setCurrentWidget(self.checkpoints_panel), self.checkpoints_panel.import_file()))
+        self._action(file_menu, "&Export Active Checkpoint…", QKeySequence("Ctrl+E"),
+                     lambda: self.export_checkpoint(self.session.checkpoint))
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self.store.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.store.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        edit.addActions([self.undo_action, self.redo_action])
         view = self.menuBar().addMenu("&View")
-        self._action(view, "&Classify", QKeySequence("Ctrl+1"), lambda: self.tabs.setCurrentIndex(0))
-        self._action(view, "&Train", QKeySequence("Ctrl+2"), lambda: self.tabs.setCurrentIndex(1))
+        for n, name in enumerate(("&Classify", "&Train", "C&heckpoints", "&Evaluate")):
+            self._action(view, name, QKeySequence(f"Ctrl+{n + 1}"),
+                         lambda _=False, n=n: self.tabs.setCurrentIndex(n))
         view.addSeparator()
         self.strict_action = self._action(view, "&Strict 32×32 input (reject others)", None,
                                           self.session.set_strict)
@@ -268,6 +302,8 @@ class MainWindow(QMainWindow):
 
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.checkpoints_panel:
+            self.store.refresh()  # listed when first needed, not at launch
         panel = self.train_panel
         if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
                 and self.trainer.data is None and not self.trainer.running()):
@@ -290,8 +326,26 @@ class MainWindow(QMainWindow):
                            ("Keep current", None)])
 
     def use_checkpoint(self, path) -> None:
-        self.session.load_model(Path(path))
-        self.statusBar().showMessage(f"Switched to {Path(path).stem}", 5000)
+        """Predict with ``path`` from now on (the images shown are re-classified); remembered."""
+        path = Path(path)
+        self.session.load_model(path)
+        self.settings.setValue("checkpoint", str(path))
+        if self.store.active != path:
+            self.store.active = path
+            self.store.refresh()
+        if self.evaluation_panel.job is None:
+            self.evaluation_panel.set_checkpoint(path)
+        self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
+
+    def evaluate_checkpoint(self, path) -> None:
+        self.evaluation_panel.set_checkpoint(Path(path))
+        self.tabs.setCurrentWidget(self.evaluation_panel)
+
+    def export_checkpoint(self, path) -> None:
+        from .export_dialog import ExportDialog
+        self.export_dialog = ExportDialog(Path(path), self.library_lane, self.settings, self)
+        self.export_dialog.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.export_dialog.show()
 
     def _offer_resume(self) -> None:
         runs = self.trainer.unfinished_runs()
@@ -324,5 +378,7 @@ class MainWindow(QMainWindow):
         self.trainer.shutdown()
         self.train_panel.chart.stop()
         self._progress_timer.stop()
+        self.library_lane.shutdown()
+        self.store.close()  # deleted checkpoints are gone for good now
         self.session.shutdown()
         event.accept()

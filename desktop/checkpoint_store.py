@@ -1,0 +1,203 @@
+"""The checkpoint library as the window sees it: a table model over ``training.library`` entries,
+rename and delete as undoable commands (``QUndoStack``), and the active checkpoint.
+
+Deleted checkpoints go to a trash folder inside the per-user data folder; Ctrl+Z brings them back
+until the app closes, when the trash is emptied.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
+
+from training.checkpoints import CheckpointError
+from training.library import (Entry, empty_trash, list_checkpoints, rename_checkpoint,
+                              restore_checkpoint, trash_checkpoint)
+
+COLUMNS = ("Name", "Created", "Classes", "Accuracy", "Data fingerprint", "Parent", "Size")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+class CheckpointTableModel(QAbstractTableModel):
+    """One row per checkpoint; the active one is bold and marked."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.entries: list[Entry] = []
+        self.active: Path | None = None
+
+    def set_entries(self, entries: list[Entry], active: Path | None) -> None:
+        self.beginResetModel()
+        self.entries, self.active = entries, active
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.entries)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        entry, column = self.entries[index.row()], index.column()
+        active = self.active is not None and entry.path == self.active
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(entry, column, active)
+        if role == Qt.ItemDataRole.FontRole and active:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if entry.error:
+                return entry.error
+            return str(entry.path) + ("\n(bundled with the app: read-only)" if entry.bundled else "")
+        if role == Qt.ItemDataRole.UserRole:
+            return entry
+        return None
+
+    @staticmethod
+    def _text(entry: Entry, column: int, active: bool) -> str:
+        info = entry.info
+        if column == 0:
+            return ("● " if active else "") + entry.name + (" (bundled)" if entry.bundled else "")
+        if info is None:
+            return "unreadable" if column == 1 else ""
+        if column == 1:
+            return info.created[:16].replace("T", " ")
+        if column == 2:
+            names = ", ".join(info.class_names)
+            return names if len(names) <= 40 else f"{len(info.class_names)}: {names[:36]}…"
+        if column == 3:
+            acc = entry.accuracy
+            return f"{acc[1]:.2%} {acc[0]}" if acc else "—"
+        if column == 4:
+            return info.data_fingerprint.removeprefix("sha256:")[:12] or "—"
+        if column == 5:
+            return info.parent or "—"
+        return _size(entry.size)
+
+
+class _DeleteCommand(QUndoCommand):
+    """Undo of a delete already done (push does not redo it: errors stay in our hands)."""
+
+    def __init__(self, store: "CheckpointStore", record) -> None:
+        super().__init__(f"Delete {record.original.stem}")
+        self.store, self.record, self._done = store, record, True
+
+    def redo(self) -> None:
+        if self._done:
+            self._done = False
+            return
+        self.record = self.store.guard(lambda: trash_checkpoint(self.record.original,
+                                                                self.store.trash), self.record)
+        self.store.refresh()
+
+    def undo(self) -> None:
+        self.store.guard(lambda: restore_checkpoint(self.record))
+        self.store.refresh()
+
+
+class _RenameCommand(QUndoCommand):
+    def __init__(self, store: "CheckpointStore", old: Path, new: Path) -> None:
+        super().__init__(f"Rename {old.stem} to {new.stem}")
+        self.store, self.old, self.new, self._done = store, old, new, True
+
+    def redo(self) -> None:
+        if self._done:
+            self._done = False
+            return
+        if self.store.guard(lambda: rename_checkpoint(self.old, self.new.stem)) is not None:
+            self.store.follow(self.old, self.new)
+
+    def undo(self) -> None:
+        if self.store.guard(lambda: rename_checkpoint(self.new, self.old.stem)) is not None:
+            self.store.follow(self.new, self.old)
+
+
+class CheckpointStore(QObject):
+    """The bundled checkpoint, the user's checkpoints and which one is active."""
+
+    active_changed = Signal(object)  # Path: use this checkpoint for predictions now
+    error = Signal(str)  # a one-line reason an operation was refused
+
+    def __init__(self, folder: Path, bundled: Path, trash: Path, parent=None) -> None:
+        super().__init__(parent)
+        self.folder, self.bundled, self.trash = Path(folder), Path(bundled), Path(trash)
+        self.model = CheckpointTableModel(self)
+        self.undo_stack = QUndoStack(self)
+        self.active: Path = self.bundled
+
+    def refresh(self) -> None:
+        self.model.set_entries(list_checkpoints(self.folder, self.bundled), self.active)
+
+    def entry(self, path: Path) -> Entry | None:
+        return next((e for e in self.model.entries if e.path == Path(path)), None)
+
+    def set_active(self, path: Path) -> None:
+        """Make ``path`` the checkpoint predictions use (the window reloads the session)."""
+        self.active = Path(path)
+        self.model.set_entries(self.model.entries, self.active)
+        self.active_changed.emit(self.active)
+
+    def delete(self, path: Path) -> bool:
+        """Move a user checkpoint to the trash (undoable); the bundled one is refused."""
+        path = Path(path)
+        if path == self.bundled:
+            self.error.emit("The bundled checkpoint cannot be deleted.")
+            return False
+        try:
+            record = trash_checkpoint(path, self.trash)
+        except (CheckpointError, OSError) as exc:
+            self.error.emit(f"Could not delete {path.stem}: {exc}")
+            return False
+        self.undo_stack.push(_DeleteCommand(self, record))
+        self.refresh()
+        if path == self.active:
+            self.set_active(self.bundled)
+        return True
+
+    def rename(self, path: Path, name: str) -> Path | None:
+        path = Path(path)
+        if path == self.bundled:
+            self.error.emit("The bundled checkpoint cannot be renamed.")
+            return None
+        try:
+            new = rename_checkpoint(path, name)
+        except (CheckpointError, OSError) as exc:
+            self.error.emit(f"Could not rename {path.stem}: {exc}")
+            return None
+        self.undo_stack.push(_RenameCommand(self, path, new))
+        self.follow(path, new)
+        return new
+
+    def guard(self, action, fallback=None):
+        """Run an undo/redo step; a failure (the file vanished) becomes a message, not a crash."""
+        try:
+            return action()
+        except (CheckpointError, OSError) as exc:
+            self.error.emit(f"Could not undo or redo: {exc}")
+            return fallback
+
+    def follow(self, old: Path, new: Path) -> None:
+        """After a rename (or its undo): the active checkpoint keeps being the same file."""
+        if self.active == old:
+            self.active = new
+            self.refresh()
+            self.active_changed.emit(new)
+        else:
+            self.refresh()
+
+    def close(self) -> None:
+        """The app closes: what was deleted is deleted for good."""
+        self.undo_stack.clear()
+        empty_trash(self.trash)

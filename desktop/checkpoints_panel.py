@@ -1,0 +1,217 @@
+"""The Checkpoints tab: every checkpoint with its lineage and figures; use, rename, delete (undo
+with Ctrl+Z), import, compare, evaluate and export.
+
+Import runs on the library's worker lane (loading an untrusted file with ``safe_mode`` can take a
+moment); rename and delete are file moves, done at once and undoable.
+"""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QPushButton, QSplitter,
+                               QTableView, QTextBrowser, QVBoxLayout, QWidget)
+
+from training.checkpoints import sidecar_path
+from training.library import import_checkpoint
+
+from .checkpoint_store import CheckpointStore
+from .jobs import Job, JobLane
+
+
+class CheckpointsPanel(QWidget):
+    """A table of checkpoints and the actions on the selected one(s)."""
+
+    evaluate_requested = Signal(object)  # Path
+    export_requested = Signal(object)  # Path
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, store: CheckpointStore, lane: JobLane, parent=None) -> None:
+        super().__init__(parent)
+        self.store, self.lane = store, lane
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(store.model)
+        self.table = QTableView(sortingEnabled=True, alternatingRowColors=True)
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setAccessibleName("Checkpoints")
+        self.table.doubleClicked.connect(lambda *_: self.use_selected())
+        self.details = QTextBrowser(openLinks=False)
+        self.details.setAccessibleName("Checkpoint details")
+        buttons = QHBoxLayout()
+        self.use_button = self._button(buttons, "Use for Predictions", self.use_selected, primary=True)
+        self.rename_button = self._button(buttons, "Rename…", self.rename_selected)
+        self.delete_button = self._button(buttons, "Delete", self.delete_selected)
+        self.delete_button.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.compare_button = self._button(buttons, "Compare", self.compare_selected)
+        self.evaluate_button = self._button(
+            buttons, "Evaluate…", lambda: self._emit_selected(self.evaluate_requested))
+        self.export_button = self._button(
+            buttons, "Export…", lambda: self._emit_selected(self.export_requested))
+        buttons.addStretch(1)
+        self.import_button = self._button(buttons, "Import .keras…", self.import_file)
+        self.hint = QLabel("Select two checkpoints (Ctrl+click) to compare them. Deleted "
+                           "checkpoints can be restored with Ctrl+Z until you close the app.",
+                           objectName="note", wordWrap=True)
+        self.notice = QLabel(wordWrap=True, visible=False)  # why an import was refused, etc.
+        self.notice.setProperty("state", "error")
+        store.error.connect(self.show_error)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.details)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.notice)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.hint)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        store.model.modelReset.connect(self._on_selection)
+        self._on_selection()
+
+    def _button(self, layout, text, slot, primary=False) -> QPushButton:
+        button = QPushButton(text, objectName="primary" if primary else "")
+        button.clicked.connect(slot)
+        layout.addWidget(button)
+        return button
+
+    # -- selection ----------------------------------------------------------------------------
+    def selected_paths(self) -> list[Path]:
+        rows = sorted({self.proxy.mapToSource(i).row() for i in self.table.selectionModel()
+                       .selectedRows()})
+        return [self.store.model.entries[r].path for r in rows]
+
+    def select(self, *paths: Path) -> None:
+        """Select the rows of ``paths`` (tests and the window use it)."""
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+        selection = QItemSelection()
+        for row, entry in enumerate(self.store.model.entries):
+            if entry.path in [Path(p) for p in paths]:
+                index = self.proxy.mapFromSource(self.store.model.index(row, 0))
+                selection.select(index, index)
+        self.table.selectionModel().select(
+            selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+
+    def _on_selection(self) -> None:
+        paths = self.selected_paths()
+        one = len(paths) == 1
+        entry = self.store.entry(paths[0]) if one else None
+        usable = entry is not None and entry.info is not None
+        user = usable and not entry.bundled
+        self.use_button.setEnabled(usable)
+        self.rename_button.setEnabled(user)
+        self.delete_button.setEnabled(one and not (entry and entry.bundled))
+        self.evaluate_button.setEnabled(usable)
+        self.export_button.setEnabled(usable)
+        self.compare_button.setEnabled(len(paths) == 2 and all(
+            (e := self.store.entry(p)) is not None and e.info is not None for p in paths))
+        self.details.setHtml(self._details_html(entry) if entry else
+                             "<p>Select a checkpoint to see where it came from.</p>")
+
+    @staticmethod
+    def _details_html(entry) -> str:
+        if entry.info is None:
+            return f"<p><b>{html.escape(entry.name)}</b>: {html.escape(entry.error)}</p>"
+        info = entry.info
+        rows = [("File", str(entry.path)), ("Created", info.created), ("Classes",
+                ", ".join(info.class_names)), ("Parent", info.parent or "none (from scratch)"),
+                ("Data", f"{info.data_source or '?'} ({info.data_fingerprint or 'no fingerprint'})"),
+                ("Command", info.command or "—"), ("Seed", str(info.seed)),
+                ("Preprocessing", json.dumps(info.preprocessing.to_dict())),
+                ("Flip TTA", info.tta), ("Metrics", json.dumps(info.metrics, sort_keys=True)),
+                ("Evaluations", ", ".join(f"{k}: {v['accuracy']:.2%}" for k, v in
+                                          info.evaluations.items()) or "none yet"),
+                ("Config", json.dumps(info.config, sort_keys=True)),
+                ("Versions", json.dumps(info.versions, sort_keys=True))]
+        body = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+                       for k, v in rows)
+        return f"<table cellspacing=4>{body}</table>"
+
+    # -- actions ------------------------------------------------------------------------------
+    def use_selected(self) -> None:
+        self.notice.hide()
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            self.store.set_active(paths[0])
+            self.message.emit(f"Using {paths[0].stem} for predictions")
+
+    def rename_selected(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) != 1:
+            return
+        name, ok = QInputDialog.getText(self, "Rename checkpoint", "New name:", text=paths[0].stem)
+        if ok and name.strip() and name.strip() != paths[0].stem:
+            new = self.store.rename(paths[0], name)
+            if new is not None:
+                self.select(new)
+                self.message.emit(f"Renamed to {new.stem} (Ctrl+Z to undo)")
+
+    def delete_selected(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1 and self.store.delete(paths[0]):
+            self.message.emit(f"Deleted {paths[0].stem} (Ctrl+Z to undo until you close the app)")
+
+    def compare_selected(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 2:
+            from .compare_dialog import CompareDialog
+            a, b = (self.store.entry(p) for p in paths)
+            dialog = CompareDialog(a, b, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.show()
+            self.compare_dialog = dialog
+
+    def _emit_selected(self, signal) -> None:
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            signal.emit(paths[0])
+
+    def import_file(self, source: Path | None = None, class_names=None) -> Job | None:
+        """Import a ``.keras`` file in the background; without a sidecar, ask for class names."""
+        if source is None:
+            name, _ = QFileDialog.getOpenFileName(self, "Import a Keras model", "",
+                                                  "Keras models (*.keras)")
+            if not name:
+                return None
+            source = Path(name)
+            if not sidecar_path(source).is_file():
+                text, ok = QInputDialog.getText(
+                    self, "Class names", f"{source.name} has no sidecar. Its class names, in "
+                    "output order, separated by commas (empty: class 1, class 2, …):")
+                if not ok:
+                    return None
+                class_names = tuple(n.strip() for n in text.split(",") if n.strip()) or None
+        folder = self.store.folder
+        job = Job(lambda reporter: import_checkpoint(Path(source), folder, class_names),
+                  "import checkpoint")
+        job.finished.connect(self._on_imported)
+        job.failed.connect(self._on_import_failed)
+        self.import_button.setEnabled(False)
+        self.message.emit(f"Checking {Path(source).name}…")
+        self.lane.submit(job)
+        return job
+
+    def _on_imported(self, path) -> None:
+        self.import_button.setEnabled(True)
+        self.store.refresh()
+        self.select(path)
+        self.message.emit(f"Imported {path.stem}")
+
+    def _on_import_failed(self, reason: str) -> None:
+        self.import_button.setEnabled(True)
+        self.show_error(f"Not imported: {reason}")
+
+    def show_error(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+        self.message.emit(text)

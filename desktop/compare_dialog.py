@@ -1,0 +1,114 @@
+"""Two checkpoints side by side: metrics, per-class accuracy difference, config difference and
+their training curves overlaid."""
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout)
+
+from training.library import Entry, compare
+
+COLOURS = ("#2f6fca", "#d9822b")  # checkpoint A, checkpoint B
+
+
+def _text(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _table(headers, rows, colour_last: bool = False, percent: bool = False) -> QTableWidget:
+    """A read-only table; accuracies (or every float, with ``percent``) shown as percentages."""
+    table = QTableWidget(len(rows), len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem(_text(value))
+            if colour_last and c == len(row) - 1 and isinstance(value, float) and value:
+                item.setForeground(QColor("#1b7f3b" if value > 0 else "#b00020"))
+                item.setText(f"{value:+.2%}")
+            elif isinstance(value, float) and c and (percent or "accuracy" in str(row[0])):
+                item.setText(f"{value:.2%}")
+            table.setItem(r, c, item)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+class CompareDialog(QDialog):
+    """Metrics, per-class recall (on data both were evaluated on), config and curves of A and B."""
+
+    def __init__(self, a: Entry, b: Entry, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Compare {a.name} and {b.name}")
+        self.resize(860, 560)
+        self.result = compare(a.info, b.info)
+        names = (a.name, b.name)
+        tabs = QTabWidget()
+        self.metrics = _table(["Metric", *names], self.result["metrics"])
+        tabs.addTab(self.metrics, "Metrics")
+        if self.result["per_class"]:
+            self.per_class = _table(["Class", f"accuracy {names[0]}", f"accuracy {names[1]}",
+                                     "difference (B − A)"], self.result["per_class"], colour_last=True, percent=True)
+            tabs.addTab(self.per_class, f"Per class ({self.result['per_class_data']})")
+        else:
+            self.per_class = QLabel("Evaluate both checkpoints on the same data (Evaluate tab) to "
+                                    "compare them class by class.", wordWrap=True,
+                                    alignment=Qt.AlignmentFlag.AlignCenter)
+            tabs.addTab(self.per_class, "Per class")
+        self.config = _table(["Setting", *names], self.result["config"])
+        tabs.addTab(self.config, f"Config ({len(self.result['config'])} differences)")
+        self.chart = self._curves(names, self.result["histories"])
+        tabs.addTab(self.chart, "Training curves")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _curves(names, histories) -> QChartView:
+        chart = QChart()
+        chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+        x_axis = QValueAxis(titleText="epoch", labelFormat="%g")
+        loss_axis = QValueAxis(titleText="validation loss", labelFormat="%.2f")
+        acc_axis = QValueAxis(titleText="validation accuracy %", labelFormat="%d")
+        chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(loss_axis, Qt.AlignmentFlag.AlignLeft)
+        chart.addAxis(acc_axis, Qt.AlignmentFlag.AlignRight)
+        most, losses, accs = 1, [], []
+        for name, history, colour in zip(names, histories, COLOURS):
+            for key, axis, scale, dashed in (("val_loss", loss_axis, 1.0, True),
+                                             ("val_accuracy", acc_axis, 100.0, False)):
+                values = [v for v in history.get(key, []) if isinstance(v, (int, float))]
+                if not values:
+                    continue
+                series = QLineSeries(name=f"{name} {key.replace('val_', 'validation ')}")
+                pen = QPen(QColor(colour), 2.0)
+                if dashed:
+                    pen.setStyle(Qt.PenStyle.DashLine)
+                series.setPen(pen)
+                series.append([QPointF(i + 1, v * scale) for i, v in enumerate(values)])
+                chart.addSeries(series)
+                series.attachAxis(x_axis)
+                series.attachAxis(axis)
+                (losses if dashed else accs).extend(v * scale for v in values)
+                most = max(most, len(values))
+        x_axis.setRange(1, max(most, 2))
+        if losses:
+            loss_axis.setRange(0, max(losses) * 1.05)
+        acc_axis.setRange(min(accs, default=0) // 10 * 10, 100)
+        view = QChartView(chart)
+        view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        view.setAccessibleName("Training curves of both checkpoints")
+        return view

@@ -1,0 +1,311 @@
+"""The Evaluate tab: a checkpoint on labelled data, in the background with progress and cancel.
+
+Shows accuracy, mean confidence, per-class precision/recall/F1 and a confusion-matrix heat map;
+clicking a cell opens a gallery of exactly the images with that true and predicted class. The
+result is stored with the checkpoint (sidecar) and can be saved as JSON or CSV.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
+                               QVBoxLayout, QWidget)
+
+from training.paths import user_cache_dir, user_data_dir
+
+from .jobs import Job, JobLane
+
+PARTS = (("test", "Test data: CIFAR-10 archive (its test part) or class folders"),
+         ("validation", "The checkpoint's validation split (choose its training data)"))
+
+
+class ConfusionModel(QAbstractTableModel):
+    """Counts with rows = true class and columns = predicted class, coloured by row share."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.matrix = np.zeros((0, 0), np.int64)
+        self.names: list[str] = []
+
+    def set_matrix(self, matrix, names) -> None:
+        self.beginResetModel()
+        self.matrix, self.names = np.asarray(matrix, np.int64), list(names)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.names)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return self.rowCount(parent)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.names[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+        return None
+
+    def share(self, row: int, column: int) -> float:
+        total = self.matrix[row].sum()
+        return float(self.matrix[row, column] / total) if total else 0.0
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r, c = index.row(), index.column()
+        share = self.share(r, c)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(int(self.matrix[r, c]))
+        if role == Qt.ItemDataRole.BackgroundRole:
+            base = (47, 111, 202) if r == c else (217, 72, 43)  # blue right, red wrong
+            strength = share if r == c else min(1.0, share * 4)  # mistakes are rarer: stretch
+            return QColor(*(int(255 - (255 - v) * strength) for v in base))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            strength = share if r == c else min(1.0, share * 4)
+            return QColor("white" if strength > 0.55 else "black")
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return Qt.AlignmentFlag.AlignCenter
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"{self.matrix[r, c]} {self.names[r]} image(s) predicted as {self.names[c]} "
+                    f"({share:.1%} of {self.names[r]}); click to see them")
+        return None
+
+
+class PerClassModel(QAbstractTableModel):
+    HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[tuple] = []
+
+    def set_rows(self, per_class: dict) -> None:
+        self.beginResetModel()
+        self.rows = [(n, r["precision"], r["recall"], r["f1"], r["support"])
+                     for n, r in per_class.items()]
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        value = self.rows[index.row()][index.column()]
+        return f"{value:.1%}" if isinstance(value, float) else str(value)
+
+
+class EvaluationPanel(QWidget):
+    """Choose data, evaluate the chosen checkpoint, read and explore the result."""
+
+    evaluated = Signal(object)  # the stored record (dict)
+    message = Signal(str)
+
+    def __init__(self, lane: JobLane, settings: QSettings, bundled: Path, parent=None) -> None:
+        super().__init__(parent)
+        self.lane, self.settings, self.bundled = lane, settings, Path(bundled)
+        self.checkpoint: Path | None = None
+        self.job: Job | None = None
+        self.outcome = None  # (record, probabilities, ImageSet) of the last evaluation
+        self.title = QLabel(objectName="result")
+        self.part = QComboBox()
+        for key, text in PARTS:
+            self.part.addItem(text, key)
+        self.path_edit = QLineEdit(self.settings.value("evaluate/data", ""), clearButtonEnabled=True,
+                                   placeholderText="CIFAR-10 archive (.tar.gz), batches folder or "
+                                                   "class folders")
+        browse_file = QPushButton("Archive…", clicked=self._browse_file)
+        browse_dir = QPushButton("Folder…", clicked=self._browse_folder)
+        self.run_button = QPushButton("Evaluate", objectName="primary", clicked=self.start)
+        self.cancel_button = QPushButton("Cancel", enabled=False, clicked=self.cancel)
+        self.progress = QProgressBar(visible=False, textVisible=True)
+        self.status = QLabel(wordWrap=True)
+        self.summary = QLabel(wordWrap=True)
+        self.per_class_model = PerClassModel(self)
+        self.per_class = QTableView(sortingEnabled=False)
+        self.per_class.setModel(self.per_class_model)
+        self.per_class.verticalHeader().hide()
+        self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion_model = ConfusionModel(self)
+        self.confusion = QTableView()
+        self.confusion.setModel(self.confusion_model)
+        self.confusion.setAccessibleName("Confusion matrix: rows true class, columns predicted")
+        self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion.clicked.connect(self.open_cell)
+        self.confusion.activated.connect(self.open_cell)
+        self.save_json = QPushButton("Save JSON…", enabled=False, clicked=lambda: self.save("json"))
+        self.save_csv = QPushButton("Save CSV…", enabled=False, clicked=lambda: self.save("csv"))
+        top = QHBoxLayout()
+        for widget in (self.part, self.path_edit, browse_file, browse_dir, self.run_button,
+                       self.cancel_button):
+            top.addWidget(widget, 1 if widget is self.path_edit else 0)
+        matrix_box = QWidget()
+        matrix_layout = QVBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_layout.addWidget(QLabel("Confusion matrix: rows are the true class, columns the "
+                                       "predicted class. Click a cell to see its images.",
+                                       objectName="note", wordWrap=True))
+        matrix_layout.addWidget(self.confusion, 1)
+        splitter = QSplitter()
+        splitter.addWidget(self.per_class)
+        splitter.addWidget(matrix_box)
+        splitter.setStretchFactor(1, 2)
+        saves = QHBoxLayout()
+        saves.addWidget(self.summary, 1)
+        saves.addWidget(self.save_json)
+        saves.addWidget(self.save_csv)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(top)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(saves)
+        layout.addWidget(splitter, 1)
+
+    def set_checkpoint(self, path: Path) -> None:
+        self.checkpoint = Path(path)
+        self.title.setText(f"Evaluate {self.checkpoint.stem}")
+
+    def _browse_file(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "CIFAR-10 archive", "",
+                                              "Archives (*.tar.gz *.tgz *.tar *.tar.xz)")
+        if name:
+            self.path_edit.setText(name)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Class folders or CIFAR-10 batches")
+        if folder:
+            self.path_edit.setText(folder)
+
+    def _overlay(self) -> Path | None:
+        """The bundled (or any read-only) checkpoint keeps its evaluations in the user folder."""
+        from training.checkpoints import sidecar_path
+        from training.evaluate import overlay_path
+        side = sidecar_path(self.checkpoint)
+        if self.checkpoint == self.bundled or not os.access(side, os.W_OK):
+            return overlay_path(self.checkpoint, user_data_dir() / "evaluations")
+        return None
+
+    def start(self) -> Job | None:
+        """Evaluate in the background; returns the job (tests wait on its signals)."""
+        from training.evaluate import evaluate_checkpoint
+        data = self.path_edit.text().strip()
+        if self.checkpoint is None or not data:
+            self._fail("Choose the data to evaluate on first.")
+            return None
+        self.settings.setValue("evaluate/data", data)
+        checkpoint, part = self.checkpoint, self.part.currentData()
+        try:
+            overlay = self._overlay()
+        except Exception as exc:  # an unreadable sidecar: the job would refuse it anyway
+            self._fail(f"Cannot evaluate: {exc}")
+            return None
+        job = Job(lambda reporter: evaluate_checkpoint(checkpoint, Path(data), part, reporter,
+                                                       user_cache_dir(), overlay), "evaluate")
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
+        self.job = job
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setProperty("state", "")
+        self.status.setText(f"Evaluating {checkpoint.stem}…")
+        self.lane.submit(job)
+        return job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if fraction > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        if message:
+            self.status.setText(message)
+
+    def _done(self) -> None:
+        self.job = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.hide()
+
+    def _fail(self, text: str) -> None:
+        self.status.setProperty("state", "error")
+        self.status.setText(text)
+        self.status.style().polish(self.status)
+        self.message.emit(text)
+
+    def _on_failed(self, reason: str) -> None:
+        self._done()
+        self._fail("Evaluation cancelled." if "cancel" in reason.lower() else
+                   f"Evaluation failed: {reason}")
+
+    def _on_finished(self, outcome) -> None:
+        self._done()
+        self.outcome = outcome
+        record = outcome[0]
+        self.show_record(record)
+        self.status.setText(f"Stored with {self.checkpoint.stem}.")
+        self.evaluated.emit(record)
+
+    def show_record(self, record: dict) -> None:
+        self.summary.setText(
+            f"<b>Accuracy {record['accuracy']:.2%}</b> on {record['images']} images "
+            f"({record.get('data', '')}{', flip TTA' if record.get('tta') == 'hflip' else ''}); "
+            f"mean confidence {record['mean_confidence']:.1%}")
+        self.per_class_model.set_rows(record["per_class"])
+        self.confusion_model.set_matrix(record["confusion_matrix"], record["class_names"])
+        self.save_json.setEnabled(True)
+        self.save_csv.setEnabled(True)
+
+    def cell_indices(self, row: int, column: int) -> np.ndarray:
+        """Indices of the evaluated images whose true class is ``row`` and prediction ``column``."""
+        _, probs, data = self.outcome
+        return np.flatnonzero((data.labels == row) & (probs.argmax(1) == column))
+
+    def open_cell(self, index) -> None:
+        if self.outcome is None or not index.isValid():
+            return
+        from .gallery import GalleryDialog
+        record, probs, data = self.outcome
+        names = record["class_names"]
+        picked = self.cell_indices(index.row(), index.column())
+        title = (f"{names[index.row()]} predicted as {names[index.column()]}: "
+                 f"{len(picked)} image(s)")
+        self.gallery = GalleryDialog(data.images[picked], probs[picked], names, picked, title, self)
+        self.gallery.show()
+
+    def save(self, kind: str, path: str | None = None) -> Path | None:
+        from training.evaluate import write_report
+        if self.outcome is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save evaluation", f"{self.checkpoint.stem}-evaluation.{kind}",
+                "JSON (*.json)" if kind == "json" else "CSV (*.csv)")
+            if not path:
+                return None
+        try:
+            written = write_report(self.outcome[0], Path(path), self.checkpoint.stem)
+        except OSError as exc:
+            self._fail(f"Could not save: {exc.strerror or exc}")
+            return None
+        self.message.emit(f"Saved {written}")
+        return written

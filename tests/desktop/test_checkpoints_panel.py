@@ -1,0 +1,198 @@
+"""The Checkpoints and Evaluate tabs as a user drives them: switch, delete and undo, import
+refusals, evaluation with a clickable confusion matrix."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSettings, Qt
+
+from training.checkpoints import CheckpointInfo, save_checkpoint, sidecar_path
+from training.model import build_model
+from training.paths import user_checkpoints_dir
+
+from .conftest import WAIT, drop
+
+
+def user_checkpoint(name, classes, seed=1):
+    import keras
+    keras.utils.set_random_seed(seed)
+    model = build_model(len(classes), widths=(4, 8, 8), stem=4)
+    return save_checkpoint(model, CheckpointInfo(class_names=tuple(classes)),
+                           user_checkpoints_dir() / f"{name}.keras")
+
+
+def bar_labels(window):
+    return sorted(bar.accessibleName().split(":")[0].split()[0] for bar in window.bars.bars)
+
+
+def open_checkpoints(window):
+    window.tabs.setCurrentWidget(window.checkpoints_panel)
+    return window.checkpoints_panel
+
+
+def test_switching_checkpoints_reclassifies_and_is_remembered(qtbot, make_window, image_dir,
+                                                               tiny_checkpoint, tmp_path):
+    from desktop.__main__ import remembered_checkpoint
+    animals = user_checkpoint("animals", ("cat", "dog"))
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: bar_labels(window) == ["blue", "green", "red"], timeout=WAIT)
+    panel = open_checkpoints(window)
+    names = [e.name for e in window.store.model.entries]
+    assert names[0] == "cifar10" and "animals" in names  # the bundled one first
+    panel.select(animals)
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bar_labels(window) == ["cat", "dog"], timeout=WAIT)
+    assert window.session.checkpoint == animals
+    assert window.store.model.data(window.store.model.index(names.index("animals"), 0)) == "● animals"
+    assert remembered_checkpoint(window.settings) == animals
+    animals.unlink()
+    assert remembered_checkpoint(window.settings).name == "cifar10.keras"  # gone: the bundled one
+
+
+def test_delete_then_undo_restores_the_checkpoint(qtbot, make_window, tiny_checkpoint):
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    panel.select(mine)
+    assert panel.delete_button.isEnabled()
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert not mine.exists() and not sidecar_path(mine).exists()
+    assert "mine" not in [e.name for e in window.store.model.entries]
+    assert window.undo_action.isEnabled() and "Delete mine" in window.undo_action.text()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert mine.exists() and sidecar_path(mine).exists()
+    assert "mine" in [e.name for e in window.store.model.entries]
+    panel.select(window.store.bundled)
+    assert not panel.delete_button.isEnabled()
+    assert not window.store.delete(window.store.bundled)  # refused even when asked directly
+    assert window.store.bundled.is_file() and "cannot be deleted" in panel.notice.text()
+
+
+def test_deleted_checkpoints_are_gone_for_good_after_closing(qtbot, make_window, tiny_checkpoint):
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    panel.select(mine)
+    panel.delete_selected()
+    trash = window.store.trash
+    assert any(trash.iterdir())
+    window.close()
+    assert not trash.exists() and not mine.exists()
+
+
+def test_rename_keeps_it_active_and_can_be_undone(qtbot, make_window):
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(mine)
+    open_checkpoints(window)
+    renamed = window.store.rename(mine, "holiday photos")
+    assert renamed.name == "holiday photos.keras" and renamed.is_file()
+    assert window.session.checkpoint == renamed and window.store.active == renamed
+    window.undo_action.trigger()
+    assert mine.is_file() and not renamed.exists() and window.session.checkpoint == mine
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        pass
+
+
+def lambda_keras(folder):
+    import keras
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    return save_checkpoint(model, CheckpointInfo(class_names=("a", "b")), folder / "sneaky.keras")
+
+
+def test_importing_a_lambda_model_is_refused_with_a_reason(qtbot, make_window, tiny_checkpoint,
+                                                           tmp_path):
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    source = lambda_keras(tmp_path)
+    before = sorted(user_checkpoints_dir().glob("*")) if user_checkpoints_dir().exists() else []
+    with qtbot.waitSignal(panel.import_file(source).failed, timeout=WAIT):
+        pass
+    assert panel.notice.isVisible() and "Lambda layer" in panel.notice.text()
+    after = sorted(user_checkpoints_dir().glob("*")) if user_checkpoints_dir().exists() else []
+    assert after == before
+
+
+def test_importing_a_good_model_lists_and_selects_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    source = tmp_path / "friend.keras"
+    shutil.copy(tiny_checkpoint, source)
+    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(source))
+    with qtbot.waitSignal(panel.import_file(source).finished, timeout=WAIT):
+        pass
+    assert (user_checkpoints_dir() / "friend.keras").is_file()
+    assert panel.selected_paths() == [user_checkpoints_dir() / "friend.keras"]
+
+
+def colour_folders(root):
+    """Three classes of solid colours, each image a distinct shade (identifiable by its pixels)."""
+    shades = {}
+    for c, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            colour = [40 + 9 * i] * 3
+            colour[c] = 200 + 10 * i
+            Image.new("RGB", (32, 32), tuple(colour)).save(root / name / f"{i}.png")
+            shades[tuple(colour)] = name
+    return shades
+
+
+def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny_checkpoint,
+                                                        tmp_path):
+    from training.checkpoints import load_checkpoint
+    from training.predict import probabilities
+    from training.preprocessing import load_image
+    checkpoint = tmp_path / "eval.keras"
+    shutil.copy(tiny_checkpoint, checkpoint)
+    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(checkpoint))
+    data = tmp_path / "shapes"
+    shades = colour_folders(data)
+    # What the model predicts for each file, worked out here independently of the app.
+    model, info = load_checkpoint(checkpoint)
+    files = sorted(data.rglob("*.png"))
+    arrays = np.stack([load_image(f, info.preprocessing).array for f in files])
+    predicted = probabilities(model, arrays, info.tta).argmax(1)
+    expected = {}
+    for file, pred in zip(files, predicted):
+        expected.setdefault((info.class_names.index(file.parent.name), int(pred)), set()).add(
+            tuple(int(v) for v in load_image(file).array[0, 0]))
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    window.evaluate_checkpoint(checkpoint)
+    assert window.tabs.currentWidget() is panel
+    panel.path_edit.setText(str(data))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT) as blocker:
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    record = blocker.args[0]
+    assert record["images"] == 15 and "Accuracy" in panel.summary.text()
+    matrix = panel.confusion_model.matrix
+    assert matrix.sum() == 15 and matrix.sum(1).tolist() == [5, 5, 5]
+    for (row, col), colours in expected.items():
+        index = panel.confusion.model().index(row, col)
+        assert int(index.data()) == len(colours)
+        rect = panel.confusion.visualRect(index)
+        qtbot.mouseClick(panel.confusion.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        gallery = panel.gallery
+        shown = {tuple(int(v) for v in image[0, 0]) for image in gallery.model.images}
+        assert shown == colours, (row, col)
+        assert all(shades[c] == info.class_names[row] for c in shown)
+        gallery.close()
+    stored = CheckpointInfo.from_json(sidecar_path(checkpoint).read_text())
+    assert stored.evaluations["class folders shapes"]["confusion_matrix"] == matrix.tolist()
+    saved = panel.save("csv", str(tmp_path / "report.csv"))
+    assert "true \\ predicted" in saved.read_text()
+
+
+def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    panel.path_edit.setText(str(tmp_path / "nowhere"))
+    with qtbot.waitSignal(panel.start().failed, timeout=WAIT):
+        pass
+    assert "Evaluation failed: no such file or folder" in panel.status.text()
+    assert panel.run_button.isEnabled()
