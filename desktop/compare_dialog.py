@@ -34,14 +34,16 @@ def _table(headers, rows, colour_last: bool = False, percent: bool = False) -> Q
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             item = QTableWidgetItem(_text(value))
+            item.setToolTip(_text(value))
             if colour_last and c == len(row) - 1 and isinstance(value, float) and value:
                 item.setForeground(QColor("#1b7f3b" if value > 0 else "#b00020"))
                 item.setText(f"{value:+.2%}")
             elif isinstance(value, float) and c and (percent or "accuracy" in str(row[0])):
                 item.setText(f"{value:.2%}")
             table.setItem(r, c, item)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # A and B get equal room
+    header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     return table
 
 
@@ -55,7 +57,9 @@ class CompareDialog(QDialog):
         self.result = compare(a.info, b.info)
         names = (a.name, b.name)
         tabs = QTabWidget()
-        self.metrics = _table(["Metric", *names], self.result["metrics"])
+        numeric = [row for row in self.result["metrics"]  # notes and such stay in the details
+                   if all(v is None or isinstance(v, (int, float)) for v in row[1:])]
+        self.metrics = _table(["Metric", *names], numeric)
         tabs.addTab(self.metrics, "Metrics")
         if self.result["per_class"]:
             self.per_class = _table(["Class", f"accuracy {names[0]}", f"accuracy {names[1]}",
@@ -80,7 +84,9 @@ class CompareDialog(QDialog):
     def _curves(names, histories) -> QChartView:
         chart = QChart()
         chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
-        x_axis = QValueAxis(titleText="epoch", labelFormat="%g")
+        chart.setTitle("Validation loss (dashed) and accuracy (solid) per epoch")
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        x_axis = QValueAxis(titleText="epoch", labelFormat="%d")
         loss_axis = QValueAxis(titleText="validation loss", labelFormat="%.2f")
         acc_axis = QValueAxis(titleText="validation accuracy %", labelFormat="%d")
         chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
@@ -93,7 +99,7 @@ class CompareDialog(QDialog):
                 values = [v for v in history.get(key, []) if isinstance(v, (int, float))]
                 if not values:
                     continue
-                series = QLineSeries(name=f"{name} {key.replace('val_', 'validation ')}")
+                series = QLineSeries(name=f"{name} ({'loss' if dashed else 'accuracy'})")
                 pen = QPen(QColor(colour), 2.0)
                 if dashed:
                     pen.setStyle(Qt.PenStyle.DashLine)
@@ -105,6 +111,7 @@ class CompareDialog(QDialog):
                 (losses if dashed else accs).extend(v * scale for v in values)
                 most = max(most, len(values))
         x_axis.setRange(1, max(most, 2))
+        x_axis.applyNiceNumbers()
         if losses:
             loss_axis.setRange(0, max(losses) * 1.05)
         acc_axis.setRange(min(accs, default=0) // 10 * 10, 100)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
                                QVBoxLayout, QWidget)
 
-from training.paths import user_cache_dir, user_data_dir
+from training.paths import user_cache_dir, user_evaluations_dir
 
 from .jobs import Job, JobLane
 
@@ -138,6 +138,8 @@ class EvaluationPanel(QWidget):
         self.per_class.setModel(self.per_class_model)
         self.per_class.verticalHeader().hide()
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.per_class.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.ResizeToContents)
         self.confusion_model = ConfusionModel(self)
         self.confusion = QTableView()
         self.confusion.setModel(self.confusion_model)
@@ -196,7 +198,7 @@ class EvaluationPanel(QWidget):
         from training.evaluate import overlay_path
         side = sidecar_path(self.checkpoint)
         if self.checkpoint == self.bundled or not os.access(side, os.W_OK):
-            return overlay_path(self.checkpoint, user_data_dir() / "evaluations")
+            return overlay_path(self.checkpoint, user_evaluations_dir())
         return None
 
     def start(self) -> Job | None:

@@ -44,3 +44,8 @@ def keras_home() -> Path:
 
 def user_checkpoints_dir() -> Path:
     return user_data_dir() / "checkpoints"
+
+
+def user_evaluations_dir() -> Path:
+    """Evaluations of read-only checkpoints (the bundled one), which cannot go in their sidecar."""
+    return user_data_dir() / "evaluations"

@@ -1,0 +1,139 @@
+"""Export a checkpoint (Keras, SavedModel, TFLite float32 / int8, ONNX) in the background, then show
+the parity check: top-1 agreement with the app's own predictions and the largest probability
+difference. An export that disagrees is flagged in red, never reported as done."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QVBoxLayout)
+
+from .jobs import Job, JobLane
+
+FORMAT_NAMES = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
+                "tflite": "TFLite, float32", "tflite-int8": "TFLite, dynamic-range int8",
+                "onnx": "ONNX"}
+
+
+def default_folder(checkpoint: Path, fmt: str) -> Path:
+    import platformdirs
+    return Path(platformdirs.user_documents_dir()) / "Pixel Classifier exports" / \
+        f"{checkpoint.stem}-{fmt}"
+
+
+class ExportDialog(QDialog):
+    """Format, folder and (optional) labelled data for the parity sample."""
+
+    message = Signal(str)
+    exported = Signal(object)  # training.export.ExportResult
+
+    def __init__(self, checkpoint: Path, lane: JobLane, settings: QSettings, parent=None) -> None:
+        super().__init__(parent)
+        self.checkpoint, self.lane, self.settings = Path(checkpoint), lane, settings
+        self.job: Job | None = None
+        self.result = None
+        self.setWindowTitle(f"Export {self.checkpoint.stem}")
+        self.format = QComboBox()
+        for key, text in FORMAT_NAMES.items():
+            self.format.addItem(text, key)
+        index = self.format.findData(settings.value("export/format", "tflite"))
+        self.format.setCurrentIndex(max(index, 0))
+        self.folder = QLineEdit()
+        self.format.currentIndexChanged.connect(self._default_folder)
+        self._default_folder()
+        browse = QPushButton("Choose…", clicked=self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.data = QLineEdit(settings.value("evaluate/data", ""), clearButtonEnabled=True,
+                              placeholderText="optional: labelled data for the parity sample")
+        form = QFormLayout()
+        form.addRow("Format:", self.format)
+        form.addRow("Folder:", folder_row)
+        form.addRow("Parity sample:", self.data)
+        self.progress = QProgressBar(visible=False)
+        self.outcome = QLabel(wordWrap=True, objectName="result")
+        self.export_button = QPushButton("Export", objectName="primary", clicked=self.start)
+        self.close_button = QPushButton("Close", clicked=self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("After exporting, the exported model classifies a held-out sample "
+                                "(at least 200 images) and is compared with the app's own "
+                                "predictions.", objectName="note", wordWrap=True))
+        layout.addWidget(self.progress)
+        layout.addWidget(self.outcome)
+        layout.addLayout(buttons)
+        self.resize(620, 260)
+
+    def _default_folder(self) -> None:
+        self.folder.setText(str(default_folder(self.checkpoint, self.format.currentData())))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder")
+        if folder:
+            self.folder.setText(str(Path(folder) / f"{self.checkpoint.stem}-{self.format.currentData()}"))
+
+    def start(self) -> Job:
+        from training.export import export_checkpoint, parity_sample
+        from training.checkpoints import read_info
+        fmt, out = self.format.currentData(), Path(self.folder.text().strip())
+        data = self.data.text().strip() or None
+        checkpoint = self.checkpoint
+        self.settings.setValue("export/format", fmt)
+
+        def run(reporter):
+            info = read_info(checkpoint)
+            sample = parity_sample(data, 256, info.preprocessing, info.class_names)
+            return export_checkpoint(checkpoint, fmt, out, sample=sample, reporter=reporter)
+
+        self.job = Job(run, f"export {fmt}")
+        self.job.finished.connect(self._on_finished)
+        self.job.failed.connect(self._on_failed)
+        self.export_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.outcome.setProperty("state", "")
+        self.outcome.setText(f"Exporting as {FORMAT_NAMES[fmt]}…")
+        self.lane.submit(self.job)
+        return self.job
+
+    def _finish(self) -> None:
+        self.job = None
+        self.export_button.setEnabled(True)
+        self.progress.hide()
+
+    def _on_failed(self, reason: str) -> None:
+        self._finish()
+        self._show(f"Export failed: {reason}", error=True)
+        self.message.emit(f"Export failed: {reason}")
+
+    def _on_finished(self, result) -> None:
+        self._finish()
+        self.result = result
+        p = result.parity
+        figures = (f"top-1 agreement {p['top1_agreement']:.2%} on {p['images']} images "
+                   f"({p.get('sample', 'sample')}), largest probability difference "
+                   f"{p['max_abs_diff']:.2g}")
+        if result.ok:
+            self._show(f"Exported to {result.folder}. Parity: {figures}.")
+            self.message.emit(f"Exported {self.checkpoint.stem} ({result.format}): parity OK")
+        else:
+            self._show(f"Exported to {result.folder}, but it DISAGREES with the app: {figures}. "
+                       "Do not ship it as is.", error=True)
+            self.message.emit("Export flagged: it predicts differently from the app")
+        self.exported.emit(result)
+
+    def _show(self, text: str, error: bool = False) -> None:
+        self.outcome.setProperty("state", "error" if error else "")
+        self.outcome.setText(text)
+        self.outcome.style().polish(self.outcome)
+
+    def closeEvent(self, event) -> None:
+        if self.job is not None:
+            self.job.cancel()  # the conversion finishes its current step, then stops
+        super().closeEvent(event)
