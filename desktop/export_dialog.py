@@ -46,7 +46,7 @@ class ExportDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
-        self.data = QLineEdit(settings.value("evaluate/data", ""), clearButtonEnabled=True,
+        self.data = QLineEdit(self._sample_data(), clearButtonEnabled=True,
                               placeholderText="optional: labelled data for the parity sample")
         form = QFormLayout()
         form.addRow("Format:", self.format)
@@ -69,6 +69,18 @@ class ExportDialog(QDialog):
         layout.addWidget(self.outcome)
         layout.addLayout(buttons)
         self.resize(620, 260)
+
+    def _sample_data(self) -> str:
+        """Labelled images for the parity check: the checkpoint's own data if it still exists,
+        else the data last evaluated on (real images judge an int8 export fairly)."""
+        from training.checkpoints import CheckpointError, read_info
+        try:
+            source = read_info(self.checkpoint).data_source
+        except CheckpointError:
+            source = ""
+        if source and Path(source).exists():
+            return source
+        return self.settings.value("evaluate/data", "")
 
     def _default_folder(self) -> None:
         self.folder.setText(str(default_folder(self.checkpoint, self.format.currentData())))

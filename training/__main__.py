@@ -3,6 +3,8 @@
     python -m training predict PATH... [--checkpoint FILE] [--top-k K] [--json] [--strict]
     python -m training train --data PATH [--from CHECKPOINT [--head-only] | --scratch] [--epochs N] ...
     python -m training evaluate --data PATH [--checkpoint FILE] [--json]
+    python -m training export --format keras|savedmodel|tflite|tflite-int8|onnx --out FOLDER
+                              [--checkpoint FILE] [--data PATH] [--json]
 """
 from __future__ import annotations
 
@@ -58,8 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
     e.add_argument("--data", required=True,
                    help="CIFAR-10 archive or batches folder (uses the test part) or class folders")
-    e.add_argument("--checkpoint")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
+    e.add_argument("--part", choices=["test", "validation"], default="test",
+                   help="test: the archive's test part or all class folders; validation: the "
+                   "checkpoint's own held-out split of --data, its training data")
+    e.add_argument("--report", metavar="FILE", help="also write the result as .json or .csv")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from .export import FORMATS
+
+    x = sub.add_parser("export", help="export a checkpoint and check it predicts like the app")
+    x.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
+    x.add_argument("--format", required=True, dest="fmt", choices=FORMATS)
+    x.add_argument("--out", required=True, help="export folder (created; an earlier export of "
+                   "the same checkpoint in it is updated)")
+    x.add_argument("--data", help="labelled data for the parity sample (CIFAR-10 archive or "
+                   "batches: the test part; or class folders); default: synthetic images")
+    x.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return parser
 
 
@@ -160,48 +177,75 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _record_test(checkpoint, archive, reporter) -> None:
-    """Evaluate on the archive's test part (never used for training or selection) and record it."""
-    from .checkpoints import load_checkpoint, save_checkpoint
-    from .evaluate import evaluate
+    """Evaluate on the archive's test part (never used for training or selection) and record it
+    in the sidecar (``test_accuracy`` and the full evaluation)."""
+    from .evaluate import evaluate_checkpoint
+    from .paths import user_cache_dir
 
-    model, info = load_checkpoint(checkpoint)
-    test = load_labelled(archive, "test", reporter)
-    result = evaluate(model, test, info.tta)
-    metrics = {**info.metrics, "test_accuracy": result["accuracy"], "test_images": len(test)}
-    save_checkpoint(model, replace(info, metrics=metrics), checkpoint)
-    print(f"test accuracy {result['accuracy']:.4f} on {len(test)} images", flush=True)
-
+    record, _, _ = evaluate_checkpoint(checkpoint, Path(archive), "test", reporter,
+                                       cache_dir=user_cache_dir())
+    print(f"test accuracy {record['accuracy']:.4f} on {record['images']} images", flush=True)
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoints import CheckpointError, load_checkpoint
-    from .data import DataError
-    from .evaluate import evaluate
-    from .paths import bundled_checkpoint
+    """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
+    import os
 
+    from .checkpoints import CheckpointError, sidecar_path
+    from .data import DataError
+    from .evaluate import evaluate_checkpoint, overlay_path, write_report
+    from .paths import bundled_checkpoint, user_cache_dir, user_evaluations_dir
+
+    checkpoint = Path(args.checkpoint or bundled_checkpoint())
     try:
-        model, info = load_checkpoint(args.checkpoint or bundled_checkpoint())
-        data = load_labelled(args.data, "test", policy=info.preprocessing)
-    except (CheckpointError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        overlay = None
+        if checkpoint.resolve() == bundled_checkpoint().resolve() or not os.access(
+                sidecar_path(checkpoint), os.W_OK):
+            overlay = overlay_path(checkpoint, user_evaluations_dir())
+        record, _, _ = evaluate_checkpoint(checkpoint, Path(args.data), args.part,
+                                           cache_dir=user_cache_dir(), overlay=overlay)
+        if args.report:
+            write_report(record, Path(args.report), checkpoint.stem)
+    except (CheckpointError, DataError, ValueError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    if tuple(data.class_names) != tuple(info.class_names):
-        print("error: the data's classes differ from the checkpoint's", file=sys.stderr)
-        return 1
-    result = evaluate(model, data, info.tta)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(record))
     else:
-        print(f"accuracy {result['accuracy']:.4f} on {result['images']} images")
-        for name, row in result["per_class"].items():
+        print(f"accuracy {record['accuracy']:.4f} on {record['images']} images ({record['data']}), "
+              f"mean confidence {record['mean_confidence']:.3f}")
+        for name, row in record["per_class"].items():
             print(f"  {name:12s} precision {row['precision']:.3f} recall {row['recall']:.3f} "
                   f"f1 {row['f1']:.3f}")
     return 0
 
 
+def cmd_export(args) -> int:
+    """Exit 0 when the export predicts like the app, 3 when it was written but disagrees."""
+    from .checkpoints import CheckpointError, read_info
+    from .export import ExportError, export_checkpoint, parity_sample
+    from .paths import bundled_checkpoint
+
+    checkpoint = args.checkpoint or bundled_checkpoint()
+    try:
+        info = read_info(checkpoint)
+        sample = parity_sample(args.data, 256, info.preprocessing, info.class_names)
+        result = export_checkpoint(checkpoint, args.fmt, args.out, sample=sample)
+    except (CheckpointError, ExportError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"format": result.format, "folder": str(result.folder),
+                          "artefact": str(result.artefact), "ok": result.ok, **result.parity}))
+    else:
+        print(result.summary())
+    return 0 if result.ok else 3
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    return {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate,
+            "export": cmd_export}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ config, seed, parent, creation time, library versions and the SHA-256 of the mod
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -108,6 +109,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a saved file should look like any other
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -117,6 +119,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+@functools.lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """0666 less the process umask: the mode ``open(path, "w")`` would have given the file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -141,6 +151,7 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _file_mode())
     try:
         model.save(tmp)
         data = Path(tmp).read_bytes()

@@ -196,3 +196,19 @@ def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint
         pass
     assert "Evaluation failed: no such file or folder" in panel.status.text()
     assert panel.run_button.isEnabled()
+
+
+def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    window.export_checkpoint(tiny_checkpoint)
+    dialog = window.export_dialog
+    dialog.format.setCurrentIndex(dialog.format.findData("tflite"))
+    dialog.folder.setText(str(tmp_path / "export"))
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[0]
+    assert result.ok and (tmp_path / "export" / "model.tflite").is_file()
+    assert (tmp_path / "export" / "labels.txt").read_text().split() == ["red", "green", "blue"]
+    text = dialog.outcome.text()
+    assert "Parity: top-1 agreement 100.00% on 256 images" in text
+    dialog.close()

@@ -1,0 +1,83 @@
+"""`python -m training evaluate`: the JSON contract, reports, stored results, the validation part."""
+import json
+
+import pytest
+
+from training.__main__ import main
+from training.checkpoints import read_info
+from training.paths import user_evaluations_dir
+
+from .test_cli import make_class_folders
+
+
+@pytest.fixture
+def checkpoint(tmp_path, tiny_checkpoint):
+    import shutil
+    from training.checkpoints import sidecar_path
+    path = tmp_path / "mine.keras"
+    shutil.copy(tiny_checkpoint, path)
+    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(path))
+    return path
+
+
+def test_json_has_the_documented_fields_and_the_result_is_kept(tmp_path, checkpoint, capsys):
+    data = make_class_folders(tmp_path / "colours", n=4)
+    report = tmp_path / "report.csv"
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(checkpoint), "--json",
+                 "--report", str(report)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["class_names"] == ["red", "green", "blue"]  # the checkpoint's order
+    matrix = result["confusion_matrix"]
+    assert [sum(row) for row in matrix] == [4, 4, 4]  # rows are true classes
+    assert result["accuracy"] == pytest.approx(sum(matrix[i][i] for i in range(3)) / 12)
+    assert set(result["per_class"]["red"]) == {"precision", "recall", "f1", "support"}
+    assert read_info(checkpoint).evaluations["class folders colours"]["accuracy"] == result["accuracy"]
+    assert report.read_text().startswith("checkpoint,mine,data,class folders colours")
+
+
+def test_the_bundled_checkpoint_is_never_written(tmp_path, capsys):
+    from training.paths import bundled_checkpoint
+    before = bundled_checkpoint().with_suffix(".json").read_bytes()
+    # Classes that are not CIFAR-10's: refused with one line, nothing written anywhere.
+    make_class_folders(tmp_path / "three", n=2)
+    assert main(["evaluate", "--data", str(tmp_path / "three")]) == 1
+    assert "are not the checkpoint's" in capsys.readouterr().err
+    assert bundled_checkpoint().with_suffix(".json").read_bytes() == before
+    assert not user_evaluations_dir().exists() or not any(user_evaluations_dir().iterdir())
+
+
+def test_validation_part_is_the_held_out_split_of_its_training_data(tmp_path, capsys):
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.data import load_labelled
+    from training.model import build_model
+    data = make_class_folders(tmp_path / "colours", n=8)
+    trained_on = load_labelled(data, "train")
+    path = save_checkpoint(build_model(3, widths=(4, 8, 8), stem=4), CheckpointInfo(
+        class_names=trained_on.class_names, data_fingerprint=trained_on.fingerprint(),
+        config={"val_fraction": 0.25, "seed": 0}), tmp_path / "ck.keras")
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(path), "--part",
+                 "validation", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 6 and [sum(r) for r in result["confusion_matrix"]] == [2, 2, 2]
+    assert result["data"] == "validation split"
+    other = make_class_folders(tmp_path / "other" / "colours", n=9)
+    assert main(["evaluate", "--data", str(other), "--checkpoint", str(path), "--part",
+                 "validation"]) == 1
+    assert "not the data the checkpoint was trained on" in capsys.readouterr().err
+
+
+def test_cancelling_stops_an_evaluation_between_batches(tiny_checkpoint):
+    import numpy as np
+    from training.checkpoints import load_checkpoint
+    from training.data import ImageSet
+    from training.evaluate import predict_set
+    from training.reporting import SilentReporter
+
+    model, info = load_checkpoint(tiny_checkpoint)
+    data = ImageSet(np.zeros((40, 32, 32, 3), np.uint8), np.zeros(40, np.int32), info.class_names)
+    reporter = SilentReporter()
+    seen = []
+    reporter.progress = lambda fraction, message="": (seen.append(fraction), reporter.cancel.set())
+    with pytest.raises(InterruptedError, match="cancelled"):
+        predict_set(model, data, info.tta, reporter, batch_size=10)
+    assert seen == [0.25]  # one batch done, then it stopped
