@@ -135,8 +135,11 @@ class ExportDialog(QDialog):
             self._show(f"Exported to {result.folder}. Parity: {figures}.")
             self.message.emit(f"Exported {self.checkpoint.stem} ({result.format}): parity OK")
         else:
+            hint = (" Synthetic images are ambiguous to a trained model; name labelled images "
+                    "as the parity sample for a fair check." if p.get("sample") == "synthetic images"
+                    else "")
             self._show(f"Exported to {result.folder}, but it DISAGREES with the app: {figures}. "
-                       "Do not ship it as is.", error=True)
+                       f"Do not ship it as is.{hint}", error=True)
             self.message.emit("Export flagged: it predicts differently from the app")
         self.exported.emit(result)
 
