@@ -3,20 +3,45 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
+import numpy as np
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QSizePolicy
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QSizePolicy, QSlider)
 
 from .items import ImageItem, to_qimage
 
 VIEW = 192  # px: both pictures are shown at this size
 
 
+SALIENCY_METHODS = (("occlusion", "Occlusion (clearer, about 0.2 s)"),
+                    ("grad-cam", "Grad-CAM (fast, coarser)"))
+
+
 class InputCheckView(QGroupBox):
-    """Shows the selected image's original beside the model's 32x32 input (crisp pixels)."""
+    """Shows the selected image's original beside the model's 32x32 input (crisp pixels), and
+    optionally where the evidence for a class lies, drawn over both."""
+
+    saliency_wanted = Signal()  # the toggle or the method changed: (re)compute for the current item
 
     def __init__(self, parent=None) -> None:
         super().__init__("What the model sees", parent)
+        self.report = None
+        self.policy = None
+        self.heat: np.ndarray | None = None  # model-input sized map for the current item
+        self.show_why = QCheckBox("Show why", toolTip="Draw where the evidence for the chosen "
+                                  "class lies (click a bar to choose another class)")
+        self.method = QComboBox(toolTip="How the evidence is found")
+        for key, text in SALIENCY_METHODS:
+            self.method.addItem(text, key)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=60,
+                               toolTip="Overlay opacity")
+        self.opacity.setAccessibleName("Overlay opacity")
+        self.opacity.setMaximumWidth(120)
+        self.caption = QLabel(objectName="saliencyCaption", wordWrap=True)
+        self.show_why.toggled.connect(self._on_toggle)
+        self.method.currentIndexChanged.connect(lambda *_: self._on_toggle(self.show_why.isChecked()))
+        self.opacity.valueChanged.connect(lambda *_: self._render())
         self.original = self._picture("Original image")
         self.model_view = self._picture("Model input, enlarged with crisp pixels")
         self.facts = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
@@ -28,8 +53,37 @@ class InputCheckView(QGroupBox):
         grid.addWidget(QLabel("Model input (32×32)"), 0, 1)
         grid.addWidget(self.original, 1, 0)
         grid.addWidget(self.model_view, 1, 1)
-        grid.addWidget(self.facts, 2, 0, 1, 2)
+        controls = QHBoxLayout()
+        controls.addWidget(self.show_why)
+        controls.addWidget(self.method)
+        controls.addWidget(QLabel("Opacity"))
+        controls.addWidget(self.opacity)
+        controls.addStretch(1)
+        grid.addLayout(controls, 2, 0, 1, 2)
+        grid.addWidget(self.caption, 3, 0, 1, 2)
+        grid.addWidget(self.facts, 4, 0, 1, 2)
+        self._on_toggle(False)
         self.show_item(None)
+
+    def _on_toggle(self, on: bool) -> None:
+        self.method.setEnabled(on)
+        self.opacity.setEnabled(on)
+        if not on:
+            self.clear_saliency()
+        self.saliency_wanted.emit()
+
+    def wants_saliency(self) -> bool:
+        return self.show_why.isChecked()
+
+    def set_saliency(self, heat: np.ndarray | None, caption: str = "") -> None:
+        """Draw ``heat`` (model-input sized, 0-1) over both pictures; None removes it."""
+        self.heat = heat
+        self.caption.setText(caption)
+        self.caption.setVisible(bool(caption))
+        self._render()
+
+    def clear_saliency(self, caption: str = "") -> None:
+        self.set_saliency(None, caption)
 
     def _picture(self, accessible: str) -> QLabel:
         label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
@@ -39,9 +93,11 @@ class InputCheckView(QGroupBox):
         label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
-    def show_item(self, item: ImageItem | None, input_size=(32, 32)) -> None:
+    def show_item(self, item: ImageItem | None, input_size=(32, 32), policy=None) -> None:
         self.original.clear()
         self.model_view.clear()
+        self.report, self.policy, self.heat = None, policy, None
+        self.caption.hide()
         if item is None:
             self.facts.setText("Select an image to see how it is prepared for the model.")
             return
@@ -51,14 +107,8 @@ class InputCheckView(QGroupBox):
                       "stopped": "Not read: stopped"}.get(item.state, "reading…")
             self.facts.setText(f"<b>{name}</b><br>{reason}")
             return
-        report = item.report
-        self.original.setPixmap(QPixmap.fromImage(to_qimage(report.original.convert("RGB")))
-                                .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.SmoothTransformation))
-        # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
-        self.model_view.setPixmap(QPixmap.fromImage(to_qimage(report.array))
-                                  .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.FastTransformation))
+        report = self.report = item.report
+        self._render()
         w, h = input_size
         verdict = (f"<span style='color:#1b7f3b'>meets the model's {w}×{h} RGB input as is</span>"
                    if report.conforms else
@@ -69,3 +119,26 @@ class InputCheckView(QGroupBox):
             f"<b>{name}</b><br>{html.escape(report.format)}, {report.width}×{report.height}, "
             f"colour mode {html.escape(report.mode)}{frames}<br>{verdict}"
             f"<br>Conversions applied:<ul style='margin:0'>{steps}</ul>")
+
+    def _render(self) -> None:
+        """The two pictures, with the saliency overlay when there is one."""
+        report = self.report
+        if report is None:
+            return
+        original = np.asarray(report.original.convert("RGB"))
+        array = report.array
+        if self.heat is not None:
+            from training.saliency import overlay, to_original
+            alpha = self.opacity.value() / 100
+            if self.policy is not None:
+                height, width = original.shape[:2]
+                original = overlay(original, to_original(self.heat, (width, height), self.policy),
+                                   alpha)
+            array = overlay(array, self.heat, alpha)
+        self.original.setPixmap(QPixmap.fromImage(to_qimage(original))
+                                .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.SmoothTransformation))
+        # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
+        self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))
+                                  .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.FastTransformation))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,18 @@ def walk_folders(folders, reporter, batch: int = 256, tag=None) -> None:
         reporter.partial((tag, found))
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """A saliency map (model-input sized, 0-1) for one item and class, and what it cost."""
+
+    generation: int
+    item_id: int
+    class_index: int
+    method: str
+    heat: np.ndarray
+    seconds: float
+
+
 class ClassifierSession(QObject):
     """The active checkpoint, the dropped images and the jobs between them."""
 
@@ -76,6 +89,7 @@ class ClassifierSession(QObject):
     keras_ready = Signal()  # the TensorFlow model took over (numpy's answers until then)
     model_failed = Signal(str)
     busy_changed = Signal(bool)
+    explained = Signal(object)  # Explanation: a saliency map for one item and class
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
         super().__init__(parent)
@@ -98,6 +112,7 @@ class ClassifierSession(QObject):
         self._failed_generation = -1  # the load the Keras lane last refused
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
+        self._explaining: Job | None = None  # the latest saliency request; older ones are cancelled
         for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
 
@@ -299,6 +314,44 @@ class ClassifierSession(QObject):
                 item.probabilities, item.state = row, "classified"
                 self._done += 1
                 self.items.touch(item_id)
+
+    def explain(self, item: ImageItem, class_index: int, method: str = "occlusion") -> Job | None:
+        """Compute where the evidence for ``class_index`` lies in ``item``'s model input, on the
+        model lane; ``explained`` delivers it. A newer request cancels one still queued.
+
+        Grad-CAM needs the Keras model (gradients); until it has loaded, occlusion is used,
+        which needs predictions only (numpy's first-prediction engine gives them too).
+        """
+        if item.report is None or self.classifier is None or self._closed:
+            return None
+        if self._explaining is not None:
+            self._explaining.cancel()
+        array, generation, classifier = item.report.array, self._generation, self.classifier
+
+        def run(reporter):
+            from training import saliency
+            if reporter.cancelled():
+                return None
+            t0 = time.perf_counter()
+            model = getattr(classifier, "model", None)
+            used = method if method == "occlusion" or model is not None else "occlusion"
+            if used == "grad-cam":
+                heat = saliency.grad_cam(model, array, class_index, tta=classifier.info.tta)
+            else:
+                heat = saliency.occlusion(classifier.classify, array, class_index)
+            return Explanation(generation, item.id, class_index, used, heat,
+                               time.perf_counter() - t0)
+
+        job = Job(run, "explain")
+        job.finished.connect(self._on_explained)
+        self._explaining = job
+        self.model_lane.submit(job)
+        return job
+
+    @Slot(object)
+    def _on_explained(self, result) -> None:
+        if result is not None and result.generation == self._generation:
+            self.explained.emit(result)
 
     def progress(self) -> tuple[int, int]:
         """Images finished (classified or refused) and images asked for, since the last idle."""

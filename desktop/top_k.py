@@ -11,6 +11,7 @@ class TopKBars(QGroupBox):
     """The k most probable classes of the selected image; keyboard and screen-reader friendly."""
 
     k_changed = Signal(int)
+    class_chosen = Signal(str)  # a bar was clicked (or Enter/Space on it): explain this class
 
     def __init__(self, k: int = 5, parent=None) -> None:
         super().__init__("Top predictions", parent)
@@ -28,6 +29,7 @@ class TopKBars(QGroupBox):
         layout.addStretch(1)
         self.bars: list[QProgressBar] = []
         self._probs, self._names = None, ()
+        self.chosen: str | None = None  # the class whose bar is marked as explained
         self.show_message("Drop an image to see predictions.")
 
     @property
@@ -44,10 +46,31 @@ class TopKBars(QGroupBox):
         self.message.show()
         self._render()
 
-    def show_probabilities(self, probabilities: np.ndarray, class_names) -> None:
+    def show_probabilities(self, probabilities: np.ndarray, class_names,
+                           chosen: str | None = None) -> None:
         self._probs, self._names = np.asarray(probabilities), tuple(class_names)
+        self.chosen = chosen
         self.message.hide()
         self._render()
+
+    def eventFilter(self, watched, event) -> bool:
+        """A click on a bar, or Enter/Space on the focused bar, chooses its class."""
+        from PySide6.QtCore import QEvent
+        label = watched.property("label") if watched in self.bars else None
+        if label is not None and (
+                event.type() == QEvent.Type.MouseButtonRelease or (
+                    event.type() == QEvent.Type.KeyPress and event.key() in (
+                        Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space))):
+            self.choose(label)
+            return True
+        return super().eventFilter(watched, event)
+
+    def choose(self, label: str) -> None:
+        self.chosen = label
+        for bar in self.bars:
+            bar.setProperty("chosen", bar.property("label") == label)
+            bar.style().polish(bar)
+        self.class_chosen.emit(label)
 
     def _render(self) -> None:
         while self.rows.count():
@@ -72,7 +95,11 @@ class TopKBars(QGroupBox):
         bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab walks through the bars
         text = f"{label}: {probability:.1%}"
         bar.setAccessibleName(text + (" (top prediction)" if top else ""))
-        bar.setToolTip(text)
+        bar.setToolTip(text + "\nClick (or Enter) to see where the evidence for it lies")
+        bar.setProperty("label", label)
+        bar.setProperty("chosen", label == self.chosen)
+        bar.setCursor(Qt.CursorShape.PointingHandCursor)
+        bar.installEventFilter(self)
         percent = QLabel(f"{probability:.1%}")
         percent.setMinimumWidth(52)
         percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

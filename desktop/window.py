@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QListView, QMainWindow,
@@ -50,8 +51,14 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.hint)
         left_layout.addWidget(self.list_view, 1)
         self.input_check = InputCheckView()
+        self.input_check.show_why.setChecked(self.settings.value("show_why", False, bool))
+        self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
         self.bars = TopKBars(int(self.settings.value("top_k", 5)))
         self.bars.k_changed.connect(lambda k: self.settings.setValue("top_k", k))
+        self.bars.class_chosen.connect(self._explain_class)
+        self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
+        session.explained.connect(self._on_explained)
+        session.keras_ready.connect(self._on_keras_ready)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.input_check)
@@ -236,7 +243,7 @@ class MainWindow(QMainWindow):
         item = self._current_item()
         info = self.session.info
         size = tuple(info.preprocessing.size) if info else (32, 32)
-        self.input_check.show_item(item, size)
+        self.input_check.show_item(item, size, info.preprocessing if info else None)
         if item is None:
             self.bars.show_message("Drop an image to see predictions.")
         elif item.state == "failed":
@@ -247,7 +254,54 @@ class MainWindow(QMainWindow):
             self.bars.show_message("Loading model…" if self.session.classifier is None
                                    else "Classifying…")
         else:
-            self.bars.show_probabilities(item.probabilities, info.class_names)
+            chosen = self._chosen_class(item, info.class_names)
+            self.bars.show_probabilities(item.probabilities, info.class_names,
+                                         chosen if self.input_check.wants_saliency() else None)
+            if self.input_check.wants_saliency():
+                self._request_saliency(item, info.class_names.index(chosen))
+
+    # -- why this class ------------------------------------------------------------------------
+    def _chosen_class(self, item, names) -> str:
+        if self._explain_for and self._explain_for[0] == item.id:
+            return self._explain_for[1]
+        return names[int(np.argmax(item.probabilities))]
+
+    def _request_saliency(self, item, class_index: int) -> None:
+        method = self.input_check.method.currentData()
+        if self.session.explain(item, class_index, method) is not None:
+            self.input_check.clear_saliency(
+                f"Finding the evidence for {self.session.info.class_names[class_index]}…")
+
+    def _explain_class(self, label: str) -> None:
+        item = self._current_item()
+        if item is None or item.probabilities is None:
+            return
+        self._explain_for = (item.id, label)
+        if not self.input_check.wants_saliency():
+            self.input_check.show_why.setChecked(True)  # choosing a class asks to see it
+            return
+        self._request_saliency(item, self.session.info.class_names.index(label))
+
+    def _on_saliency_wanted(self) -> None:
+        self.settings.setValue("show_why", self.input_check.wants_saliency())
+        self._show_current()
+
+    def _on_keras_ready(self) -> None:
+        """Grad-CAM needs the Keras model: a map made by occlusion meanwhile is redone."""
+        if self.input_check.wants_saliency() and self.input_check.method.currentData() == "grad-cam":
+            self._show_current()
+
+    def _on_explained(self, result) -> None:
+        item = self._current_item()
+        if item is None or item.id != result.item_id:
+            return
+        name = self.session.info.class_names[result.class_index]
+        method = "occlusion" if result.method == "occlusion" else "Grad-CAM"
+        note = (" Grad-CAM follows once the full model has loaded."
+                if result.method != self.input_check.method.currentData() else "")
+        self.input_check.set_saliency(result.heat, f"Evidence for {name} ({method}, "
+                                      f"{result.seconds * 1000:.0f} ms): brighter = the "
+                                      f"prediction leans more on it.{note}")
 
     def _on_model_ready(self, info) -> None:
         acc = info.metrics.get("test_accuracy")

@@ -20,11 +20,6 @@ import numpy as np
 GREY = 127.0  # what hidden pixels are set to (the training data's mean is about 120)
 
 
-def _class_probability(model, images: np.ndarray, class_index: int, tta: str) -> np.ndarray:
-    from .predict import probabilities
-    return probabilities(model, images, tta)[:, class_index]
-
-
 def conv_block_names(model) -> list[tuple[str, int]]:
     """(layer name, spatial size) of every activation that ends a conv block, input to output."""
     out = []
@@ -53,36 +48,57 @@ def grad_cam(model, image: np.ndarray, class_index: int, layer: str | None = Non
     With flip TTA the map of the mirrored image is mirrored back and averaged, as the
     prediction itself is.
     """
-    import tensorflow as tf
-    import keras
-
-    layer = layer or default_layer(model)
-    probe = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
     batch = np.asarray(image, np.float32)[None]
     if tta == "hflip":
         batch = np.concatenate([batch, batch[:, :, ::-1]])
-    x = tf.convert_to_tensor(batch)
-    with tf.GradientTape() as tape:
-        features, probs = probe(x, training=False)
-        score = tf.reduce_sum(tf.math.log(probs[:, class_index] + 1e-9))
-    grads = tape.gradient(score, features)
-    weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
-    cams = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1)).numpy()
+    cams = _cam_function(model, layer or default_layer(model))(batch, np.int32(class_index))
+    cams = np.asarray(cams)
     if tta == "hflip":
         cams = np.stack([cams[0], cams[1][:, ::-1]])
     return _normalise(_upsample(cams.mean(0), image.shape[:2]))
 
 
-def occlusion(model, image: np.ndarray, class_index: int, patch: int = 8, stride: int = 4,
-              tta: str = "none") -> np.ndarray:
-    """Occlusion map (H, W) in [0, 1]: how much hiding each region lowers the class probability."""
+_CAM_FUNCTIONS: dict = {}  # (id(model), layer) -> compiled function; a model is explained often
+
+
+def _cam_function(model, layer: str):
+    """A traced TensorFlow function: images, class -> class activation maps (N, h, w)."""
+    key = (id(model), layer)
+    if key in _CAM_FUNCTIONS and _CAM_FUNCTIONS[key][0] is model:
+        return _CAM_FUNCTIONS[key][1]
+    import keras
+    import tensorflow as tf
+
+    probe = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+
+    @tf.function(reduce_retracing=True)
+    def cams(images, class_index):
+        with tf.GradientTape() as tape:
+            features, probs = probe(images, training=False)
+            score = tf.reduce_sum(tf.math.log(probs[:, class_index] + 1e-9))
+        grads = tf.cast(tape.gradient(score, features), tf.float32)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
+
+    _CAM_FUNCTIONS.clear()  # one model at a time: the app's active checkpoint
+    _CAM_FUNCTIONS[key] = (model, cams)
+    return cams
+
+
+def occlusion(predict, image: np.ndarray, class_index: int, patch: int = 8,
+              stride: int = 4) -> np.ndarray:
+    """Occlusion map (H, W) in [0, 1]: how much hiding each region lowers the class probability.
+
+    ``predict`` maps images (N, H, W, 3) to probabilities (N, classes), test-time augmentation
+    included (``Classifier.classify``): any engine will do, numpy's first-prediction one too.
+    """
     h, w = image.shape[:2]
     base = np.asarray(image, np.float32)
     spots = [(y, x) for y in range(0, h - patch + 1, stride) for x in range(0, w - patch + 1, stride)]
     batch = np.repeat(base[None], len(spots) + 1, axis=0)
     for i, (y, x) in enumerate(spots, start=1):
         batch[i, y:y + patch, x:x + patch] = GREY
-    probs = _class_probability(model, batch, class_index, tta)
+    probs = np.asarray(predict(batch))[:, class_index]
     drop = np.clip(probs[0] - probs[1:], 0, None)
     heat, count = np.zeros((h, w)), np.zeros((h, w))
     for d, (y, x) in zip(drop, spots):
@@ -91,16 +107,22 @@ def occlusion(model, image: np.ndarray, class_index: int, patch: int = 8, stride
     return _normalise(heat / np.maximum(count, 1))
 
 
-def deletion_auc(model, image: np.ndarray, class_index: int, saliency: np.ndarray,
-                 steps: int = 16, tta: str = "none") -> float:
-    """Mean class probability while pixels are greyed out most-salient first (lower: better)."""
+def deletion_auc(predict, image: np.ndarray, class_index: int, saliency: np.ndarray,
+                 block: int = 4, steps: int = 16, order=None) -> float:
+    """Mean class probability while ``block`` x ``block`` squares are greyed out, most salient
+    first (lower: the map found what the decision rests on). Squares, not single pixels:
+    scattered grey pixels are noise a CNN reacts to wherever they are. ``order`` overrides the
+    squares' order (a random one is the baseline)."""
     h, w = saliency.shape
-    order = np.argsort(-saliency.ravel(), kind="stable")
+    rows, cols = h // block, w // block
+    scores = saliency[:rows * block, :cols * block].reshape(rows, block, cols, block).mean((1, 3))
+    order = np.argsort(-scores.ravel(), kind="stable") if order is None else np.asarray(order)
     batch = np.repeat(np.asarray(image, np.float32)[None], steps + 1, axis=0)
     for step in range(1, steps + 1):
-        hidden = order[: round(step * h * w / steps)]
-        batch[step].reshape(h * w, -1)[hidden] = GREY
-    return float(_class_probability(model, batch, class_index, tta).mean())
+        for cell in order[: round(step * rows * cols / steps)]:
+            y, x = divmod(int(cell), cols)
+            batch[step, y * block:(y + 1) * block, x * block:(x + 1) * block] = GREY
+    return float(np.asarray(predict(batch))[:, class_index].mean())
 
 
 def _upsample(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -128,3 +150,29 @@ def overlay(image: np.ndarray, saliency: np.ndarray, opacity: float = 0.5) -> np
                            np.clip(3 * s - 2, 0, 1)], axis=-1) * 255  # black-red-yellow-white
     alpha = opacity * np.clip(s * 1.5, 0, 1)
     return (image * (1 - alpha) + heat * alpha).round().clip(0, 255).astype(np.uint8)
+
+
+def to_original(saliency: np.ndarray, size: tuple[int, int], policy) -> np.ndarray:
+    """The model-input map placed over the original picture of ``size`` (width, height).
+
+    The resize policy decides where the model's pixels came from: ``crop`` saw the centred crop
+    (outside it the map is 0), ``pad`` saw the whole picture inside a border (the border is
+    dropped), ``squash`` saw the whole picture stretched.
+    """
+    width, height = size
+    th, tw = saliency.shape
+    out = np.zeros((height, width), np.float32)
+    if policy.resize == "crop":
+        if width * th > height * tw:  # wider than the model input: the sides were cut
+            cw, ch = round(height * tw / th), height
+        else:
+            cw, ch = width, round(width * th / tw)
+        x0, y0 = (width - cw) // 2, (height - ch) // 2
+        out[y0:y0 + ch, x0:x0 + cw] = _upsample(saliency, (ch, cw))
+        return out
+    if policy.resize == "pad":
+        scale = min(tw / width, th / height)
+        cw, ch = max(1, round(width * scale)), max(1, round(height * scale))
+        x0, y0 = (tw - cw) // 2, (th - ch) // 2
+        saliency = saliency[y0:y0 + ch, x0:x0 + cw]
+    return _upsample(saliency, (height, width))

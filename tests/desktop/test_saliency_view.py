@@ -1,0 +1,34 @@
+"""Why this class: the overlay appears for the top class, follows a clicked bar, and goes away."""
+from PySide6.QtCore import Qt
+
+from .conftest import WAIT, drop
+
+
+def test_show_why_draws_the_evidence_for_the_top_class_then_a_clicked_one(qtbot, make_window,
+                                                                          image_dir, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    view = window.input_check
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    plain = view.model_view.pixmap().toImage()
+    with qtbot.waitSignal(window.session.explained, timeout=WAIT) as blocker:
+        view.show_why.setChecked(True)
+    top = window.bars.bars[0].property("label")
+    assert window.session.info.class_names[blocker.args[0].class_index] == top
+    qtbot.waitUntil(lambda: view.heat is not None, timeout=WAIT)
+    assert view.caption.text().startswith(f"Evidence for {top} (occlusion")
+    assert view.model_view.pixmap().toImage() != plain  # the overlay is drawn
+    assert window.bars.bars[0].property("chosen") is True
+    other = window.bars.bars[2]
+    label = other.property("label")
+    with qtbot.waitSignal(window.session.explained, timeout=WAIT) as blocker:
+        qtbot.mouseClick(other, Qt.MouseButton.LeftButton)
+    assert window.session.info.class_names[blocker.args[0].class_index] == label
+    qtbot.waitUntil(lambda: view.caption.text().startswith(f"Evidence for {label}"), timeout=WAIT)
+    assert [b.property("chosen") for b in window.bars.bars].count(True) == 1
+    view.method.setCurrentIndex(view.method.findData("grad-cam"))
+    qtbot.waitUntil(lambda: "(Grad-CAM" in view.caption.text(), timeout=WAIT)
+    assert label in view.caption.text()  # the chosen class stays chosen
+    view.show_why.setChecked(False)
+    assert view.heat is None and view.model_view.pixmap().toImage() == plain
+    assert window.settings.value("show_why", type=bool) is False
