@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 
 class TopKBars(QGroupBox):
@@ -12,19 +12,37 @@ class TopKBars(QGroupBox):
 
     k_changed = Signal(int)
     class_chosen = Signal(str)  # a bar was clicked (or Enter/Space on it): explain this class
+    threshold_changed = Signal(float)  # the low-confidence threshold, 0-1
 
     def __init__(self, k: int = 5, parent=None) -> None:
         super().__init__("Top predictions", parent)
         self.k_box = QSpinBox(minimum=1, maximum=100, value=k)
         self.k_box.setAccessibleName("Number of classes shown")
         self.k_box.valueChanged.connect(self._on_k)
+        self.threshold = QDoubleSpinBox(minimum=0, maximum=100, decimals=1, singleStep=1,
+                                        suffix=" %", value=50)
+        self.threshold.setAccessibleName("Low-confidence threshold")
+        self.threshold.valueChanged.connect(lambda v: self._on_threshold(v / 100))
+        self.calibrated = QLabel(objectName="note", wordWrap=True)
+        self.reset_threshold = QPushButton("Reset", toolTip="Back to the checkpoint's calibrated "
+                                           "threshold")
+        self._calibrated_value = 0.5
+        self.reset_threshold.clicked.connect(
+            lambda: self.threshold.setValue(self._calibrated_value * 100))
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.threshold)
+        threshold_row.addWidget(self.reset_threshold)
+        threshold_row.addWidget(self.calibrated, 1)
         form = QFormLayout()
         form.addRow("Classes shown (k):", self.k_box)
+        form.addRow("Low confidence below:", threshold_row)
+        self.low_warning = QLabel(objectName="warnings", wordWrap=True, visible=False)
         self.rows = QVBoxLayout()
         self.message = QLabel()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)
+        layout.addWidget(self.low_warning)
         layout.addLayout(self.rows)
         layout.addStretch(1)
         self.bars: list[QProgressBar] = []
@@ -39,6 +57,17 @@ class TopKBars(QGroupBox):
     def _on_k(self, k: int) -> None:
         self._render()
         self.k_changed.emit(k)
+
+    def set_calibration(self, threshold: float, calibrated: bool, detail: str = "") -> None:
+        """A new checkpoint: its calibrated threshold (or the default), said next to the box."""
+        self._calibrated_value = threshold
+        self.calibrated.setText(f"calibrated: {threshold:.1%}{detail}" if calibrated else
+                                "default: this checkpoint was not calibrated")
+        self.threshold.setValue(threshold * 100)
+
+    def _on_threshold(self, value: float) -> None:
+        self._render()
+        self.threshold_changed.emit(value)
 
     def show_message(self, text: str) -> None:
         self._probs = None
@@ -78,8 +107,14 @@ class TopKBars(QGroupBox):
             if row is not None:
                 row.deleteLater()
         self.bars = []
+        self.low_warning.hide()
         if self._probs is None:
             return
+        top = float(self._probs.max())
+        if top < self.threshold.value() / 100:
+            self.low_warning.setText(f"Low confidence ({top:.0%} is below {self.threshold.value():.0f} %"
+                                     "): maybe none of these classes.")
+            self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]
         for rank, index in enumerate(order):
             self.rows.addWidget(self._row(self._names[index], float(self._probs[index]), rank == 0))

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QListView, QMainWindow,
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
@@ -18,6 +18,7 @@ from .checkpoints_panel import CheckpointsPanel
 from .evaluation_panel import EvaluationPanel
 from .input_check import InputCheckView
 from .jobs import JobLane
+from .results_view import ResultsView
 from .session import ClassifierSession
 from .top_k import TopKBars
 from .train_panel import TrainPanel
@@ -37,25 +38,24 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("Pixel Classifier")
         self.setAcceptDrops(True)
-        self.list_view = QListView()
-        self.list_view.setModel(session.items)
-        self.list_view.setIconSize(QSize(48, 48))
-        self.list_view.setUniformItemSizes(True)
-        self.list_view.setAccessibleName("Dropped images")
-        self.list_view.selectionModel().currentChanged.connect(lambda *_: self._show_current())
+        self.results = ResultsView(session.items, self.checkpoint_meta)
+        self.results.current_changed.connect(lambda *_: self._show_current())
+        self.results.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.list_view = self.results.table  # the table of dropped images (tests, focus)
         self.hint = QLabel("Drop images or a folder here,\npaste with Ctrl+V, or open with Ctrl+O",
                            alignment=Qt.AlignmentFlag.AlignCenter, objectName="dropHint")
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.hint)
-        left_layout.addWidget(self.list_view, 1)
+        left_layout.addWidget(self.results, 1)
         self.input_check = InputCheckView()
         self.input_check.show_why.setChecked(self.settings.value("show_why", False, bool))
         self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
         self.bars = TopKBars(int(self.settings.value("top_k", 5)))
         self.bars.k_changed.connect(lambda k: self.settings.setValue("top_k", k))
         self.bars.class_chosen.connect(self._explain_class)
+        self.bars.threshold_changed.connect(session.items.set_threshold)
         self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
         session.explained.connect(self._on_explained)
         session.keras_ready.connect(self._on_keras_ready)
@@ -228,11 +228,17 @@ class MainWindow(QMainWindow):
     def _on_rows_inserted(self, _parent, first, _last) -> None:
         self.hint.hide()
         if not self.list_view.currentIndex().isValid():
-            self.list_view.setCurrentIndex(self.session.items.index(first))
+            self.results.select_row(first)
 
     def _current_item(self):
-        index = self.list_view.currentIndex()
-        return self.session.items.items[index.row()] if index.isValid() else None
+        return self.results.current_item()
+
+    def checkpoint_meta(self) -> dict:
+        """What identifies the active checkpoint in exported results."""
+        info = self.session.info
+        return {"name": self.session.checkpoint.stem,
+                "model_sha256": info.model_sha256 if info else "",
+                "data_fingerprint": info.data_fingerprint if info else ""}
 
     def _on_item_changed(self, item_id: int) -> None:
         item = self._current_item()
@@ -304,6 +310,12 @@ class MainWindow(QMainWindow):
                                       f"prediction leans more on it.{note}")
 
     def _on_model_ready(self, info) -> None:
+        from training.calibration import threshold_of
+        threshold, calibrated = threshold_of(info)
+        images = (info.calibration or {}).get("images")
+        self.bars.set_calibration(threshold, calibrated,
+                                  f" on {images} validation images" if images else "")
+        self.results.set_class_names(info.class_names)
         acc = info.metrics.get("test_accuracy")
         extra = f", test accuracy {acc:.1%}" if acc else ""
         self.model_status.setText(f"Model: {info.name} ({len(info.class_names)} classes{extra})")

@@ -3,6 +3,7 @@
     python -m training predict PATH... [--checkpoint FILE] [--top-k K] [--json] [--strict]
     python -m training train --data PATH [--from CHECKPOINT [--head-only] | --scratch] [--epochs N] ...
     python -m training evaluate --data PATH [--checkpoint FILE] [--json]
+    python -m training calibrate --data PATH [--checkpoint FILE]
     python -m training export --format keras|savedmodel|tflite|tflite-int8|onnx --out FOLDER
                               [--checkpoint FILE] [--data PATH] [--json]
 """
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "checkpoint's own held-out split of --data, its training data")
     e.add_argument("--report", metavar="FILE", help="also write the result as .json or .csv")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    c = sub.add_parser("calibrate", help="set a checkpoint's low-confidence threshold from its "
+                       "validation split (done by train; this is for older checkpoints)")
+    c.add_argument("--data", required=True, help="the data the checkpoint was trained on")
+    c.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
 
     from .export import FORMATS
 
@@ -220,6 +226,32 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    """Write the calibration into the checkpoint's sidecar (the model file is not touched)."""
+    from .calibration import calibrate
+    from .checkpoints import CheckpointError, atomic_write_bytes, load_checkpoint, sidecar_path
+    from .data import DataError
+    from .evaluate import predict_set, validation_part
+    from .paths import bundled_checkpoint
+
+    checkpoint = Path(args.checkpoint or bundled_checkpoint())
+    try:
+        model, info = load_checkpoint(checkpoint)
+        data = load_labelled(args.data, "train", policy=info.preprocessing)
+        val = validation_part(data, info)
+        result = calibrate(predict_set(model, val, info.tta), val.labels)
+        atomic_write_bytes(sidecar_path(checkpoint), replace(info, calibration=result).to_json()
+                           .encode())
+    except (CheckpointError, DataError, ValueError, OSError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    print(f"{checkpoint.stem}: low-confidence threshold {result['threshold']:.3f} on "
+          f"{result['images']} validation images (flags {result['flagged_correct']:.1%} of the "
+          f"correct and {result['flagged_wrong']:.1%} of the wrong predictions); "
+          f"expected calibration error {result['ece']:.3f}")
+    return 0
+
+
 def cmd_export(args) -> int:
     """Exit 0 when the export predicts like the app, 3 when it was written but disagrees."""
     from .checkpoints import CheckpointError, read_info
@@ -245,6 +277,7 @@ def cmd_export(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     return {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate,
+            "calibrate": cmd_calibrate,
             "export": cmd_export}[args.command](args)
 
 

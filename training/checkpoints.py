@@ -47,6 +47,7 @@ class CheckpointInfo:
     model_sha256: str = ""
     data_source: str = ""  # the path the training data was read from, when known
     evaluations: dict = field(default_factory=dict)  # data description -> evaluation summary
+    calibration: dict = field(default_factory=dict)  # low-confidence threshold (calibration.py)
 
     def to_json(self) -> str:
         data = asdict(self)

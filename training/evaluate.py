@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import reliability
 from .checkpoints import CheckpointInfo, atomic_write_bytes, now_iso, read_info, sidecar_path
 from .data import ImageSet
 from .reporting import Reporter, SilentReporter
@@ -53,7 +54,7 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names, tta: str = "no
     return {"accuracy": float(np.trace(confusion) / max(n, 1)), "per_class": per_class,
             "confusion_matrix": confusion.tolist(), "class_names": list(class_names),
             "mean_confidence": float(probs.max(1).mean()) if n else 0.0,
-            "images": int(n), "tta": tta}
+            "images": int(n), "tta": tta, "calibration": reliability(probs, labels)}
 
 
 def evaluate(model, data: ImageSet, tta: str = "none", reporter: Reporter | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .batches import training_batches
+from .calibration import calibrate
 from .callbacks import RunHistory, completed_epochs, make_callbacks
 from .checkpoints import CheckpointInfo, save_checkpoint
 from .data import DataError, ImageSet, split
@@ -217,6 +218,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         probs = probabilities(best, val_set.images, tta)
         metrics["val_accuracy_tta" if config.tta else "val_accuracy"] = float(
             np.mean(probs.argmax(1) == val_set.labels))
+        info = replace(info, calibration=calibrate(probs, val_set.labels))
     epochs_run = len(history.data.get("loss", []))
     info = replace(info, metrics=metrics, history=history.data,
                    config={**info.config, "wall_time_s": wall, "epochs_run": epochs_run,

@@ -41,7 +41,7 @@ def test_drop_of_files_and_a_folder_with_a_broken_file(qtbot, make_window, image
     assert rows["broken.png"].startswith("cannot use: ")
     assert all(rows[n].split()[0] in ("red", "green", "blue") for n in rows if n != "broken.png")
     broken = window.session.items.items[[i.name for i in window.session.items.items].index("broken.png")]
-    window.list_view.setCurrentIndex(window.session.items.index(window.session.items.items.index(broken)))
+    window.results.select_row(window.session.items.items.index(broken))
     assert "Cannot use" in window.input_check.facts.text()
     assert window.bars.bars == [] and "Cannot use this file" in window.bars.message.text()
 
@@ -222,7 +222,7 @@ def test_a_big_folder_shows_progress_and_stop_leaves_a_reason_on_every_unfinishe
     rows = row_texts(window)
     assert len(rows) == 40
     assert all(text == "not classified: stopped" for text in rows.values())
-    window.list_view.setCurrentIndex(window.session.items.index(5))
+    window.results.select_row(5)
     assert "you pressed Stop" in window.bars.message.text()
 
     with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):

@@ -55,6 +55,9 @@ def test_training_reports_progress_and_saves_a_checkpoint_that_predicts(tmp_path
     assert info.class_names == ("r", "g", "b") and info.config["epochs"] == 3
     assert len(info.history["loss"]) == 3 and info.data_fingerprint.startswith("sha256:")
     assert "val_accuracy" in info.metrics
+    calibration = info.calibration  # the low-confidence threshold, set on the validation split
+    assert 0 < calibration["threshold"] <= 1 and calibration["images"] == info.metrics["val_images"]
+    assert 0 <= calibration["ece"] <= 1 and len(calibration["bins"]) == 10
 
 
 def test_stop_takes_effect_at_the_next_batch_and_keeps_the_best_epoch(tmp_path):

@@ -1,0 +1,219 @@
+"""The results table of the Classify tab: every dropped image with its top-1 class, probability
+and flags; sortable, filterable by class, confidence and flag; copy, reveal and export.
+
+Filtering and sorting happen in a ``QSortFilterProxyModel`` over the session's table model, so a
+10,000-image folder is 10,000 small records and the view only paints the rows on screen.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoubleSpinBox,
+                               QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QTableView,
+                               QVBoxLayout, QWidget)
+
+from .items import FLAGS_ROLE, SORT_ROLE, ImageListModel
+
+FLAG_FILTERS = (("", "All flags"), ("none", "No flags"), ("low confidence", "Low confidence"),
+                ("converted", "Converted"), ("failed", "Failed"))
+
+
+class ResultsFilter(QSortFilterProxyModel):
+    """Rows whose top class, top probability and flags pass the chosen filters."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.class_name = ""  # "" = every class
+        self.min_probability = 0.0
+        self.flag = ""  # "" = any; "none" = unflagged; else a flag word
+        self.setSortRole(SORT_ROLE)
+
+    def set_filters(self, class_name: str, min_probability: float, flag: str) -> None:
+        self.beginFilterChange()  # Qt 6.9+: invalidateFilter() is deprecated
+        self.class_name, self.min_probability, self.flag = class_name, min_probability, flag
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:
+        model: ImageListModel = self.sourceModel()
+        item = model.items[row]
+        if self.class_name or self.min_probability > 0:
+            top = model.top(item)
+            if top is None or (self.class_name and top[0] != self.class_name) or \
+                    top[1] < self.min_probability:
+                return False
+        if self.flag:
+            flags = model.flags_of(item)
+            return not flags if self.flag == "none" else self.flag in flags
+        return True
+
+
+class ResultsView(QWidget):
+    """Filter bar over the results table; emits ``current_changed`` with the selected item."""
+
+    current_changed = Signal(object)  # ImageItem | None
+    message = Signal(str)
+
+    def __init__(self, model: ImageListModel, checkpoint_meta, parent=None) -> None:
+        super().__init__(parent)
+        self.model, self.checkpoint_meta = model, checkpoint_meta
+        self.proxy = ResultsFilter(self)
+        self.proxy.setSourceModel(model)
+        self.table = QTableView(sortingEnabled=True, alternatingRowColors=True, wordWrap=False)
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setIconSize(QSize(40, 40))
+        rows = self.table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: cheap scrolling
+        rows.setDefaultSectionSize(44)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((1, 90), (2, 78), (3, 110)):
+            header.resizeSection(column, width)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # drop order until a click
+        self.proxy.sort(-1)
+        self.table.setAccessibleName("Dropped images and their results")
+        self.table.selectionModel().currentChanged.connect(lambda *_: self.current_changed.emit(
+            self.current_item()))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.class_filter = QComboBox(toolTip="Show one predicted class")
+        self.min_probability = QDoubleSpinBox(minimum=0, maximum=100, decimals=0, suffix=" %",
+                                              toolTip="Hide rows whose top probability is lower")
+        self.min_probability.setPrefix("≥ ")
+        self.flag_filter = QComboBox(toolTip="Show rows with this flag")
+        for key, text in FLAG_FILTERS:
+            self.flag_filter.addItem(text, key)
+        for widget in (self.class_filter, self.flag_filter):
+            widget.currentIndexChanged.connect(self._apply_filters)
+        self.min_probability.valueChanged.connect(self._apply_filters)
+        self.count = QLabel(objectName="note")
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.class_filter, self.min_probability, self.flag_filter):
+            bar.addWidget(widget)
+        bar.addStretch(1)
+        bar.addWidget(self.count)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+        self.copy_action = self._action("&Copy Result", QKeySequence.StandardKey.Copy, self.copy)
+        self.reveal_action = self._action("&Show in File Manager", None, self.reveal)
+        for signal in (model.rowsInserted, model.modelReset, self.proxy.rowsInserted,
+                       self.proxy.rowsRemoved, self.proxy.modelReset):
+            signal.connect(self._update_count)
+        self.set_class_names(())
+
+    def _action(self, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(slot)
+        self.table.addAction(action)
+        return action
+
+    def set_class_names(self, names) -> None:
+        current = self.class_filter.currentData()
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("All classes", "")
+        for name in names:
+            self.class_filter.addItem(name, name)
+        self.class_filter.setCurrentIndex(max(self.class_filter.findData(current), 0))
+        self.class_filter.blockSignals(False)
+        self._apply_filters()
+
+    def _apply_filters(self) -> None:
+        self.proxy.set_filters(self.class_filter.currentData() or "",
+                               self.min_probability.value() / 100,
+                               self.flag_filter.currentData() or "")
+        self._update_count()
+
+    def _update_count(self, *_) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count.setText(f"{shown} of {total}" if shown != total else f"{total} image(s)")
+
+    # -- selection ------------------------------------------------------------------------------
+    def current_item(self):
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        return self.model.items[self.proxy.mapToSource(index).row()]
+
+    def select_row(self, source_row: int) -> None:
+        """Make the model's ``source_row`` the current row (if the filters show it)."""
+        index = self.proxy.mapFromSource(self.model.index(source_row, 0))
+        if index.isValid():
+            self.table.setCurrentIndex(index)
+
+    def selected_items(self) -> list:
+        rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
+        if not rows and self.current_item() is not None:
+            return [self.current_item()]
+        return [self.model.items[r] for r in sorted(rows)]
+
+    # -- actions --------------------------------------------------------------------------------
+    def result_line(self, item) -> str:
+        top = self.model.top(item)
+        source = str(item.source) if isinstance(item.source, Path) else item.name
+        if top is None:
+            return f"{source}\t{self.model.status_text(item)}"
+        flags = self.model.flag_text(item)
+        return f"{source}\t{top[0]}\t{top[1]:.4f}" + (f"\t{flags}" if flags else "")
+
+    def copy(self) -> str:
+        """Ctrl+C: the selected rows' results as tab-separated lines on the clipboard."""
+        text = "\n".join(self.result_line(item) for item in self.selected_items())
+        if text:
+            QApplication.clipboard().setText(text)
+            self.message.emit("Copied the result" + ("s" if "\n" in text else ""))
+        return text
+
+    def reveal(self) -> None:
+        """Open the folder holding the current file in the system's file manager."""
+        item = self.current_item()
+        if item is not None and isinstance(item.source, Path):
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.source.parent)))
+
+    def _context_menu(self, pos) -> None:
+        menu = QMenu(self)
+        menu.addAction(self.copy_action)
+        menu.addAction(self.reveal_action)
+        menu.addSeparator()
+        menu.addAction("Export Table as CSV…", lambda: self.export("csv"))
+        menu.addAction("Export Table as JSON…", lambda: self.export("json"))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def rows(self) -> list[dict]:
+        """Every row shown (filters applied), in the table's order, as plain dicts."""
+        out = []
+        for r in range(self.proxy.rowCount()):
+            item = self.model.items[self.proxy.mapToSource(self.proxy.index(r, 0)).row()]
+            top = self.model.top(item)
+            out.append({"file": str(item.source) if isinstance(item.source, Path) else item.name,
+                        "class": top[0] if top else None,
+                        "probability": round(top[1], 6) if top else None,
+                        "flags": sorted(self.model.flags_of(item)),
+                        "error": item.error or None})
+        return out
+
+    def export(self, kind: str, path: str | None = None) -> Path | None:
+        from training.results import write_results
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export results", f"results.{kind}",
+                                                  "CSV (*.csv)" if kind == "csv" else "JSON (*.json)")
+            if not path:
+                return None
+        try:
+            written = write_results(Path(path), self.rows(), self.checkpoint_meta(),
+                                    self.model.threshold)
+        except OSError as exc:
+            self.message.emit(f"Could not export: {exc.strerror or exc}")
+            return None
+        self.message.emit(f"Exported {self.proxy.rowCount()} rows to {written}")
+        return written

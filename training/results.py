@@ -1,0 +1,36 @@
+"""A table of prediction results written as CSV or JSON, headed by the checkpoint that made it."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .checkpoints import atomic_write_bytes, now_iso
+
+FIELDS = ("file", "class", "probability", "flags", "error")
+
+
+def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: float) -> Path:
+    """Write ``rows`` (dicts with :data:`FIELDS`) to ``path``; CSV or JSON by its suffix.
+
+    ``checkpoint`` identifies the model (``name``, ``model_sha256``, ``data_fingerprint``); CSV
+    carries it in ``#`` comment lines above the column names, JSON in a ``checkpoint`` object.
+    """
+    path = Path(path)
+    header = {**checkpoint, "low_confidence_below": threshold, "exported": now_iso(),
+              "rows": len(rows)}
+    if path.suffix.lower() == ".json":
+        text = json.dumps({"checkpoint": header, "results": rows}, indent=2)
+    else:
+        out = io.StringIO()
+        for key, value in header.items():
+            out.write(f"# {key}: {value}\n")
+        writer = csv.writer(out)
+        writer.writerow(FIELDS)
+        for row in rows:
+            writer.writerow([";".join(row[f]) if f == "flags" else ("" if row[f] is None else row[f])
+                             for f in FIELDS])
+        text = out.getvalue()
+    atomic_write_bytes(path, text.encode())
+    return path
