@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSettings, Qt, Sign
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from training.paths import user_cache_dir, user_evaluations_dir
 
@@ -74,6 +74,57 @@ class ConfusionModel(QAbstractTableModel):
             return (f"{self.matrix[r, c]} {self.names[r]} image(s) predicted as {self.names[c]} "
                     f"({share:.1%} of {self.names[r]}); click to see them")
         return None
+
+
+class ReliabilityChart(QWidget):
+    """Accuracy against confidence per bin (bars) beside the diagonal of perfect calibration."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        from PySide6.QtCharts import QChart, QChartView
+        from PySide6.QtGui import QPainter
+        self.chart = QChart()
+        self.chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
+        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        self.view = QChartView(self.chart)
+        self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.view.setAccessibleName("Reliability diagram")
+        self.summary = QLabel(wordWrap=True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.view, 1)
+
+    def show_bins(self, calibration: dict) -> None:
+        from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QValueAxis
+        self.chart.removeAllSeries()
+        for axis in self.chart.axes():
+            self.chart.removeAxis(axis)
+        bins = calibration["bins"]
+        accuracy = QBarSet("accuracy in the bin")
+        accuracy.setColor(QColor("#2f6fca"))
+        confidence = QBarSet("mean confidence in the bin")
+        confidence.setColor(QColor("#d9822b"))
+        for row in bins:
+            accuracy.append(100 * (row["accuracy"] or 0))
+            confidence.append(100 * (row["confidence"] or 0))
+        bars = QBarSeries()
+        bars.append(accuracy)
+        bars.append(confidence)
+        self.chart.addSeries(bars)
+        x_axis = QBarCategoryAxis(titleText="confidence (top probability), %")
+        x_axis.append([f"{row['low'] * 100:.0f}–{row['high'] * 100:.0f}" for row in bins])
+        y_axis = QValueAxis(titleText="%", min=0, max=100, labelFormat="%d")
+        self.chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
+        self.chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
+        bars.attachAxis(x_axis)
+        bars.attachAxis(y_axis)
+        counts = ", ".join(str(row["count"]) for row in bins)
+        self.summary.setText(
+            f"<b>Expected calibration error {calibration['ece']:.3f}</b> (0 = the confidence "
+            "shown is the accuracy you get). Blue above orange: the model is more often right "
+            f"than it claims (under-confident); below: over-confident. Images per bin: {counts}.")
+        self.bins = bins
 
 
 class PerClassModel(QAbstractTableModel):
@@ -161,10 +212,15 @@ class EvaluationPanel(QWidget):
                                        "predicted class. Click a cell to see its images.",
                                        objectName="note", wordWrap=True))
         matrix_layout.addWidget(self.confusion, 1)
+        self.reliability = ReliabilityChart()
+        self.views = QTabWidget()
+        self.views.addTab(matrix_box, "Confusion matrix")
+        self.views.addTab(self.reliability, "Reliability")
         splitter = QSplitter()
         splitter.addWidget(self.per_class)
-        splitter.addWidget(matrix_box)
+        splitter.addWidget(self.views)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([380, 700])
         saves = QHBoxLayout()
         saves.addWidget(self.summary, 1)
         saves.addWidget(self.save_json)
@@ -273,6 +329,8 @@ class EvaluationPanel(QWidget):
             f"({record.get('data', '')}{', flip TTA' if record.get('tta') == 'hflip' else ''}); "
             f"mean confidence {record['mean_confidence']:.1%}")
         self.per_class_model.set_rows(record["per_class"])
+        if "calibration" in record:
+            self.reliability.show_bins(record["calibration"])
         self.confusion_model.set_matrix(record["confusion_matrix"], record["class_names"])
         self.save_json.setEnabled(True)
         self.save_csv.setEnabled(True)

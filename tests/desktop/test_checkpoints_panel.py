@@ -182,6 +182,9 @@ def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny
         assert shown == colours, (row, col)
         assert all(shades[c] == info.class_names[row] for c in shown)
         gallery.close()
+    reliability = panel.reliability  # the reliability diagram and its ECE
+    assert sum(row["count"] for row in reliability.bins) == 15
+    assert f"Expected calibration error {record['calibration']['ece']:.3f}" in reliability.summary.text()
     stored = CheckpointInfo.from_json(sidecar_path(checkpoint).read_text())
     assert stored.evaluations["class folders shapes"]["confusion_matrix"] == matrix.tolist()
     saved = panel.save("csv", str(tmp_path / "report.csv"))

@@ -1,0 +1,115 @@
+"""The results table: filters, sorting, keyboard, copy, export, and the low-confidence flag."""
+import csv
+import json
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from .conftest import WAIT, drop
+
+
+def colour_folder(root, n=4):
+    root.mkdir()
+    for i in range(n):
+        for name, colour in (("r", (220, 30, 30)), ("g", (30, 220, 30)), ("b", (30, 30, 220))):
+            Image.new("RGB", (32 + 8 * i, 32), tuple(min(255, c + 5 * i) for c in colour)).save(
+                root / f"{name}{i}.png")
+    (root / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def settled(window, n):
+    items = window.session.items.items
+    return len(items) == n and all(i.state in ("classified", "failed") for i in items)
+
+
+def shown_names(view):
+    return [view.proxy.index(r, 0).data() for r in range(view.proxy.rowCount())]
+
+
+def test_filters_sort_and_flags(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    drop(window, [colour_folder(tmp_path / "pics")])
+    qtbot.waitUntil(lambda: settled(window, 13), timeout=WAIT)
+    model = window.session.items
+    assert view.count.text() == "13 image(s)"
+    tops = {i.name: model.top(i) for i in model.items if i.state == "classified"}
+    # Flag filter: failed rows only, with the reason in the Flags column.
+    view.flag_filter.setCurrentIndex(view.flag_filter.findData("failed"))
+    assert shown_names(view) == ["broken.png"]
+    assert view.proxy.index(0, 3).data().startswith("failed: ")
+    # Class filter: exactly the images whose top class it is.
+    view.flag_filter.setCurrentIndex(0)
+    some_class = next(iter(tops.values()))[0]
+    view.class_filter.setCurrentIndex(view.class_filter.findData(some_class))
+    assert sorted(shown_names(view)) == sorted(n for n, t in tops.items() if t[0] == some_class)
+    assert view.count.text().endswith("of 13")
+    view.class_filter.setCurrentIndex(0)
+    # Confidence filter and sorting by probability, highest first.
+    cut = float(np.median([t[1] for t in tops.values()]))
+    view.min_probability.setValue(cut * 100)
+    assert all(tops[n][1] >= round(cut * 100) / 100 for n in shown_names(view))
+    view.min_probability.setValue(0)
+    view.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    probs = [tops[n][1] for n in shown_names(view) if n in tops]
+    assert probs == sorted(probs, reverse=True)
+    # Converted: the wider images were resized, the 32x32 ones were not.
+    assert "converted" in model.flags_of(model.items[[i.name for i in model.items].index("r1.png")])
+    assert "converted" not in model.flags_of(model.items[[i.name for i in model.items].index("r0.png")])
+
+
+def test_low_confidence_threshold_flags_rows_and_warns(qtbot, make_window, tiny_checkpoint, image_dir):
+    window = make_window(tiny_checkpoint)
+    assert "not calibrated" in window.bars.calibrated.text()  # the tiny checkpoint has none
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window, 1) and bool(window.bars.bars), timeout=WAIT)
+    item = window.session.items.items[0]
+    top = float(item.probabilities.max())
+    window.bars.threshold.setValue(min(100, top * 100 + 5))
+    assert "low confidence" in window.session.items.flags_of(item)
+    assert window.bars.low_warning.isVisible() and "maybe none of these" in window.bars.low_warning.text()
+    assert "(low confidence)" in window.session.items.status_text(item)
+    window.bars.threshold.setValue(max(0, top * 100 - 5))
+    assert "low confidence" not in window.session.items.flags_of(item)
+    assert not window.bars.low_warning.isVisible()
+
+
+def test_calibrated_threshold_comes_from_the_sidecar(qtbot, make_window, tmp_path, tiny_checkpoint):
+    import shutil
+    from dataclasses import replace
+    from training.checkpoints import atomic_write_bytes, read_info, sidecar_path
+    path = tmp_path / "calibrated.keras"
+    shutil.copy(tiny_checkpoint, path)
+    info = replace(read_info(tiny_checkpoint), calibration={"threshold": 0.4321, "images": 77})
+    atomic_write_bytes(sidecar_path(path), info.to_json().encode())
+    window = make_window(path)
+    assert window.bars.threshold.value() == 43.2
+    assert window.bars.calibrated.text() == "calibrated: 43.2% on 77 validation images"
+
+
+def test_keyboard_copy_and_export_with_the_checkpoint_in_the_header(qtbot, make_window,
+                                                                    tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    drop(window, [colour_folder(tmp_path / "pics", n=2)])
+    qtbot.waitUntil(lambda: settled(window, 7), timeout=WAIT)
+    view.table.setFocus()
+    view.select_row(0)
+    qtbot.keyClick(view.table, Qt.Key.Key_Down)
+    assert view.current_item() is window.session.items.items[1]
+    assert window.input_check.facts.text().startswith(f"<b>{window.session.items.items[1].name}")
+    qtbot.keyClick(view.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QApplication.clipboard().text().split("\t")
+    assert copied[0].endswith(window.session.items.items[1].name) and len(copied) >= 3
+    written = view.export("csv", str(tmp_path / "results.csv"))
+    lines = written.read_text().splitlines()
+    assert lines[0] == "# name: tiny" and lines[1].startswith("# model_sha256: ")
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert len(rows) == 7 and {r["file"].split("/")[-1] for r in rows} >= {"r0.png", "broken.png"}
+    data = json.loads(view.export("json", str(tmp_path / "results.json")).read_text())
+    assert data["checkpoint"]["name"] == "tiny" and data["checkpoint"]["data_fingerprint"] == ""
+    broken = next(r for r in data["results"] if r["file"].endswith("broken.png"))
+    assert broken["flags"] == ["failed"] and broken["error"] and broken["class"] is None
