@@ -128,6 +128,26 @@ class ImageListModel(QAbstractTableModel):
             return f"{top[0]} {top[1]:.0%}{low}"
         return "waiting for the model" if item.state == "checked" else "reading"
 
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows in Python (one key per row), not by pairwise comparisons through Qt:
+        10,000 rows by probability take milliseconds instead of seconds. Selection survives.
+
+        Column -1 restores the order the images were added in."""
+        keys = {-1: lambda item: item.id, 0: lambda item: item.name.lower(),
+                1: lambda item: (self.top(item) or ("~", 0))[0],
+                2: lambda item: (self.top(item) or ("", -1.0))[1],
+                3: lambda item: self.flag_text(item)}
+        if column not in keys:
+            return
+        self.layoutAboutToBeChanged.emit()
+        old_ids = [item.id for item in self.items]
+        self.items.sort(key=keys[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        self._row_of = {item.id: row for row, item in enumerate(self.items)}
+        persistent = self.persistentIndexList()  # the selection, the current row: a few
+        self.changePersistentIndexList(persistent, [
+            self.index(self._row_of[old_ids[i.row()]], i.column()) for i in persistent])
+        self.layoutChanged.emit()
+
     def set_threshold(self, threshold: float) -> None:
         """A new low-confidence threshold re-flags every row."""
         self.threshold = float(threshold)

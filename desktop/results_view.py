@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoub
                                QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QTableView,
                                QVBoxLayout, QWidget)
 
-from .items import FLAGS_ROLE, SORT_ROLE, ImageListModel
+from .items import ImageListModel
 
 FLAG_FILTERS = (("", "All flags"), ("none", "No flags"), ("low confidence", "Low confidence"),
                 ("converted", "Converted"), ("failed", "Failed"))
@@ -28,7 +28,10 @@ class ResultsFilter(QSortFilterProxyModel):
         self.class_name = ""  # "" = every class
         self.min_probability = 0.0
         self.flag = ""  # "" = any; "none" = unflagged; else a flag word
-        self.setSortRole(SORT_ROLE)
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        """The source model sorts itself (fast); this proxy only filters."""
+        self.sourceModel().sort(column, order)
 
     def set_filters(self, class_name: str, min_probability: float, flag: str) -> None:
         self.beginFilterChange()  # Qt 6.9+: invalidateFilter() is deprecated
@@ -74,7 +77,6 @@ class ResultsView(QWidget):
             header.resizeSection(column, width)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # drop order until a click
-        self.proxy.sort(-1)
         self.table.setAccessibleName("Dropped images and their results")
         self.table.selectionModel().currentChanged.connect(lambda *_: self.current_changed.emit(
             self.current_item()))
