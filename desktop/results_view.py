@@ -186,10 +186,43 @@ class ResultsView(QWidget):
         menu = QMenu(self)
         menu.addAction(self.copy_action)
         menu.addAction(self.reveal_action)
+        menu.addAction("Add to Training Class…", self.add_to_class)
         menu.addSeparator()
         menu.addAction("Export Table as CSV…", lambda: self.export("csv"))
         menu.addAction("Export Table as JSON…", lambda: self.export("json"))
         menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def add_to_class(self, root: str | None = None, class_name: str | None = None) -> list:
+        """Copy the selected files into a class folder of a training data set: the loop from
+        "this is wrong" to "now it is right" (fine-tune on that folder in the Train tab)."""
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QInputDialog
+        from training.results import collect_into_class
+        files = [i.source for i in self.selected_items() if isinstance(i.source, Path)]
+        if not files:
+            self.message.emit("Only files can be added to a class folder (not pasted images).")
+            return []
+        settings = QSettings()
+        if root is None:
+            root = QFileDialog.getExistingDirectory(
+                self, "Training data folder (one subfolder per class)",
+                settings.value("collect/root", ""))
+            if not root:
+                return []
+        if class_name is None:
+            class_name, ok = QInputDialog.getItem(self, "Add to class", "Class:",
+                                                  list(self.model.class_names), 0, True)
+            if not ok:
+                return []
+        try:
+            copies = collect_into_class(files, Path(root), class_name)
+        except (OSError, ValueError) as exc:
+            self.message.emit(f"Not added: {exc}")
+            return []
+        settings.setValue("collect/root", str(root))
+        self.message.emit(f"Copied {len(copies)} image(s) to {Path(root) / class_name.strip()}; "
+                          "fine-tune on that folder in the Train tab.")
+        return copies
 
     def rows(self) -> list[dict]:
         """Every row shown (filters applied), in the table's order, as plain dicts."""

@@ -34,3 +34,27 @@ def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: flo
         text = out.getvalue()
     atomic_write_bytes(path, text.encode())
     return path
+
+
+def collect_into_class(files, root: Path, class_name: str) -> list[Path]:
+    """Copy image ``files`` into ``root/class_name/`` (a class-folder data set the Train tab
+    reads), never overwriting: a name already there gets a numbered suffix. Returns the copies.
+
+    Raises:
+        ValueError: the class name is empty or would leave ``root``.
+    """
+    import shutil
+
+    class_name = class_name.strip()
+    if not class_name or class_name in (".", "..") or any(c in class_name for c in "/\\\0"):
+        raise ValueError(f"{class_name!r} is not a usable class folder name")
+    folder = Path(root) / class_name
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for file in map(Path, files):
+        target, n = folder / file.name, 2
+        while target.exists():
+            target, n = folder / f"{file.stem} ({n}){file.suffix}", n + 1
+        shutil.copy2(file, target)
+        copies.append(target)
+    return copies

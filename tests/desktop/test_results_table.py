@@ -113,3 +113,33 @@ def test_keyboard_copy_and_export_with_the_checkpoint_in_the_header(qtbot, make_
     assert data["checkpoint"]["name"] == "tiny" and data["checkpoint"]["data_fingerprint"] == ""
     broken = next(r for r in data["results"] if r["file"].endswith("broken.png"))
     assert broken["flags"] == ["failed"] and broken["error"] and broken["class"] is None
+
+
+def test_wrong_predictions_can_be_collected_into_a_class_folder(qtbot, make_window,
+                                                                 tiny_checkpoint, image_dir, tmp_path):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window, 2), timeout=WAIT)
+    window.results.table.selectAll()
+    root = tmp_path / "my data"
+    (root / "green").mkdir(parents=True)
+    (root / "green" / "green.jpg").write_bytes(b"already there")
+    copies = window.results.add_to_class(str(root), "green")
+    assert sorted(p.name for p in (root / "green").iterdir()) == ["green (2).jpg", "green.jpg",
+                                                                  "red.png"]
+    assert (root / "green" / "green.jpg").read_bytes() == b"already there"  # never overwritten
+    assert len(copies) == 2 and (image_dir / "red.png").is_file()  # copies, not moves
+    assert window.results.add_to_class(str(root), "../escape") == []
+
+
+def test_reveal_opens_the_folder_holding_the_file(qtbot, make_window, tiny_checkpoint, image_dir,
+                                                  monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    window.results.select_row(0)
+    window.results.reveal_action.trigger()
+    assert opened == [str(image_dir / "nested")]
