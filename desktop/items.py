@@ -96,7 +96,9 @@ class ImageListModel(QAbstractTableModel):
             if column == 0:
                 return item.name
             if column == 1:
-                return top[0] if top else self.status_text(item)
+                if top:
+                    return top[0]
+                return "—" if item.state == "failed" else self.status_text(item)
             if column == 2:
                 return f"{top[1]:.1%}" if top else ""
             return self.flag_text(item)

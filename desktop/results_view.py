@@ -67,6 +67,7 @@ class ResultsView(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setIconSize(QSize(40, 40))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file's end visible
         rows = self.table.verticalHeader()
         rows.hide()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: cheap scrolling

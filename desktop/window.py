@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([480, 620])
         self.trainer = TrainController(self)
         self.train_panel = TrainPanel(self.trainer, self.settings,
                                       lambda: (self.session.checkpoint, self.session.info))
