@@ -14,7 +14,7 @@ from .items import ImageItem, to_qimage
 VIEW = 192  # px: both pictures are shown at this size
 
 
-SALIENCY_METHODS = (("occlusion", "Occlusion (clearer, about 0.2 s)"),
+SALIENCY_METHODS = (("occlusion", "Occlusion (clearer, ~0.2 s; quick preview first)"),
                     ("grad-cam", "Grad-CAM (fast, coarser)"))
 
 

@@ -79,6 +79,7 @@ class Explanation:
     method: str
     heat: np.ndarray
     seconds: float
+    final: bool = True  # False: a fast Grad-CAM preview, the occlusion map follows
 
 
 class ClassifierSession(QObject):
@@ -320,7 +321,9 @@ class ClassifierSession(QObject):
         model lane; ``explained`` delivers it. A newer request cancels one still queued.
 
         Grad-CAM needs the Keras model (gradients); until it has loaded, occlusion is used,
-        which needs predictions only (numpy's first-prediction engine gives them too).
+        which needs predictions only (numpy's first-prediction engine gives them too). When
+        occlusion is asked for and Keras is there, a Grad-CAM preview comes first (``final``
+        False): a map within ~15 ms, the clearer one ~0.2 s later.
         """
         if item.report is None or self.classifier is None or self._closed:
             return None
@@ -334,15 +337,22 @@ class ClassifierSession(QObject):
                 return None
             t0 = time.perf_counter()
             model = getattr(classifier, "model", None)
-            used = method if method == "occlusion" or model is not None else "occlusion"
-            if used == "grad-cam":
+            if model is not None:  # Grad-CAM: about 15 ms, shown at once (and as a preview)
                 heat = saliency.grad_cam(model, array, class_index, tta=classifier.info.tta)
-            else:
-                heat = saliency.occlusion(classifier.classify, array, class_index)
-            return Explanation(generation, item.id, class_index, used, heat,
+                quick = Explanation(generation, item.id, class_index, "grad-cam", heat,
+                                    time.perf_counter() - t0, final=method == "grad-cam")
+                if quick.final:
+                    return quick
+                reporter.partial(quick)
+                if reporter.cancelled():
+                    return None
+            t0 = time.perf_counter()
+            heat = saliency.occlusion(classifier.classify, array, class_index)
+            return Explanation(generation, item.id, class_index, "occlusion", heat,
                                time.perf_counter() - t0)
 
         job = Job(run, "explain")
+        job.partial.connect(self._on_explained)
         job.finished.connect(self._on_explained)
         self._explaining = job
         self.model_lane.submit(job)

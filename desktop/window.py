@@ -304,8 +304,13 @@ class MainWindow(QMainWindow):
             return
         name = self.session.info.class_names[result.class_index]
         method = "occlusion" if result.method == "occlusion" else "Grad-CAM"
-        note = (" Grad-CAM follows once the full model has loaded."
-                if result.method != self.input_check.method.currentData() else "")
+        wanted = self.input_check.method.currentData()
+        if not result.final:
+            method, note = "Grad-CAM preview", " Occlusion follows."
+        elif result.method != wanted:
+            note = " Grad-CAM follows once the full model has loaded."
+        else:
+            note = ""
         self.input_check.set_saliency(result.heat, f"Evidence for {name} ({method}, "
                                       f"{result.seconds * 1000:.0f} ms): brighter = the "
                                       f"prediction leans more on it.{note}")

@@ -15,8 +15,9 @@ def test_show_why_draws_the_evidence_for_the_top_class_then_a_clicked_one(qtbot,
         view.show_why.setChecked(True)
     top = window.bars.bars[0].property("label")
     assert window.session.info.class_names[blocker.args[0].class_index] == top
-    qtbot.waitUntil(lambda: view.heat is not None, timeout=WAIT)
-    assert view.caption.text().startswith(f"Evidence for {top} (occlusion")
+    qtbot.waitUntil(lambda: view.caption.text().startswith(f"Evidence for {top} (occlusion"),
+                    timeout=WAIT)
+    assert view.heat is not None
     assert view.model_view.pixmap().toImage() != plain  # the overlay is drawn
     assert window.bars.bars[0].property("chosen") is True
     other = window.bars.bars[2]
@@ -32,3 +33,16 @@ def test_show_why_draws_the_evidence_for_the_top_class_then_a_clicked_one(qtbot,
     view.show_why.setChecked(False)
     assert view.heat is None and view.model_view.pixmap().toImage() == plain
     assert window.settings.value("show_why", type=bool) is False
+
+
+def test_occlusion_is_preceded_by_a_fast_grad_cam_preview(qtbot, make_window, image_dir,
+                                                          tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    qtbot.waitUntil(lambda: window.session._keras, timeout=WAIT)  # Grad-CAM needs the Keras model
+    results = []
+    window.session.explained.connect(results.append)
+    window.input_check.show_why.setChecked(True)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: any(r.final for r in results), timeout=WAIT)
+    assert [(r.method, r.final) for r in results][-2:] == [("grad-cam", False), ("occlusion", True)]
+    assert "occlusion" in window.input_check.caption.text()
