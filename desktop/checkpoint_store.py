@@ -131,12 +131,13 @@ class CheckpointStore(QObject):
     active_changed = Signal(object)  # Path: use this checkpoint for predictions now
     error = Signal(str)  # a one-line reason an operation was refused
 
-    def __init__(self, folder: Path, bundled: Path, trash: Path, parent=None) -> None:
+    def __init__(self, folder: Path, bundled: Path, trash: Path, undo_stack: QUndoStack | None = None,
+                 parent=None) -> None:
         super().__init__(parent)
         self.folder, self.bundled, self.trash = Path(folder), Path(bundled), Path(trash)
         self.overlays = user_evaluations_dir()
         self.model = CheckpointTableModel(self)
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
         self.active: Path = self.bundled
 
     def refresh(self) -> None:

@@ -50,8 +50,8 @@ def watch(window) -> None:
         bars = window.bars
         original = bars.show_probabilities
 
-        def show_probabilities(probabilities, class_names) -> None:
-            original(probabilities, class_names)
+        def show_probabilities(*args, **kwargs) -> None:
+            original(*args, **kwargs)
             if bars.bars:
                 PaintWatch(list(bars.bars), lambda: _reached("predicted"))
 

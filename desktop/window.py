@@ -7,15 +7,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from .banner import Banner
-from .checkpoint_store import CheckpointStore
-from .checkpoints_panel import CheckpointsPanel
-from .evaluation_panel import EvaluationPanel
 from .input_check import InputCheckView
 from .jobs import JobLane
 from .results_view import ResultsView
@@ -72,26 +69,16 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.trainer, self.settings,
                                       lambda: (self.session.checkpoint, self.session.info))
         self.train_panel.form.restore_start()
-        from training.paths import bundled_checkpoint, user_checkpoints_dir, user_data_dir
         # Import, evaluation and export share one worker lane; the session's lanes stay free.
         self.library_lane = JobLane("library", self)
-        self.store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
-                                     user_data_dir() / "trash", self)
-        self.store.active = session.checkpoint
-        self.store.active_changed.connect(self.use_checkpoint)
-        self.checkpoints_panel = CheckpointsPanel(self.store, self.library_lane)
-        self.checkpoints_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        self.checkpoints_panel.evaluate_requested.connect(self.evaluate_checkpoint)
-        self.checkpoints_panel.export_requested.connect(self.export_checkpoint)
-        self.evaluation_panel = EvaluationPanel(self.library_lane, self.settings, bundled_checkpoint())
-        self.evaluation_panel.set_checkpoint(session.checkpoint)
-        self.evaluation_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        self.evaluation_panel.evaluated.connect(lambda _record: self.store.refresh())
+        self.undo_stack = QUndoStack(self)  # deletes and renames in the checkpoint library
+        # The library, Checkpoints and Evaluate tabs are built when first needed (launch time).
+        self._store = self._checkpoints_panel = self._evaluation_panel = None
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(splitter, "Classify")
         self.tabs.addTab(self.train_panel, "Train")
-        self.tabs.addTab(self.checkpoints_panel, "Checkpoints")
-        self.tabs.addTab(self.evaluation_panel, "Evaluate")
+        self.tabs.addTab(QWidget(), "Checkpoints")
+        self.tabs.addTab(QWidget(), "Evaluate")
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.banner = Banner()
         central = QWidget()
@@ -119,7 +106,7 @@ class MainWindow(QMainWindow):
         self.trainer.progress.connect(self._on_train_progress)
         self.trainer.running_changed.connect(self._on_training_running)
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
-        self.train_panel.checkpoint_trained.connect(lambda _result: self.store.refresh())
+        self.train_panel.checkpoint_trained.connect(self._refresh_library)
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
         session.items.item_changed.connect(self._on_item_changed)
@@ -147,9 +134,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         edit = self.menuBar().addMenu("&Edit")
-        self.undo_action = self.store.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.store.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
         self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
         edit.addActions([self.undo_action, self.redo_action])
         view = self.menuBar().addMenu("&View")
@@ -374,8 +361,11 @@ class MainWindow(QMainWindow):
 
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.checkpoints_panel:
-            self.store.refresh()  # listed when first needed, not at launch
+        if index == 2:
+            self.checkpoints_panel  # noqa: B018 (built on first visit)
+            self.store.refresh()  # listed when shown, not at launch
+        elif index == 3:
+            self.evaluation_panel  # noqa: B018
         panel = self.train_panel
         if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
                 and self.trainer.data is None and not self.trainer.running()):
@@ -402,12 +392,65 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self.session.load_model(path)
         self.settings.setValue("checkpoint", str(path))
-        if self.store.active != path:
+        if self._store is not None and self.store.active != path:
             self.store.active = path
             self.store.refresh()
-        if self.evaluation_panel.job is None:
-            self.evaluation_panel.set_checkpoint(path)
+        if self._evaluation_panel is not None and self._evaluation_panel.job is None:
+            self._evaluation_panel.set_checkpoint(path)
         self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
+
+    # -- the checkpoint library, built when first needed ----------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from training.paths import bundled_checkpoint, user_checkpoints_dir, user_data_dir
+
+            from .checkpoint_store import CheckpointStore
+            self._store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
+                                          user_data_dir() / "trash", self.undo_stack, self)
+            self._store.active = self.session.checkpoint
+            self._store.active_changed.connect(self.use_checkpoint)
+        return self._store
+
+    @property
+    def checkpoints_panel(self):
+        if self._checkpoints_panel is None:
+            from .checkpoints_panel import CheckpointsPanel
+            panel = CheckpointsPanel(self.store, self.library_lane)
+            panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+            panel.evaluate_requested.connect(self.evaluate_checkpoint)
+            panel.export_requested.connect(self.export_checkpoint)
+            self._checkpoints_panel = panel
+            self._put_tab(2, panel, "Checkpoints")
+        return self._checkpoints_panel
+
+    @property
+    def evaluation_panel(self):
+        if self._evaluation_panel is None:
+            from training.paths import bundled_checkpoint
+
+            from .evaluation_panel import EvaluationPanel
+            panel = EvaluationPanel(self.library_lane, self.settings, bundled_checkpoint())
+            panel.set_checkpoint(self.session.checkpoint)
+            panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+            panel.evaluated.connect(self._refresh_library)
+            self._evaluation_panel = panel
+            self._put_tab(3, panel, "Evaluate")
+        return self._evaluation_panel
+
+    def _put_tab(self, index: int, widget, title: str) -> None:
+        current = self.tabs.currentIndex()
+        self.tabs.blockSignals(True)
+        placeholder = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, title)
+        self.tabs.setCurrentIndex(current)
+        self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+
+    def _refresh_library(self, *_) -> None:
+        if self._store is not None:
+            self._store.refresh()
 
     def evaluate_checkpoint(self, path) -> None:
         self.evaluation_panel.set_checkpoint(Path(path))
@@ -451,6 +494,7 @@ class MainWindow(QMainWindow):
         self.train_panel.chart.stop()
         self._progress_timer.stop()
         self.library_lane.shutdown()
-        self.store.close()  # deleted checkpoints are gone for good now
+        if self._store is not None:
+            self.store.close()  # deleted checkpoints are gone for good now
         self.session.shutdown()
         event.accept()
