@@ -140,11 +140,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Path:
-    """Save ``model`` to ``path`` (``.keras``) and its sidecar, each atomically.
+def pending_sidecar_path(model_path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` puts the new sidecar until the new model is in place."""
+    path = Path(model_path)
+    return path.with_name(f".{path.stem}.json.pending")
 
-    The model is written first to a temporary ``.keras`` file in the same folder; the sidecar
-    records that file's SHA-256, so a sidecar never vouches for a model it was not written with.
+
+def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Path:
+    """Save ``model`` to ``path`` (``.keras``) and its sidecar so that a crash at any moment
+    leaves a checkpoint that loads, with the sidecar that belongs to its model.
+
+    Order: the model goes to a temporary file (fsync), its SHA-256 into the new sidecar, written
+    as ``.NAME.json.pending`` (fsync); then two renames: model, sidecar. Killed between the two,
+    the folder holds the new model, the old sidecar and the pending one that names the new
+    model's hash: :func:`read_info` then reads the pending one. Killed earlier, the old pair is
+    untouched (a stale pending sidecar names a hash no model has and is ignored).
     """
     path = Path(path)
     if path.suffix != ".keras":
@@ -153,32 +163,56 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _file_mode())
+    pending = pending_sidecar_path(path)
     try:
         model.save(tmp)
-        data = Path(tmp).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = file_sha256(Path(tmp))
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        info = replace(info, model_sha256=digest, name=info.name or path.stem,
+                       created=info.created or now_iso(),
+                       versions=info.versions or library_versions())
+        atomic_write_bytes(pending, info.to_json().encode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        pending.unlink(missing_ok=True)
         raise
-    info = replace(info, model_sha256=digest, name=info.name or path.stem,
-                    created=info.created or now_iso(),
-                    versions=info.versions or library_versions())
-    atomic_write_bytes(sidecar_path(path), info.to_json().encode())
+    os.replace(pending, sidecar_path(path))
+    _fsync_dir(path.parent)
     return path
 
 
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_info(path: str | os.PathLike) -> CheckpointInfo:
-    """Read and validate the sidecar of the checkpoint at ``path``."""
+    """Read and validate the sidecar of the checkpoint at ``path`` (the pending one of a save
+    that was interrupted between its two renames, when it is the one naming the model's hash)."""
     side = sidecar_path(path)
     try:
-        return CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+        info = CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"no sidecar {side.name} next to the model") from None
+        info = None
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"cannot read sidecar: {exc}") from None
+    pending = pending_sidecar_path(path)
+    if pending.exists():
+        try:
+            newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
+            if (newer.model_sha256 and (info is None or newer.model_sha256 != info.model_sha256)
+                    and newer.model_sha256 == file_sha256(Path(path))):
+                return newer
+        except (CheckpointError, OSError, UnicodeDecodeError):
+            pass  # a pending sidecar cut short: the save never reached its renames
+    if info is None:
+        raise CheckpointError(f"no sidecar {side.name} next to the model")
+    return info
 
 
 def load_checkpoint(path: str | os.PathLike):
@@ -193,6 +227,9 @@ def load_checkpoint(path: str | os.PathLike):
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     info = read_info(path)
+    if info.model_sha256 and file_sha256(path) != info.model_sha256:
+        raise CheckpointError(f"{path.name} is not the model its sidecar was written for "
+                              "(SHA-256 differs)")
     import keras
 
     try:

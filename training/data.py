@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import file_sha256  # noqa: F401 (also used by callers of this module)
 from .preprocessing import ImageRejected, Preprocessing, is_image_path, load_image
 from .reporting import Reporter, SilentReporter
 
@@ -52,14 +53,6 @@ class ImageSet:
 
     def subset(self, index: np.ndarray) -> "ImageSet":
         return ImageSet(self.images[index], self.labels[index], self.class_names, self.source)
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessing = Preprocessing(),

@@ -106,7 +106,7 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
         InterruptedError: when the reporter says the job was cancelled.
     """
     from .checkpoints import load_checkpoint
-    from .data import file_sha256
+    from .checkpoints import file_sha256
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")

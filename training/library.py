@@ -14,9 +14,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .data import file_sha256
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, check_compatible,
-                          read_info, sidecar_path)
+                          file_sha256, read_info, sidecar_path)
 
 NAME_PATTERN = re.compile(r"^[\w][\w .,()+=-]{0,79}$")  # no path separators, no leading dot
 

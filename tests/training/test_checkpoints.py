@@ -60,6 +60,10 @@ def test_corrupt_zip_invalid_json_and_missing_sidecar_are_refused(tmp_path):
     path = save_checkpoint(small_model(), CheckpointInfo(class_names=("a", "b", "c")), tmp_path / "m.keras")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="not the model its sidecar was written for"):
+        load_checkpoint(path)
+    side = json.loads(sidecar_path(path).read_text())
+    sidecar_path(path).write_text(json.dumps({**side, "model_sha256": ""}))  # no hash to check
     with pytest.raises(CheckpointError, match="cannot load"):
         load_checkpoint(path)
     sidecar_path(path).write_text("{not json")
