@@ -94,6 +94,11 @@ def run(args) -> int:
     app.setDesktopFileName("pixelclassifier")  # matches resources/pixelclassifier.desktop
     app.setWindowIcon(app_icon())
     use_private_settings()
+    from training.paths import user_log_dir
+
+    from .error_report import ErrorReporter, setup_logging
+    errors = ErrorReporter(setup_logging(user_log_dir()), parent=app)
+    errors.install()  # an unexpected exception: logged, one friendly dialog, the app goes on
     os.environ.setdefault("KERAS_HOME", str(keras_home()))  # not ~/.keras: our own folder
     style = project_root() / "resources" / "style.qss"
     if style.is_file():

@@ -49,3 +49,12 @@ def user_checkpoints_dir() -> Path:
 def user_evaluations_dir() -> Path:
     """Evaluations of read-only checkpoints (the bundled one), which cannot go in their sidecar."""
     return user_data_dir() / "evaluations"
+
+
+def user_log_dir() -> Path:
+    """Where the app's rotating log file lives."""
+    override = os.environ.get("PIXELCLASSIFIER_HOME")
+    if override:
+        return Path(override) / "logs"
+    import platformdirs
+    return Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
