@@ -16,7 +16,7 @@ import numpy as np
 from .batches import training_batches
 from .calibration import calibrate
 from .callbacks import RunHistory, completed_epochs, make_callbacks
-from .checkpoints import CheckpointInfo, save_checkpoint
+from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet, split
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
@@ -172,8 +172,13 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     t0 = time.perf_counter()
     previous_wall = history.wall_s
 
+    float32_copy = []  # one float32 twin for every save: each new Keras model costs memory
+
     def save_best(trained, epoch, val_acc):
-        clean = build_model(n_classes, config.widths, config.stem, shape, "float32", config.residual)
+        if not float32_copy:
+            float32_copy.append(build_model(n_classes, config.widths, config.stem, shape,
+                                            "float32", config.residual))
+        clean = float32_copy[0]
         clean.set_weights(trained.get_weights())
         metrics = {"val_accuracy" if len(val_set) else "train_accuracy": val_acc, "best_epoch": epoch,
                    "train_images": len(train_set), "val_images": len(val_set)}
@@ -210,7 +215,10 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         if progress.stopped:
             raise Cancelled("stopped before the first epoch finished: nothing was saved")
         raise RuntimeError("training produced no usable epoch (the loss was NaN from the start)")
-    best, info = load_checkpoint(out)
+    if float32_copy:  # it holds the best epoch's weights: what was just saved
+        best, info = float32_copy[0], read_info(out)
+    else:  # resumed, and no epoch since beat the saved one
+        best, info = load_checkpoint(out)
     wall = previous_wall + time.perf_counter() - t0
     metrics = dict(info.metrics)
     if len(val_set) and not progress.stopped:  # a user waiting on Stop does not wait for this

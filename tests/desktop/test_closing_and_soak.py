@@ -1,0 +1,136 @@
+"""Closing the window during an evaluation, an export or a big folder stops within a few
+seconds and leaves no thread; soak: training started and stopped 20 times, 10,000 single
+predictions (both marked slow, figures printed)."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import WAIT, drop
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def many_files(folder, n):
+    """``n`` image files as hard links to one small PNG (a big folder in no time)."""
+    folder.mkdir(parents=True)
+    first = folder / "00000.png"
+    Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(first)
+    for i in range(1, n):
+        os.link(first, folder / f"{i:05d}.png")
+    return folder
+
+
+def class_folders(root, n):
+    for c, name in enumerate(("red", "green", "blue")):
+        many_files(root / name, n)
+    return root
+
+
+def close_and_time(window) -> float:
+    t0 = time.perf_counter()
+    window.close()
+    return time.perf_counter() - t0
+
+
+def lanes_alive(window):
+    lanes = (window.library_lane, window.session.walker, window.session.files,
+             window.session.model_lane, window.session.loader)
+    return [lane.name for lane in lanes if lane.thread.is_alive()]
+
+
+def test_closing_during_an_evaluation_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    import shutil
+    from training.checkpoints import sidecar_path
+    checkpoint = tmp_path / "eval.keras"
+    shutil.copy(tiny_checkpoint, checkpoint)
+    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(checkpoint))
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    panel.set_checkpoint(checkpoint)
+    panel.path_edit.setText(str(class_folders(tmp_path / "data", 1500)))
+    job = panel.start()
+    qtbot.waitUntil(lambda: "read" in panel.status.text() or "evaluated" in panel.status.text(),
+                    timeout=WAIT)
+    seconds = close_and_time(window)
+    assert seconds < 10 and not lanes_alive(window)
+    assert job.cancel_flag.is_set()
+    print(f"closed during an evaluation in {seconds:.2f} s")
+
+
+def test_closing_during_an_export_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    window.export_checkpoint(tiny_checkpoint)
+    dialog = window.export_dialog
+    dialog.format.setCurrentIndex(dialog.format.findData("tflite"))
+    dialog.folder.setText(str(tmp_path / "export"))
+    started = []
+    job = dialog.start()
+    job.progress.connect(lambda *args: started.append(args))
+    qtbot.waitUntil(lambda: bool(started), timeout=WAIT)  # it is converting
+    seconds = close_and_time(window)
+    assert seconds < 15 and not lanes_alive(window)
+    print(f"closed during an export in {seconds:.2f} s")
+
+
+def test_closing_during_a_big_folder_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    drop(window, [many_files(tmp_path / "big", 10_000)])
+    qtbot.waitUntil(lambda: sum(i.state == "classified" for i in window.session.items.items) > 50,
+                    timeout=WAIT)
+    seconds = close_and_time(window)
+    done = sum(i.state == "classified" for i in window.session.items.items)
+    assert seconds < 10 and not lanes_alive(window) and done < 10_000
+    print(f"closed after {done} of 10,000 images in {seconds:.2f} s")
+
+
+@pytest.mark.slow
+def test_soak_training_started_and_stopped_20_times_leaves_nothing_behind(qtbot, make_window,
+                                                                          tiny_checkpoint, tmp_path):
+    from .test_train_panel import fruit_folders, train_window, wait_checked
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"),
+                                 epochs=200)
+    wait_checked(qtbot, panel)
+    threads_before, rss = threading.active_count(), []
+    for n in range(20):
+        with qtbot.waitSignal(window.trainer.running_changed, timeout=WAIT,
+                              check_params_cb=lambda running: not running):
+            panel.start()
+            qtbot.waitUntil(lambda: panel.chart.train_loss.count() + len(panel.chart._pending_batches)
+                            >= 1, timeout=WAIT)
+            window.trainer.stop()
+        rss.append(rss_mb())
+    print(f"training start/stop x20: threads {threads_before} -> {threading.active_count()}, "
+          f"RSS after run 1 {rss[0]:.0f} MB, after run 20 {rss[-1]:.0f} MB")
+    assert threading.active_count() == threads_before
+    # Known and not fixed: each run leaves ~30 MB (TensorFlow keeps what it traced for each new
+    # model and tf.data generator; a bare Keras fit leaves ~10 MB). This guards against worse.
+    assert (rss[-1] - rss[0]) / 19 < 50
+
+
+@pytest.mark.slow
+def test_soak_10000_single_predictions(tiny_checkpoint, capsys):
+    from training.predict import Classifier
+    classifier = Classifier.load(tiny_checkpoint)
+    image = np.random.default_rng(0).integers(0, 255, (1, 32, 32, 3), dtype=np.uint8)
+    for _ in range(200):  # warm: allocator pools, traced functions
+        classifier.classify(image)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    for _ in range(10_000):
+        probs = classifier.classify(image)
+    seconds = time.perf_counter() - t0
+    after = rss_mb()
+    with capsys.disabled():
+        print(f"\n10,000 single predictions: RSS {before:.0f} -> {after:.0f} MB "
+              f"({after - before:+.1f} MB), {seconds / 10:.2f} ms each")
+    assert np.isfinite(probs).all() and after - before < 50
