@@ -2,11 +2,12 @@
 Train tab (data check, settings, live chart), with a banner for offers such as resuming a run."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget,
@@ -22,6 +23,16 @@ from .train_panel import TrainPanel
 from .trainer import TrainController
 
 TRAIN_DATA_SUFFIXES = (".tar", ".gz", ".tgz", ".xz", ".bz2")
+
+
+def local_path(url) -> Path:
+    """A dropped file URL as a path, byte for byte: ``QUrl.toLocalFile`` decodes the name as
+    UTF-8, so a file whose name is not valid UTF-8 would be looked up under another name."""
+    if os.name != "posix":
+        return Path(url.toLocalFile())
+    from urllib.parse import unquote_to_bytes
+    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
+    return Path(os.fsdecode(unquote_to_bytes(encoded)))
 
 
 class MainWindow(QMainWindow):
@@ -170,7 +181,7 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event) -> None:
         mime = event.mimeData()
-        paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+        paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
         if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
                 and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
             self.train_panel.set_data_path(paths[0])  # a data set dropped on the Train tab
@@ -185,7 +196,7 @@ class MainWindow(QMainWindow):
         mime = QApplication.clipboard().mimeData()
         if mime is None:
             return
-        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
         if paths:
             self.images_dropped.emit(paths)
         elif mime.hasImage():

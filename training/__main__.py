@@ -105,6 +105,9 @@ def cmd_predict(args) -> int:
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # A file name that is not valid UTF-8 is printed escaped, never a UnicodeEncodeError.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     for result in classify_files(classifier, expand_paths(args.paths), args.top_k, args.strict):
         if args.json:
             print(json.dumps(result), flush=True)

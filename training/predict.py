@@ -115,6 +115,10 @@ def classify_files(classifier: Classifier, files, k: int = 5, strict: bool = Fal
             except ImageRejected as exc:
                 results.append({"path": str(path), "ok": False, "error": str(exc)})
                 continue
+            except Exception as exc:  # a bug on one file must not end the run for the others
+                reason = f"unexpected error: {type(exc).__name__}: {exc}".splitlines()[0][:200]
+                results.append({"path": str(path), "ok": False, "error": reason})
+                continue
             slots.append(len(results))
             arrays.append(report.array)
             results.append({"path": str(path), "ok": True, "input": report.summary()})

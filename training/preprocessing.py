@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -104,6 +105,8 @@ def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Prepro
         raise ImageRejected("empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata it skips; the image decodes or is refused anyway
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             _check_pixel_budget(image)
@@ -118,6 +121,11 @@ def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Prepro
         raise ImageRejected(_one_line("corrupt or truncated image", exc)) from None
     except MemoryError:
         raise ImageRejected("too large to decode in memory") from None
+    except Exception as exc:  # Pillow's parsers raise anything on hostile bytes (IndexError,
+        # struct.error, TypeError...; its own fuzz harness catches Exception). Cause kept for tests
+        kind = type(exc).__qualname__ if type(exc).__module__ == "builtins" else \
+            f"{type(exc).__module__}.{type(exc).__qualname__}"
+        raise ImageRejected(_one_line(f"cannot decode this image ({kind})", exc)) from exc
     return report
 
 
@@ -157,19 +165,25 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageRejected(f"too large: {size / 2**20:.0f} MB file "
-                                f"(limit {MAX_FILE_BYTES // 2**20} MB)")
         if path.is_dir():
             raise ImageRejected("is a folder, not an image file")
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO named like an image must not wait for a writer forever
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with open(os.open(path, flags), "rb") as stream:
+            info = os.fstat(stream.fileno())  # of what was opened, not of what the name is now
+            if not stat.S_ISREG(info.st_mode):  # a pipe blocks, /dev/zero never ends
+                raise ImageRejected("not a regular file (a pipe, socket or device)")
+            if info.st_size > MAX_FILE_BYTES:
+                raise ImageRejected(f"too large: {info.st_size / 2**20:.0f} MB file "
+                                    f"(limit {MAX_FILE_BYTES // 2**20} MB)")
+            return stream.read()
     except FileNotFoundError:
         raise ImageRejected("file not found (moved or deleted?)") from None
     except PermissionError:
         raise ImageRejected("permission denied: cannot read this file") from None
-    except OSError as exc:
-        raise ImageRejected(_one_line("cannot read file", exc)) from None
+    except OSError as exc:  # strerror leaves out the path, which the row already shows
+        raise ImageRejected(f"cannot read file: {exc.strerror}" if exc.strerror
+                            else _one_line("cannot read file", exc)) from None
 
 
 def _check_pixel_budget(image: Image.Image) -> None:
@@ -208,7 +222,11 @@ def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Imag
         steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB")
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "F":
-        grey = np.clip(np.asarray(image, dtype=np.float64), 0, 255).astype(np.uint8)
+        with np.errstate(invalid="ignore"):  # a float TIFF may hold NaNs (signalling ones
+            # warn on any cast) and infinities: mapped to black and white, not left undefined
+            values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=255.0,
+                                   neginf=0.0)
+        grey = np.clip(values, 0, 255).astype(np.uint8)
         steps.append("32-bit float greyscale clipped to 8-bit RGB")
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "P" and "transparency" in image.info:
