@@ -82,3 +82,25 @@ def test_bundled_checkpoint_is_complete_and_loads_safely():
     assert info.command and info.data_fingerprint.startswith("sha256:")
     assert zipfile.is_zipfile(bundled_checkpoint())
     assert model.count_params() <= 5_000_000
+
+
+def test_unknown_custom_objects_and_a_wrong_input_shape_are_refused(tmp_path):
+    import keras
+
+    @keras.saving.register_keras_serializable(package="someone_elses")
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(Doubler()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = save_checkpoint(model, CheckpointInfo(class_names=("a", "b")), tmp_path / "custom.keras")
+    del keras.saving.get_custom_objects()["someone_elses>Doubler"]  # code the app does not have
+    with pytest.raises(CheckpointError, match="cannot load custom.keras"):
+        load_checkpoint(path)
+    other = save_checkpoint(small_model(), CheckpointInfo(class_names=("a", "b", "c"),
+                                                          input_shape=(64, 64, 3)),
+                            tmp_path / "shape.keras")
+    with pytest.raises(CheckpointError, match=r"model input \(32, 32, 3\) differs from sidecar"):
+        load_checkpoint(other)
