@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoints import atomic_write_bytes, now_iso
-from .export_notes import preprocessing_snippet, readme_text, write_description, write_notes
+from .export_notes import write_description, write_notes
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
 

@@ -1,11 +1,10 @@
 """The Checkpoints and Evaluate tabs as a user drives them: switch, delete and undo, import
 refusals, evaluation with a clickable confusion matrix."""
 import shutil
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from training.checkpoints import CheckpointInfo, save_checkpoint, sidecar_path
 from training.model import build_model

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from training.checkpoints import CheckpointInfo, load_checkpoint, save_checkpoint
-from training.export import (ExportError, MIN_PARITY_IMAGES, export_checkpoint, parity_sample,
-                             readme_text)
+from training.export import ExportError, MIN_PARITY_IMAGES, export_checkpoint, parity_sample
+from training.export_notes import readme_text
 from training.predict import probabilities
 from training.preprocessing import Preprocessing, load_image
 

@@ -1,7 +1,6 @@
 """The checkpoint library: listing, rename with lineage, trash and restore, import refusals,
 comparison, and evaluations stored with a checkpoint."""
 import json
-import zipfile
 from dataclasses import replace
 
 import numpy as np
