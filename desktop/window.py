@@ -10,7 +10,8 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
+                               QSplitter, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from .banner import Banner
@@ -58,6 +59,8 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.hint)
         left_layout.addWidget(self.results, 1)
         self.input_check = InputCheckView()
+        # Never squeezed below what it needs (the pictures are fixed-size); the bars give way.
+        self.input_check.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.input_check.show_why.setChecked(self.settings.value("show_why", False, bool))
         self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
         self.bars = TopKBars(int(self.settings.value("top_k", 5)))
@@ -71,9 +74,13 @@ class MainWindow(QMainWindow):
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.input_check)
         right_layout.addWidget(self.bars, 1)
+        # A short window scrolls the detail side instead of squeezing the pictures under the
+        # controls.
+        right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        right_scroll.setWidget(right)
         splitter = QSplitter()
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(right_scroll)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([480, 620])
         self.trainer = TrainController(self)
