@@ -214,3 +214,37 @@ def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoi
     text = dialog.outcome.text()
     assert "Parity: top-1 agreement 100.00% on 256 images" in text
     dialog.close()
+
+
+def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot, make_window,
+                                                                          tiny_checkpoint):
+    from dataclasses import replace
+    from training.checkpoints import atomic_write_bytes, read_info
+    record = {"class_names": ["a", "b"], "data_fingerprint": "sha256:same", "created": "t",
+              "accuracy": 0.6, "per_class": {"a": {"recall": 0.5}, "b": {"recall": 0.7}}}
+    paths = []
+    for name, recall_a, epochs in (("first", 0.5, 10), ("second", 0.8, 20)):
+        path = user_checkpoint(name, ("a", "b"))
+        info = replace(read_info(path), metrics={"test_accuracy": recall_a},
+                       config={"epochs": epochs, "lr": 0.2},
+                       history={"val_loss": [1.0, 0.8], "val_accuracy": [0.4, recall_a]},
+                       evaluations={"CIFAR-10 test part": {
+                           **record, "per_class": {"a": {"recall": recall_a}, "b": {"recall": 0.7}}}})
+        atomic_write_bytes(sidecar_path(path), info.to_json().encode())
+        paths.append(path)
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    panel.select(*paths)
+    assert panel.compare_button.isEnabled()
+    qtbot.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    dialog = panel.compare_dialog
+    a, b = dialog.windowTitle().removeprefix("Compare ").split(" and ")  # newest first: B, A
+    assert (a, b) == ("second", "first")
+    cells = lambda table: [[table.item(r, c).text() for c in range(table.columnCount())]  # noqa: E731
+                           for r in range(table.rowCount())]
+    assert ["test_accuracy", "80.00%", "50.00%"] in cells(dialog.metrics)
+    assert ["a", "80.00%", "50.00%", "-30.00%"] in cells(dialog.per_class)
+    assert ["b", "70.00%", "70.00%", "0.00%"] in cells(dialog.per_class)  # no difference
+    assert cells(dialog.config) == [["epochs", "20", "10"]]
+    assert len(dialog.chart.chart().series()) == 4  # loss and accuracy of each
+    dialog.close()
