@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .preprocessing import Preprocessing
+from .reporting import first_line
 
 SIDECAR_FORMAT = 1
 
@@ -235,8 +236,7 @@ def load_checkpoint(path: str | os.PathLike):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for corrupt or unsafe files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"cannot load {path.name}: {first[:200]}") from None
+        raise CheckpointError(f"cannot load {path.name}: {first_line(exc)}") from None
     check_compatible(model, info)
     return model, info
 

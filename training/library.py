@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, check_compatible,
                           file_sha256, read_info, sidecar_path)
+from .reporting import first_line
 
 NAME_PATTERN = re.compile(r"^[\w][\w .,()+=-]{0,79}$")  # no path separators, no leading dot
 
@@ -212,12 +213,12 @@ def _load_untrusted(path: Path):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # zip errors, safe-mode refusals, unknown classes: all one line
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        text = first_line(exc)
         if "lambda" in text.lower():
             text = "it contains a Lambda layer (arbitrary code), refused in safe mode"
         elif "custom" in text.lower() or "could not locate" in text.lower():
             text = f"it needs custom code that is not part of Keras ({text[:120]})"
-        raise CheckpointError(f"cannot import {path.name}: {text[:200]}") from None
+        raise CheckpointError(f"cannot import {path.name}: {text}") from None
 
 
 def _imported_info(source: Path, model, class_names) -> CheckpointInfo:

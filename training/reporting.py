@@ -6,6 +6,12 @@ import time
 from typing import Protocol
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one line for the user: its message's first line, else its type."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
 class Reporter(Protocol):
     """What a long job (training, evaluation, batch prediction) tells its caller.
 

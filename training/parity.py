@@ -1,0 +1,88 @@
+"""The parity check: an export classifies a held-out sample with its own runtime and is compared
+with the app's predictions (top-1 agreement, largest probability difference)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .export_formats import ExportError
+from .preprocessing import Preprocessing
+from .reporting import Reporter
+
+MIN_PARITY_IMAGES = 200
+STRICT_AGREEMENT = 1.0    # float exports: every top-1 answer must match the app's
+LENIENT_AGREEMENT = 0.99  # int8 weights, or a mixed-precision checkpoint exported in float32
+SYNTHETIC_SEED = 20240
+SYNTHETIC = "synthetic images"  # the parity sample's source when no labelled data is given
+
+
+@dataclass(frozen=True)
+class ParitySample:
+    """uint8 images (N, H, W, 3) for the parity check and where they came from, in words."""
+
+    images: np.ndarray
+    source: str
+
+
+def parity(exported_predict, model, info, images, min_agreement: float = STRICT_AGREEMENT) -> dict:
+    """Compare an export's probabilities with the app's on uint8 ``images``.
+
+    Returns:
+        ``images``, ``top1_agreement`` (fraction of images whose most probable class is the
+        app's), ``max_abs_diff`` (largest absolute probability difference), ``min_agreement`` and
+        ``ok`` (agreement >= ``min_agreement``).
+    """
+    from .predict import probabilities
+
+    images = np.asarray(images)
+    expected = probabilities(model, images, info.tta)
+    got = np.asarray(exported_predict(images), np.float32)
+    if got.shape != expected.shape:
+        raise ExportError(f"the export gives outputs of shape {got.shape}, "
+                          f"the app {expected.shape}")
+    agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
+    diff = float(np.max(np.abs(got - expected)))
+    return {"images": len(images), "top1_agreement": agreement, "max_abs_diff": diff,
+            "min_agreement": min_agreement, "ok": bool(agreement >= min_agreement)}
+
+
+def parity_sample(data_path=None, n: int = 256, policy: Preprocessing = Preprocessing(),
+                  class_names=None, reporter: Reporter | None = None) -> ParitySample:
+    """``n`` images for the parity check: from labelled data, or seeded synthetic images.
+
+    With ``data_path`` (CIFAR-10 archive or batches: the test part; class folders: all of it) the
+    images are taken evenly through the set sorted by class, so every class is represented in
+    proportion, and the same images every time. Without it: ``n`` smooth random colour patterns
+    with noise from a fixed seed. ``class_names`` (the checkpoint's) only annotates the source
+    when the data's classes differ; the parity check compares outputs and needs no labels.
+    """
+    from PIL import Image
+
+    if data_path is None:
+        rng = np.random.default_rng(SYNTHETIC_SEED)
+        width, height = policy.size
+        coarse = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+        smooth = np.stack([np.asarray(Image.fromarray(c).resize((width, height),
+                                                                 Image.Resampling.BICUBIC))
+                           for c in coarse]).astype(np.float32)
+        noisy = smooth + rng.normal(0.0, 12.0, smooth.shape)
+        return ParitySample(np.clip(np.round(noisy), 0, 255).astype(np.uint8), SYNTHETIC)
+    from .data import DataError, is_cifar10_batches, load_labelled
+    from .paths import user_cache_dir
+
+    try:
+        data = load_labelled(data_path, "test", policy, reporter, cache_dir=user_cache_dir())
+    except DataError as exc:
+        raise ExportError(f"parity sample: {exc}") from None
+    if len(data) < MIN_PARITY_IMAGES:
+        raise ExportError(f"{Path(data_path).name} has {len(data)} usable images; the parity "
+                          f"check needs at least {MIN_PARITY_IMAGES}")
+    order = np.argsort(data.labels, kind="stable")
+    pick = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
+    path = Path(data_path)
+    source = path.name + (", test part" if path.is_file() or is_cifar10_batches(path) else "")
+    if class_names is not None and tuple(class_names) != tuple(data.class_names):
+        source += "; its classes differ from the checkpoint's"
+    return ParitySample(data.images[pick], source)
