@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
 
 from training.checkpoints import CheckpointError
-from training.paths import user_evaluations_dir
 from training.library import (Entry, empty_trash, list_checkpoints, rename_checkpoint,
                               restore_checkpoint, trash_checkpoint)
+from training.paths import user_evaluations_dir
+
+from .table_model import RowsTableModel
 
 COLUMNS = ("Name", "Created", "Classes", "Accuracy", "Data fingerprint", "Parent", "Size")
 
@@ -23,8 +25,10 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
-class CheckpointTableModel(QAbstractTableModel):
+class CheckpointTableModel(RowsTableModel):
     """One row per checkpoint; the active one is bold and marked."""
+
+    HEADERS = COLUMNS
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -36,16 +40,8 @@ class CheckpointTableModel(QAbstractTableModel):
         self.entries, self.active = entries, active
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def rows(self) -> list:
+        return self.entries
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -6,7 +6,6 @@ result is stored with the checkpoint (sidecar) and can be saved as JSON or CSV.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from training.paths import user_cache_dir, user_evaluations_dir
+from training.paths import user_cache_dir
 
 from .jobs import Job, JobLane
+from .table_model import RowsTableModel
 
 PARTS = (("test", "Test data: CIFAR-10 archive (its test part) or class folders"),
          ("validation", "The checkpoint's validation split (choose its training data)"))
@@ -127,34 +127,26 @@ class ReliabilityChart(QWidget):
         self.bins = bins
 
 
-class PerClassModel(QAbstractTableModel):
+class PerClassModel(RowsTableModel):
     HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.rows: list[tuple] = []
+        self._rows: list[tuple] = []
 
     def set_rows(self, per_class: dict) -> None:
         self.beginResetModel()
-        self.rows = [(n, r["precision"], r["recall"], r["f1"], r["support"])
+        self._rows = [(n, r["precision"], r["recall"], r["f1"], r["support"])
                      for n, r in per_class.items()]
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def rows(self) -> list:
+        return self._rows
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
             return None
-        value = self.rows[index.row()][index.column()]
+        value = self._rows[index.row()][index.column()]
         return f"{value:.1%}" if isinstance(value, float) else str(value)
 
 
@@ -164,9 +156,9 @@ class EvaluationPanel(QWidget):
     evaluated = Signal(object)  # the stored record (dict)
     message = Signal(str)
 
-    def __init__(self, lane: JobLane, settings: QSettings, bundled: Path, parent=None) -> None:
+    def __init__(self, lane: JobLane, settings: QSettings, parent=None) -> None:
         super().__init__(parent)
-        self.lane, self.settings, self.bundled = lane, settings, Path(bundled)
+        self.lane, self.settings = lane, settings
         self.checkpoint: Path | None = None
         self.job: Job | None = None
         self.outcome = None  # (record, probabilities, ImageSet) of the last evaluation
@@ -248,18 +240,9 @@ class EvaluationPanel(QWidget):
         if folder:
             self.path_edit.setText(folder)
 
-    def _overlay(self) -> Path | None:
-        """The bundled (or any read-only) checkpoint keeps its evaluations in the user folder."""
-        from training.checkpoints import sidecar_path
-        from training.evaluate import overlay_path
-        side = sidecar_path(self.checkpoint)
-        if self.checkpoint == self.bundled or not os.access(side, os.W_OK):
-            return overlay_path(self.checkpoint, user_evaluations_dir())
-        return None
-
     def start(self) -> Job | None:
         """Evaluate in the background; returns the job (tests wait on its signals)."""
-        from training.evaluate import evaluate_checkpoint
+        from training.evaluate import evaluate_checkpoint, overlay_for
         data = self.path_edit.text().strip()
         if self.checkpoint is None or not data:
             self._fail("Choose the data to evaluate on first.")
@@ -267,7 +250,7 @@ class EvaluationPanel(QWidget):
         self.settings.setValue("evaluate/data", data)
         checkpoint, part = self.checkpoint, self.part.currentData()
         try:
-            overlay = self._overlay()
+            overlay = overlay_for(checkpoint)
         except Exception as exc:  # an unreadable sidecar: the job would refuse it anyway
             self._fail(f"Cannot evaluate: {exc}")
             return None

@@ -5,8 +5,10 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
+
+from .table_model import RowsTableModel
 
 _ids = itertools.count(1)
 
@@ -37,10 +39,12 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a sortable key per column
 FLAGS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's flags, a frozenset of words
 
 
-class ImageListModel(QAbstractTableModel):
+class ImageListModel(RowsTableModel):
     """One row per image: thumbnail and file, top-1 class, its probability, and flags
     (converted, low confidence, failed with its reason). A model/view table: 10,000 rows cost
     10,000 small records, not 10,000 widgets."""
+
+    HEADERS = COLUMNS
 
     item_changed = Signal(int)  # item id
 
@@ -54,16 +58,8 @@ class ImageListModel(QAbstractTableModel):
     def index(self, row: int, column: int = 0, parent=QModelIndex()):
         return super().index(row, column, parent)
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def rows(self) -> list:
+        return self.items
 
     def top(self, item: ImageItem) -> tuple[str, float] | None:
         if item.probabilities is None or len(item.probabilities) != len(self.class_names):

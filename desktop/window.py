@@ -445,10 +445,8 @@ class MainWindow(QMainWindow):
     @property
     def evaluation_panel(self):
         if self._evaluation_panel is None:
-            from training.paths import bundled_checkpoint
-
             from .evaluation_panel import EvaluationPanel
-            panel = EvaluationPanel(self.library_lane, self.settings, bundled_checkpoint())
+            panel = EvaluationPanel(self.library_lane, self.settings)
             panel.set_checkpoint(self.session.checkpoint)
             panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
             panel.evaluated.connect(self._refresh_library)

@@ -96,3 +96,18 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def copy_of_tiny(tiny_checkpoint, tmp_path):
+    """``copy_of_tiny(name)``: a writable copy of the tiny checkpoint (model and sidecar) in the
+    test's folder, for tests that store evaluations or rename (the original is shared)."""
+    import shutil
+    from training.checkpoints import sidecar_path
+
+    def copy(name: str = "copy"):
+        path = tmp_path / f"{name}.keras"
+        shutil.copy(tiny_checkpoint, path)
+        shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(path))
+        return path
+    return copy

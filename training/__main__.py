@@ -198,21 +198,16 @@ def _record_test(checkpoint, archive, reporter) -> None:
 
 def cmd_evaluate(args) -> int:
     """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
-    import os
-
-    from .checkpoints import CheckpointError, sidecar_path
+    from .checkpoints import CheckpointError
     from .data import DataError
-    from .evaluate import evaluate_checkpoint, overlay_path, write_report
-    from .paths import bundled_checkpoint, user_cache_dir, user_evaluations_dir
+    from .evaluate import evaluate_checkpoint, overlay_for, write_report
+    from .paths import bundled_checkpoint, user_cache_dir
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
     try:
-        overlay = None
-        if checkpoint.resolve() == bundled_checkpoint().resolve() or not os.access(
-                sidecar_path(checkpoint), os.W_OK):
-            overlay = overlay_path(checkpoint, user_evaluations_dir())
         record, _, _ = evaluate_checkpoint(checkpoint, Path(args.data), args.part,
-                                           cache_dir=user_cache_dir(), overlay=overlay)
+                                           cache_dir=user_cache_dir(),
+                                           overlay=overlay_for(checkpoint))
         if args.report:
             write_report(record, Path(args.report), checkpoint.stem)
     except (CheckpointError, DataError, ValueError, OSError) as exc:

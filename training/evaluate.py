@@ -79,6 +79,19 @@ def overlay_path(checkpoint: Path, folder: Path) -> Path:
     return Path(folder) / f"{checkpoint.stem}-{(info.model_sha256 or 'unknown')[:12]}.json"
 
 
+def overlay_for(checkpoint: Path) -> Path | None:
+    """Where to keep ``checkpoint``'s evaluations when its sidecar must not be written (the
+    bundled checkpoint, or any read-only one): a file in the per-user folder; else None."""
+    import os
+
+    from .paths import bundled_checkpoint, user_evaluations_dir
+    checkpoint = Path(checkpoint)
+    if checkpoint.resolve() == bundled_checkpoint().resolve() or not os.access(
+            sidecar_path(checkpoint), os.W_OK):
+        return overlay_path(checkpoint, user_evaluations_dir())
+    return None
+
+
 def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None) -> Path:
     """Add ``record`` to the checkpoint's sidecar under its data description (atomically).
 

@@ -1,6 +1,5 @@
 """The Checkpoints and Evaluate tabs as a user drives them: switch, delete and undo, import
 refusals, evaluation with a clickable confusion matrix."""
-import shutil
 
 import numpy as np
 from PIL import Image
@@ -116,12 +115,11 @@ def test_importing_a_lambda_model_is_refused_with_a_reason(qtbot, make_window, t
     assert after == before
 
 
-def test_importing_a_good_model_lists_and_selects_it(qtbot, make_window, tiny_checkpoint, tmp_path):
+def test_importing_a_good_model_lists_and_selects_it(qtbot, make_window, tiny_checkpoint,
+                                                      copy_of_tiny):
     window = make_window(tiny_checkpoint)
     panel = open_checkpoints(window)
-    source = tmp_path / "friend.keras"
-    shutil.copy(tiny_checkpoint, source)
-    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(source))
+    source = copy_of_tiny("friend")
     with qtbot.waitSignal(panel.import_file(source).finished, timeout=WAIT):
         pass
     assert (user_checkpoints_dir() / "friend.keras").is_file()
@@ -142,13 +140,11 @@ def colour_folders(root):
 
 
 def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny_checkpoint,
-                                                        tmp_path):
+                                                        tmp_path, copy_of_tiny):
     from training.checkpoints import load_checkpoint
     from training.predict import probabilities
     from training.preprocessing import load_image
-    checkpoint = tmp_path / "eval.keras"
-    shutil.copy(tiny_checkpoint, checkpoint)
-    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(checkpoint))
+    checkpoint = copy_of_tiny("eval")
     data = tmp_path / "shapes"
     shades = colour_folders(data)
     # What the model predicts for each file, worked out here independently of the app.

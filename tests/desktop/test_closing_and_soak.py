@@ -48,12 +48,9 @@ def lanes_alive(window):
     return [lane.name for lane in lanes if lane.thread.is_alive()]
 
 
-def test_closing_during_an_evaluation_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path):
-    import shutil
-    from training.checkpoints import sidecar_path
-    checkpoint = tmp_path / "eval.keras"
-    shutil.copy(tiny_checkpoint, checkpoint)
-    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(checkpoint))
+def test_closing_during_an_evaluation_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                               copy_of_tiny):
+    checkpoint = copy_of_tiny("eval")
     window = make_window(tiny_checkpoint)
     panel = window.evaluation_panel
     panel.set_checkpoint(checkpoint)

@@ -77,13 +77,11 @@ def test_low_confidence_threshold_flags_rows_and_warns(qtbot, make_window, tiny_
     assert not window.bars.low_warning.isVisible()
 
 
-def test_calibrated_threshold_comes_from_the_sidecar(qtbot, make_window, tmp_path, tiny_checkpoint):
-    import shutil
+def test_calibrated_threshold_comes_from_the_sidecar(qtbot, make_window, copy_of_tiny):
     from dataclasses import replace
     from training.checkpoints import atomic_write_bytes, read_info, sidecar_path
-    path = tmp_path / "calibrated.keras"
-    shutil.copy(tiny_checkpoint, path)
-    info = replace(read_info(tiny_checkpoint), calibration={"threshold": 0.4321, "images": 77})
+    path = copy_of_tiny("calibrated")
+    info = replace(read_info(path), calibration={"threshold": 0.4321, "images": 77})
     atomic_write_bytes(sidecar_path(path), info.to_json().encode())
     window = make_window(path)
     assert window.bars.threshold.value() == 43.2

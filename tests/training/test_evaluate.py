@@ -11,13 +11,8 @@ from .test_cli import make_class_folders
 
 
 @pytest.fixture
-def checkpoint(tmp_path, tiny_checkpoint):
-    import shutil
-    from training.checkpoints import sidecar_path
-    path = tmp_path / "mine.keras"
-    shutil.copy(tiny_checkpoint, path)
-    shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(path))
-    return path
+def checkpoint(copy_of_tiny):
+    return copy_of_tiny("mine")
 
 
 def test_json_has_the_documented_fields_and_the_result_is_kept(tmp_path, checkpoint, capsys):
