@@ -1,25 +1,21 @@
-"""The main window: a Classify tab (drop, paste or open images; input check and top-k bars) and a
-Train tab (data check, settings, live chart), with a banner for offers such as resuming a run."""
+"""The main window: turns drops, pastes and menu actions into images for the session, and holds
+the tabs (Classify: ``classify_tab``; Train; Checkpoints and Evaluate: ``library_tabs``), the
+status bar, a banner for offers such as resuming a run, and the orderly close."""
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
-                               QSplitter, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QSettings, QUrl, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from .banner import Banner
-from .input_check import InputCheckView
-from .jobs import JobLane
-from .results_view import ResultsView
+from .classify_tab import ClassifyTab
+from .library_tabs import LibraryTabs
 from .session import ClassifierSession
-from .top_k import TopKBars
 from .train_panel import TrainPanel
 from .trainer import TrainController
 
@@ -47,56 +43,23 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("Pixel Classifier")
         self.setAcceptDrops(True)
-        self.results = ResultsView(session.items, self.checkpoint_meta)
-        self.results.current_changed.connect(lambda *_: self._show_current())
-        self.results.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.list_view = self.results.table  # the table of dropped images (tests, focus)
-        self.hint = QLabel("Drop images or a folder here,\npaste with Ctrl+V, or open with Ctrl+O",
-                           alignment=Qt.AlignmentFlag.AlignCenter, objectName="dropHint")
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.hint)
-        left_layout.addWidget(self.results, 1)
-        self.input_check = InputCheckView()
-        # Never squeezed below what it needs (the pictures are fixed-size); the bars give way.
-        self.input_check.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self.input_check.show_why.setChecked(self.settings.value("show_why", False, bool))
-        self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
-        self.bars = TopKBars(int(self.settings.value("top_k", 5)))
-        self.bars.k_changed.connect(lambda k: self.settings.setValue("top_k", k))
-        self.bars.class_chosen.connect(self._explain_class)
-        self.bars.threshold_changed.connect(session.items.set_threshold)
-        self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
-        session.explained.connect(self._on_explained)
-        session.keras_ready.connect(self._on_keras_ready)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.input_check)
-        right_layout.addWidget(self.bars, 1)
-        # A short window scrolls the detail side instead of squeezing the pictures under the
-        # controls.
-        right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
-        right_scroll.setWidget(right)
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right_scroll)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([480, 620])
+        self.classify = ClassifyTab(session, self.settings)
+        self.classify.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        # The parts other code and the tests reach through the window.
+        self.results, self.hint = self.classify.results, self.classify.hint
+        self.input_check, self.bars = self.classify.input_check, self.classify.bars
+        self.list_view = self.results.table
         self.trainer = TrainController(self)
         self.train_panel = TrainPanel(self.trainer, self.settings,
                                       lambda: (self.session.checkpoint, self.session.info))
         self.train_panel.form.restore_start()
-        # Import, evaluation and export share one worker lane; the session's lanes stay free.
-        self.library_lane = JobLane("library", self)
-        self.undo_stack = QUndoStack(self)  # deletes and renames in the checkpoint library
-        # The library, Checkpoints and Evaluate tabs are built when first needed (launch time).
-        self._store = self._checkpoints_panel = self._evaluation_panel = None
         self.tabs = QTabWidget(documentMode=True)
-        self.tabs.addTab(splitter, "Classify")
+        self.tabs.addTab(self.classify, "Classify")
         self.tabs.addTab(self.train_panel, "Train")
-        self.tabs.addTab(QWidget(), "Checkpoints")
-        self.tabs.addTab(QWidget(), "Evaluate")
+        self.library = LibraryTabs(self, self.tabs, session, self.settings)
+        self.library.message.connect(self.statusBar().showMessage)
+        self.library.use_requested.connect(self.use_checkpoint)
+        self.library_lane, self.undo_stack = self.library.lane, self.library.undo_stack
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.banner = Banner()
         central = QWidget()
@@ -108,15 +71,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.model_status = QLabel()
         self.train_status = QLabel(objectName="trainStatus")
-        # Many images (a folder): "n of m classified" and Stop, refreshed at most 10 times a second.
-        self.classify_progress = QProgressBar(maximumWidth=220, textVisible=True, visible=False)
-        self.classify_progress.setFormat("%v of %m classified")
-        self.stop_button = QPushButton("Stop", visible=False, toolTip="Stop classifying (Esc)")
-        self.stop_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.stop_button.clicked.connect(self.stop_classifying)
-        self._progress_timer = QTimer(self, interval=100)
-        self._progress_timer.timeout.connect(self._show_classify_progress)
-        session.busy_changed.connect(self._on_session_busy)
+        self.classify_progress, self.stop_button = self.classify.progress, self.classify.stop_button
+        self._progress_timer = self.classify.progress_timer
         self.statusBar().addPermanentWidget(self.classify_progress)
         self.statusBar().addPermanentWidget(self.stop_button)
         self.statusBar().addPermanentWidget(self.train_status)
@@ -124,11 +80,9 @@ class MainWindow(QMainWindow):
         self.trainer.progress.connect(self._on_train_progress)
         self.trainer.running_changed.connect(self._on_training_running)
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
-        self.train_panel.checkpoint_trained.connect(self._refresh_library)
+        self.train_panel.checkpoint_trained.connect(self.library.refresh)
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
-        session.items.item_changed.connect(self._on_item_changed)
-        session.items.rowsInserted.connect(self._on_rows_inserted)
         session.model_loading.connect(lambda name: self.model_status.setText(f"Loading model {name}…"))
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(self._on_model_failed)
@@ -231,137 +185,17 @@ class MainWindow(QMainWindow):
             self.images_dropped.emit([Path(folder)])
 
     # -- output -------------------------------------------------------------------------------
-    def _on_rows_inserted(self, _parent, first, _last) -> None:
-        self.hint.hide()
-        if not self.list_view.currentIndex().isValid():
-            self.results.select_row(first)
-
     def _current_item(self):
-        return self.results.current_item()
-
-    def checkpoint_meta(self) -> dict:
-        """What identifies the active checkpoint in exported results."""
-        info = self.session.info
-        return {"name": self.session.checkpoint.stem,
-                "model_sha256": info.model_sha256 if info else "",
-                "data_fingerprint": info.data_fingerprint if info else ""}
-
-    def _on_item_changed(self, item_id: int) -> None:
-        item = self._current_item()
-        if item is not None and item.id == item_id:
-            self._show_current()
-
-    def _show_current(self) -> None:
-        item = self._current_item()
-        info = self.session.info
-        size = tuple(info.preprocessing.size) if info else (32, 32)
-        self.input_check.show_item(item, size, info.preprocessing if info else None)
-        if item is None:
-            self.bars.show_message("Drop an image to see predictions.")
-        elif item.state == "failed":
-            self.bars.show_message(f"Cannot use this file: {item.error}")
-        elif item.state == "stopped":
-            self.bars.show_message("Not classified: you pressed Stop. Drop it again to classify it.")
-        elif item.probabilities is None:
-            self.bars.show_message("Loading model…" if self.session.classifier is None
-                                   else "Classifying…")
-        else:
-            chosen = self._chosen_class(item, info.class_names)
-            self.bars.show_probabilities(item.probabilities, info.class_names,
-                                         chosen if self.input_check.wants_saliency() else None)
-            if self.input_check.wants_saliency():
-                self._request_saliency(item, info.class_names.index(chosen))
-
-    # -- why this class ------------------------------------------------------------------------
-    def _chosen_class(self, item, names) -> str:
-        if self._explain_for and self._explain_for[0] == item.id:
-            return self._explain_for[1]
-        return names[int(np.argmax(item.probabilities))]
-
-    def _request_saliency(self, item, class_index: int) -> None:
-        method = self.input_check.method.currentData()
-        if self.session.explain(item, class_index, method) is not None:
-            self.input_check.clear_saliency(
-                f"Finding the evidence for {self.session.info.class_names[class_index]}…")
-
-    def _explain_class(self, label: str) -> None:
-        item = self._current_item()
-        if item is None or item.probabilities is None:
-            return
-        self._explain_for = (item.id, label)
-        if not self.input_check.wants_saliency():
-            self.input_check.show_why.setChecked(True)  # choosing a class asks to see it
-            return
-        self._request_saliency(item, self.session.info.class_names.index(label))
-
-    def _on_saliency_wanted(self) -> None:
-        self.settings.setValue("show_why", self.input_check.wants_saliency())
-        self._show_current()
-
-    def _on_keras_ready(self) -> None:
-        """Grad-CAM needs the Keras model: a map made by occlusion meanwhile is redone."""
-        if self.input_check.wants_saliency() and self.input_check.method.currentData() == "grad-cam":
-            self._show_current()
-
-    def _on_explained(self, result) -> None:
-        item = self._current_item()
-        if item is None or item.id != result.item_id:
-            return
-        name = self.session.info.class_names[result.class_index]
-        method = "occlusion" if result.method == "occlusion" else "Grad-CAM"
-        wanted = self.input_check.method.currentData()
-        if not result.final:
-            method, note = "Grad-CAM preview", " Occlusion follows."
-        elif result.method != wanted:
-            note = " Grad-CAM follows once the full model has loaded."
-        else:
-            note = ""
-        self.input_check.set_saliency(result.heat, f"Evidence for {name} ({method}, "
-                                      f"{result.seconds * 1000:.0f} ms): brighter = the "
-                                      f"prediction leans more on it.{note}")
+        return self.classify.current_item()
 
     def _on_model_ready(self, info) -> None:
-        from training.calibration import threshold_of
-        threshold, calibrated = threshold_of(info)
-        images = (info.calibration or {}).get("images")
-        self.bars.set_calibration(threshold, calibrated,
-                                  f" on {images} validation images" if images else "")
-        self.results.set_class_names(info.class_names)
         acc = info.metrics.get("test_accuracy")
         extra = f", test accuracy {acc:.1%}" if acc else ""
         self.model_status.setText(f"Model: {info.name} ({len(info.class_names)} classes{extra})")
-        self._show_current()
-
-    PROGRESS_FROM = 10  # images: fewer finish too fast for a progress bar to help
-
-    def _on_session_busy(self, busy: bool) -> None:
-        if busy:
-            self._progress_timer.start()
-        else:
-            self._progress_timer.stop()
-            self.classify_progress.hide()
-            self.stop_button.hide()
-
-    def _show_classify_progress(self) -> None:
-        done, total = self.session.progress()
-        show = total >= self.PROGRESS_FROM and done < total
-        if show:
-            self.classify_progress.setRange(0, total)
-            self.classify_progress.setValue(done)
-        self.classify_progress.setVisible(show)
-        self.stop_button.setVisible(show)
-
-    def stop_classifying(self) -> None:
-        stopped = self.session.stop_classifying()
-        self.classify_progress.hide()
-        self.stop_button.hide()
-        if stopped:
-            self.statusBar().showMessage(f"Stopped: {stopped} image(s) not classified", 5000)
 
     def _on_model_failed(self, reason: str) -> None:
         self.model_status.setText("Model not loaded")
         self.statusBar().showMessage(f"Could not load the model: {reason}")
-        self.bars.show_message(f"Could not load the model: {reason}")
 
     def install_desktop_entry(self) -> None:
         from .desktop_entry import install_desktop_entry
@@ -379,11 +213,7 @@ class MainWindow(QMainWindow):
 
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:
-        if index == 2:
-            self.checkpoints_panel  # noqa: B018 (built on first visit)
-            self.store.refresh()  # listed when shown, not at launch
-        elif index == 3:
-            self.evaluation_panel  # noqa: B018
+        self.library.on_tab_changed(index)
         panel = self.train_panel
         if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
                 and self.trainer.data is None and not self.trainer.running()):
@@ -410,73 +240,20 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self.session.load_model(path)
         self.settings.setValue("checkpoint", str(path))
-        if self._store is not None and self.store.active != path:
-            self.store.active = path
-            self.store.refresh()
-        if self._evaluation_panel is not None and self._evaluation_panel.job is None:
-            self._evaluation_panel.set_checkpoint(path)
+        self.library.active_changed(path)
         self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
 
-    # -- the checkpoint library, built when first needed ----------------------------------------
-    @property
-    def store(self):
-        if self._store is None:
-            from training.paths import bundled_checkpoint, user_checkpoints_dir, user_data_dir
-
-            from .checkpoint_store import CheckpointStore
-            self._store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
-                                          user_data_dir() / "trash", self.undo_stack, self)
-            self._store.active = self.session.checkpoint
-            self._store.active_changed.connect(self.use_checkpoint)
-        return self._store
-
-    @property
-    def checkpoints_panel(self):
-        if self._checkpoints_panel is None:
-            from .checkpoints_panel import CheckpointsPanel
-            panel = CheckpointsPanel(self.store, self.library_lane)
-            panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-            panel.evaluate_requested.connect(self.evaluate_checkpoint)
-            panel.export_requested.connect(self.export_checkpoint)
-            self._checkpoints_panel = panel
-            self._put_tab(2, panel, "Checkpoints")
-        return self._checkpoints_panel
-
-    @property
-    def evaluation_panel(self):
-        if self._evaluation_panel is None:
-            from .evaluation_panel import EvaluationPanel
-            panel = EvaluationPanel(self.library_lane, self.settings)
-            panel.set_checkpoint(self.session.checkpoint)
-            panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-            panel.evaluated.connect(self._refresh_library)
-            self._evaluation_panel = panel
-            self._put_tab(3, panel, "Evaluate")
-        return self._evaluation_panel
-
-    def _put_tab(self, index: int, widget, title: str) -> None:
-        current = self.tabs.currentIndex()
-        self.tabs.blockSignals(True)
-        placeholder = self.tabs.widget(index)
-        self.tabs.removeTab(index)
-        self.tabs.insertTab(index, widget, title)
-        self.tabs.setCurrentIndex(current)
-        self.tabs.blockSignals(False)
-        placeholder.deleteLater()
-
-    def _refresh_library(self, *_) -> None:
-        if self._store is not None:
-            self._store.refresh()
+    # -- the checkpoint library (its tabs are built on first visit) ----------------------------
+    store = property(lambda self: self.library.store)
+    checkpoints_panel = property(lambda self: self.library.checkpoints_panel)
+    evaluation_panel = property(lambda self: self.library.evaluation_panel)
+    export_dialog = property(lambda self: self.library.export_dialog)
 
     def evaluate_checkpoint(self, path) -> None:
-        self.evaluation_panel.set_checkpoint(Path(path))
-        self.tabs.setCurrentWidget(self.evaluation_panel)
+        self.library.evaluate(path)
 
     def export_checkpoint(self, path) -> None:
-        from .export_dialog import ExportDialog
-        self.export_dialog = ExportDialog(Path(path), self.library_lane, self.settings, self)
-        self.export_dialog.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.export_dialog.show()
+        self.library.export(path)
 
     def _offer_resume(self) -> None:
         runs = self.trainer.unfinished_runs()
@@ -508,9 +285,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.trainer.shutdown()
         self.train_panel.chart.stop()
-        self._progress_timer.stop()
-        self.library_lane.shutdown()
-        if self._store is not None:
-            self.store.close()  # deleted checkpoints are gone for good now
+        self.classify.progress_timer.stop()
+        self.library.close()
         self.session.shutdown()
         event.accept()

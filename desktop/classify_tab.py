@@ -1,0 +1,197 @@
+"""The Classify tab: the results table on the left; on the right what the model sees (with the
+saliency overlay) and the top-k bars with the low-confidence threshold."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
+                               QSplitter, QVBoxLayout, QWidget)
+
+from .input_check import InputCheckView
+from .results_view import ResultsView
+from .session import ClassifierSession
+from .top_k import TopKBars
+
+
+class ClassifyTab(QSplitter):
+    """Shows the selected image's input check, bars and (on request) why the model chose."""
+
+    message = Signal(str)  # for the status bar
+
+    def __init__(self, session: ClassifierSession, settings: QSettings, parent=None) -> None:
+        super().__init__(parent)
+        self.session, self.settings = session, settings
+        self.results = ResultsView(session.items, self.checkpoint_meta)
+        self.results.current_changed.connect(lambda *_: self.show_current())
+        self.results.message.connect(self.message)
+        self.hint = QLabel("Drop images or a folder here,\npaste with Ctrl+V, or open with Ctrl+O",
+                           alignment=Qt.AlignmentFlag.AlignCenter, objectName="dropHint")
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.hint)
+        left_layout.addWidget(self.results, 1)
+        self.input_check = InputCheckView()
+        # Never squeezed below what it needs (the pictures are fixed-size); the bars give way.
+        self.input_check.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.input_check.show_why.setChecked(settings.value("show_why", False, bool))
+        self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
+        self.bars = TopKBars(int(settings.value("top_k", 5)))
+        self.bars.k_changed.connect(lambda k: settings.setValue("top_k", k))
+        self.bars.class_chosen.connect(self._explain_class)
+        self.bars.threshold_changed.connect(session.items.set_threshold)
+        self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.input_check)
+        right_layout.addWidget(self.bars, 1)
+        # A short window scrolls the detail side instead of squeezing the pictures under the
+        # controls.
+        right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        right_scroll.setWidget(right)
+        self.addWidget(left)
+        self.addWidget(right_scroll)
+        self.setStretchFactor(1, 1)
+        self.setSizes([480, 620])
+        session.items.item_changed.connect(self._on_item_changed)
+        session.items.rowsInserted.connect(self._on_rows_inserted)
+        session.model_ready.connect(self._on_model_ready)
+        session.model_failed.connect(
+            lambda reason: self.bars.show_message(f"Could not load the model: {reason}"))
+        session.explained.connect(self._on_explained)
+        session.keras_ready.connect(self._on_keras_ready)
+        # Many images (a folder): "n of m classified" and Stop, for the window's status bar,
+        # refreshed at most 10 times a second.
+        self.progress = QProgressBar(maximumWidth=220, textVisible=True, visible=False)
+        self.progress.setFormat("%v of %m classified")
+        self.stop_button = QPushButton("Stop", visible=False, toolTip="Stop classifying (Esc)")
+        self.stop_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.stop_button.clicked.connect(self.stop_classifying)
+        self.progress_timer = QTimer(self, interval=100)
+        self.progress_timer.timeout.connect(self._show_progress)
+        session.busy_changed.connect(self._on_session_busy)
+
+    PROGRESS_FROM = 10  # images: fewer finish too fast for a progress bar to help
+
+    def _on_session_busy(self, busy: bool) -> None:
+        if busy:
+            self.progress_timer.start()
+        else:
+            self.progress_timer.stop()
+            self.progress.hide()
+            self.stop_button.hide()
+
+    def _show_progress(self) -> None:
+        done, total = self.session.progress()
+        show = total >= self.PROGRESS_FROM and done < total
+        if show:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.progress.setVisible(show)
+        self.stop_button.setVisible(show)
+
+    def stop_classifying(self) -> None:
+        stopped = self.session.stop_classifying()
+        self.progress.hide()
+        self.stop_button.hide()
+        if stopped:
+            self.message.emit(f"Stopped: {stopped} image(s) not classified")
+
+    def current_item(self):
+        return self.results.current_item()
+
+    def checkpoint_meta(self) -> dict:
+        """What identifies the active checkpoint in exported results."""
+        info = self.session.info
+        return {"name": self.session.checkpoint.stem,
+                "model_sha256": info.model_sha256 if info else "",
+                "data_fingerprint": info.data_fingerprint if info else ""}
+
+    def _on_rows_inserted(self, _parent, first, _last) -> None:
+        self.hint.hide()
+        if not self.results.table.currentIndex().isValid():
+            self.results.select_row(first)
+
+    def _on_item_changed(self, item_id: int) -> None:
+        item = self.current_item()
+        if item is not None and item.id == item_id:
+            self.show_current()
+
+    def _on_model_ready(self, info) -> None:
+        from training.calibration import threshold_of
+        threshold, calibrated = threshold_of(info)
+        images = (info.calibration or {}).get("images")
+        self.bars.set_calibration(threshold, calibrated,
+                                  f" on {images} validation images" if images else "")
+        self.results.set_class_names(info.class_names)
+        self.show_current()
+
+    def show_current(self) -> None:
+        item = self.current_item()
+        info = self.session.info
+        size = tuple(info.preprocessing.size) if info else (32, 32)
+        self.input_check.show_item(item, size, info.preprocessing if info else None)
+        if item is None:
+            self.bars.show_message("Drop an image to see predictions.")
+        elif item.state == "failed":
+            self.bars.show_message(f"Cannot use this file: {item.error}")
+        elif item.state == "stopped":
+            self.bars.show_message("Not classified: you pressed Stop. Drop it again to classify it.")
+        elif item.probabilities is None:
+            self.bars.show_message("Loading model…" if self.session.classifier is None
+                                   else "Classifying…")
+        else:
+            chosen = self._chosen_class(item, info.class_names)
+            self.bars.show_probabilities(item.probabilities, info.class_names,
+                                         chosen if self.input_check.wants_saliency() else None)
+            if self.input_check.wants_saliency():
+                self._request_saliency(item, info.class_names.index(chosen))
+
+    # -- why this class ------------------------------------------------------------------------
+    def _chosen_class(self, item, names) -> str:
+        if self._explain_for and self._explain_for[0] == item.id:
+            return self._explain_for[1]
+        return names[int(np.argmax(item.probabilities))]
+
+    def _request_saliency(self, item, class_index: int) -> None:
+        method = self.input_check.method.currentData()
+        if self.session.explain(item, class_index, method) is not None:
+            self.input_check.clear_saliency(
+                f"Finding the evidence for {self.session.info.class_names[class_index]}…")
+
+    def _explain_class(self, label: str) -> None:
+        item = self.current_item()
+        if item is None or item.probabilities is None:
+            return
+        self._explain_for = (item.id, label)
+        if not self.input_check.wants_saliency():
+            self.input_check.show_why.setChecked(True)  # choosing a class asks to see it
+            return
+        self._request_saliency(item, self.session.info.class_names.index(label))
+
+    def _on_saliency_wanted(self) -> None:
+        self.settings.setValue("show_why", self.input_check.wants_saliency())
+        self.show_current()
+
+    def _on_keras_ready(self) -> None:
+        """Grad-CAM needs the Keras model: a map made by occlusion meanwhile is redone."""
+        if self.input_check.wants_saliency() and self.input_check.method.currentData() == "grad-cam":
+            self.show_current()
+
+    def _on_explained(self, result) -> None:
+        item = self.current_item()
+        if item is None or item.id != result.item_id:
+            return
+        name = self.session.info.class_names[result.class_index]
+        method = "occlusion" if result.method == "occlusion" else "Grad-CAM"
+        wanted = self.input_check.method.currentData()
+        if not result.final:
+            method, note = "Grad-CAM preview", " Occlusion follows."
+        elif result.method != wanted:
+            note = " Grad-CAM follows once the full model has loaded."
+        else:
+            note = ""
+        self.input_check.set_saliency(result.heat, f"Evidence for {name} ({method}, "
+                                      f"{result.seconds * 1000:.0f} ms): brighter = the "
+                                      f"prediction leans more on it.{note}")

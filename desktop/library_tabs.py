@@ -1,0 +1,113 @@
+"""The checkpoint library's place in the window: the Checkpoints and Evaluate tabs (built on
+first visit, so launch does not pay for them), the undo stack of its deletes and renames, the
+worker lane its imports, evaluations and exports share, and the export dialog."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QWidget
+
+from .jobs import JobLane
+
+CHECKPOINTS_TAB, EVALUATE_TAB = 2, 3
+
+
+class LibraryTabs(QObject):
+    """Owns the library's widgets; the window asks it for them and tells it what changed."""
+
+    message = Signal(str, int)  # text, milliseconds on the status bar
+    use_requested = Signal(object)  # Path: the user picked a checkpoint for predictions
+
+    def __init__(self, window, tabs, session, settings) -> None:
+        super().__init__(window)
+        self.window, self.tabs, self.session, self.settings = window, tabs, session, settings
+        self.lane = JobLane("library", self)
+        self.undo_stack = QUndoStack(self)
+        self._store = self._checkpoints = self._evaluation = None
+        self.export_dialog = None
+        tabs.insertTab(CHECKPOINTS_TAB, QWidget(), "Checkpoints")
+        tabs.insertTab(EVALUATE_TAB, QWidget(), "Evaluate")
+
+    @property
+    def store(self):
+        if self._store is None:
+            from training.paths import bundled_checkpoint, user_checkpoints_dir, user_data_dir
+
+            from .checkpoint_store import CheckpointStore
+            self._store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
+                                          user_data_dir() / "trash", self.undo_stack, self)
+            self._store.active = self.session.checkpoint
+            self._store.active_changed.connect(self.use_requested)
+        return self._store
+
+    @property
+    def checkpoints_panel(self):
+        if self._checkpoints is None:
+            from .checkpoints_panel import CheckpointsPanel
+            panel = CheckpointsPanel(self.store, self.lane)
+            panel.message.connect(lambda text: self.message.emit(text, 6000))
+            panel.evaluate_requested.connect(self.evaluate)
+            panel.export_requested.connect(self.export)
+            self._checkpoints = panel
+            self._put_tab(CHECKPOINTS_TAB, panel, "Checkpoints")
+        return self._checkpoints
+
+    @property
+    def evaluation_panel(self):
+        if self._evaluation is None:
+            from .evaluation_panel import EvaluationPanel
+            panel = EvaluationPanel(self.lane, self.settings)
+            panel.set_checkpoint(self.session.checkpoint)
+            panel.message.connect(lambda text: self.message.emit(text, 6000))
+            panel.evaluated.connect(self.refresh)
+            self._evaluation = panel
+            self._put_tab(EVALUATE_TAB, panel, "Evaluate")
+        return self._evaluation
+
+    def _put_tab(self, index: int, widget, title: str) -> None:
+        current = self.tabs.currentIndex()
+        self.tabs.blockSignals(True)
+        placeholder = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, title)
+        self.tabs.setCurrentIndex(current)
+        self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+
+    def on_tab_changed(self, index: int) -> None:
+        if index == CHECKPOINTS_TAB:
+            self.checkpoints_panel  # noqa: B018 (built on first visit)
+            self.store.refresh()  # listed when shown, not at launch
+        elif index == EVALUATE_TAB:
+            self.evaluation_panel  # noqa: B018
+
+    def refresh(self, *_) -> None:
+        """A checkpoint was trained or evaluated: list it anew (if the list was ever shown)."""
+        if self._store is not None:
+            self._store.refresh()
+
+    def active_changed(self, path: Path) -> None:
+        """Predictions now use ``path``: mark it, and evaluate it next unless one is running."""
+        if self._store is not None and self._store.active != path:
+            self._store.active = path
+            self._store.refresh()
+        if self._evaluation is not None and self._evaluation.job is None:
+            self._evaluation.set_checkpoint(path)
+
+    def evaluate(self, path) -> None:
+        self.evaluation_panel.set_checkpoint(Path(path))
+        self.tabs.setCurrentWidget(self.evaluation_panel)
+
+    def export(self, path) -> None:
+        from .export_dialog import ExportDialog
+        self.export_dialog = ExportDialog(Path(path), self.lane, self.settings, self.window)
+        self.export_dialog.message.connect(lambda text: self.message.emit(text, 8000))
+        self.export_dialog.show()
+
+    def close(self) -> None:
+        """The window closes: stop the library's work; what was deleted is gone for good."""
+        self.lane.shutdown()
+        if self._store is not None:
+            self._store.close()
