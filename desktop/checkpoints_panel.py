@@ -93,9 +93,9 @@ class CheckpointsPanel(QWidget):
     def select(self, *paths: Path) -> None:
         """Select the rows of ``paths`` (tests and the window use it)."""
         from PySide6.QtCore import QItemSelection, QItemSelectionModel
-        selection = QItemSelection()
+        selection, wanted = QItemSelection(), {Path(p) for p in paths}
         for row, entry in enumerate(self.store.model.entries):
-            if entry.path in [Path(p) for p in paths]:
+            if entry.path in wanted:
                 index = self.proxy.mapFromSource(self.store.model.index(row, 0))
                 selection.select(index, index)
         self.table.selectionModel().select(

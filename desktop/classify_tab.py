@@ -130,8 +130,7 @@ class ClassifyTab(QSplitter):
     def show_current(self) -> None:
         item = self.current_item()
         info = self.session.info
-        size = tuple(info.preprocessing.size) if info else (32, 32)
-        self.input_check.show_item(item, size, info.preprocessing if info else None)
+        self.input_check.show_item(item, info.preprocessing if info else None)
         if item is None:
             self.bars.show_message("Drop an image to see predictions.")
         elif item.state == "failed":

@@ -93,7 +93,9 @@ class InputCheckView(QGroupBox):
         label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
-    def show_item(self, item: ImageItem | None, input_size=(32, 32), policy=None) -> None:
+    def show_item(self, item: ImageItem | None, policy=None) -> None:
+        """Show ``item`` as prepared by ``policy`` (the checkpoint's preprocessing; None until a
+        checkpoint is read: then 32x32 is assumed and no overlay maps onto the original)."""
         self.original.clear()
         self.model_view.clear()
         self.report, self.policy, self.heat = None, policy, None
@@ -109,7 +111,7 @@ class InputCheckView(QGroupBox):
             return
         report = self.report = item.report
         self._render()
-        w, h = input_size
+        w, h = tuple(policy.size) if policy is not None else (32, 32)
         verdict = (f"<span style='color:#1b7f3b'>meets the model's {w}×{h} RGB input as is</span>"
                    if report.conforms else
                    f"<span style='color:#a15c00'>converted to the model's {w}×{h} RGB input</span>")

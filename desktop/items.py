@@ -35,8 +35,6 @@ def to_qimage(array: np.ndarray) -> QImage:
 
 
 COLUMNS = ("File", "Class", "Probability", "Flags")
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a sortable key per column
-FLAGS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's flags, a frozenset of words
 
 
 class ImageListModel(RowsTableModel):
@@ -100,11 +98,6 @@ class ImageListModel(RowsTableModel):
             return self.flag_text(item)
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return item.thumbnail
-        if role == SORT_ROLE:
-            return (item.name.lower(), top[0] if top else "~", top[1] if top else -1.0,
-                    self.flag_text(item))[column]
-        if role == FLAGS_ROLE:
-            return self.flags_of(item)
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
             flags = self.flag_text(item)
             return f"{item.name}: {self.status_text(item)}" + (f" ({flags})" if flags and
