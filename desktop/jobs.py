@@ -41,6 +41,9 @@ class _SignalReporter:
     def pause_point(self) -> float:
         return self.job.cancel_flag.wait_while_paused()
 
+    def paused(self) -> bool:
+        return self.job.cancel_flag.paused()
+
 
 class Job(QObject):
     """A function run on a lane's thread, reporting through signals."""

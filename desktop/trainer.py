@@ -16,6 +16,8 @@ from training.checkpoints import now_iso
 from training.paths import user_cache_dir, user_checkpoints_dir
 from training.preprocessing import Preprocessing
 
+from training.isolated import ChildDied, ChildProcess
+
 from .jobs import Job, JobLane
 
 
@@ -23,36 +25,19 @@ def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: 
     """Worker side of the data check: decode the data set once and describe it."""
     from training.data import check_data, load_labelled
 
-    from training.train import warm_up
-
     data = load_labelled(path, "train", policy, reporter, cache_dir=user_cache_dir())
-    check = check_data(data, val_fraction, seed)
-    warm_up()
-    return data, check
-
-
-def run_training(record: runs.RunRecord, data, reporter):
-    """Worker side of a run: train, then record how it ended (also when the window is closing)."""
-    from training.train import Cancelled, TrainConfig, train
-
-    if not record.data_fingerprint:  # hashing the pixels takes a moment: here, not on the GUI thread
-        record = runs.update(record, data_fingerprint=data.fingerprint())
-    try:
-        result = train(data, TrainConfig.from_dict(record.config), record.out, reporter,
-                       parent=record.parent, backup_dir=record.backup_dir,
-                       command=f"in-app training on {record.data}", fine_tune=record.fine_tune)
-    except Cancelled:
-        runs.set_status(record, runs.STOPPED)
-        raise
-    except BaseException:
-        runs.set_status(record, runs.FAILED)
-        raise
-    runs.set_status(record, runs.STOPPED if result.stopped_early else runs.FINISHED)
-    return result
+    return data, check_data(data, val_fraction, seed)
 
 
 class TrainController(QObject):
-    """Signals in plain terms; the panel shows them, the window decides what to do with results."""
+    """Signals in plain terms; the panel shows them, the window decides what to do with results.
+
+    Runs happen in a child process (``training.isolated``) so that each gives back its memory
+    when it ends; ``isolate = False`` trains on the lane's thread instead (tests that patch Keras
+    in this process use it).
+    """
+
+    isolate = True
 
     data_loading = Signal(str)
     data_checked = Signal(object, object)  # ImageSet, DataCheck
@@ -75,6 +60,7 @@ class TrainController(QObject):
         self.job: Job | None = None
         self.check_job: Job | None = None
         self.record: runs.RunRecord | None = None
+        self._child: ChildProcess | None = None  # prepared while the user looks at their data
 
     # -- data ----------------------------------------------------------------------------------
     def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
@@ -94,6 +80,8 @@ class TrainController(QObject):
         if job is not self.check_job:
             return  # a newer check replaced this one
         self.data, check = result
+        if self.isolate and (self._child is None or not self._child.alive()):
+            self._child = ChildProcess(name="training")  # imports TensorFlow while they look
         self.data_checked.emit(self.data, check)
 
     # -- runs ----------------------------------------------------------------------------------
@@ -110,30 +98,37 @@ class TrainController(QObject):
             name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
             out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
         record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
-        self._submit(record, self.data)
+        self._submit(record, runs.run_training, (record, self.data))
 
     def resume(self, record: runs.RunRecord) -> None:
         """Carry on an unfinished run from its last completed epoch (data is read again)."""
         if self.running():
             return
         record = runs.claim(record)
+        self._submit(record, runs.resume_training, (record, user_cache_dir()))
 
-        def load_then_train(reporter):
-            from training.checkpoints import read_info
-            from training.data import DataError, load_labelled
+    def _submit(self, record, fn, args: tuple) -> None:
+        """Run ``fn(*args, reporter)`` on the train lane: in a child process of its own (the one
+        prepared during the data check, if it is still there) unless ``isolate`` is off."""
+        def work(reporter):
+            if not self.isolate:
+                return fn(*args, reporter=reporter)
+            reporter.progress(0.0, "Starting the training process…")
+            child, self._child = self._child, None
+            if child is None or not child.alive():
+                child = ChildProcess(name="training")
+            try:
+                return child.run(fn, args, reporter)
+            except ChildDied as exc:
+                # The run's record still says "running", for a process that is gone: the window
+                # offers to resume it from its last completed epoch, as after a crash of the app.
+                current = runs.read_run(Path(record.folder))
+                if current is not None and current.status == runs.RUNNING:
+                    runs.update(current, pid=exc.pid or 0)
+                raise
 
-            policy = read_info(record.parent).preprocessing if record.parent else Preprocessing()
-            data = load_labelled(record.data, "train", policy, reporter, cache_dir=user_cache_dir())
-            if record.data_fingerprint and data.fingerprint() != record.data_fingerprint:
-                runs.set_status(record, runs.FAILED)
-                raise DataError("the data changed since this run started; it cannot be resumed")
-            return run_training(record, data, reporter)
-
-        self._submit(record, None, load_then_train)
-
-    def _submit(self, record, data, fn=None) -> None:
         self.record = record
-        job = Job(fn or (lambda reporter: run_training(record, data, reporter)), "train")
+        job = Job(work, "train")
         job.progress.connect(self.progress)
         job.partial.connect(self._on_partial)
         job.finished.connect(self._on_finished)
@@ -194,7 +189,12 @@ class TrainController(QObject):
         runs.discard_run(record)
 
     def shutdown(self, timeout_s: float = 60.0) -> bool:
-        """Stop whatever runs (keeping the best epoch) and wait for the thread."""
+        """Stop whatever runs (keeping the best epoch) and wait for the thread; end the prepared
+        training process."""
         if self.job is not None:
             self.job.cancel()
-        return self.lane.shutdown(timeout_s)
+        stopped = self.lane.shutdown(timeout_s)
+        child, self._child = self._child, None
+        if child is not None:
+            child.close()
+        return stopped

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_status)
         self.trainer.progress.connect(self._on_train_progress)
         self.trainer.running_changed.connect(self._on_training_running)
+        self.trainer.run_failed.connect(lambda _reason: self._offer_resume())  # a dead child
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
         self.train_panel.checkpoint_trained.connect(self.library.refresh)
         self._make_menus()

@@ -25,7 +25,8 @@ def private_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _no_dangling_qt(request):
-    """Fail a test that leaves a QThread or job-lane thread running, or a timer active."""
+    """Fail a test that leaves a QThread, job-lane thread or child process running, or a timer
+    active."""
     try:
         from PySide6.QtCore import QThread, QTimer
     except ImportError:  # pure training tests in an environment without Qt
@@ -47,11 +48,13 @@ def _no_dangling_qt(request):
         yield
     finally:
         QThread.start, QTimer.start = thread_start, timer_start
+    import multiprocessing
     import threading
     running = [t.objectName() or repr(t) for t in list(threads) if _alive(t, "isRunning")]
     running += [t.name for t in threading.enumerate() if t.name.startswith("lane-")]
+    running += [p.name for p in multiprocessing.active_children()]
     active = [repr(t) for t in list(timers) if _alive(t, "isActive")]
-    assert not running, f"test left QThreads running: {running}"
+    assert not running, f"test left threads or processes running: {running}"
     assert not active, f"test left QTimers active: {active}"
 
 

@@ -17,7 +17,8 @@ class Reporter(Protocol):
 
     ``progress`` receives a fraction in [0, 1] and a short message; ``partial`` receives a job
     specific payload (a prediction result, a batch loss); ``cancelled`` is polled between steps;
-    ``pause_point`` is called between steps too and blocks while the owner has paused the job.
+    ``pause_point`` is called between steps too and blocks while the owner has paused the job;
+    ``paused`` says whether it is paused now (``training.isolated`` passes that on to a child).
     """
 
     def progress(self, fraction: float, message: str = "") -> None: ...
@@ -27,6 +28,8 @@ class Reporter(Protocol):
     def cancelled(self) -> bool: ...
 
     def pause_point(self) -> float: ...
+
+    def paused(self) -> bool: ...
 
 
 class CancelFlag:
@@ -80,6 +83,9 @@ class SilentReporter:
 
     def pause_point(self) -> float:
         return self.cancel.wait_while_paused()
+
+    def paused(self) -> bool:
+        return self.cancel.paused()
 
 
 class PrintReporter(SilentReporter):

@@ -130,3 +130,42 @@ def unfinished_runs(root: Path | None = None) -> list[RunRecord]:
 def discard_run(record: RunRecord) -> None:
     """Forget an unfinished run (its best checkpoint so far, if any, stays)."""
     shutil.rmtree(record.folder, ignore_errors=True)
+
+
+def run_training(record: RunRecord, data, reporter):
+    """Train ``data`` as ``record`` says, then record how the run ended.
+
+    Plain and picklable by name, so the app can run it in a child process
+    (``training.isolated``). Hashing the pixels, when the record has no fingerprint yet, happens
+    here too: on the worker, never on the caller's GUI thread.
+    """
+    from .train import Cancelled, TrainConfig, train
+
+    if not record.data_fingerprint:
+        record = update(record, data_fingerprint=data.fingerprint())
+    try:
+        result = train(data, TrainConfig.from_dict(record.config), record.out, reporter,
+                       parent=record.parent, backup_dir=record.backup_dir,
+                       command=f"in-app training on {record.data}", fine_tune=record.fine_tune)
+    except Cancelled:
+        set_status(record, STOPPED)
+        raise
+    except BaseException:
+        set_status(record, FAILED)
+        raise
+    set_status(record, STOPPED if result.stopped_early else FINISHED)
+    return result
+
+
+def resume_training(record: RunRecord, cache_dir, reporter):
+    """Read an unfinished run's data again (refusing data that changed) and carry the run on."""
+    from .checkpoints import read_info
+    from .data import DataError, load_labelled
+    from .preprocessing import Preprocessing
+
+    policy = read_info(record.parent).preprocessing if record.parent else Preprocessing()
+    data = load_labelled(record.data, "train", policy, reporter, cache_dir=cache_dir)
+    if record.data_fingerprint and data.fingerprint() != record.data_fingerprint:
+        set_status(record, FAILED)
+        raise DataError("the data changed since this run started; it cannot be resumed")
+    return run_training(record, data, reporter)

@@ -244,19 +244,6 @@ class Cancelled(Exception):
     """The run was stopped before anything worth keeping existed."""
 
 
-def warm_up(precision: str = "auto") -> None:
-    """Initialise what the first training run would otherwise initialise mid-run.
-
-    The first network built in a process spends ~0.15-0.25 s in TensorFlow holding the GIL
-    (measured on the 2-core reference machine); the app calls this while it checks the data, so
-    a window's event loop does not stall once training has started.
-    """
-    from .hardware import compute_dtype
-    from .model import build_model
-
-    build_model(2, (4, 4, 4), 4, (32, 32, 3), compute_dtype(precision))
-
-
 def architecture_of(model) -> dict:
     """The config fields (widths, stem, residual) of a network built by ``build_model``."""
     from .checkpoints import CheckpointError

@@ -1,7 +1,7 @@
 """The app's identity: version, About box, window icon, applications-menu entry."""
 import tomllib
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.about import about_html, app_icon
 from desktop.desktop_entry import entry_text, install_desktop_entry

@@ -109,9 +109,10 @@ def test_soak_training_started_and_stopped_20_times_leaves_nothing_behind(qtbot,
     print(f"training start/stop x20: threads {threads_before} -> {threading.active_count()}, "
           f"RSS after run 1 {rss[0]:.0f} MB, after run 20 {rss[-1]:.0f} MB")
     assert threading.active_count() == threads_before
-    # Known and not fixed: each run leaves ~30 MB (TensorFlow keeps what it traced for each new
-    # model and tf.data generator; a bare Keras fit leaves ~10 MB). This guards against worse.
-    assert (rss[-1] - rss[0]) / 19 < 50
+    # Each run trains in a child process that gives its memory back when it ends (in this
+    # process a run of our recipe kept ~31 MB that no gc or clear_session returned). Measured:
+    # 660 -> 661 MB over 19 runs; a little slack for the chart's and the log's own growth.
+    assert (rss[-1] - rss[0]) / 19 < 3
 
 
 @pytest.mark.slow
