@@ -46,11 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
     for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
                        ("val-fraction", float), ("seed", int), ("patience", int),
-                       ("weight-decay", float), ("label-smoothing", float), ("translate", int)):
+                       ("weight-decay", float), ("label-smoothing", float), ("translate", int),
+                       ("stem", int), ("bn-momentum", float), ("logit-scale", float),
+                       ("lookahead", int), ("momentum", float), ("warmup", float)):
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
     t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--activation", choices=["gelu", "relu"])
+    t.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
+                   help="frozen 2x2 whitening first layer set from the training images")
+    t.add_argument("--bn-scale", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16"])
     t.add_argument("--out", help="output .keras file or folder (default: the per-user folder)")
     t.add_argument("--backup", help="folder for per-epoch backups: run the same command again "
@@ -143,7 +149,9 @@ def cmd_train(args) -> int:
             config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
         overrides = {k: getattr(args, k) for k in (
             "epochs", "batch_size", "lr", "val_fraction", "seed", "patience", "precision", "cutout",
-            "residual", "weight_decay", "label_smoothing", "translate") if getattr(args, k) is not None}
+            "residual", "weight_decay", "label_smoothing", "translate", "stem", "bn_momentum",
+            "logit_scale", "lookahead", "momentum", "warmup", "activation", "whiten", "bn_scale")
+            if getattr(args, k) is not None}
         if args.widths:
             overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
         config = replace(config, **overrides)

@@ -46,6 +46,14 @@ class TrainConfig:
     precision: str = "auto"        # "auto", "float32" or "mixed_bfloat16"
     patience: int = 0              # early stopping on validation accuracy, epochs; 0 = off
     tta: bool = True               # predict with horizontal-flip test-time augmentation
+    # airbench's network details (defaults: the network of checkpoints made before them)
+    activation: str = "gelu"       # "gelu" or "relu"
+    bn_momentum: float = 0.9       # batch norm running-average momentum (weight of the old value)
+    bn_scale: bool = True          # batch norm learns a per-channel scale
+    logit_scale: float = 1.0       # fixed multiplier of the logits
+    whiten: bool = False           # frozen 2x2 whitening first layer set from the training images
+    lookahead: int = 0             # every this many steps the weights become their moving
+    lookahead_decay: float = 0.95  # average (decay per step); 0 = off (Keras optimizer EMA)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,8 +128,6 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
     from .checkpoints import load_checkpoint
     from .hardware import compute_dtype
-    from .model import build_model
-
     reporter = reporter or SilentReporter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +148,10 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     n_classes = len(data.class_names)
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
-    model = build_model(n_classes, config.widths, config.stem, shape, dtype, config.residual)
+    model = network(config, n_classes, shape, dtype)
+    if config.whiten and source is None:
+        from .model import whitening_kernel
+        model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images)])
     if source is not None:
         _copy_weights(source, model)
         del source
@@ -155,8 +164,10 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     schedule = keras.optimizers.schedules.CosineDecay(
         config.lr * 0.1, max(total - warm, 1), alpha=0.0, warmup_target=config.lr, warmup_steps=warm)
     model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=True,
-                                       weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.SGD(
+            schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay,
+            use_ema=config.lookahead > 0, ema_momentum=config.lookahead_decay,
+            ema_overwrite_frequency=config.lookahead or None),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"])
     tta = "hflip" if config.tta else "none"
@@ -176,8 +187,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
     def save_best(trained, epoch, val_acc):
         if not float32_copy:
-            float32_copy.append(build_model(n_classes, config.widths, config.stem, shape,
-                                            "float32", config.residual))
+            float32_copy.append(network(config, n_classes, shape, "float32"))
         clean = float32_copy[0]
         clean.set_weights(trained.get_weights())
         metrics = {"val_accuracy" if len(val_set) else "train_accuracy": val_acc, "best_epoch": epoch,
@@ -244,16 +254,33 @@ class Cancelled(Exception):
     """The run was stopped before anything worth keeping existed."""
 
 
+def network(config: TrainConfig, n_classes: int, shape: tuple, dtype: str):
+    """The network ``config`` describes, from ``build_model``."""
+    from .model import build_model
+
+    return build_model(n_classes, config.widths, config.stem, shape, dtype, config.residual,
+                       activation=config.activation, bn_momentum=config.bn_momentum,
+                       bn_scale=config.bn_scale, logit_scale=config.logit_scale,
+                       whiten=config.whiten)
+
+
 def architecture_of(model) -> dict:
-    """The config fields (widths, stem, residual) of a network built by ``build_model``."""
+    """The config fields describing a network built by ``build_model`` (widths, stem, residual,
+    activation, batch norm, logit scale, whitening)."""
     from .checkpoints import CheckpointError
 
     names = {layer.name: layer for layer in model.layers}
     try:
-        return {"stem": int(names["stem_conv"].filters),
+        bn = names["group1_a_bn"]
+        return {"stem": int(names["stem_conv"].filters) if "stem_conv" in names else 0,
                 "widths": tuple(int(names[f"group{i}_a_conv"].filters) for i in (1, 2, 3)),
-                "residual": "group1_res1_conv" in names}
-    except KeyError:
+                "residual": "group1_res1_conv" in names,
+                "activation": next(n.rsplit("_", 1)[1] for n in names if n.startswith("group1_a_")
+                                   and n.rsplit("_", 1)[1] in ("gelu", "relu")),
+                "bn_momentum": float(bn.momentum), "bn_scale": bool(bn.scale),
+                "logit_scale": float(names["logit_scale"].scale) if "logit_scale" in names else 1.0,
+                "whiten": "whiten_conv" in names}
+    except (KeyError, StopIteration):
         raise CheckpointError("this checkpoint's network is not one the app can fine-tune") from None
 
 

@@ -27,8 +27,12 @@ def _randomised(model, seed: int):
     for layer in model.layers:
         if layer.__class__.__name__ == "BatchNormalization":
             shape = layer.get_weights()[0].shape
-            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape),
-                               rng.normal(0, 0.2, shape), rng.uniform(0.5, 2.0, shape)])
+            scale = [rng.uniform(0.5, 1.5, shape)] if layer.scale else []
+            layer.set_weights(scale + [rng.normal(0, 0.2, shape), rng.normal(0, 0.2, shape),
+                                       rng.uniform(0.5, 2.0, shape)])
+        elif layer.name == "whiten_conv":  # frozen, set from images in training
+            from training.model import whitening_kernel
+            layer.set_weights([whitening_kernel(_images(64, seed))])
         elif layer.name == "logits":
             layer.set_weights([w * 8 for w in layer.get_weights()])
     return model
@@ -48,15 +52,21 @@ def _save(model, tmp_path, name, tta="none", classes=("a", "b", "c")):
     return path
 
 
-@pytest.mark.parametrize("residual, tta", [(False, "none"), (True, "hflip")])
-def test_numpy_and_keras_give_the_same_probabilities(tmp_path, residual, tta):
+AIRBENCH = dict(activation="relu", bn_momentum=0.4, bn_scale=False, logit_scale=1 / 9,
+                whiten=True, stem=0)
+
+
+@pytest.mark.parametrize("residual, tta, extra", [(False, "none", {}), (True, "hflip", {}),
+                                                  (False, "hflip", AIRBENCH)])
+def test_numpy_and_keras_give_the_same_probabilities(tmp_path, residual, tta, extra):
     import keras
 
     from training.model import build_model
     from training.predict import Classifier
 
     keras.utils.set_random_seed(0)
-    model = _randomised(build_model(3, widths=(4, 8, 8), stem=4, residual=residual), seed=1)
+    options = {"stem": 4, **extra}
+    model = _randomised(build_model(3, widths=(4, 8, 8), residual=residual, **options), seed=1)
     path = _save(model, tmp_path, "net", tta=tta)
     images = _images(16, seed=2)
 

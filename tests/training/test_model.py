@@ -1,0 +1,37 @@
+"""The network's airbench options: a whitening first layer that really whitens, and a checkpoint
+whose architecture is read back exactly (fine-tuning rebuilds the same network)."""
+import numpy as np
+
+from training.model import whitening_kernel
+from training.train import TrainConfig, architecture_of, network
+
+
+def test_the_whitening_layer_decorrelates_2x2_patches_to_unit_variance(rng):
+    import keras
+
+    # correlated colours and neighbours, as in photos: smooth random fields
+    base = rng.normal(128, 40, (200, 8, 8, 1)).repeat(4, axis=1).repeat(4, axis=2)
+    images = np.clip(base + rng.normal(0, 8, (200, 32, 32, 3)), 0, 255).astype(np.uint8)
+    kernel = whitening_kernel(images)
+    assert kernel.shape == (2, 2, 3, 24)
+    x = (images.astype(np.float32) - np.float32((125.3, 123.0, 113.9))) / np.float32((63.0, 62.1, 66.7))
+    out = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="valid"))
+    flat = out.reshape(-1, 24)[:, :12].astype(np.float64)  # the other 12 are their negatives
+    covariance = flat.T @ flat / len(flat)
+    # eps = 5e-4 shrinks the smallest directions a little; the rest are exactly white
+    np.testing.assert_allclose(np.diag(covariance), 1.0, atol=0.2)
+    off = covariance - np.diag(np.diag(covariance))
+    assert np.abs(off).max() < 1e-3
+    np.testing.assert_allclose(out[..., 12:], -out[..., :12], atol=1e-4)
+
+
+def test_an_airbench_network_reports_its_own_architecture():
+    config = TrainConfig(widths=(4, 8, 8), stem=0, activation="relu", bn_momentum=0.4,
+                         bn_scale=False, logit_scale=1 / 9, whiten=True)
+    model = network(config, 3, (32, 32, 3), "float32")
+    got = architecture_of(model)
+    assert got == {"stem": 0, "widths": (4, 8, 8), "residual": False, "activation": "relu",
+                   "bn_momentum": 0.4, "bn_scale": False, "logit_scale": 1 / 9, "whiten": True}
+    assert not model.get_layer("whiten_conv").trainable_weights
+    plain = architecture_of(network(TrainConfig(widths=(4, 8, 8), stem=4), 3, (32, 32, 3), "float32"))
+    assert plain["activation"] == "gelu" and plain["bn_scale"] and not plain["whiten"]
