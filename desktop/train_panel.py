@@ -7,6 +7,7 @@ itself.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,18 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from training.batches import augment
+from training.train import (ARCHITECTURE_FIELDS, REFERENCE_SPEED, TrainConfig, expected_seconds,
+                            speed_key)
 
 from .data_check_view import PREVIEW_COUNT, AugmentPreview, DataCheckView
 from .train_chart import TrainingChart
 from .train_settings import TrainSettingsForm
 from .trainer import TrainController
+
+
+def format_minutes(seconds: float) -> str:
+    minutes = max(int(round(seconds / 60)), 1)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def format_duration(seconds: float) -> str:
@@ -70,6 +78,7 @@ class TrainPanel(QWidget):
         self.progress.setAccessibleName("Training progress")
         self.progress.setFormat("")
         self.rate_label = QLabel()
+        self.estimate_label = QLabel(wordWrap=True, objectName="note")
         self.result_label = QLabel(wordWrap=True, objectName="result")
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.start_button = QPushButton("Start training", objectName="primary")
@@ -86,6 +95,7 @@ class TrainPanel(QWidget):
         right_layout.addWidget(self.progress)
         right_layout.addWidget(self.rate_label)
         right_layout.addLayout(buttons)
+        right_layout.addWidget(self.estimate_label)
         right_layout.addWidget(self.result_label)
         right.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         return right
@@ -95,6 +105,9 @@ class TrainPanel(QWidget):
         self.data_view.check_requested.connect(self.check_data)
         self.form.start_changed.connect(self._update_transfer_note)
         self.form.augment_changed.connect(self.refresh_preview)
+        for changed in (self.form.start_changed, self.form.val_fraction_changed,
+                        self.form.epochs.valueChanged, self.form.batch_size.valueChanged):
+            changed.connect(self.update_estimate)
         self.form.val_fraction_changed.connect(self.data_view.show_split)
         self.preview.shuffle_button.clicked.connect(self.refresh_preview)
         self.start_button.clicked.connect(self.start)
@@ -141,6 +154,7 @@ class TrainPanel(QWidget):
         self._preview_index = rng.choice(len(data), min(PREVIEW_COUNT, len(data)), replace=False)
         self.refresh_preview()
         self._update_transfer_note()
+        self.update_estimate()
         self.start_button.setEnabled(not self.controller.running())
 
     def _update_transfer_note(self) -> None:
@@ -157,6 +171,39 @@ class TrainPanel(QWidget):
                          f"{len(info.class_names)}: a new final layer is trained on its learned "
                          "features (transfer learning).")
         self.form.transfer_note.setText(note)
+
+    def run_config(self) -> TrainConfig:
+        """The form's config with the network a run would really train: the active
+        checkpoint's when starting from it."""
+        config = self.form.config()
+        _, info = self.active_checkpoint()
+        if self.form.start_mode() == "active" and info is not None:
+            config = replace(config, **{k: tuple(v) if k == "widths" else v
+                                        for k, v in info.config.items() if k in ARCHITECTURE_FIELDS})
+        return config
+
+    def update_estimate(self) -> None:
+        """Expected wall time of a run with these settings on the checked data: at this
+        computer's speed measured by its last finished run of the same network, else at the
+        reference machine's."""
+        if self.form.n_images is None:
+            self.estimate_label.clear()
+            return
+        config = self.run_config()
+        key = speed_key(config)
+        measured = self.settings.value(f"train/speed/{key}")
+        if measured is not None:
+            rate, source = float(measured), "this computer's last run of this network"
+        elif REFERENCE_SPEED.get(key):
+            rate, source = REFERENCE_SPEED[key], "measured on the reference 2-core CPU"
+        else:
+            self.estimate_label.setText("Expected time: known after the first batches (no run of "
+                                        "this network measured on this computer yet).")
+            return
+        seconds = expected_seconds(config, self.form.n_images, rate)
+        self.estimate_label.setText(f"Expected time: about {format_minutes(seconds)} "
+                                    f"({config.epochs} epochs at {rate:,.0f} training images/s, "
+                                    f"{source}).")
 
     def refresh_preview(self) -> None:
         data = self.controller.data
@@ -230,6 +277,11 @@ class TrainPanel(QWidget):
                                 f"{info.config.get('wall_time_s', 0):.0f} s")
         self.result_label.setText(f"Saved {result.checkpoint.name}: {acc_text}best epoch "
                                   f"{info.metrics.get('best_epoch')}; {how}.")
+        wall, epochs = info.config.get("wall_time_s"), info.config.get("epochs_run")
+        if how.startswith(("finished", "stopped early")) and wall and epochs:
+            rate = info.metrics.get("train_images", 0) * epochs / wall  # start-up, validation, saves in
+            self.settings.setValue(f"train/speed/{speed_key(TrainConfig.from_dict(info.config))}", rate)
+            self.update_estimate()
         self.checkpoint_trained.emit(result)
 
     def _on_failed(self, reason: str) -> None:

@@ -87,10 +87,40 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
 
     progress = Progress()
     callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
+    if config.lookahead:
+        callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay, steps * config.epochs))
     if config.patience and has_val:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience,
                                                        mode="max"))
     return callbacks, progress
+
+
+def Lookahead(every: int, decay: float, total_steps: int):
+    """airbench's lookahead, as a Keras callback: every ``every`` steps the weights (batch norm
+    statistics included) move into an exponential average of themselves and are replaced by it.
+    The average's decay per sync is ``decay ** every`` times the run's progress cubed, so early
+    training is not held back and late training is smoothed; the last step leaves the average.
+    A resumed run starts a new average from its restored weights."""
+    import keras
+    import numpy as np
+
+    class _Lookahead(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.variables = [v for v in self.model.weights if "float" in str(v.dtype)]
+            self.average = [np.array(v.numpy()) for v in self.variables]
+            self.step = int(self.model.optimizer.iterations.numpy())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            if self.step % every and self.step < total_steps:
+                return
+            d = decay ** every * min(self.step / total_steps, 1.0) ** 3
+            for v, avg in zip(self.variables, self.average):
+                avg *= d
+                avg += (1 - d) * v.numpy()
+                v.assign(avg)
+
+    return _Lookahead()
 
 
 class RunHistory:

@@ -53,7 +53,7 @@ class TrainConfig:
     logit_scale: float = 1.0       # fixed multiplier of the logits
     whiten: bool = False           # frozen 2x2 whitening first layer set from the training images
     lookahead: int = 0             # every this many steps the weights become their moving
-    lookahead_decay: float = 0.95  # average (decay per step); 0 = off (Keras optimizer EMA)
+    lookahead_decay: float = 0.95  # average (decay per step, ramped up over the run); 0 = off
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,9 +67,12 @@ class TrainConfig:
 
 
 RECIPES = {
-    # The default from scratch, in the app and the CLI: short schedule, airbench-sized net.
-    "fast": dict(epochs=10, batch_size=512, lr=0.2, widths=(64, 256, 256), translate=2,
-                 weight_decay=5e-3),
+    # The default from scratch, in the app and the CLI: airbench's network (frozen whitening
+    # layer, batch norm without scale at momentum 0.4, logits / 9) with ReLU for CPU speed, a
+    # large Nesterov learning rate, a short schedule.
+    "fast": dict(epochs=8, batch_size=512, lr=1.0, momentum=0.85, weight_decay=5e-5,
+                 widths=(64, 256, 256), stem=0, whiten=True, activation="relu", bn_momentum=0.4,
+                 bn_scale=False, logit_scale=1 / 9, translate=2),
     # Starting from a trained checkpoint: fewer epochs, a gentler peak learning rate.
     "fine-tune": dict(epochs=8, batch_size=256, lr=0.04, warmup=0.1, translate=2,
                       weight_decay=5e-3, patience=3),
@@ -78,6 +81,36 @@ RECIPES = {
     "bundled": dict(epochs=80, batch_size=512, lr=0.2, widths=(96, 192, 384), stem=32,
                     residual=True, cutout=8, translate=4, weight_decay=5e-3, val_fraction=0.1),
 }
+
+
+ARCHITECTURE_FIELDS = ("widths", "stem", "residual", "activation", "bn_momentum", "bn_scale",
+                       "logit_scale", "whiten")
+
+
+def speed_key(config: TrainConfig) -> str:
+    """What a run's training images per second depend on: network, precision, batch size.
+    Cheap (no TensorFlow import): the app computes it on the GUI thread."""
+    from .hardware import BF16_CPU_FLAGS, cpu_flags
+
+    precision = config.precision
+    if precision == "auto":
+        precision = "mixed_bfloat16" if set(BF16_CPU_FLAGS) & set(cpu_flags()) else "float32"
+    return (f"{'-'.join(map(str, config.widths))} stem{config.stem}"
+            f"{' residual' if config.residual else ''}{' whiten' if config.whiten else ''} "
+            f"{config.activation} {precision} batch{config.batch_size}")
+
+
+# Training images per second of whole runs (validation, saving and start-up included) of the
+# "fast" recipe on the reference machine (2-core x86-64 with AVX512-BF16), measured with
+# ``python -m training train --data cifar10-jpg.tar.gz --recipe fast``; the app's estimate
+# before this computer has measured its own.
+REFERENCE_SPEED = {"64-256-256 stem0 whiten relu mixed_bfloat16 batch512": 385.0}  # 2026-11-25
+
+
+def expected_seconds(config: TrainConfig, n_images: int, images_per_s: float) -> float:
+    """Wall time of a run of ``config`` on ``n_images`` labelled images at ``images_per_s``."""
+    n_train = max(int(n_images * (1 - config.val_fraction)), 1)
+    return n_train * config.epochs / images_per_s
 
 
 def fit_to_data(config: TrainConfig, n_images: int, min_steps_per_epoch: int = 16,
@@ -164,10 +197,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     schedule = keras.optimizers.schedules.CosineDecay(
         config.lr * 0.1, max(total - warm, 1), alpha=0.0, warmup_target=config.lr, warmup_steps=warm)
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay,
-            use_ema=config.lookahead > 0, ema_momentum=config.lookahead_decay,
-            ema_overwrite_frequency=config.lookahead or None),
+        optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=True,
+                                       weight_decay=config.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"])
     tta = "hflip" if config.tta else "none"

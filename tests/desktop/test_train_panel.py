@@ -92,6 +92,7 @@ def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
         qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
     window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
     wait_checked(qtbot, panel)
+    assert "known after the first batches" in panel.estimate_label.text()  # no run of it yet
     batches = []
     window.trainer.batch.connect(batches.append)
     t0 = time.monotonic()
@@ -111,6 +112,12 @@ def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
     model, info = load_checkpoint(result.checkpoint)
     assert info.class_names == ("apple", "lime", "plum") and len(info.history["val_loss"]) == 3
     assert info.data_fingerprint and info.versions and info.config["epochs"] == 3
+    # the next run's expected time comes from this run's measured speed
+    rate = info.metrics["train_images"] * 3 / info.config["wall_time_s"]
+    assert f"at {rate:,.0f} training images/s, this computer's last run" in panel.estimate_label.text()
+    panel.form.epochs.setValue(30)
+    minutes = max(round(info.metrics["train_images"] * 30 / rate / 60), 1)
+    assert f"Expected time: about {minutes} min (30 epochs" in panel.estimate_label.text()
     # the window offers it; taking the offer makes its predictions show
     assert window.banner.isVisible() and "New checkpoint" in window.banner.label.text()
     with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):

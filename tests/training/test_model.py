@@ -35,3 +35,27 @@ def test_an_airbench_network_reports_its_own_architecture():
     assert not model.get_layer("whiten_conv").trainable_weights
     plain = architecture_of(network(TrainConfig(widths=(4, 8, 8), stem=4), 3, (32, 32, 3), "float32"))
     assert plain["activation"] == "gelu" and plain["bn_scale"] and not plain["whiten"]
+
+
+def test_lookahead_pulls_weights_into_their_average_more_as_the_run_goes_on():
+    import keras
+
+    from training.callbacks import Lookahead
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    kernel = model.weights[0]
+    kernel.assign(np.zeros((2, 1), np.float32))
+    callback = Lookahead(every=2, decay=0.5, total_steps=4)
+    callback.set_model(model)
+    callback.on_train_begin()
+    kernel.assign(np.ones((2, 1), np.float32))  # an optimiser step moved the weights
+    callback.on_train_batch_end(0)  # step 1: not a sync step
+    assert kernel.numpy()[0, 0] == 1.0
+    callback.on_train_batch_end(1)  # step 2 of 4: d = 0.5**2 * (2/4)**3 = 1/32
+    np.testing.assert_allclose(kernel.numpy(), 31 / 32)
+    kernel.assign(np.full((2, 1), 2.0, np.float32))
+    callback.on_train_batch_end(2)
+    callback.on_train_batch_end(3)  # the last step: d = 0.25, the average is left in place
+    np.testing.assert_allclose(kernel.numpy(), 0.25 * 31 / 32 + 0.75 * 2.0, rtol=1e-6)
