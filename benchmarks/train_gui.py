@@ -8,15 +8,16 @@ function, ``training.train.train``:
 
 * headless: called directly with a silent reporter (what ``python -m training train`` does);
 * in the app: the real ``MainWindow`` (offscreen Qt, bundled checkpoint loaded), Train tab,
-  ``TrainController`` on its worker thread, live chart and progress drawn from its signals.
+  ``TrainController`` (training in its child process), live chart and progress drawn from its
+  signals.
 
 Throughput is training images per second over the epochs after the first (the first traces the
 graph), from the per-epoch wall times the training function reports. The runs alternate
 (headless, app, headless, app, ...) so drift hits both alike. Reported: medians per side and the
 ratio app/headless (the GUI overhead is 1 - ratio). While the app trains, a 20 ms QTimer measures
 how late the GUI thread's event loop serves it (p50, p99, worst), reported separately for the
-seconds before the first batch, when TensorFlow traces the training step and holds the GIL in
-stretches, and for the rest of the run.
+seconds before the first batch, when TensorFlow traces the training step (in-thread training held
+the window's GIL in stretches then), and for the rest of the run.
 
 ``--data`` takes any data the app trains on (of the CIFAR-10 archive, ``--images`` training images
 drawn at random); they are written as a CIFAR-10 python batch into a temporary folder, which the
