@@ -7,6 +7,7 @@ offered for resumption at the next launch.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -16,9 +17,9 @@ from training.checkpoints import now_iso
 from training.paths import user_cache_dir, user_checkpoints_dir
 from training.preprocessing import Preprocessing
 
-from training.isolated import ChildDied, ChildProcess
-
 from .jobs import Job, JobLane
+
+log = logging.getLogger(__name__)
 
 
 def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: int, reporter):
@@ -60,7 +61,7 @@ class TrainController(QObject):
         self.job: Job | None = None
         self.check_job: Job | None = None
         self.record: runs.RunRecord | None = None
-        self._child: ChildProcess | None = None  # prepared while the user looks at their data
+        self._child = None  # a training.isolated.ChildProcess, prepared during the data check
 
     # -- data ----------------------------------------------------------------------------------
     def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
@@ -81,7 +82,12 @@ class TrainController(QObject):
             return  # a newer check replaced this one
         self.data, check = result
         if self.isolate and (self._child is None or not self._child.alive()):
-            self._child = ChildProcess(name="training")  # imports TensorFlow while they look
+            from training.isolated import ChildProcess  # not at launch: multiprocessing is 10 ms
+            try:
+                self._child = ChildProcess(name="training")  # imports TensorFlow while they look
+            except OSError:  # no process to spare now: Start tries again and says why
+                log.exception("could not start the training process ahead of time")
+                self._child = None
         self.data_checked.emit(self.data, check)
 
     # -- runs ----------------------------------------------------------------------------------
@@ -113,6 +119,8 @@ class TrainController(QObject):
         def work(reporter):
             if not self.isolate:
                 return fn(*args, reporter=reporter)
+            from training.isolated import ChildDied, ChildProcess
+
             reporter.progress(0.0, "Starting the training process…")
             child, self._child = self._child, None
             if child is None or not child.alive():
