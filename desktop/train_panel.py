@@ -7,7 +7,6 @@ itself.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -178,8 +177,8 @@ class TrainPanel(QWidget):
         config = self.form.config()
         _, info = self.active_checkpoint()
         if self.form.start_mode() == "active" and info is not None:
-            config = replace(config, **{k: tuple(v) if k == "widths" else v
-                                        for k, v in info.config.items() if k in ARCHITECTURE_FIELDS})
+            config = TrainConfig.from_dict({**config.to_dict(), **{
+                k: v for k, v in info.config.items() if k in ARCHITECTURE_FIELDS}})
         return config
 
     def update_estimate(self) -> None:
@@ -278,7 +277,7 @@ class TrainPanel(QWidget):
         self.result_label.setText(f"Saved {result.checkpoint.name}: {acc_text}best epoch "
                                   f"{info.metrics.get('best_epoch')}; {how}.")
         wall, epochs = info.config.get("wall_time_s"), info.config.get("epochs_run")
-        if how.startswith(("finished", "stopped early")) and wall and epochs:
+        if info.config.get("stopped") in (None, "early") and wall and epochs:  # whole epochs
             rate = info.metrics.get("train_images", 0) * epochs / wall  # start-up, validation, saves in
             self.settings.setValue(f"train/speed/{speed_key(TrainConfig.from_dict(info.config))}", rate)
             self.update_estimate()

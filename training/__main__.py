@@ -147,11 +147,8 @@ def cmd_train(args) -> int:
     try:
         if args.config:
             config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
-        overrides = {k: getattr(args, k) for k in (
-            "epochs", "batch_size", "lr", "val_fraction", "seed", "patience", "precision", "cutout",
-            "residual", "weight_decay", "label_smoothing", "translate", "stem", "bn_momentum",
-            "logit_scale", "lookahead", "momentum", "warmup", "activation", "whiten", "bn_scale")
-            if getattr(args, k) is not None}
+        overrides = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__
+                     if k != "widths" and getattr(args, k, None) is not None}
         if args.widths:
             overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
         config = replace(config, **overrides)

@@ -6,8 +6,8 @@ run of our recipe with TF 2.21 / Keras 3.15, measured over 20 runs; ``gc`` and
 when the process ends, and a crash inside TensorFlow ends that process, not the app. It also
 frees the caller's interpreter lock: the window keeps its whole share of the CPU's attention.
 
-A :class:`ChildProcess` is spawned ahead of time (``prepare``): it imports TensorFlow while the
-user is still looking at their data, then waits for its one job. ``run`` blocks the calling
+A :class:`ChildProcess` is spawned when it is made, ahead of its job: it imports TensorFlow while
+the user is still looking at their data, then waits for its one job. ``run`` blocks the calling
 (worker) thread, forwards progress and partial results to the reporter, mirrors the reporter's
 cancel and pause state into the child, and returns the job's result or raises its exception.
 """
@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import time
 import traceback
 
-from .reporting import first_line
+from .reporting import CancelFlag, SilentReporter, first_line
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +30,13 @@ class ChildDied(RuntimeError):
         self.pid = pid
 
 
-class _Flags:
-    """Cancel and pause, shared with the child (process-safe events)."""
+class _PipeReporter(SilentReporter):
+    """The child's reporter: sends progress and partials to the parent; cancel and pause come
+    from the flag the parent shares with it."""
 
-    def __init__(self, ctx) -> None:
-        self.cancel = ctx.Event()
-        self.running = ctx.Event()
-        self.running.set()
-
-
-class _PipeReporter:
-    """The child's reporter: sends progress and partials to the parent, reads the shared flags."""
-
-    def __init__(self, conn, flags: _Flags) -> None:
-        self.conn, self.flags = conn, flags
+    def __init__(self, conn, cancel: CancelFlag) -> None:
+        super().__init__(cancel)
+        self.conn = conn
 
     def progress(self, fraction: float, message: str = "") -> None:
         self.conn.send(("progress", float(fraction), message))
@@ -52,23 +44,8 @@ class _PipeReporter:
     def partial(self, payload: object) -> None:
         self.conn.send(("partial", payload))
 
-    def cancelled(self) -> bool:
-        return self.flags.cancel.is_set()
 
-    def paused(self) -> bool:
-        return not self.flags.running.is_set()
-
-    def pause_point(self) -> float:
-        if self.flags.running.is_set():
-            return 0.0
-        t0 = time.monotonic()
-        while not self.flags.running.wait(0.1):
-            if self.flags.cancel.is_set():
-                break
-        return time.monotonic() - t0
-
-
-def _child_main(conn, flags: _Flags, warm_imports: tuple[str, ...]) -> None:
+def _child_main(conn, flag: CancelFlag, warm_imports: tuple[str, ...]) -> None:
     """The child: import what the job needs, then wait for the job, run it and send its outcome."""
     import importlib
 
@@ -79,7 +56,7 @@ def _child_main(conn, flags: _Flags, warm_imports: tuple[str, ...]) -> None:
     except EOFError:  # the parent went away or closed us before giving a job
         return
     try:
-        result = fn(*args, reporter=_PipeReporter(conn, flags))
+        result = fn(*args, reporter=_PipeReporter(conn, flag))
     except BaseException as exc:  # everything goes back to the parent, which decides
         text = traceback.format_exc()
         try:
@@ -97,8 +74,8 @@ class ChildProcess:
     def __init__(self, warm_imports: tuple[str, ...] = ("training.train",), name: str = "job") -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._flags = _Flags(ctx)
-        self.process = ctx.Process(target=_child_main, args=(child_conn, self._flags, warm_imports),
+        self._flag = CancelFlag(ctx.Event)
+        self.process = ctx.Process(target=_child_main, args=(child_conn, self._flag, warm_imports),
                                    name=f"pixelclassifier-{name}", daemon=True)
         self.process.start()
         child_conn.close()
@@ -119,16 +96,14 @@ class ChildProcess:
             self._conn.send((fn, args))
         except (BrokenPipeError, OSError) as exc:
             raise ChildDied(self._death_message(), self.process.pid) from exc
-        paused = getattr(reporter, "paused", lambda: False)
         try:
             while True:
                 if reporter.cancelled():
-                    self._flags.cancel.set()
-                    self._flags.running.set()
-                elif paused():
-                    self._flags.running.clear()
+                    self._flag.set()
+                elif reporter.paused():
+                    self._flag.pause()
                 else:
-                    self._flags.running.set()
+                    self._flag.resume()
                 if not self._conn.poll(0.05):
                     if not self.process.is_alive() and not self._conn.poll(0):
                         raise ChildDied(self._death_message(), self.process.pid)

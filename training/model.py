@@ -31,7 +31,7 @@ def build_model(num_classes: int, widths: tuple[int, ...] = (64, 256, 256), stem
             weight of the old value) and whether it learns a per-channel scale (airbench: no).
         logit_scale: multiplies the logits (airbench: 1/9), a fixed ``Rescaling`` layer.
         whiten: start with airbench's frozen 2x2 whitening convolution (24 channels, set from
-            the training images by ``set_whitening``; valid padding, so 32x32 becomes 31x31).
+            the training images with ``whitening_kernel``; valid padding, so 32x32 becomes 31x31).
             ``stem`` then may be 0 (no stem convolution).
     """
     import keras

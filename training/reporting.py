@@ -33,11 +33,14 @@ class Reporter(Protocol):
 
 
 class CancelFlag:
-    """A thread-safe cancel flag and pause switch that a job polls and its owner sets."""
+    """A thread-safe cancel flag and pause switch that a job polls and its owner sets.
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._running = threading.Event()
+    ``event`` makes its two events: ``threading.Event`` by default, a multiprocessing context's
+    ``Event`` to share the flag with a child process (``training.isolated``)."""
+
+    def __init__(self, event=threading.Event) -> None:
+        self._event = event()
+        self._running = event()
         self._running.set()
 
     def set(self) -> None:

@@ -161,6 +161,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
     from .checkpoints import load_checkpoint
     from .hardware import compute_dtype
+
     reporter = reporter or SilentReporter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

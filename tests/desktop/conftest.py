@@ -51,3 +51,10 @@ def drop(widget, paths):
     QApplication.sendEvent(widget, event)
 
 
+def tflite_export_dialog(window, checkpoint, folder):
+    """The window's export dialog for ``checkpoint``, set to TF Lite into ``folder``."""
+    window.export_checkpoint(checkpoint)
+    dialog = window.export_dialog
+    dialog.format.setCurrentIndex(dialog.format.findData("tflite"))
+    dialog.folder.setText(str(folder))
+    return dialog

@@ -9,7 +9,7 @@ from training.checkpoints import CheckpointInfo, save_checkpoint, sidecar_path
 from training.model import build_model
 from training.paths import user_checkpoints_dir
 
-from .conftest import WAIT, drop
+from .conftest import WAIT, drop, tflite_export_dialog
 
 
 def user_checkpoint(name, classes, seed=1):
@@ -198,10 +198,7 @@ def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint
 
 def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
-    window.export_checkpoint(tiny_checkpoint)
-    dialog = window.export_dialog
-    dialog.format.setCurrentIndex(dialog.format.findData("tflite"))
-    dialog.folder.setText(str(tmp_path / "export"))
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "export")
     with qtbot.waitSignal(dialog.exported, timeout=WAIT) as blocker:
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import WAIT, drop
+from .conftest import WAIT, drop, tflite_export_dialog
 
 
 def rss_mb() -> float:
@@ -66,10 +66,7 @@ def test_closing_during_an_evaluation_stops_it(qtbot, make_window, tiny_checkpoi
 
 def test_closing_during_an_export_stops_it(qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
-    window.export_checkpoint(tiny_checkpoint)
-    dialog = window.export_dialog
-    dialog.format.setCurrentIndex(dialog.format.findData("tflite"))
-    dialog.folder.setText(str(tmp_path / "export"))
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "export")
     started = []
     job = dialog.start()
     job.progress.connect(lambda *args: started.append(args))
