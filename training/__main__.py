@@ -48,12 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                        ("val-fraction", float), ("seed", int), ("patience", int),
                        ("weight-decay", float), ("label-smoothing", float), ("translate", int),
                        ("stem", int), ("bn-momentum", float), ("logit-scale", float),
-                       ("lookahead", int), ("momentum", float), ("warmup", float)):
+                       ("lookahead", int), ("momentum", float), ("warmup", float),
+                       ("bias-lr-scale", float)):
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
     t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--activation", choices=["gelu", "relu"])
+    t.add_argument("--schedule", choices=["cosine", "triangle"], help="learning-rate shape")
+    t.add_argument("--init", choices=["glorot", "torch"], help="kernel initialiser")
+    t.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=None,
+                   help="3x3 convolutions start as identity where channels allow (airbench)")
     t.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
                    help="frozen 2x2 whitening first layer set from the training images")
     t.add_argument("--bn-scale", action=argparse.BooleanOptionalAction, default=None)

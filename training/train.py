@@ -1,7 +1,7 @@
 """Training: a plain function over an in-memory image set, reporting through a small object.
 
-``train`` reads top to bottom: split, build (or start from a parent), compile with one-cycle
-Nesterov SGD and label smoothing, fit with small callbacks (progress and cancel, NaN stop, best
+``train`` reads top to bottom: split, build (or start from a parent), compile with Nesterov SGD
+(``optim.py``) and label smoothing, fit with small callbacks (progress and cancel, NaN stop, best
 checkpoint, resumable backup), then save the best weights as a float32 checkpoint with its sidecar.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .calibration import calibrate
 from .callbacks import RunHistory, completed_epochs, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet, split
+from .optim import dirac_init, make_optimizer
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
 
@@ -54,6 +55,10 @@ class TrainConfig:
     whiten: bool = False           # frozen 2x2 whitening first layer set from the training images
     lookahead: int = 0             # every this many steps the weights become their moving
     lookahead_decay: float = 0.95  # average (decay per step, ramped up over the run); 0 = off
+    schedule: str = "cosine"       # learning-rate shape: "cosine" (warm-up, cosine) or "triangle"
+    bias_lr_scale: float = 1.0     # batch-norm biases learn this many times faster (airbench: 64)
+    init: str = "glorot"           # kernel initialiser: "glorot" (Keras) or "torch" (PyTorch's)
+    dirac: bool = False            # 3x3 convolutions start as identity where channels allow
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -186,6 +191,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if config.whiten and source is None:
         from .model import whitening_kernel
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images)])
+    if config.dirac and source is None:
+        dirac_init(model)
     if source is not None:
         _copy_weights(source, model)
         del source
@@ -194,12 +201,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                 layer.trainable = layer.name == "logits"
     steps = math.ceil(len(train_set) / config.batch_size)
     total = steps * config.epochs
-    warm = max(1, int(total * config.warmup))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.lr * 0.1, max(total - warm, 1), alpha=0.0, warmup_target=config.lr, warmup_steps=warm)
     model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=True,
-                                       weight_decay=config.weight_decay),
+        optimizer=make_optimizer(config, total),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"])
     tta = "hflip" if config.tta else "none"
@@ -293,7 +296,7 @@ def network(config: TrainConfig, n_classes: int, shape: tuple, dtype: str):
     return build_model(n_classes, config.widths, config.stem, shape, dtype, config.residual,
                        activation=config.activation, bn_momentum=config.bn_momentum,
                        bn_scale=config.bn_scale, logit_scale=config.logit_scale,
-                       whiten=config.whiten)
+                       whiten=config.whiten, init=config.init)
 
 
 def architecture_of(model) -> dict:

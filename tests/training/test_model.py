@@ -59,3 +59,51 @@ def test_lookahead_pulls_weights_into_their_average_more_as_the_run_goes_on():
     callback.on_train_batch_end(2)
     callback.on_train_batch_end(3)  # the last step: d = 0.25, the average is left in place
     np.testing.assert_allclose(kernel.numpy(), 0.25 * 31 / 32 + 0.75 * 2.0, rtol=1e-6)
+
+
+def test_batch_norm_biases_learn_bias_lr_scale_times_faster_and_nothing_else_does():
+    import keras
+    from dataclasses import replace
+
+    from training.optim import make_optimizer
+
+    x = np.random.default_rng(0).uniform(0, 255, (32, 32, 32, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(32) % 3]
+    moved = {}
+    for scale in (1.0, 64.0):
+        config = TrainConfig(widths=(4, 8, 8), stem=0, bn_scale=False, momentum=0.0,
+                             weight_decay=0.0, lr=0.01, bias_lr_scale=scale)
+        keras.utils.set_random_seed(0)
+        model = network(config, 3, (32, 32, 3), "float32")
+        model.compile(optimizer=make_optimizer(config, 10), loss="categorical_crossentropy")
+        before = [w.copy() for w in model.get_weights()]
+        model.train_on_batch(x, y)  # one step of plain SGD from the same start
+        moved[scale] = {v.path: np.abs(a - b).max() for v, a, b in
+                        zip(model.weights, model.get_weights(), before)}
+    betas = [p for p in moved[1.0] if p.endswith("beta")]
+    assert betas
+    for path, step in moved[1.0].items():
+        want = 64 * step if path in betas else step
+        np.testing.assert_allclose(moved[64.0][path], want, rtol=1e-3, atol=1e-7)
+
+
+def test_dirac_start_passes_channels_through_and_the_triangle_schedule_peaks_then_ends_at_zero():
+    import keras
+
+    from training.optim import dirac_init, make_schedule
+
+    config = TrainConfig(widths=(4, 8, 8), stem=0, whiten=True, init="torch", dirac=True,
+                         schedule="triangle", lr=1.0, warmup=0.25)
+    model = network(config, 3, (32, 32, 3), "float32")
+    assert dirac_init(model) == 6
+    conv = model.get_layer("group2_b_conv")  # 8 -> 8 channels: all identity
+    x = np.random.default_rng(1).normal(size=(2, 7, 7, 8)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(conv(x)), x, atol=1e-6)
+    first = model.get_layer("group1_a_conv").get_weights()[0]  # 24 -> 4: all four filters
+    assert first[1, 1, :4, :4].tolist() == np.eye(4).tolist()
+    # PyTorch's default start: uniform within +-1/sqrt(fan_in)
+    head = model.get_layer("logits").get_weights()[0]
+    assert np.abs(head).max() <= 1 / np.sqrt(8) and np.abs(head).max() > 0.5 / np.sqrt(8)
+    schedule = make_schedule(config, 100)
+    lrs = [float(schedule(step)) for step in (0, 25, 50, 100)]
+    np.testing.assert_allclose(lrs, [0.2, 1.0, 2 / 3, 0.0], atol=1e-6)

@@ -1,0 +1,107 @@
+"""The optimiser of a training run: Nesterov SGD with decoupled weight decay, a learning-rate
+schedule, and (airbench) a larger learning rate for batch-norm biases.
+
+Built fresh for each run and never saved inside a checkpoint, so nothing here has to load in
+safe mode.
+"""
+from __future__ import annotations
+
+
+def make_optimizer(config, total_steps: int):
+    """The optimiser ``config`` (a ``TrainConfig``) asks for, over ``total_steps`` steps."""
+    import keras
+
+    schedule = make_schedule(config, total_steps)
+    kwargs = dict(momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
+    if config.bias_lr_scale == 1.0:
+        return keras.optimizers.SGD(schedule, **kwargs)
+    return _bias_scaled_sgd_class()(schedule, bias_scale=config.bias_lr_scale, **kwargs)
+
+
+def make_schedule(config, total_steps: int):
+    """"cosine": linear warm-up from lr/10 over ``warmup`` of the steps, then cosine decay to 0
+    (Keras ``CosineDecay``). "triangle" (airbench): linear from lr/5 up to lr at ``warmup`` of
+    the steps, then linear down to 0."""
+    import keras
+
+    warm = max(1, int(total_steps * config.warmup))
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.lr * 0.1, max(total_steps - warm, 1), alpha=0.0, warmup_target=config.lr,
+            warmup_steps=warm)
+    if config.schedule == "triangle":
+        return _triangle_class()(config.lr, warm, total_steps)
+    raise ValueError(f"unknown learning-rate schedule {config.schedule!r}")
+
+
+def _triangle_class():
+    import keras
+
+    class Triangle(keras.optimizers.schedules.LearningRateSchedule):
+        """lr/5 -> lr linearly over ``warm`` steps, then -> 0 linearly at ``total`` steps."""
+
+        def __init__(self, peak: float, warm: int, total: int):
+            self.peak, self.warm, self.total = float(peak), int(warm), int(max(total, warm + 1))
+
+        def __call__(self, step):
+            from keras import ops
+            step = ops.cast(step, "float32")
+            up = 0.2 + 0.8 * step / self.warm
+            down = (self.total - step) / (self.total - self.warm)
+            return self.peak * ops.maximum(ops.where(step < self.warm, up, down), 0.0)
+
+        def get_config(self):
+            return {"peak": self.peak, "warm": self.warm, "total": self.total}
+
+    return Triangle
+
+
+def _bias_scaled_sgd_class():
+    import keras
+
+    class BiasScaledSGD(keras.optimizers.SGD):
+        """SGD whose batch-norm biases (``beta``) move ``bias_scale`` times faster: their
+        gradients are scaled, which for SGD with momentum is the same as scaling their learning
+        rate. Decoupled weight decay is not scaled (as in airbench)."""
+
+        def __init__(self, learning_rate, bias_scale: float = 64.0, **kwargs):
+            super().__init__(learning_rate, **kwargs)
+            self.bias_scale = float(bias_scale)
+
+        def _backend_apply_gradients(self, grads, trainable_variables):
+            scaled = [g * self.bias_scale if g is not None and _is_norm_bias(v) else g
+                      for g, v in zip(grads, trainable_variables)]
+            return super()._backend_apply_gradients(scaled, trainable_variables)
+
+        def get_config(self):
+            return {**super().get_config(), "bias_scale": self.bias_scale}
+
+    return BiasScaledSGD
+
+
+def _is_norm_bias(variable) -> bool:
+    path = getattr(variable, "path", "") or getattr(variable, "name", "")
+    return path.endswith("beta") and "_bn" in path
+
+
+def dirac_init(model) -> int:
+    """airbench's identity start: in every 3x3 convolution after the first layer, the first
+    ``in_channels`` filters pass their input channel through unchanged (a Dirac delta at the
+    kernel's centre); the remaining filters keep their random start. Returns how many
+    convolutions were changed."""
+    import numpy as np
+
+    changed = 0
+    for layer in model.layers:
+        if not layer.name.endswith("_conv") or layer.name == "whiten_conv":
+            continue
+        kernel = layer.get_weights()[0]
+        kh, kw, c_in, c_out = kernel.shape
+        if kh != 3 or kw != 3:
+            continue
+        n = min(c_in, c_out)
+        kernel[:, :, :, :n] = 0.0
+        kernel[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
+        layer.set_weights([kernel] + layer.get_weights()[1:])
+        changed += 1
+    return changed
