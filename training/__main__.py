@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--activation", choices=["gelu", "relu"])
     t.add_argument("--schedule", choices=["cosine", "triangle"], help="learning-rate shape")
     t.add_argument("--init", choices=["glorot", "torch"], help="kernel initialiser")
+    t.add_argument("--alternate-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip each image in every other epoch instead of at random (airbench)")
     t.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=None,
                    help="3x3 convolutions start as identity where channels allow (airbench)")
     t.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,

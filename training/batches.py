@@ -7,11 +7,12 @@ import numpy as np
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, flip: bool, translate: int,
-            cutout: int = 0) -> np.ndarray:
-    """Random flips, shifts of up to ``translate`` px and ``cutout`` squares, vectorised."""
+            cutout: int = 0, flip_mask: np.ndarray | None = None) -> np.ndarray:
+    """Random flips (or the given ``flip_mask``), shifts of up to ``translate`` px and ``cutout``
+    squares, vectorised."""
     out = images.copy()
     if flip:
-        mask = rng.random(len(out)) < 0.5
+        mask = rng.random(len(out)) < 0.5 if flip_mask is None else flip_mask
         out[mask] = out[mask, :, ::-1]
     if translate > 0:
         t = translate
@@ -42,12 +43,15 @@ def training_batches(x, y, num_classes, config, first_epoch: int = 0):
         """Shuffled, freshly augmented batches each epoch; labels one-hot for label smoothing.
 
         Epoch ``e`` is a pure function of (seed, e), so a resumed run sees the same batches as
-        one that was never interrupted.
+        one that was never interrupted. With ``alternate_flip`` (airbench) each image is flipped
+        at random in the first epoch and then in every other epoch, so consecutive epochs show
+        both of its sides.
         """
 
         def __init__(self):
             super().__init__()
             self.epoch = first_epoch
+            self.flipped_first = np.random.default_rng([config.seed, 1 << 20]).random(len(x)) < 0.5
             self._prepare()
 
         def __len__(self):
@@ -56,7 +60,10 @@ def training_batches(x, y, num_classes, config, first_epoch: int = 0):
         def _prepare(self):
             rng = np.random.default_rng([config.seed, self.epoch])
             order = rng.permutation(len(x))
-            self.xs = augment(x[order], rng, config.flip, config.translate, config.cutout)
+            mask = None
+            if config.alternate_flip:
+                mask = self.flipped_first[order] ^ bool(self.epoch % 2)
+            self.xs = augment(x[order], rng, config.flip, config.translate, config.cutout, mask)
             self.ys = np.eye(num_classes, dtype=np.float32)[y[order]]
 
         def on_epoch_end(self):

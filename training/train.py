@@ -38,6 +38,7 @@ class TrainConfig:
     label_smoothing: float = 0.2   # probability mass spread over the other classes
     val_fraction: float = 0.1      # share of labelled images held out for validation
     flip: bool = True              # random horizontal flips
+    alternate_flip: bool = False   # flip each image in every other epoch instead (airbench)
     translate: int = 2             # random shift of up to this many pixels (reflect padding)
     cutout: int = 0                # side of a random square set to grey, pixels; 0 = off
     widths: tuple[int, int, int] = (64, 256, 256)  # channels of the three conv groups

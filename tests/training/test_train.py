@@ -188,6 +188,28 @@ def test_augment_flips_and_shifts_without_changing_shape():
     assert (out[:, :, -4:].mean(axis=(1, 2, 3)) > 200).any()  # some were flipped to the right
 
 
+def test_alternating_flips_show_each_image_mirrored_in_every_other_epoch():
+    from training.batches import training_batches
+
+    images = np.zeros((40, 8, 8, 3), np.uint8)
+    images[:, :, :2] = 255  # bright left edge: a flipped image has it on the right
+    images[:, 0, 0, 0] = np.arange(40)  # which image it is (survives a flip only as a column)
+    labels = np.arange(40) % 2
+    config = TrainConfig(batch_size=40, translate=0, alternate_flip=True)
+    batches = training_batches(images, labels, 2, config)
+    flipped = []
+    for _ in range(3):
+        x = batches[0][0]
+        ident = np.where(x[:, 0, 0, 2] == 255, x[:, 0, 0, 0], x[:, 0, -1, 0]).astype(int)
+        right = x[:, :, -2:].mean(axis=(1, 2, 3)) > 200
+        flipped.append(dict(zip(ident.tolist(), right.tolist())))
+        batches.on_epoch_end()
+    assert sorted(flipped[0]) == list(range(40))
+    assert 5 < sum(flipped[0].values()) < 35  # random in the first epoch
+    assert all(flipped[1][i] != flipped[0][i] for i in range(40))  # the other side next epoch
+    assert flipped[2] == flipped[0]
+
+
 def test_a_full_disk_at_save_time_stops_with_a_message_and_keeps_the_last_good_checkpoint(
         tmp_path, monkeypatch):
     import errno
