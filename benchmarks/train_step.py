@@ -1,12 +1,14 @@
-"""Bare training-step throughput of the fast recipe's network: float32 against mixed bfloat16.
+"""Bare training-step throughput of the fast recipe's network: float32 against mixed bfloat16,
+and mixed bfloat16 compiled by XLA (``jit_compile=True``).
 
     python benchmarks/train_step.py [--batch 512] [--repeats 3] [--seconds 10]
 
-Builds ``training.model.build_model`` with the ``fast`` recipe's widths, compiles it as
-``training.train`` does (Nesterov SGD, label smoothing), and times ``train_on_batch`` on one
-random batch held in memory: no data pipeline, no callbacks, so the figure is the ceiling for
-a training run on this machine. Baseline, measured in the same run: float32. Prints the median
-images/s over ``--repeats`` timed windows for each precision and the ratio to float32.
+Builds the ``fast`` recipe's network (``training.train.network``), compiles it as
+``training.train`` does (its optimiser from ``training.optim``, label smoothing), and times
+``train_on_batch`` on one random batch held in memory: no data pipeline, no callbacks, so the
+figure is the ceiling for a training run on this machine. Baseline, measured in the same run:
+float32. Prints the median images/s over ``--repeats`` timed windows for each variant and the
+ratio to float32.
 """
 from __future__ import annotations
 
@@ -22,16 +24,16 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def rates(dtype: str, batch: int, repeats: int, seconds: float) -> list[float]:
+def rates(dtype: str, batch: int, repeats: int, seconds: float, jit: bool = False) -> list[float]:
     import keras
     import numpy as np
 
-    from training.model import build_model
-    from training.train import RECIPES
+    from training.optim import make_optimizer
+    from training.train import RECIPES, TrainConfig, network
 
-    widths = RECIPES["fast"]["widths"]
-    model = build_model(10, widths, 32, (32, 32, 3), dtype)
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    config = TrainConfig(**RECIPES["fast"])
+    model = network(config, 10, (32, 32, 3), dtype)
+    model.compile(optimizer=make_optimizer(config, 1000), jit_compile=jit,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.2))
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch, 32, 32, 3)).astype(np.float32)
@@ -64,6 +66,10 @@ def main() -> int:
     med = statistics.median(bf16)
     print(f"mixed_bfloat16       batch {args.batch}: median {med:6.0f} images/s   "
           f"x{med / base:4.2f} float32   runs: " + " ".join(f"{r:.0f}" for r in bf16))
+    xla = rates("mixed_bfloat16", args.batch, args.repeats, args.seconds, jit=True)
+    med = statistics.median(xla)
+    print(f"mixed_bfloat16 + XLA batch {args.batch}: median {med:6.0f} images/s   "
+          f"x{med / base:4.2f} float32   runs: " + " ".join(f"{r:.0f}" for r in xla))
     return 0
 
 

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("weight-decay", float), ("label-smoothing", float), ("translate", int),
                        ("stem", int), ("bn-momentum", float), ("logit-scale", float),
                        ("lookahead", int), ("momentum", float), ("warmup", float),
-                       ("bias-lr-scale", float)):
+                       ("bias-lr-scale", float), ("muon-lr", float), ("muon-momentum", float)):
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
     t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--activation", choices=["gelu", "relu"])
     t.add_argument("--schedule", choices=["cosine", "triangle"], help="learning-rate shape")
     t.add_argument("--init", choices=["glorot", "torch"], help="kernel initialiser")
+    t.add_argument("--optimizer", choices=["sgd", "muon"],
+                   help="muon: Muon steps for 3x3 convolution kernels, SGD for the rest")
     t.add_argument("--alternate-flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip each image in every other epoch instead of at random (airbench)")
     t.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=None,

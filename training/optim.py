@@ -13,6 +13,12 @@ def make_optimizer(config, total_steps: int):
 
     schedule = make_schedule(config, total_steps)
     kwargs = dict(momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay)
+    if config.optimizer == "muon":
+        return _muon_sgd_class()(schedule, bias_scale=config.bias_lr_scale,
+                                 muon_lr=config.muon_lr / config.lr,
+                                 muon_momentum=config.muon_momentum, **kwargs)
+    if config.optimizer != "sgd":
+        raise ValueError(f"unknown optimiser {config.optimizer!r}")
     if config.bias_lr_scale == 1.0:
         return keras.optimizers.SGD(schedule, **kwargs)
     return _bias_scaled_sgd_class()(schedule, bias_scale=config.bias_lr_scale, **kwargs)
@@ -77,6 +83,66 @@ def _bias_scaled_sgd_class():
             return {**super().get_config(), "bias_scale": self.bias_scale}
 
     return BiasScaledSGD
+
+
+def _muon_sgd_class():
+    import keras
+    from keras import ops
+
+    class MuonSGD(_bias_scaled_sgd_class()):
+        """airbench94_muon's optimiser: 3x3 convolution kernels take Muon steps, everything
+        else (batch-norm biases, the last layer) Nesterov SGD as in ``BiasScaledSGD``.
+
+        A Muon step (Keller Jordan): Nesterov momentum on the raw gradient, the kernel rescaled
+        to a fixed norm (sqrt of its output channels), then a step of ``muon_lr`` (relative to
+        the schedule's learning rate) along the momentum's orthogonalisation (three quintic
+        Newton-Schulz iterations: the matrix with its singular values pushed towards 1). Weight
+        decay has no effect on these kernels: their norm is reset every step.
+        """
+
+        def __init__(self, learning_rate, muon_lr: float = 0.24, muon_momentum: float = 0.6,
+                     **kwargs):
+            super().__init__(learning_rate, **kwargs)
+            self.muon_lr, self.muon_momentum = float(muon_lr), float(muon_momentum)
+
+        def update_step(self, gradient, variable, learning_rate):
+            if len(variable.shape) != 4:
+                return super().update_step(gradient, variable, learning_rate)
+            g = ops.cast(gradient, "float32")
+            buf = self.momentums[self._get_variable_index(variable)]
+            self.assign(buf, ops.add(ops.multiply(buf, self.muon_momentum), g))
+            g = ops.add(g, ops.multiply(buf, self.muon_momentum))
+            w = ops.cast(variable, "float32")
+            out = variable.shape[-1]
+            w = ops.multiply(w, (out ** 0.5) / (ops.sqrt(ops.sum(ops.square(w))) + 1e-12))
+            update = ops.reshape(orthogonalise(ops.reshape(g, (-1, out))), variable.shape)
+            step = ops.multiply(ops.cast(learning_rate, "float32"), self.muon_lr)
+            self.assign(variable, ops.cast(ops.subtract(w, ops.multiply(update, step)),
+                                           variable.dtype))
+
+        def get_config(self):
+            return {**super().get_config(), "muon_lr": self.muon_lr,
+                    "muon_momentum": self.muon_momentum}
+
+    return MuonSGD
+
+
+def orthogonalise(g, steps: int = 3):
+    """Muon's quintic Newton-Schulz iteration: ``g`` (2-D) with its singular values moved into
+    roughly [0.5, 1.5], the singular vectors kept (float32)."""
+    from keras import ops
+
+    a, b, c = 3.4445, -4.7750, 2.0315
+    x = ops.divide(g, ops.sqrt(ops.sum(ops.square(g))) + 1e-7)
+    tall = g.shape[0] > g.shape[1]
+    if tall:
+        x = ops.transpose(x)
+    for _ in range(steps):
+        gram = ops.matmul(x, ops.transpose(x))
+        x = ops.add(ops.multiply(x, a),
+                    ops.matmul(ops.add(ops.multiply(gram, b),
+                                       ops.multiply(ops.matmul(gram, gram), c)), x))
+    return ops.transpose(x) if tall else x
 
 
 def _is_norm_bias(variable) -> bool:

@@ -60,6 +60,9 @@ class TrainConfig:
     bias_lr_scale: float = 1.0     # batch-norm biases learn this many times faster (airbench: 64)
     init: str = "glorot"           # kernel initialiser: "glorot" (Keras) or "torch" (PyTorch's)
     dirac: bool = False            # 3x3 convolutions start as identity where channels allow
+    optimizer: str = "sgd"         # "sgd", or "muon": Muon steps for 3x3 kernels (airbench)
+    muon_lr: float = 0.24          # Muon's peak step size (follows the schedule's shape)
+    muon_momentum: float = 0.6     # Muon's Nesterov momentum
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -107,3 +107,31 @@ def test_dirac_start_passes_channels_through_and_the_triangle_schedule_peaks_the
     schedule = make_schedule(config, 100)
     lrs = [float(schedule(step)) for step in (0, 25, 50, 100)]
     np.testing.assert_allclose(lrs, [0.2, 1.0, 2 / 3, 0.0], atol=1e-6)
+
+
+def test_muon_steps_keep_kernels_at_a_fixed_norm_and_follow_orthogonalised_gradients():
+    import keras
+
+    from training.optim import make_optimizer, orthogonalise
+
+    g = np.random.default_rng(0).normal(size=(576, 64)).astype(np.float32)
+    g[:, 0] *= 50  # one dominant direction: plain SGD would follow mostly that one
+    singular = np.linalg.svd(keras.ops.convert_to_numpy(orthogonalise(g)), compute_uv=False)
+    assert singular.min() > 0.5 and singular.max() < 1.5
+
+    config = TrainConfig(widths=(4, 8, 8), stem=0, bn_scale=False, optimizer="muon", lr=0.5,
+                         muon_lr=0.1, schedule="triangle", warmup=0.0)
+    keras.utils.set_random_seed(0)
+    model = network(config, 3, (32, 32, 3), "float32")
+    model.compile(optimizer=make_optimizer(config, 4), loss="categorical_crossentropy")
+    kernel = model.get_layer("group2_b_conv").kernel
+    kernel.assign(kernel.numpy() * 7.0)  # any norm: Muon resets it to sqrt(out channels)
+    x = np.random.default_rng(1).uniform(0, 255, (16, 32, 32, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(16) % 3]
+    before = kernel.numpy().copy()
+    model.train_on_batch(x, y)
+    after = kernel.numpy()
+    rescaled = before * np.sqrt(8) / np.linalg.norm(before)
+    step = (rescaled - after).reshape(-1, 8)  # lr (0.2 * 0.1 on the first step) x orthogonal
+    singular = np.linalg.svd(step / (0.2 * 0.1), compute_uv=False)
+    assert singular.min() > 0.4 and singular.max() < 1.6
