@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,6 +151,7 @@ def cmd_train(args) -> int:
             print("error: --tensorboard needs the tensorboard package (pip install tensorboard)",
                   file=sys.stderr)
             return 2
+    started = time.perf_counter()
     recipe = args.recipe or ("fine-tune" if args.parent else "fast")
     config = TrainConfig(**RECIPES[recipe])
     reporter = PrintReporter()
@@ -181,6 +183,7 @@ def cmd_train(args) -> int:
                        tensorboard_dir=args.tensorboard)
         if Path(args.data).is_file() and not args.no_test:
             _record_test(result.checkpoint, args.data, reporter)
+        _record_command_time(result.checkpoint, time.perf_counter() - started)
     except (DataError, CheckpointError, Cancelled, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
@@ -208,6 +211,19 @@ def _record_test(checkpoint, archive, reporter) -> None:
     record, _, _ = evaluate_checkpoint(checkpoint, Path(archive), "test", reporter,
                                        cache_dir=user_cache_dir())
     print(f"test accuracy {record['accuracy']:.4f} on {record['images']} images", flush=True)
+
+
+def _record_command_time(checkpoint, seconds: float) -> None:
+    """The whole command's wall time (data loading, training, test evaluation) in the sidecar's
+    metrics as ``command_wall_s``: what a user waited."""
+    from dataclasses import replace
+
+    from .checkpoints import atomic_write_bytes, read_info, sidecar_path
+
+    info = read_info(checkpoint)
+    info = replace(info, metrics={**info.metrics, "command_wall_s": round(seconds, 1)})
+    atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
+    print(f"whole command: {seconds:.0f} s (data loading, training and test evaluation)", flush=True)
 
 
 def cmd_evaluate(args) -> int:
