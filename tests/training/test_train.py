@@ -231,3 +231,23 @@ def test_a_full_disk_at_save_time_stops_with_a_message_and_keeps_the_last_good_c
     model, info = load_checkpoint(tmp_path / "run.keras")  # epoch 1's checkpoint, intact
     assert info.metrics["best_epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.keras"]  # no debris
+
+
+def test_recipes_scale_to_small_data_sets_and_leave_cifar10_sized_ones_alone():
+    import math
+
+    from training.train import RECIPES, fit_to_data
+
+    for name in ("fast", "fine-tune"):
+        recipe = TrainConfig(**RECIPES[name])
+        assert fit_to_data(recipe, 50_000) == recipe  # what the recipe was made (and timed) for
+        for n_images in (20_000, 6_000, 600, 60):
+            scaled = fit_to_data(recipe, n_images)
+            n_train = int(n_images * (1 - recipe.val_fraction))
+            steps = math.ceil(n_train / scaled.batch_size)
+            assert steps >= 16 or scaled.batch_size == 8
+            assert scaled.batch_size & (scaled.batch_size - 1) == 0  # a power of two
+            assert scaled.lr == pytest.approx(recipe.lr * scaled.batch_size / recipe.batch_size)
+            cifar_steps = math.ceil(45_000 / recipe.batch_size) * recipe.epochs
+            assert steps * scaled.epochs >= min(240, cifar_steps)
+            assert scaled.epochs >= recipe.epochs
