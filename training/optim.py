@@ -1,5 +1,6 @@
-"""The optimiser of a training run: Nesterov SGD with decoupled weight decay, a learning-rate
-schedule, and (airbench) a larger learning rate for batch-norm biases.
+"""The optimiser of a training run: Nesterov SGD with decoupled weight decay and a learning-rate
+schedule; from airbench, a larger learning rate for batch-norm biases and Muon steps for the
+3x3 convolution kernels (``optimizer="muon"``, the fast recipe's).
 
 Built fresh for each run and never saved inside a checkpoint, so nothing here has to load in
 safe mode.
@@ -27,7 +28,7 @@ def make_optimizer(config, total_steps: int):
 def make_schedule(config, total_steps: int):
     """"cosine": linear warm-up from lr/10 over ``warmup`` of the steps, then cosine decay to 0
     (Keras ``CosineDecay``). "triangle" (airbench): linear from lr/5 up to lr at ``warmup`` of
-    the steps, then linear down to 0."""
+    the steps, then linear down to 0 (with ``warmup`` 0: one step at lr/5, then the decay)."""
     import keras
 
     warm = max(1, int(total_steps * config.warmup))
