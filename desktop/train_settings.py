@@ -42,7 +42,9 @@ class TrainSettingsForm(QGroupBox):
         self.batch_size = QSpinBox(minimum=4, maximum=4096, singleStep=64)
         self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=2.0, singleStep=0.01)
         self.val_fraction = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, singleStep=0.05)
-        self.flip = QCheckBox("random horizontal flip")
+        self.flip = QCheckBox("horizontal flip")
+        self.flip.setToolTip("Mirror images left-right at random; the fast recipe then mirrors "
+                             "each image in every other epoch, so it is seen both ways")
         self.translate = QSpinBox(minimum=0, maximum=8, suffix=" px")
         self.patience = QSpinBox(minimum=0, maximum=100, specialValueText="off")
         self.defaults_button = QPushButton("Defaults")
