@@ -87,7 +87,6 @@ def _bias_scaled_sgd_class():
 
 
 def _muon_sgd_class():
-    import keras
     from keras import ops
 
     class MuonSGD(_bias_scaled_sgd_class()):

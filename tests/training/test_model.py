@@ -63,7 +63,6 @@ def test_lookahead_pulls_weights_into_their_average_more_as_the_run_goes_on():
 
 def test_batch_norm_biases_learn_bias_lr_scale_times_faster_and_nothing_else_does():
     import keras
-    from dataclasses import replace
 
     from training.optim import make_optimizer
 
