@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import os
 import pickle
 import tarfile
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import file_sha256  # noqa: F401 (also used by callers of this module)
+from .checkpoints import atomic_write_bytes, file_sha256  # noqa: F401 (also used by callers of this module)
 from .preprocessing import ImageRejected, Preprocessing, is_image_path, load_image
 from .reporting import Reporter, SilentReporter
 
@@ -98,10 +99,12 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
                       tuple(skipped))
     if cache is not None:
+        # through a unique temporary file: two processes decoding the same archive at once (two
+        # app windows, parallel training runs) must not collide
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=result.images, labels=result.labels)
-        os.replace(tmp, cache)
+        buffer = io.BytesIO()
+        np.savez(buffer, images=result.images, labels=result.labels)
+        atomic_write_bytes(cache, buffer.getbuffer())
     return result
 
 

@@ -134,3 +134,39 @@ def test_missing_path_and_foreign_archive_give_a_clear_message(tmp_path):
     (tmp_path / "notes.gz").write_bytes(b"plain text")
     with pytest.raises(DataError, match="not a readable tar archive"):
         load_labelled(tmp_path / "notes.gz")
+
+
+
+def test_two_loads_of_one_archive_at_once_share_the_cache(tmp_path, monkeypatch):
+    """Two windows or parallel training runs decoding the same archive write the decoded cache
+    at the same moment: both get their images, and the cache they leave is whole."""
+    import tarfile
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import training.data as data
+
+    rng = np.random.default_rng(0)
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i in range(30):
+            path = tmp_path / f"{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+            tar.add(path, f"cifar10/train/{CIFAR10_CLASSES[i % 10]}/{i}.jpg")
+    both_written = threading.Barrier(2, timeout=30)
+    savez = np.savez
+
+    def savez_then_wait(*args, **kwargs):  # both loaders have written before either renames
+        savez(*args, **kwargs)
+        both_written.wait()
+
+    monkeypatch.setattr(data.np, "savez", savez_then_wait)
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(2) as pool:
+        loads = [pool.submit(data.load_cifar10_archive, archive, "train", cache_dir=cache)
+                 for _ in range(2)]
+        assert [len(load.result().labels) for load in loads] == [30, 30]
+    monkeypatch.setattr(data.np, "savez", savez)
+    assert [p.name for p in cache.iterdir() if not p.name.endswith("-train.npz")] == []
+    cached = data.load_cifar10_archive(archive, "train", cache_dir=cache)
+    assert cached.images.shape == (30, 32, 32, 3) and len(cached.labels) == 30
