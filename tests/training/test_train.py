@@ -251,3 +251,15 @@ def test_recipes_scale_to_small_data_sets_and_leave_cifar10_sized_ones_alone():
             cifar_steps = math.ceil(45_000 / recipe.batch_size) * recipe.epochs
             assert steps * scaled.epochs >= min(240, cifar_steps)
             assert scaled.epochs >= recipe.epochs
+
+
+def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
+    """`python -m training train --recipe bundled` repeats the bundled checkpoint's run: every
+    training setting in its sidecar is the recipe's (precision: the GPU run named bfloat16)."""
+    from training.train import RECIPES
+
+    sidecar = json.loads((Path(__file__).parents[2] / "models" / "cifar10.json").read_text())
+    recorded = TrainConfig.from_dict(sidecar["config"])
+    recipe = TrainConfig(**RECIPES["bundled"])
+    assert replace(recorded, precision="auto") == recipe
+    assert sidecar["seed"] == recipe.seed == 0
