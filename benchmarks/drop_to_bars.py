@@ -129,9 +129,9 @@ def main() -> int:
     bars_widget = window.bars
     original = type(bars_widget).show_probabilities
 
-    def show_probabilities(probabilities, class_names):  # instance-level wrapper, app unchanged
+    def show_probabilities(*args, **kwargs):  # instance-level wrapper, app unchanged
         entered = time.perf_counter()
-        original(bars_widget, probabilities, class_names)
+        original(bars_widget, *args, **kwargs)
         current = window._current_item()
         if watch.target is not None and current is watch.target and bars_widget.bars:
             stages.setdefault("result", entered)
