@@ -118,12 +118,14 @@ def speed_key(config: TrainConfig) -> str:
             f"{config.activation} {precision} batch{config.batch_size}")
 
 
-# Training images per second of whole runs (validation, saving and start-up included) of the
-# "fast" recipe on the reference machine (2-core x86-64 with AVX512-BF16), measured with
-# ``python -m training train --data cifar10-jpg.tar.gz --recipe fast``; the app's estimate
-# before this computer has measured its own.
+# Training images per second of whole runs (validation, saving and start-up included) on the
+# reference machine (2-core x86-64 with AVX512-BF16): the app's estimate before this computer
+# has measured its own. batch2000/512: the "fast" recipe, ``python -m training train --data
+# cifar10-jpg.tar.gz --recipe fast``; batch256: the "fine-tune" recipe from the bundled
+# checkpoint (the Train tab's default start), ``... --from models/cifar10.keras --epochs 1``.
 REFERENCE_SPEED = {"64-256-256 stem0 whiten relu mixed_bfloat16 batch2000": 378.0,  # 2026-11-26
-                   "64-256-256 stem0 whiten relu mixed_bfloat16 batch512": 385.0}  # 2026-11-25
+                   "64-256-256 stem0 whiten relu mixed_bfloat16 batch512": 385.0,  # 2026-11-25
+                   "64-256-256 stem0 whiten relu mixed_bfloat16 batch256": 398.0}  # 2026-11-26
 
 
 def expected_seconds(config: TrainConfig, n_images: int, images_per_s: float) -> float:
