@@ -113,3 +113,25 @@ def whitening_kernel(images, mean=CIFAR10_MEAN, std=CIFAR10_STD, eps: float = 5e
     kernel = np.concatenate([scaled, -scaled], axis=1)
     return kernel.reshape(2, 2, c, 2 * 4 * c).astype(np.float32)
 
+
+def dirac_init(model) -> int:
+    """airbench's identity start: in every 3x3 convolution after the first layer, the first
+    ``in_channels`` filters pass their input channel through unchanged (a Dirac delta at the
+    kernel's centre); the remaining filters keep their random start. Returns how many
+    convolutions were changed."""
+    import numpy as np
+
+    changed = 0
+    for layer in model.layers:
+        if not layer.name.endswith("_conv") or layer.name == "whiten_conv":
+            continue
+        kernel = layer.get_weights()[0]
+        kh, kw, c_in, c_out = kernel.shape
+        if kh != 3 or kw != 3:
+            continue
+        n = min(c_in, c_out)
+        kernel[:, :, :, :n] = 0.0
+        kernel[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
+        layer.set_weights([kernel] + layer.get_weights()[1:])
+        changed += 1
+    return changed

@@ -18,7 +18,7 @@ from .calibration import calibrate
 from .callbacks import RunHistory, completed_epochs, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet, split
-from .optim import dirac_init, make_optimizer
+from .optim import make_optimizer
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
 
@@ -211,6 +211,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         from .model import whitening_kernel
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images)])
     if config.dirac and source is None:
+        from .model import dirac_init
         dirac_init(model)
     if source is not None:
         _copy_weights(source, model)

@@ -89,7 +89,8 @@ def test_batch_norm_biases_learn_bias_lr_scale_times_faster_and_nothing_else_doe
 def test_dirac_start_passes_channels_through_and_the_triangle_schedule_peaks_then_ends_at_zero():
     import keras
 
-    from training.optim import dirac_init, make_schedule
+    from training.model import dirac_init
+    from training.optim import make_schedule
 
     config = TrainConfig(widths=(4, 8, 8), stem=0, whiten=True, init="torch", dirac=True,
                          schedule="triangle", lr=1.0, warmup=0.25)
