@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import atomic_write_bytes, file_sha256  # noqa: F401 (also used by callers of this module)
+from .checkpoints import atomic_write_bytes
+from .checkpoints import file_sha256  # noqa: F401 (also used by callers of this module)
 from .preprocessing import ImageRejected, Preprocessing, is_image_path, load_image
 from .reporting import Reporter, SilentReporter
 

@@ -140,9 +140,10 @@ def fit_to_data(config: TrainConfig, n_images: int, min_steps_per_epoch: int = 1
     """Scale a recipe made for CIFAR-10's 50,000 images to a data set of ``n_images``.
 
     Lower the batch to the next power of two until an epoch has ``min_steps_per_epoch``
-    optimiser steps (batch norm and the schedule need steps, not epochs), scale the learning rate with the batch (the linear
-    rule), and add epochs until the run has ``min_total_steps`` steps, or as many as the recipe
-    takes on ``design_images`` if that is fewer. Large data sets keep the recipe unchanged.
+    optimiser steps (batch norm and the schedule need steps, not epochs), scale the learning
+    rate with the batch (the linear rule), and add epochs until the run has ``min_total_steps``
+    steps, or as many as the recipe takes on ``design_images`` if that is fewer. Large data sets
+    keep the recipe unchanged.
     """
     n_train = max(int(n_images * (1 - config.val_fraction)), 1)
     design_steps = math.ceil(int(design_images * (1 - config.val_fraction)) / config.batch_size)
@@ -185,6 +186,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
     from .checkpoints import load_checkpoint
     from .hardware import compute_dtype
+    from .model import dirac_init, whitening_kernel
 
     reporter = reporter or SilentReporter()
     out = Path(out)
@@ -208,10 +210,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
     if config.whiten and source is None:
-        from .model import whitening_kernel
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images)])
     if config.dirac and source is None:
-        from .model import dirac_init
         dirac_init(model)
     if source is not None:
         _copy_weights(source, model)

@@ -136,7 +136,6 @@ def test_missing_path_and_foreign_archive_give_a_clear_message(tmp_path):
         load_labelled(tmp_path / "notes.gz")
 
 
-
 def test_two_loads_of_one_archive_at_once_share_the_cache(tmp_path, monkeypatch):
     """Two windows or parallel training runs decoding the same archive write the decoded cache
     at the same moment: both get their images, and the cache they leave is whole."""
