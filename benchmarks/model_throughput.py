@@ -7,6 +7,10 @@ critical path.
 Baseline, measured in the same run: the bundled checkpoint. Each further ``--checkpoint`` is
 timed the same way on the same random uint8 images; prints the median images/s over
 ``--repeats`` passes, parameters, and the ratio to the bundled checkpoint. No thresholds.
+
+The hardware's ceiling, measured in the same run: the median rate of a 2048x2048 float32 matrix
+product (``tf.matmul``, oneDNN, every core), against which each network's achieved rate is put
+(its multiply-adds per image, counted from its layers, times two for a flip-TTA pass).
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ def main() -> int:
     from training.predict import probabilities
 
     print(f"machine: {describe()}")
+    peak = matmul_gflops()
+    print(f"float32 matrix product (2048x2048, tf.matmul): median {peak:6.1f} GFLOP/s "
+          "(this machine's ceiling for float32 networks)")
     images = np.random.default_rng(0).integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
     base = None
     for i, path in enumerate([bundled_checkpoint(), *args.checkpoint]):
@@ -50,9 +57,44 @@ def main() -> int:
         rate = len(images) / statistics.median(times)
         base = base or rate
         label = "bundled (baseline)" if i == 0 else Path(path).name
+        macs = multiply_adds(model) * (2 if info.tta == "hflip" else 1)
+        achieved = 2 * macs * rate / 1e9
         print(f"{label:28s} {model.count_params() / 1e6:5.2f} M params  TTA {info.tta:5s}  "
-              f"median {rate:7.1f} images/s   x{rate / base:4.2f} bundled", flush=True)
+              f"median {rate:7.1f} images/s   x{rate / base:4.2f} bundled   "
+              f"{macs / 1e6:5.0f} M multiply-adds/image: {achieved:5.1f} GFLOP/s = "
+              f"{achieved / peak:4.0%} of the matrix product", flush=True)
     return 0
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
+    """Median float32 GFLOP/s of an n x n matrix product, the best case for this CPU's FMA units."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+    product = tf.function(tf.matmul)
+    product(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        product(a, b).numpy()
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def multiply_adds(model) -> int:
+    """Multiply-adds of one image through the model's convolutions and dense layers."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, c_in, c_out = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += h * w * kh * kw * c_in * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return int(total)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ PREVIEW_SIZE = 240  # px, longest side of the original kept for the detail view
 THUMB_SIZE = 48  # px
 
 
-def read_sources(entries, policy, strict: bool, reporter, batch: int = 32):
-    """Decode ``(item_id, source)`` pairs; report batches of (id, report or error, thumbnail)."""
+def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliver=None):
+    """Decode ``(item_id, source)`` pairs; hand batches of (id, report or error, thumbnail) to
+    ``deliver`` (default: ``reporter.partial``) at least every 0.1 s."""
+    deliver = deliver or reporter.partial
     out, last = [], time.monotonic()
     for n, (item_id, source) in enumerate(entries, start=1):
         if reporter.cancelled():
@@ -44,11 +46,11 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32):
         except Exception as exc:  # anything unexpected still becomes a reason, never a crash
             out.append((item_id, f"unexpected error: {type(exc).__name__}: {exc}"[:200], None))
         if len(out) >= batch or time.monotonic() - last > 0.1:
-            reporter.partial(out)
+            deliver(out)
             out, last = [], time.monotonic()
         reporter.progress(n / max(len(entries), 1))
     if out:
-        reporter.partial(out)
+        deliver(out)
 
 
 def walk_folders(folders, reporter, batch: int = 256, tag=None) -> None:
@@ -112,6 +114,7 @@ class ClassifierSession(QObject):
         self._classifier_ready = threading.Event()
         self._failed_generation = -1  # the load the Keras lane last refused
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
+        self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
         self._explaining: Job | None = None  # the latest saliency request; older ones are cancelled
         for lane in self._lanes:
@@ -183,6 +186,7 @@ class ClassifierSession(QObject):
                 ready.set()
 
     def _recheck_all(self) -> None:
+        self._epoch += 1  # batches still being read for the old check are dropped
         for item in self.items.items:
             item.state, item.error, item.probabilities = "waiting", "", None
             self.items.touch(item.id)
@@ -255,19 +259,35 @@ class ClassifierSession(QObject):
         self._read(items)
 
     def _read(self, items: list[ImageItem]) -> None:
+        """Decode and check ``items`` on the files lane; each decoded batch goes from there
+        straight to the model lane, so a dropped image reaches the model without waiting for
+        the GUI thread (busy painting the new row meanwhile), and to the GUI for its row."""
         if not items or self.info is None or self._closed:
             return
         self._total += len(items)
         entries = [(item.id, item.source) for item in items]
-        policy, strict = self.info.preprocessing, self.strict
-        job = Job(lambda reporter: read_sources(entries, policy, strict, reporter), "read images")
+        policy, strict, epoch = self.info.preprocessing, self.strict, self._epoch
+        generation, ready = self._generation, self._classifier_ready
+
+        def read(reporter):
+            def deliver(batch):
+                reporter.partial((epoch, batch))
+                ok = [(item_id, result.array) for item_id, result, _ in batch
+                      if not isinstance(result, str)]
+                if ok and not reporter.cancelled() and not self._closed:
+                    self._classify(generation, ready, ok)
+            read_sources(entries, policy, strict, reporter, deliver=deliver)
+
+        job = Job(read, "read images")
         job.partial.connect(self._on_read)
         self.files.submit(job)
         self.busy_changed.emit(True)
 
     @Slot(object)
-    def _on_read(self, batch) -> None:
-        ready = []
+    def _on_read(self, delivered) -> None:
+        epoch, batch = delivered
+        if epoch != self._epoch:
+            return  # read before a re-check (another model, strict on or off); read again since
         for item_id, result, thumb in batch:
             item = self.items.get(item_id)
             if item is None or item.state != "waiting":
@@ -278,21 +298,19 @@ class ClassifierSession(QObject):
             else:
                 item.state, item.report = "checked", result
                 item.thumbnail = QPixmap.fromImage(to_qimage(thumb))
-                ready.append(item)
             self.items.touch(item_id)
-        if ready and not self._closed:
-            self._classify(ready)
 
-    def _classify(self, items: list[ImageItem]) -> None:
-        ids = [item.id for item in items]
-        arrays = np.stack([item.report.array for item in items])
-
-        generation, ready = self._generation, self._classifier_ready
+    def _classify(self, generation: int, ready: threading.Event, batch) -> None:
+        """Queue ``(item_id, array)`` pairs on the model lane. Called on the files lane's thread:
+        the job is handed to the GUI thread (as if made there) before it is queued, and its
+        result reaches the GUI after the batch's own ``_on_read``, which was posted first."""
+        ids = [item_id for item_id, _ in batch]
+        arrays = np.stack([array for _, array in batch])
 
         def classify(reporter):
             while not ready.wait(0.05):  # numpy could not read this network: wait for Keras
-                if reporter.cancelled():
-                    return None
+                if reporter.cancelled() or generation != self._generation:
+                    return None  # stopped, or another model was asked for meanwhile
             classifier = self.classifier
             if classifier is None:
                 raise RuntimeError("no model loaded")
@@ -300,6 +318,7 @@ class ClassifierSession(QObject):
 
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
+        job.moveToThread(self.thread())
         self.model_lane.submit(job)
 
     @Slot(object)

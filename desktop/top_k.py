@@ -45,7 +45,8 @@ class TopKBars(QGroupBox):
         layout.addWidget(self.low_warning)
         layout.addLayout(self.rows)
         layout.addStretch(1)
-        self.bars: list[QProgressBar] = []
+        self.bars: list[QProgressBar] = []  # the bars shown, most probable first
+        self._rows: list[_BarRow] = []
         self._probs, self._names = None, ()
         self.chosen: str | None = None  # the class whose bar is marked as explained
         self.show_message("Drop an image to see predictions.")
@@ -102,13 +103,13 @@ class TopKBars(QGroupBox):
         self.class_chosen.emit(label)
 
     def _render(self) -> None:
-        while self.rows.count():
-            row = self.rows.takeAt(0).widget()
-            if row is not None:
-                row.deleteLater()
-        self.bars = []
+        """Show the top k of ``_probs``. Row widgets are kept and refilled, not rebuilt: making
+        and styling fresh widgets for every result cost a few ms of each drop-to-bars."""
         self.low_warning.hide()
         if self._probs is None:
+            for row in self._rows:
+                row.hide()
+            self.bars = []
             return
         top = float(self._probs.max())
         if top < self.threshold.value() / 100:
@@ -116,36 +117,58 @@ class TopKBars(QGroupBox):
                                      "): maybe none of these classes.")
             self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]
-        for rank, index in enumerate(order):
-            self.rows.addWidget(self._row(self._names[index], float(self._probs[index]), rank == 0))
+        while len(self._rows) < len(order):
+            row = _BarRow(self)
+            self._rows.append(row)
+            self.rows.addWidget(row)
+        for rank, row in enumerate(self._rows):
+            if rank < len(order):
+                label = self._names[order[rank]]
+                row.fill(label, float(self._probs[order[rank]]), rank == 0, label == self.chosen)
+                row.show()
+            else:
+                row.hide()
+        self.bars = [row.bar for row in self._rows[: len(order)]]
 
-    def _row(self, label: str, probability: float, top: bool) -> QWidget:
-        row = QWidget()
-        layout = QHBoxLayout(row)
+
+class _BarRow(QWidget):
+    """One class: its name, a clickable bar (an event filter of ``owner``) and the percentage."""
+
+    def __init__(self, owner: TopKBars) -> None:
+        super().__init__()
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        name = QLabel(label)
-        name.setMinimumWidth(90)
-        bar = QProgressBar(minimum=0, maximum=1000, value=round(probability * 1000))
-        bar.setTextVisible(False)
-        bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab walks through the bars
+        self.name = QLabel()
+        self.name.setMinimumWidth(90)
+        self.bar = QProgressBar(minimum=0, maximum=1000)
+        self.bar.setTextVisible(False)
+        self.bar.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab walks through the bars
+        self.bar.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.bar.installEventFilter(owner)
+        self.percent = QLabel()
+        self.percent.setMinimumWidth(52)
+        self.percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        layout.addWidget(self.name)
+        layout.addWidget(self.bar, 1)
+        layout.addWidget(self.percent)
+        self._top = None
+
+    def fill(self, label: str, probability: float, top: bool, chosen: bool) -> None:
         text = f"{label}: {probability:.1%}"
-        bar.setAccessibleName(text + (" (top prediction)" if top else ""))
-        bar.setToolTip(text + "\nClick (or Enter) to see where the evidence for it lies")
-        bar.setProperty("label", label)
-        bar.setProperty("chosen", label == self.chosen)
-        bar.setCursor(Qt.CursorShape.PointingHandCursor)
-        bar.installEventFilter(self)
-        percent = QLabel(f"{probability:.1%}")
-        percent.setMinimumWidth(52)
-        percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if top:
-            for widget in (name, percent):
+        self.name.setText(label)
+        self.percent.setText(f"{probability:.1%}")
+        self.bar.setValue(round(probability * 1000))
+        self.bar.setAccessibleName(text + (" (top prediction)" if top else ""))
+        self.bar.setToolTip(text + "\nClick (or Enter) to see where the evidence for it lies")
+        self.bar.setProperty("label", label)
+        restyle = self.bar.property("chosen") != chosen or self._top != top
+        self.bar.setProperty("chosen", chosen)
+        if self._top != top:
+            self._top = top
+            self.bar.setProperty("top", top)
+            for widget in (self.name, self.percent):
                 font = widget.font()
-                font.setBold(True)
+                font.setBold(top)
                 widget.setFont(font)
-            bar.setProperty("top", True)
-        layout.addWidget(name)
-        layout.addWidget(bar, 1)
-        layout.addWidget(percent)
-        self.bars.append(bar)
-        return row
+        if restyle:  # the style sheet colours the top bar and outlines the chosen one
+            self.bar.style().polish(self.bar)

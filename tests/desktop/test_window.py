@@ -83,6 +83,63 @@ def test_strict_mode_rejects_non_conforming_images_with_a_reason(qtbot, make_win
     assert not rows["red.png"].startswith("cannot use")
 
 
+def test_strict_switched_while_a_drop_is_still_being_read_applies_to_it(qtbot, make_window,
+                                                                         image_dir, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg"])  # 64x48: read (not yet shown) under the lenient check
+    window.strict_action.trigger()  # before the GUI thread has seen that read
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    assert row_texts(window)["green.jpg"].startswith("cannot use: strict 32x32: image is 64x48 RGB")
+
+
+def test_a_dropped_image_reaches_the_model_while_the_gui_thread_is_busy(qtbot, make_window,
+                                                                       image_dir, tiny_checkpoint,
+                                                                       monkeypatch):
+    """Decoded images go from the file lane straight to the model lane: the model does not wait
+    for the GUI thread to paint the new row first (what made drop-to-bars slow)."""
+    import threading
+
+    from training.numpy_net import NumpyNet
+    from training.predict import Classifier
+
+    called = threading.Event()
+    for cls in (Classifier, NumpyNet):
+        def spy(self, images, _original=cls.classify):
+            if images.any():  # not the all-zero warm-up call of a model being loaded
+                called.set()
+            return _original(self, images)
+        monkeypatch.setattr(cls, "classify", spy)
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    assert called.wait(30), "the model was not asked while the GUI thread was blocked"
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 3, timeout=WAIT)
+    assert window.session.items.items[0].state == "classified"
+
+
+def test_selecting_another_image_refills_the_bars_with_its_own_probabilities(qtbot, make_window,
+                                                                             image_dir,
+                                                                             tiny_checkpoint):
+    from PySide6.QtWidgets import QProgressBar
+
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg", image_dir / "broken.png",
+                  image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 4, timeout=WAIT)
+    names = window.session.info.class_names
+    for row, item in enumerate(window.session.items.items):
+        window.results.select_row(row)
+        shown = [bar for bar in window.bars.findChildren(QProgressBar) if bar.isVisible()]
+        assert shown == window.bars.bars
+        if item.state == "failed":
+            assert shown == [] and "Cannot use this file" in window.bars.message.text()
+            continue
+        order = np.argsort(-item.probabilities, kind="stable")
+        assert [bar.accessibleName().removesuffix(" (top prediction)") for bar in shown] == [
+            f"{names[i]}: {item.probabilities[i]:.1%}" for i in order]
+        assert [bar.value() for bar in shown] == [round(item.probabilities[i] * 1000) for i in order]
+        assert [bool(bar.property("top")) for bar in shown] == [True, False, False]
+
+
 def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_dir, tiny_checkpoint):
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir / "nested" / "blue.png"])
