@@ -6,8 +6,9 @@ One process, offscreen Qt: the real ``MainWindow`` and ``ClassifierSession`` wit
 checkpoint (settings in a throw-away file). After the model is loaded, each run clears the list,
 emits ``window.images_dropped([path])`` for a fresh generated 32x32 PNG (what a file drop does)
 and runs the Qt event loop until every top-k bar shown for that item has received its paint
-event. The path is the app's own: file lane (decode, input check, thumbnail), model lane
-(classify), queued signals back to the GUI thread, bars rebuilt, layout, paint.
+event. The path is the app's own: file lane (decode, input check, thumbnail), which hands the
+decoded image straight to the model lane (classify), queued signals back to the GUI thread, bars
+refilled, layout, paint.
 
 Baseline, measured in the same run: the bare model call, ``classifier.classify`` on one prepared
 (1, 32, 32, 3) array. Reported: p50/p90 of drop-to-bars, the stage medians, the baseline
