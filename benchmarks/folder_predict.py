@@ -15,6 +15,10 @@ check that the fast path classifies what it should).
 Baseline, same process and model: the naive loop a tutorial writes, ``load_image`` then
 ``model.predict(x[None])`` per file, over the first ``--naive`` files (its rate is flat, so a
 subset gives it). Medians over the runs and the ratio to the naive rate are printed. No thresholds.
+
+Where each run's CPU time went is printed too (Linux: per-thread user+system time from
+``/proc/self/task``, grouped by the Python thread's name; TensorFlow's own compute threads, which
+Python does not know, count as "tensorflow and other").
 """
 from __future__ import annotations
 
@@ -120,6 +124,7 @@ def main() -> int:
         session.items.clear()
         finished.clear()
         first = []
+        cpu_before = thread_cpu_seconds()
         t0 = time.perf_counter()
         window.images_dropped.emit([folder])
 
@@ -130,6 +135,7 @@ def main() -> int:
 
         run_until(done, 1800)
         wall = time.perf_counter() - t0
+        cpu = cpu_by_thread(cpu_before, thread_cpu_seconds())
         items = session.items.items
         agree = np.mean([names[int(np.argmax(i.probabilities))] == Path(i.source).parent.name
                          for i in items if i.probabilities is not None])
@@ -138,6 +144,9 @@ def main() -> int:
         agreements.append(agree)
         print(f"run {run + 1}: {wall:6.2f} s  {len(paths) / wall:7.1f} images/s  first row "
               f"{firsts[-1] * 1000:6.0f} ms  top-1 = folder {agree:.2%}", flush=True)
+        if cpu:
+            print("  CPU seconds by thread: " + ", ".join(f"{name} {seconds:.1f}"
+                                                     for name, seconds in cpu), flush=True)
 
     # Naive baseline: one file at a time, model.predict per file (same model object).
     model = session.classifier.model
@@ -157,6 +166,34 @@ def main() -> int:
     window.close()
     tmp_dir.cleanup()
     return 0
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """User+system CPU seconds of each of this process's threads (Linux; elsewhere empty)."""
+    out, tick = {}, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_by_thread(before: dict[int, float], after: dict[int, float]) -> list[tuple[str, float]]:
+    """CPU seconds spent between two ``thread_cpu_seconds`` readings, by Python thread name."""
+    import threading
+
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    totals: dict[str, float] = {}
+    for tid, seconds in after.items():
+        name = names.get(tid, "tensorflow and other")
+        totals[name] = totals.get(name, 0.0) + seconds - before.get(tid, 0.0)
+    return sorted(((n, s) for n, s in totals.items() if s >= 0.05), key=lambda kv: -kv[1])
 
 
 if __name__ == "__main__":
