@@ -8,7 +8,7 @@ from importlib import metadata
 from PySide6.QtGui import QIcon
 
 from training import __version__
-from training.paths import APP_NAME, project_root, user_data_dir
+from training.paths import project_root, user_data_dir
 
 # Distributions named in About; the packaged app carries their metadata (build.spec).
 LIBRARIES = (("PySide6-Essentials", "PySide6"), ("tensorflow-cpu", "TensorFlow"),
@@ -44,7 +44,7 @@ def about_html(checkpoint_name: str = "") -> str:
     rows = "".join(f"<tr><td>{name}</td><td>&nbsp;{version}</td></tr>"
                    for name, version in library_versions())
     model = f"<p>Active model: {checkpoint_name}</p>" if checkpoint_name else ""
-    return (f"<h3>{APP_NAME} {__version__}{frozen}</h3>"
+    return (f"<h3>Pixel Classifier {__version__}{frozen}</h3>"
             "<p>A desktop image classifier: drop pictures on a local convolutional network, "
             "retrain it on your own images. Works offline; nothing leaves your machine.</p>"
             f"{model}<table>{rows}</table>"

@@ -70,7 +70,7 @@ class CheckpointTableModel(RowsTableModel):
         if info is None:
             return "unreadable" if column == 1 else ""
         if column == 1:
-            return info.created[:16].replace("T", " ")
+            return info.created[:16].replace("T", " ") or "—"
         if column == 2:
             names = ", ".join(info.class_names)
             return names if len(names) <= 40 else f"{len(info.class_names)}: {names[:36]}…"

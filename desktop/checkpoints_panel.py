@@ -64,6 +64,7 @@ class CheckpointsPanel(QWidget):
         self.notice = QLabel(wordWrap=True, visible=False)  # why an import was refused, etc.
         self.notice.setProperty("state", "error")
         store.error.connect(self.show_error)
+        store.active_changed.connect(lambda *_: self._on_selection())  # "In Use" follows
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.details)
@@ -108,9 +109,15 @@ class CheckpointsPanel(QWidget):
         entry = self.store.entry(paths[0]) if one else None
         usable = entry is not None and entry.info is not None
         user = usable and not entry.bundled
-        self.use_button.setEnabled(usable)
+        in_use = usable and entry.path == self.store.active
+        self.use_button.setEnabled(usable and not in_use)
+        self.use_button.setText("In Use for Predictions" if in_use else "Use for Predictions")
         self.rename_button.setEnabled(user)
         self.delete_button.setEnabled(one and not (entry and entry.bundled))
+        bundled = "The bundled checkpoint is part of the app: it cannot be renamed or deleted"
+        for button, action in ((self.rename_button, "Rename this checkpoint"),
+                               (self.delete_button, "Delete this checkpoint (Ctrl+Z undoes it)")):
+            button.setToolTip(bundled if entry is not None and entry.bundled else action)
         self.evaluate_button.setEnabled(usable)
         self.export_button.setEnabled(usable)
         self.compare_button.setEnabled(len(paths) == 2 and all(
@@ -120,22 +127,59 @@ class CheckpointsPanel(QWidget):
 
     @staticmethod
     def _details_html(entry) -> str:
+        """A readable summary (where it came from, what it scores), then the technical record."""
         if entry.info is None:
             return f"<p><b>{html.escape(entry.name)}</b>: {html.escape(entry.error)}</p>"
-        info = entry.info
-        rows = [("File", str(entry.path)), ("Created", info.created), ("Classes",
-                ", ".join(info.class_names)), ("Parent", info.parent or "none (from scratch)"),
-                ("Data", f"{info.data_source or '?'} ({info.data_fingerprint or 'no fingerprint'})"),
-                ("Command", info.command or "—"), ("Seed", str(info.seed)),
-                ("Preprocessing", json.dumps(info.preprocessing.to_dict())),
-                ("Flip TTA", info.tta), ("Metrics", json.dumps(info.metrics, sort_keys=True)),
-                ("Evaluations", ", ".join(f"{k}: {v['accuracy']:.2%}" for k, v in
-                                          info.evaluations.items()) or "none yet"),
-                ("Config", json.dumps(info.config, sort_keys=True)),
-                ("Versions", json.dumps(info.versions, sort_keys=True))]
-        body = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
-                       for k, v in rows)
-        return f"<table cellspacing=4>{body}</table>"
+        info, metrics, config = entry.info, entry.info.metrics, entry.info.config
+        if info.parent:
+            start = f"{Path(info.parent).stem} (fine-tuned from it)"
+        elif config:
+            start = "random weights (trained from scratch)"
+        else:
+            start = "unknown: this file carries no training record (imported)"
+        data = info.data_source or _data_argument(info.command) or "unknown"
+        if metrics.get("train_images"):
+            data += f", {metrics['train_images']:,} training images"
+        scores = []
+        for label, value, images in (
+                ("test", metrics.get("test_accuracy"), metrics.get("test_images")),
+                ("validation", metrics.get("val_accuracy_tta", metrics.get("val_accuracy")),
+                 metrics.get("val_images"))):
+            if value is not None:
+                scores.append(f"{value:.2%} {label}" + (f" ({images:,} images)" if images else ""))
+        wall = config.get("wall_time_s")
+        training = ", ".join(
+            part for part in (f"{config['epochs_run']} epochs" if config.get("epochs_run") else "",
+                              f"{wall / 60:.1f} min" if wall else "",
+                              f"seed {info.seed}" if info.seed is not None else "") if part)
+        summary = [("File", str(entry.path)),
+                   ("Created", info.created[:16].replace("T", " ") + " UTC" if info.created else ""),
+                   ("Classes", ", ".join(info.class_names)),
+                   ("Started from", start),
+                   ("Trained on", data),
+                   ("Accuracy", ", ".join(scores)),
+                   ("Evaluations", ", ".join(f"{k}: {v['accuracy']:.2%}" for k, v in
+                                             info.evaluations.items())),
+                   ("Training", training),
+                   ("Notes", " ".join(str(metrics[k]) for k in ("training_note",
+                                                                 "test_accuracy_note")
+                                      if metrics.get(k)))]
+        technical = [("Data fingerprint", info.data_fingerprint or ""),
+                     ("Command", info.command or ""),
+                     ("Preprocessing", json.dumps(info.preprocessing.to_dict())),
+                     ("Flip TTA", info.tta),
+                     ("Metrics", json.dumps(metrics, sort_keys=True) if metrics else ""),
+                     ("Config", json.dumps(config, sort_keys=True) if config else ""),
+                     ("Versions", json.dumps(info.versions, sort_keys=True) if info.versions
+                      else "")]
+
+        def table(rows) -> str:
+            return "<table cellspacing=4>" + "".join(
+                f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+                for k, v in rows if v) + "</table>"
+
+        return (table(summary) + "<p><b>Technical record</b> (the sidecar's own fields)</p>"
+                + f"<div style='color:#555'>{table(technical)}</div>")
 
     # -- actions ------------------------------------------------------------------------------
     def use_selected(self) -> None:
@@ -143,6 +187,7 @@ class CheckpointsPanel(QWidget):
         paths = self.selected_paths()
         if len(paths) == 1:
             self.store.set_active(paths[0])
+            self.select(paths[0])  # the table was refreshed: keep the row (and its details)
             self.message.emit(f"Using {paths[0].stem} for predictions")
 
     def rename_selected(self) -> None:
@@ -215,3 +260,17 @@ class CheckpointsPanel(QWidget):
         self.notice.setText(text)
         self.notice.show()
         self.message.emit(text)
+
+
+def _data_argument(command: str | None) -> str:
+    """The file name given to ``--data`` in a recorded command line ("" when there is none)."""
+    import shlex
+
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return ""
+    for flag, value in zip(words, words[1:]):
+        if flag == "--data":
+            return Path(value).name
+    return ""

@@ -29,7 +29,7 @@ class ClassifyTab(QSplitter):
                            alignment=Qt.AlignmentFlag.AlignCenter, objectName="dropHint")
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setContentsMargins(9, 9, 0, 9)  # in line with the detail side's edges
         left_layout.addWidget(self.hint)
         left_layout.addWidget(self.results, 1)
         self.input_check = InputCheckView()
@@ -44,8 +44,11 @@ class ClassifyTab(QSplitter):
         self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
         right = QWidget()
         right_layout = QVBoxLayout(right)
+        # The bars first: they are what a user reads, and above the input check (whose text
+        # changes height from image to image) they stay put while arrowing through the list.
+        right_layout.addWidget(self.bars)
         right_layout.addWidget(self.input_check)
-        right_layout.addWidget(self.bars, 1)
+        right_layout.addStretch(1)
         # A short window scrolls the detail side instead of squeezing the pictures under the
         # controls.
         right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)

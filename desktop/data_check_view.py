@@ -28,10 +28,11 @@ class DataCheckView(QGroupBox):
         self.archive_button = QPushButton("Archive…")
         self.folder_button = QPushButton("Folder…")
         self.check_button = QPushButton("Check")
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit, 1)
+        self.path_edit.textChanged.connect(self.path_edit.setToolTip)  # the whole path, always
+        row = QHBoxLayout()  # the path gets the panel's full width; its buttons go below it
         for button in (self.archive_button, self.folder_button, self.check_button):
             row.addWidget(button)
+        row.addStretch(1)
         self.status = QLabel("Pick the data to train on: the CIFAR-10 archive, the CIFAR-10 "
                              "python batches folder, or a folder with one subfolder per class.",
                              wordWrap=True)
@@ -49,10 +50,15 @@ class DataCheckView(QGroupBox):
         self.skipped = QPlainTextEdit(readOnly=True, maximumHeight=70)
         self.skipped.setAccessibleName("Skipped files")
         self.split_label = QLabel(wordWrap=True)
+        self.skipped_label = QLabel("Skipped files:")
         layout = QVBoxLayout(self)
+        layout.addWidget(self.path_edit)
         layout.addLayout(row)
-        for widget in (self.status, self.counts_view, self.warnings, self.skipped, self.split_label):
+        for widget in (self.status, self.counts_view, self.warnings, self.skipped_label,
+                       self.skipped, self.split_label):
             layout.addWidget(widget)
+        for widget in (self.counts_view, self.warnings, self.skipped_label, self.skipped):
+            widget.hide()  # shown by a check; before it the status line says what to pick
         self.archive_button.clicked.connect(self._browse_archive)
         self.folder_button.clicked.connect(self._browse_folder)
         self.check_button.clicked.connect(self.request_check)
@@ -87,6 +93,8 @@ class DataCheckView(QGroupBox):
         self.counts.setRowCount(0)
         for widget in (self.warnings, self.skipped, self.split_label):
             widget.clear()
+        for widget in (self.counts_view, self.warnings, self.skipped_label, self.skipped):
+            widget.hide()
 
     def show_loading(self, text: str) -> None:
         self._set_status(text, "busy")
@@ -113,6 +121,8 @@ class DataCheckView(QGroupBox):
         self.warnings.setVisible(bool(check.warnings))
         self.skipped.setPlainText("\n".join(f"{name}: {why}" for name, why in check.skipped))
         self.skipped.setVisible(bool(check.skipped))
+        self.skipped_label.setVisible(bool(check.skipped))
+        self.counts_view.show()
         self.show_split(val_fraction)
 
     def show_split(self, val_fraction: float) -> None:

@@ -37,6 +37,14 @@ class ConfusionModel(QAbstractTableModel):
         self.matrix, self.names = np.asarray(matrix, np.int64), list(names)
         self.endResetModel()
 
+    def fit_header(self, view) -> None:
+        """Stretched columns, cut at the end of a long class name ("automo…", the whole name in
+        the tooltip) instead of losing its first letters; a column is never narrower than about
+        seven characters, so a many-class matrix scrolls sideways instead."""
+        header = view.horizontalHeader()
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header.setMinimumSectionSize(header.fontMetrics().horizontalAdvance("airpla…") + 8)
+
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.names)
 
@@ -47,7 +55,8 @@ class ConfusionModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.names[section]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+            kind = "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+            return f"{kind}: {self.names[section]}"
         return None
 
     def share(self, row: int, column: int) -> float:
@@ -114,6 +123,7 @@ class ReliabilityChart(QWidget):
         self.chart.addSeries(bars)
         x_axis = QBarCategoryAxis(titleText="confidence (top probability), %")
         x_axis.append([f"{row['low'] * 100:.0f}–{row['high'] * 100:.0f}" for row in bins])
+        x_axis.setTruncateLabels(False)  # "90–100" is a little wider than its bar group
         y_axis = QValueAxis(titleText="%", min=0, max=100, labelFormat="%d")
         self.chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
         self.chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
@@ -144,10 +154,16 @@ class PerClassModel(RowsTableModel):
         return self._rows
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)  # numbers
+        if role != Qt.ItemDataRole.DisplayRole:
             return None
         value = self._rows[index.row()][index.column()]
-        return f"{value:.1%}" if isinstance(value, float) else str(value)
+        if isinstance(value, str):
+            return value
+        return f"{value:.1%}" if isinstance(value, float) else f"{int(value):,}"
 
 
 class EvaluationPanel(QWidget):
@@ -315,6 +331,7 @@ class EvaluationPanel(QWidget):
         if "calibration" in record:
             self.reliability.show_bins(record["calibration"])
         self.confusion_model.set_matrix(record["confusion_matrix"], record["class_names"])
+        self.confusion_model.fit_header(self.confusion)
         self.save_json.setEnabled(True)
         self.save_csv.setEnabled(True)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoubleSpinBox,
-                               QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QTableView,
-                               QVBoxLayout, QWidget)
+                               QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
+                               QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
 
 from .items import ImageListModel
 
@@ -52,6 +52,15 @@ class ResultsFilter(QSortFilterProxyModel):
         return True
 
 
+class _ElideRight(QStyledItemDelegate):
+    """Cuts a cell's text at its end: a reason ("failed: cannot identify image file") keeps its
+    beginning, where the table's middle elision (right for file names) left only fragments."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
+
+
 class ResultsView(QWidget):
     """Filter bar over the results table; emits ``current_changed`` with the selected item."""
 
@@ -68,6 +77,8 @@ class ResultsView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setIconSize(QSize(40, 40))
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file's end visible
+        self._flags_delegate = _ElideRight(self.table)
+        self.table.setItemDelegateForColumn(3, self._flags_delegate)
         rows = self.table.verticalHeader()
         rows.hide()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: cheap scrolling

@@ -18,6 +18,7 @@ class TopKBars(QGroupBox):
         super().__init__("Top predictions", parent)
         self.k_box = QSpinBox(minimum=1, maximum=100, value=k)
         self.k_box.setAccessibleName("Number of classes shown")
+        self.k_box.setMaximumWidth(80)
         self.k_box.valueChanged.connect(self._on_k)
         self.threshold = QDoubleSpinBox(minimum=0, maximum=100, decimals=1, singleStep=1,
                                         suffix=" %", value=50)
@@ -44,7 +45,6 @@ class TopKBars(QGroupBox):
         layout.addWidget(self.message)
         layout.addWidget(self.low_warning)
         layout.addLayout(self.rows)
-        layout.addStretch(1)
         self.bars: list[QProgressBar] = []  # the bars shown, most probable first
         self._rows: list[_BarRow] = []
         self._probs, self._names = None, ()

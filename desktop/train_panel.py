@@ -80,7 +80,9 @@ class TrainPanel(QWidget):
         self.estimate_label = QLabel(wordWrap=True, objectName="note")
         self.result_label = QLabel(wordWrap=True, objectName="result")
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.start_button = QPushButton("Start training", objectName="primary")
+        self.start_button = QPushButton("Start training", objectName="primary",
+                                        toolTip="Train on the checked data with these settings "
+                                        "(pick and check a data set above first)")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop at the next batch and keep the best epoch so far")

@@ -46,7 +46,8 @@ class TrainSettingsForm(QGroupBox):
         self.flip.setToolTip("Mirror images left-right at random; the fast recipe then mirrors "
                              "each image in every other epoch, so it is seen both ways")
         self.translate = QSpinBox(minimum=0, maximum=8, suffix=" px")
-        self.patience = QSpinBox(minimum=0, maximum=100, specialValueText="off")
+        self.patience = QSpinBox(minimum=0, maximum=100, specialValueText="off",
+                                 suffix=" epochs without improvement")
         self.defaults_button = QPushButton("Defaults")
         form = QFormLayout(self)
         form.addRow("Start from", self.start_combo)

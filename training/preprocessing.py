@@ -237,7 +237,7 @@ def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Imag
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (background,) * 3 + (255,))
         canvas.alpha_composite(rgba)
-        steps.append(f"transparency ({mode}) composited on a grey-{background} background")
+        steps.append(f"transparency ({mode}) placed on a {_shade(background)} background")
         return canvas.convert("RGB")
     words = {"P": "palette colours", "L": "greyscale", "1": "black-and-white",
              "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV"}
@@ -256,12 +256,17 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
     elif policy.resize == "pad":
         image = ImageOps.pad(image, target, method=Image.Resampling.LANCZOS,
                              color=(policy.pad_value,) * 3)
-        how = f"fitted inside and padded with grey-{policy.pad_value}"
+        how = f"fitted inside and padded with {_shade(policy.pad_value)}"
     else:
         image = image.resize(target, Image.Resampling.LANCZOS)
         how = "squashed (aspect ratio not kept)"
     steps.append(f"{width}x{height} {how} to {target[0]}x{target[1]} (Lanczos)")
     return image
+
+
+def _shade(value: int) -> str:
+    """A grey level 0-255 in words: "white", "black" or "grey 128 of 255"."""
+    return {255: "white", 0: "black"}.get(int(value), f"grey {int(value)} of 255")
 
 
 def _one_line(prefix: str, exc: BaseException) -> str:

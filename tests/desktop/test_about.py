@@ -22,7 +22,7 @@ def test_about_names_the_version_and_the_libraries(qtbot, make_window, tiny_chec
     [about] = [a for a in window.menuBar().actions()[-1].menu().actions() if a.text() == "&About"]
     about.trigger()
     text = shown["text"]
-    assert f"PixelClassifier {__version__}" in text and "tiny" in text
+    assert f"Pixel Classifier {__version__}" in text and "tiny" in text
     for library in ("PySide6", "Qt", "TensorFlow", "Keras", "NumPy", "Pillow", "Python"):
         assert f"<td>{library}</td>" in text
     assert about_html() == about_html("")  # no model named when none is given

@@ -126,6 +126,27 @@ def test_importing_a_good_model_lists_and_selects_it(qtbot, make_window, tiny_ch
     assert panel.selected_paths() == [user_checkpoints_dir() / "friend.keras"]
 
 
+def test_details_say_where_a_checkpoint_came_from_and_the_button_says_which_is_in_use(
+        qtbot, make_window, tiny_checkpoint):
+    from training.paths import bundled_checkpoint
+
+    mine = user_checkpoint("mine", ("a", "b"))  # saved without any training record
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    panel.select(bundled_checkpoint())
+    text = panel.details.toPlainText()
+    assert "Started from\trandom weights (trained from scratch)" in text.replace("\n", "\t")
+    assert "cifar10-jpg.tar.gz, 45,000 training images" in text and "% test (10,000 images)" in text
+    assert not panel.delete_button.isEnabled()
+    assert "cannot be renamed or deleted" in panel.delete_button.toolTip()
+    panel.select(mine)
+    assert "unknown: this file carries no training record" in panel.details.toPlainText()
+    assert panel.use_button.isEnabled() and panel.use_button.text() == "Use for Predictions"
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.use_button.text() == "In Use for Predictions", timeout=WAIT)
+    assert not panel.use_button.isEnabled()
+
+
 def colour_folders(root):
     """Three classes of solid colours, each image a distinct shade (identifiable by its pixels)."""
     shades = {}
