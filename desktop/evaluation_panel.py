@@ -20,8 +20,8 @@ from training.paths import user_cache_dir
 from .jobs import Job, JobLane
 from .table_model import RowsTableModel
 
-PARTS = (("test", "Test data: CIFAR-10 archive (its test part) or class folders"),
-         ("validation", "The checkpoint's validation split (choose its training data)"))
+PARTS = (("test", "Test images (CIFAR-10 archive or class folders)"),
+         ("validation", "Its validation split (pick its training data)"))
 
 
 class ConfusionModel(QAbstractTableModel):
@@ -319,7 +319,8 @@ class EvaluationPanel(QWidget):
         self.outcome = outcome
         record = outcome[0]
         self.show_record(record)
-        self.status.setText(f"Stored with {self.checkpoint.stem}.")
+        self.status.setText(f"Saved with {self.checkpoint.stem}: its Evaluations on the "
+                            "Checkpoints tab list this result.")
         self.evaluated.emit(record)
 
     def show_record(self, record: dict) -> None:

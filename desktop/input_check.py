@@ -142,8 +142,12 @@ class InputCheckView(QGroupBox):
                 original = overlay(original, to_original(self.heat, (width, height), self.policy),
                                    alpha)
             array = overlay(array, self.heat, alpha)
+        # A small original is enlarged with crisp pixels too (smoothed, a 32x32 file looked
+        # blurrier than the very same pixels as model input); a large one is shrunk smoothly.
+        small = max(original.shape[:2]) < VIEW
         self.original.setPixmap(QPixmap.fromImage(to_qimage(original))
                                 .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.FastTransformation if small else
                                         Qt.TransformationMode.SmoothTransformation))
         # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
         self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))

@@ -56,6 +56,7 @@ class TrainingChart(QChartView):
         self._timer.timeout.connect(self.flush)
         self.redraws = 0  # how many times points were drawn (tests check the throttle)
         self.clear()
+        chart.setTitle("Loss and validation accuracy are drawn here, live, while a run trains")
 
     # -- data in ---------------------------------------------------------------------------------
     def clear(self, epochs: int = 1) -> None:
@@ -67,11 +68,16 @@ class TrainingChart(QChartView):
         for series in (self.train_loss, self.val_loss, self.val_acc):
             series.clear()
         self.x_axis.setRange(0, self._epochs)
+        # Whole epochs along the bottom (0, 1, 2 ... or every few), never "1.75".
+        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
+        self.x_axis.setTickAnchor(0)
+        self.x_axis.setTickInterval(max(1, math.ceil(self._epochs / 8)))
         self.loss_axis.setRange(0, 1)
 
     def start(self, epochs: int) -> None:
         """A new run: empty the chart and start the redraw timer."""
         self.clear(epochs)
+        self.chart().setTitle("")
         self._timer.start()
 
     def stop(self) -> None:

@@ -158,8 +158,15 @@ class TrainPanel(QWidget):
         self.update_estimate()
         self.start_button.setEnabled(not self.controller.running())
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._update_transfer_note()  # the model in use may have changed on another tab
+
     def _update_transfer_note(self) -> None:
         path, info = self.active_checkpoint()
+        if info is not None:  # name it: "cifar10, the model in use (fine-tune)"
+            self.form.start_combo.setItemText(0, f"{info.name or Path(path).stem}, the model in "
+                                                 "use (fine-tune)")
         check = self.data_view.check
         if self.form.start_mode() != "active":
             note = "A new network with random weights."
