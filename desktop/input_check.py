@@ -44,6 +44,10 @@ class InputCheckView(QGroupBox):
         self.opacity.setMinimumWidth(80)  # never squeezed to a bare knob
         self.opacity.setMaximumWidth(120)
         self.caption = QLabel(objectName="saliencyCaption", wordWrap=True)
+        self.scale = QLabel(toolTip="The overlay's colours, from no evidence (the picture shows "
+                            "through) to the strongest evidence")
+        self.scale.setAccessibleName("Evidence colour scale, weak to strong")
+        self.scale.setPixmap(_scale_pixmap())
         self.show_why.toggled.connect(self._on_toggle)
         self.method.currentIndexChanged.connect(lambda *_: self._on_toggle(self.show_why.isChecked()))
         self.opacity.valueChanged.connect(lambda *_: self._render())
@@ -65,8 +69,15 @@ class InputCheckView(QGroupBox):
         controls.addWidget(self.opacity)
         controls.addStretch(1)
         grid.addLayout(controls, 2, 0, 1, 2)
-        grid.addWidget(self.caption, 3, 0, 1, 2)
-        grid.addWidget(self.facts, 4, 0, 1, 2)
+        legend = QHBoxLayout()
+        self.legend = (QLabel("weak", objectName="note"), self.scale,
+                       QLabel("strong evidence", objectName="note"))
+        for widget in self.legend:
+            legend.addWidget(widget)
+        legend.addStretch(1)
+        grid.addLayout(legend, 3, 0, 1, 2)
+        grid.addWidget(self.caption, 4, 0, 1, 2)
+        grid.addWidget(self.facts, 5, 0, 1, 2)
         self._on_toggle(False)
         self.show_item(None)
 
@@ -85,6 +96,8 @@ class InputCheckView(QGroupBox):
         self.heat = heat
         self.caption.setText(caption)
         self.caption.setVisible(bool(caption))
+        for widget in self.legend:
+            widget.setVisible(heat is not None)
         self._render()
 
     def clear_saliency(self, caption: str = "") -> None:
@@ -105,6 +118,8 @@ class InputCheckView(QGroupBox):
         self.model_view.clear()
         self.report, self.policy, self.heat = None, policy, None
         self.caption.hide()
+        for widget in self.legend:
+            widget.hide()
         if item is None:
             self.facts.setText("Select an image to see how it is prepared for the model.")
             return
@@ -153,3 +168,12 @@ class InputCheckView(QGroupBox):
         self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))
                                   .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
                                           Qt.TransformationMode.FastTransformation))
+
+
+def _scale_pixmap(width: int = 120, height: int = 10) -> QPixmap:
+    """The overlay's colour scale drawn the way a map is drawn: over mid-grey, weak to strong."""
+    from training.saliency import overlay
+
+    ramp = np.tile(np.linspace(0, 1, width, dtype=np.float32), (height, 1))
+    grey = np.full((height, width, 3), 128, np.uint8)
+    return QPixmap.fromImage(to_qimage(overlay(grey, ramp, 1.0)))
