@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
+from PySide6.QtCharts import QChart, QChartView, QLegend, QLineSeries, QValueAxis
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
@@ -13,13 +13,20 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, Q
 from training.library import Entry, compare
 
 COLOURS = ("#2f6fca", "#d9822b")  # checkpoint A, checkpoint B
+METRIC_NAMES = {  # sidecar keys in words; the key stays in the row's tooltip
+    "test_accuracy": "Test accuracy", "val_accuracy": "Validation accuracy",
+    "val_accuracy_tta": "Validation accuracy (with flip TTA)", "best_epoch": "Best epoch",
+    "command_wall_s": "Whole command, seconds", "train_images": "Training images",
+    "val_images": "Validation images", "test_images": "Test images"}
 
 
 def _text(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return str(value)
@@ -60,6 +67,10 @@ class CompareDialog(QDialog):
         numeric = [row for row in self.result["metrics"]  # notes and such stay in the details
                    if all(v is None or isinstance(v, (int, float)) for v in row[1:])]
         self.metrics = _table(["Metric", *names], numeric)
+        for r, row in enumerate(numeric):
+            key = self.metrics.item(r, 0)
+            key.setText(METRIC_NAMES.get(row[0], row[0]))
+            key.setToolTip(f"sidecar key: {row[0]}")
         tabs.addTab(self.metrics, "Metrics")
         if self.result["per_class"]:
             self.per_class = _table(["Class", f"accuracy {names[0]}", f"accuracy {names[1]}",
@@ -86,6 +97,7 @@ class CompareDialog(QDialog):
         chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
         chart.setTitle("Validation loss (dashed) and accuracy (solid) per epoch")
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        chart.legend().setMarkerShape(QLegend.MarkerShape.MarkerShapeFromSeries)  # dashes show
         x_axis = QValueAxis(titleText="epoch", labelFormat="%d")
         loss_axis = QValueAxis(titleText="validation loss", labelFormat="%.2f")
         acc_axis = QValueAxis(titleText="validation accuracy %", labelFormat="%d")
@@ -100,7 +112,7 @@ class CompareDialog(QDialog):
                 if not values:
                     continue
                 series = QLineSeries(name=f"{name} ({'loss' if dashed else 'accuracy'})")
-                pen = QPen(QColor(colour), 2.0)
+                pen = QPen(QColor(colour).lighter(135) if dashed else QColor(colour), 2.0)
                 if dashed:
                     pen.setStyle(Qt.PenStyle.DashLine)
                 series.setPen(pen)

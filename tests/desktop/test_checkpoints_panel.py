@@ -256,7 +256,7 @@ def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot
     assert (a, b) == ("second", "first")
     cells = lambda table: [[table.item(r, c).text() for c in range(table.columnCount())]  # noqa: E731
                            for r in range(table.rowCount())]
-    assert ["test_accuracy", "80.00%", "50.00%"] in cells(dialog.metrics)
+    assert ["Test accuracy", "80.00%", "50.00%"] in cells(dialog.metrics)
     assert ["a", "80.00%", "50.00%", "-30.00%"] in cells(dialog.per_class)
     assert ["b", "70.00%", "70.00%", "0.00%"] in cells(dialog.per_class)  # no difference
     assert cells(dialog.config) == [["epochs", "20", "10"]]
