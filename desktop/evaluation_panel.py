@@ -350,7 +350,11 @@ class EvaluationPanel(QWidget):
         picked = self.cell_indices(index.row(), index.column())
         title = (f"{names[index.row()]} predicted as {names[index.column()]}: "
                  f"{len(picked)} image(s)")
-        self.gallery = GalleryDialog(data.images[picked], probs[picked], names, picked, title, self)
+        source = Path(data.source) if data.source else None
+        self.gallery = GalleryDialog(data.images[picked], probs[picked], names, picked, title, self,
+                                     files=[data.file_of(int(i)) for i in picked],
+                                     root=source if source is not None and source.is_dir()
+                                     else None)
         self.gallery.show()
 
     def save(self, kind: str, path: str | None = None) -> Path | None:

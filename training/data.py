@@ -41,6 +41,7 @@ class ImageSet:
     class_names: tuple[str, ...]
     source: str = ""
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (file, one-line reason)
+    files: tuple[str, ...] = field(default=())  # each image's file below ``source``; () unknown
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -54,7 +55,13 @@ class ImageSet:
         return "sha256:" + digest.hexdigest()[:32]
 
     def subset(self, index: np.ndarray) -> "ImageSet":
-        return ImageSet(self.images[index], self.labels[index], self.class_names, self.source)
+        files = tuple(self.files[i] for i in np.asarray(index).reshape(-1)) if self.files else ()
+        return ImageSet(self.images[index], self.labels[index], self.class_names, self.source,
+                        files=files)
+
+    def file_of(self, i: int) -> str:
+        """Image ``i``'s file below the source ("test/cat/0003.jpg"), or "" when not known."""
+        return self.files[i] if self.files else ""
 
 
 def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessing = Preprocessing(),
@@ -65,12 +72,14 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
         raise DataError(f"no such file: {path}")
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha256(f"{file_sha256(path)}{policy}".encode()).hexdigest()[:20]
+        key = hashlib.sha256(f"{file_sha256(path)}{policy}files".encode()).hexdigest()[:20]
         cache = Path(cache_dir) / f"cifar10-{key}-{part}.npz"
         if cache.is_file():
             with np.load(cache, allow_pickle=False) as stored:
-                return ImageSet(stored["images"], stored["labels"], CIFAR10_CLASSES, str(path))
-    images, labels, skipped = [], [], []
+                files = tuple(stored["files"].tolist()) if "files" in stored.files else ()
+                return ImageSet(stored["images"], stored["labels"], CIFAR10_CLASSES, str(path),
+                                files=files)
+    images, labels, skipped, files = [], [], [], []
     reporter = reporter or SilentReporter()
     try:
         archive = tarfile.open(path, "r:*")
@@ -91,6 +100,7 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
                 continue
             images.append(report.array)
             labels.append(CIFAR10_CLASSES.index(parts[-2]))
+            files.append(member.name)
             if len(labels) % 5000 == 0:
                 reporter.progress(0.0, f"decoded {len(labels)} {part} images")
             if reporter.cancelled():
@@ -98,13 +108,14 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     if not labels:
         raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 archive")
     result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
-                      tuple(skipped))
+                      tuple(skipped), tuple(files))
     if cache is not None:
         # through a unique temporary file: two processes decoding the same archive at once (two
         # app windows, parallel training runs) must not collide
         cache.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez(buffer, images=result.images, labels=result.labels)
+        np.savez(buffer, images=result.images, labels=result.labels,
+                 files=np.asarray(result.files, dtype=str))
         atomic_write_bytes(cache, buffer.getbuffer())
     return result
 
@@ -121,13 +132,14 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     reporter = reporter or SilentReporter()
     files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
              if f.is_file() and is_image_path(f)]
-    images, labels, skipped = [], [], []
+    images, labels, skipped, names = [], [], [], []
     for n, (file, label) in enumerate(files):
         if reporter.cancelled():
             raise DataError("cancelled")
         try:
             images.append(load_image(file, policy).array)
             labels.append(label)
+            names.append(file.relative_to(root).as_posix())
         except ImageRejected as exc:
             skipped.append((str(file.relative_to(root)), str(exc)))
         if n % 500 == 0:
@@ -136,7 +148,7 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     if empty:
         raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
     return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes), str(root),
-                    tuple(skipped))
+                    tuple(skipped), tuple(names))
 
 
 def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preprocessing = Preprocessing(),
@@ -224,7 +236,7 @@ def load_cifar10_batches(folder: str | os.PathLike, part: str = "train",
              [folder / "test_batch"] if (folder / "test_batch").is_file() else [])
     if not files:
         raise DataError(f"{folder.name} has no {'data_batch_*' if part == 'train' else 'test_batch'} file")
-    images, labels = [], []
+    images, labels, names = [], [], []
     for n, file in enumerate(files):
         if reporter is not None:
             if reporter.cancelled():
@@ -242,8 +254,15 @@ def load_cifar10_batches(folder: str | os.PathLike, part: str = "train",
             raise DataError(f"{file.name}: labels outside the {len(class_names)} classes")
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(label_array.astype(np.int32))
+        stored = batch.get("filenames")  # the original batches name every image
+        if (isinstance(stored, list) and len(stored) == len(data)
+                and all(isinstance(x, (bytes, str)) for x in stored)):
+            names.extend(f"{file.name}/" + (x.decode("utf-8", "replace") if isinstance(x, bytes)
+                                            else x) for x in stored)
+        else:
+            names.extend(f"{file.name}/#{i}" for i in range(len(data)))
     return ImageSet(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels),
-                    class_names, str(folder))
+                    class_names, str(folder), files=tuple(names))
 
 
 # -- the data check shown before training -----------------------------------------------------------

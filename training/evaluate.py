@@ -202,7 +202,7 @@ def align_classes(data: ImageSet, class_names) -> ImageSet:
                          f"checkpoint's ({', '.join(class_names)})")
     order = np.array([list(class_names).index(n) for n in data.class_names])
     return ImageSet(data.images, order[data.labels].astype(np.int32), tuple(class_names),
-                    data.source, data.skipped)
+                    data.source, data.skipped, data.files)
 
 
 def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",

@@ -197,6 +197,11 @@ def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny
         shown = {tuple(int(v) for v in image[0, 0]) for image in gallery.model.images}
         assert shown == colours, (row, col)
         assert all(shades[c] == info.class_names[row] for c in shown)
+        for r in range(gallery.model.rowCount()):  # each tile names its own file
+            path = gallery.file_path(r)
+            assert path.is_file() and path.parent.name == info.class_names[row]
+            assert np.array_equal(load_image(path, info.preprocessing).array, gallery.model.images[r])
+            assert gallery.model.index(r).data().startswith(path.name + "\n")
         gallery.close()
     reliability = panel.reliability  # the reliability diagram and its ECE
     assert sum(row["count"] for row in reliability.bins) == 15

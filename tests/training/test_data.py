@@ -169,3 +169,31 @@ def test_two_loads_of_one_archive_at_once_share_the_cache(tmp_path, monkeypatch)
     assert [p.name for p in cache.iterdir() if not p.name.endswith("-train.npz")] == []
     cached = data.load_cifar10_archive(archive, "train", cache_dir=cache)
     assert cached.images.shape == (30, 32, 32, 3) and len(cached.labels) == 30
+    assert cached.files == loads[0].result().files  # the file names survive the cache
+    assert cached.file_of(7) == f"cifar10/train/{CIFAR10_CLASSES[7]}/7.jpg"
+
+
+def test_every_image_keeps_the_name_of_its_file_through_splits(tmp_path):
+    """An evaluated image can be traced back to its file (the gallery names it): class folders,
+    and the python batches' own file names."""
+    from training.data import split
+
+    root = tmp_path / "shapes"
+    for c, name in enumerate(("red", "blue")):
+        (root / name / "deeper").mkdir(parents=True)
+        for i in range(6):
+            colour = [20 * i, 20 * i, 20 * i]
+            colour[2 * c] = 250
+            where = root / name / ("deeper" if i == 5 else "") / f"{i}.png"
+            Image.new("RGB", (32, 32), tuple(colour)).save(where)
+    data = load_labelled(root)
+    assert data.file_of(5) == "blue/deeper/5.png"
+    for i, file in enumerate(data.files):  # each name points at exactly its pixels
+        assert np.array_equal(np.asarray(Image.open(root / file).convert("RGB")), data.images[i])
+        assert file.split("/")[0] == data.class_names[data.labels[i]]
+    train, val = split(data, 0.25, seed=0)
+    for part in (train, val):
+        for i, file in enumerate(part.files):
+            assert np.array_equal(np.asarray(Image.open(root / file).convert("RGB")), part.images[i])
+    batches = load_labelled(write_batches(tmp_path / "cifar-10-batches-py"), "test")
+    assert batches.file_of(3) == "test_batch/3.png"
