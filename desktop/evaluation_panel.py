@@ -175,10 +175,16 @@ class EvaluationPanel(QWidget):
     def __init__(self, lane: JobLane, settings: QSettings, parent=None) -> None:
         super().__init__(parent)
         self.lane, self.settings = lane, settings
-        self.checkpoint: Path | None = None
+        self.checkpoint: Path | None = None  # the one chosen in the picker
+        self._running: Path | None = None  # the one the running evaluation started with
+        self.evaluated_checkpoint: Path | None = None  # the one ``outcome`` belongs to
         self.job: Job | None = None
         self.outcome = None  # (record, probabilities, ImageSet) of the last evaluation
-        self.title = QLabel(objectName="result")
+        self.model_combo = QComboBox(toolTip="The checkpoint to evaluate: the bundled one or "
+                                     "any in your data folder")
+        self.model_combo.setAccessibleName("Checkpoint to evaluate")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
         self.part = QComboBox()
         for key, text in PARTS:
             self.part.addItem(text, key)
@@ -233,8 +239,12 @@ class EvaluationPanel(QWidget):
         saves.addWidget(self.summary, 1)
         saves.addWidget(self.save_json)
         saves.addWidget(self.save_csv)
+        heading = QHBoxLayout()
+        heading.addWidget(QLabel("Evaluate", objectName="result"))
+        heading.addWidget(self.model_combo)
+        heading.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addLayout(top)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -243,7 +253,37 @@ class EvaluationPanel(QWidget):
 
     def set_checkpoint(self, path: Path) -> None:
         self.checkpoint = Path(path)
-        self.title.setText(f"Evaluate {self.checkpoint.stem}")
+        self.refresh_checkpoints()
+
+    def refresh_checkpoints(self) -> None:
+        """List the bundled checkpoint and the user's (newest first) in the picker, the chosen
+        one selected (listed even when it lies elsewhere)."""
+        from training.paths import bundled_checkpoint, user_checkpoints_dir
+
+        folder = user_checkpoints_dir()
+        mine = sorted(folder.glob("*.keras"), key=lambda p: p.stat().st_mtime, reverse=True) \
+            if folder.is_dir() else []
+        paths = [bundled_checkpoint(), *mine]
+        if self.checkpoint is not None and self.checkpoint not in paths:
+            paths.append(self.checkpoint)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for path in paths:
+            bundled = path == bundled_checkpoint()
+            self.model_combo.addItem(path.stem + (" (bundled)" if bundled else ""), str(path))
+            self.model_combo.setItemData(self.model_combo.count() - 1, str(path),
+                                         Qt.ItemDataRole.ToolTipRole)
+        if self.checkpoint is not None:
+            self.model_combo.setCurrentIndex(self.model_combo.findData(str(self.checkpoint)))
+        self.model_combo.blockSignals(False)
+
+    def _on_model_chosen(self, index: int) -> None:
+        if index >= 0:
+            self.checkpoint = Path(self.model_combo.itemData(index))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh_checkpoints()  # checkpoints trained, imported or deleted since
 
     def _browse_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(self, "CIFAR-10 archive", "",
@@ -275,8 +315,9 @@ class EvaluationPanel(QWidget):
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)
         job.failed.connect(self._on_failed)
-        self.job = job
+        self.job, self._running = job, checkpoint
         self.run_button.setEnabled(False)
+        self.model_combo.setEnabled(False)  # the result belongs to the checkpoint it started with
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -300,6 +341,7 @@ class EvaluationPanel(QWidget):
     def _done(self) -> None:
         self.job = None
         self.run_button.setEnabled(True)
+        self.model_combo.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.hide()
 
@@ -319,7 +361,8 @@ class EvaluationPanel(QWidget):
         self.outcome = outcome
         record = outcome[0]
         self.show_record(record)
-        self.status.setText(f"Saved with {self.checkpoint.stem}: its Evaluations on the "
+        self.evaluated_checkpoint = self._running
+        self.status.setText(f"Saved with {self._running.stem}: its Evaluations on the "
                             "Checkpoints tab list this result.")
         self.evaluated.emit(record)
 
@@ -363,12 +406,12 @@ class EvaluationPanel(QWidget):
             return None
         if path is None:
             path, _ = QFileDialog.getSaveFileName(
-                self, "Save evaluation", f"{self.checkpoint.stem}-evaluation.{kind}",
+                self, "Save evaluation", f"{self.evaluated_checkpoint.stem}-evaluation.{kind}",
                 "JSON (*.json)" if kind == "json" else "CSV (*.csv)")
             if not path:
                 return None
         try:
-            written = write_report(self.outcome[0], Path(path), self.checkpoint.stem)
+            written = write_report(self.outcome[0], Path(path), self.evaluated_checkpoint.stem)
         except OSError as exc:
             self._fail(f"Could not save: {exc.strerror or exc}")
             return None

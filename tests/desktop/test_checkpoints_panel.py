@@ -212,6 +212,26 @@ def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny
     assert "true \\ predicted" in saved.read_text()
 
 
+def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    picked = user_checkpoint("picked", ("red", "green", "blue"))
+    window = make_window(tiny_checkpoint)
+    window.evaluate_checkpoint(tiny_checkpoint)  # from the Checkpoints tab: this one chosen
+    panel = window.evaluation_panel
+    combo = panel.model_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels[0] == "cifar10 (bundled)" and "picked" in labels
+    assert combo.currentText() == tiny_checkpoint.stem
+    combo.setCurrentIndex(labels.index("picked"))
+    colour_folders(tmp_path / "shapes")
+    panel.path_edit.setText(str(tmp_path / "shapes"))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    stored = CheckpointInfo.from_json(sidecar_path(picked).read_text())
+    assert stored.evaluations["class folders shapes"]["images"] == 15
+    assert panel.status.text().startswith("Saved with picked")
+
+
 def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
     panel = window.evaluation_panel
