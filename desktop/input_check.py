@@ -4,8 +4,8 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QSizePolicy, QSlider)
 
@@ -111,6 +111,29 @@ class InputCheckView(QGroupBox):
         label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
+    def _cropped(self) -> bool:
+        """Whether the crop policy cut part of the current original away."""
+        if self.report is None or self.policy is None or self.policy.resize != "crop":
+            return False
+        from training.preprocessing import crop_box
+        width, height = self.report.original.size
+        return crop_box(width, height, tuple(self.policy.size))[2:] != (width, height)
+
+    def _frame_crop(self, picture: QPixmap, width: int, height: int) -> QPixmap:
+        """Frame the part of the original the model sees when the crop policy cut the rest."""
+        if not self._cropped():
+            return picture
+        from training.preprocessing import crop_box
+        x, y, w, h = crop_box(width, height, tuple(self.policy.size))
+        scale = picture.width() / width
+        painter = QPainter(picture)
+        frame = QRectF(x * scale + 1, y * scale + 1, w * scale - 2, h * scale - 2)
+        for colour, style in (("white", Qt.PenStyle.SolidLine), ("#2f6fca", Qt.PenStyle.DashLine)):
+            painter.setPen(QPen(QColor(colour), 2, style))  # dashes on white: seen on any picture
+            painter.drawRect(frame)
+        painter.end()
+        return picture
+
     def show_item(self, item: ImageItem | None, policy=None) -> None:
         """Show ``item`` as prepared by ``policy`` (the checkpoint's preprocessing; None until a
         checkpoint is read: then 32x32 is assumed and no overlay maps onto the original)."""
@@ -137,6 +160,8 @@ class InputCheckView(QGroupBox):
                    f"<span style='color:#a15c00'>converted to the model's {w}×{h} RGB input</span>")
         frames = f", {report.frames} frames" if report.frames > 1 else ""
         steps = "".join(f"<li>{html.escape(s)}</li>" for s in report.conversions) or "<li>none</li>"
+        if self._cropped():
+            verdict += "<br>the dashed frame on the original marks the part the model sees"
         self.facts.setText(
             f"<b>{name}</b><br>{html.escape(report.format)}, {report.width}×{report.height}, "
             f"colour mode {html.escape(report.mode)}{frames}<br>{verdict}"
@@ -160,10 +185,11 @@ class InputCheckView(QGroupBox):
         # A small original is enlarged with crisp pixels too (smoothed, a 32x32 file looked
         # blurrier than the very same pixels as model input); a large one is shrunk smoothly.
         small = max(original.shape[:2]) < VIEW
-        self.original.setPixmap(QPixmap.fromImage(to_qimage(original))
-                                .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.FastTransformation if small else
-                                        Qt.TransformationMode.SmoothTransformation))
+        picture = QPixmap.fromImage(to_qimage(original)).scaled(
+            VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.FastTransformation if small else
+            Qt.TransformationMode.SmoothTransformation)
+        self.original.setPixmap(self._frame_crop(picture, original.shape[1], original.shape[0]))
         # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
         self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))
                                   .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,

@@ -264,6 +264,17 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
     return image
 
 
+def crop_box(width: int, height: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the centred part of a ``width`` x ``height`` picture that the ``crop``
+    policy keeps for a ``target`` (width, height) input: the same aspect ratio as the input."""
+    tw, th = target
+    if width * th > height * tw:  # wider than the model input: the sides are cut
+        cw, ch = round(height * tw / th), height
+    else:
+        cw, ch = width, round(width * th / tw)
+    return (width - cw) // 2, (height - ch) // 2, cw, ch
+
+
 def _shade(value: int) -> str:
     """A grey level 0-255 in words: "white", "black" or "grey 128 of 255"."""
     return {255: "white", 0: "black"}.get(int(value), f"grey {int(value)} of 255")

@@ -163,11 +163,8 @@ def to_original(saliency: np.ndarray, size: tuple[int, int], policy) -> np.ndarr
     th, tw = saliency.shape
     out = np.zeros((height, width), np.float32)
     if policy.resize == "crop":
-        if width * th > height * tw:  # wider than the model input: the sides were cut
-            cw, ch = round(height * tw / th), height
-        else:
-            cw, ch = width, round(width * th / tw)
-        x0, y0 = (width - cw) // 2, (height - ch) // 2
+        from .preprocessing import crop_box
+        x0, y0, cw, ch = crop_box(width, height, (tw, th))
         out[y0:y0 + ch, x0:x0 + cw] = _upsample(saliency, (ch, cw))
         return out
     if policy.resize == "pad":

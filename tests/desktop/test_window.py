@@ -140,6 +140,24 @@ def test_selecting_another_image_refills_the_bars_with_its_own_probabilities(qtb
         assert [bool(bar.property("top")) for bar in shown] == [True, False, False]
 
 
+def test_a_cropped_picture_frames_the_part_the_model_sees(qtbot, make_window, image_dir,
+                                                         tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg", image_dir / "red.png"])  # 64x48 (cropped), 32x32
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    window.results.select_row(0)
+    assert "dashed frame" in window.input_check.facts.text()
+    image = window.input_check.original.pixmap().toImage()
+    scale, middle = image.width() / 64, image.height() // 2
+    left = round(8 * scale + 1)  # the centre crop of 64x48 for a square input: x 8 to 56
+    frame = {image.pixelColor(x, middle).name() for x in range(left - 2, left + 3)}
+    assert frame & {"#ffffff", "#2f6fca"}  # the frame's white or blue, not the green picture
+    outside = image.pixelColor(3, middle)
+    assert outside.green() > 150 and outside.red() < 100  # left of the crop: the picture itself
+    window.results.select_row(1)
+    assert "dashed frame" not in window.input_check.facts.text()  # nothing cut from a 32x32
+
+
 def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_dir, tiny_checkpoint):
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir / "nested" / "blue.png"])
