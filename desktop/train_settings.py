@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtCore import QSettings, Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QLabel, QPushButton, QSpinBox)
 
@@ -16,6 +17,31 @@ from training.train import RECIPES, TrainConfig, fit_to_data
 STARTS = (("active", "The active checkpoint (fine-tune)"), ("scratch", "Scratch (a new network)"))
 RECIPE_FOR = {"active": "fine-tune", "scratch": "fast"}
 INT_FIELDS = ("epochs", "batch_size", "translate", "patience")
+
+
+class PercentSpinBox(QDoubleSpinBox):
+    """Holds a fraction (``value()`` 0.1) and shows it as a percentage ("10 %"), as the rest of
+    the app shows shares."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value * 100:.0f}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text.removesuffix(self.suffix()).strip()) / 100
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> QValidator.State:
+        body = text.removesuffix(self.suffix()).strip()
+        if not body:
+            return QValidator.State.Intermediate
+        try:
+            value = float(body) / 100
+        except ValueError:
+            return QValidator.State.Invalid
+        return (QValidator.State.Acceptable if self.minimum() <= value <= self.maximum()
+                else QValidator.State.Intermediate)
 
 
 class TrainSettingsForm(QGroupBox):
@@ -41,7 +67,9 @@ class TrainSettingsForm(QGroupBox):
         self.epochs = QSpinBox(minimum=1, maximum=500)
         self.batch_size = QSpinBox(minimum=4, maximum=4096, singleStep=64)
         self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=2.0, singleStep=0.01)
-        self.val_fraction = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=0.5, singleStep=0.05)
+        self.val_fraction = PercentSpinBox(decimals=2, minimum=0.0, maximum=0.5, singleStep=0.05,
+                                           suffix=" %", toolTip="Share of each class held out to "
+                                           "measure the model on images it does not train on")
         self.flip = QCheckBox("horizontal flip")
         self.flip.setToolTip("Mirror images left-right at random; the fast recipe then mirrors "
                              "each image in every other epoch, so it is seen both ways")

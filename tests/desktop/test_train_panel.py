@@ -327,3 +327,19 @@ def test_a_full_disk_is_reported_in_the_panel_and_the_saved_epoch_survives(
     monkeypatch.setattr(keras.Model, "save", real_save)
     assert panel.result_label.text().startswith("Training stopped:") and panel.start_button.isEnabled()
     load_checkpoint(window.trainer.record.out)  # the epoch saved before the disk filled up
+
+
+def test_the_validation_share_reads_and_types_as_a_percentage(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from desktop.train_settings import TrainSettingsForm
+
+    form = TrainSettingsForm(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(form)
+    box = form.val_fraction
+    box.setValue(0.1)
+    assert box.text() == "10 %"
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "25")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert box.text() == "25 %" and form.config().val_fraction == 0.25
