@@ -15,7 +15,7 @@ from training.library import Entry, compare
 COLOURS = ("#2f6fca", "#d9822b")  # checkpoint A, checkpoint B
 METRIC_NAMES = {  # sidecar keys in words; the key stays in the row's tooltip
     "test_accuracy": "Test accuracy", "val_accuracy": "Validation accuracy",
-    "val_accuracy_tta": "Validation accuracy (with flip TTA)", "best_epoch": "Best epoch",
+    "val_accuracy_tta": "Validation accuracy (averaged with mirror images)", "best_epoch": "Best epoch",
     "command_wall_s": "Whole command, seconds", "train_images": "Training images",
     "val_images": "Validation images", "test_images": "Test images"}
 

@@ -367,9 +367,11 @@ class EvaluationPanel(QWidget):
         self.evaluated.emit(record)
 
     def show_record(self, record: dict) -> None:
+        mirrored = ", each image averaged with its mirror image" if record.get("tta") == "hflip" \
+            else ""
         self.summary.setText(
-            f"<b>Accuracy {record['accuracy']:.2%}</b> on {record['images']} images "
-            f"({record.get('data', '')}{', flip TTA' if record.get('tta') == 'hflip' else ''}); "
+            f"<b>Accuracy {record['accuracy']:.2%}</b> on {record['images']:,} images "
+            f"({record.get('data', '')}{mirrored}); "
             f"mean confidence {record['mean_confidence']:.1%}")
         self.per_class_model.set_rows(record["per_class"])
         if "calibration" in record:

@@ -47,11 +47,12 @@ class ExportDialog(QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.data = QLineEdit(self._sample_data(), clearButtonEnabled=True,
-                              placeholderText="optional: labelled data for the parity sample")
+                              placeholderText="optional: images to check it with (empty: "
+                                              "synthetic ones)")
         form = QFormLayout()
         form.addRow("Format:", self.format)
         form.addRow("Folder:", folder_row)
-        form.addRow("Parity sample:", self.data)
+        form.addRow("Check with:", self.data)
         self.progress = QProgressBar(visible=False)
         self.outcome = QLabel(wordWrap=True, objectName="result")
         self.export_button = QPushButton("Export", objectName="primary", clicked=self.start)
@@ -62,9 +63,11 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("After exporting, the exported model classifies a held-out sample "
-                                "(at least 200 images) and is compared with the app's own "
-                                "predictions.", objectName="note", wordWrap=True))
+        layout.addWidget(QLabel("After exporting, the exported model classifies 256 images and "
+                                "its answers are compared with the app's own: images from the "
+                                "data above (a CIFAR-10 archive's test part, or class folders "
+                                "with at least 200 images), or synthetic ones when it is empty.",
+                                objectName="note", wordWrap=True))
         layout.addWidget(self.progress)
         layout.addWidget(self.outcome)
         layout.addLayout(buttons)
