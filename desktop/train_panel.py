@@ -76,6 +76,7 @@ class TrainPanel(QWidget):
         self.progress = QProgressBar(maximum=1000, textVisible=True)
         self.progress.setAccessibleName("Training progress")
         self.progress.setFormat("")
+        self.progress.hide()  # until a run starts: an empty bar only looks stuck
         self.rate_label = QLabel()
         self.estimate_label = QLabel(wordWrap=True, objectName="note")
         self.result_label = QLabel(wordWrap=True, objectName="result")
@@ -244,12 +245,14 @@ class TrainPanel(QWidget):
         self.chart.start(int(record.config.get("epochs", 1)))
         self.progress.setValue(0)
         self.progress.setFormat("Starting…")
+        self.progress.show()
         self.rate_label.setText(f"Training on {Path(record.data).name}…")
 
     def _on_resumed(self, payload) -> None:
         self.chart.add_history(payload["history"])
         self.progress.setValue(int(1000 * payload["epoch"] / payload["epochs"]))
         self.progress.setFormat(f"Resumed after epoch {payload['epoch']}/{payload['epochs']}")
+        self.progress.show()
 
     def _on_batch(self, p: dict) -> None:
         self.chart.add_batch(p["step"], p["steps"], p["loss"])
@@ -295,6 +298,7 @@ class TrainPanel(QWidget):
     def _on_failed(self, reason: str) -> None:
         self.chart.stop()
         self.progress.setFormat("Not finished")
+        self.progress.show()
         self.rate_label.clear()
         self.result_label.setText(f"Training stopped: {reason}")
 
