@@ -187,6 +187,7 @@ class ClassifierSession(QObject):
 
     def _recheck_all(self) -> None:
         self._epoch += 1  # batches still being read for the old check are dropped
+        self.files.cancel_all()  # and their reading stops: every item is read again below
         for item in self.items.items:
             item.state, item.error, item.probabilities = "waiting", "", None
             self.items.touch(item.id)
@@ -274,8 +275,11 @@ class ClassifierSession(QObject):
                 reporter.partial((epoch, batch))
                 ok = [(item_id, result.array) for item_id, result, _ in batch
                       if not isinstance(result, str)]
-                if ok and not reporter.cancelled() and not self._closed:
-                    self._classify(generation, ready, ok)
+                if not ok or reporter.cancelled() or self._closed or epoch != self._epoch:
+                    return  # stopped, closing, or re-checked since: the GUI drops this batch
+                job = self._classify(generation, ready, ok)
+                if reporter.cancelled() or self._closed:
+                    job.cancel()  # Stop came between the check above and the submit
             read_sources(entries, policy, strict, reporter, deliver=deliver)
 
         job = Job(read, "read images")
@@ -300,7 +304,7 @@ class ClassifierSession(QObject):
                 item.thumbnail = QPixmap.fromImage(to_qimage(thumb))
             self.items.touch(item_id)
 
-    def _classify(self, generation: int, ready: threading.Event, batch) -> None:
+    def _classify(self, generation: int, ready: threading.Event, batch) -> Job:
         """Queue ``(item_id, array)`` pairs on the model lane. Called on the files lane's thread:
         the job is handed to the GUI thread (as if made there) before it is queued, and its
         result reaches the GUI after the batch's own ``_on_read``, which was posted first."""
@@ -311,6 +315,8 @@ class ClassifierSession(QObject):
             while not ready.wait(0.05):  # numpy could not read this network: wait for Keras
                 if reporter.cancelled() or generation != self._generation:
                     return None  # stopped, or another model was asked for meanwhile
+            if generation != self._generation:
+                return None  # its model was replaced; the items are read again for the new one
             classifier = self.classifier
             if classifier is None:
                 raise RuntimeError("no model loaded")
@@ -319,7 +325,7 @@ class ClassifierSession(QObject):
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
         job.moveToThread(self.thread())
-        self.model_lane.submit(job)
+        return self.model_lane.submit(job)
 
     @Slot(object)
     def _on_classified(self, result) -> None:
@@ -392,6 +398,7 @@ class ClassifierSession(QObject):
         many were stopped. The model still loads: the Keras load is never cancelled (a quick numpy
         read still queued is, and Keras then answers first)."""
         self._stops += 1
+        self._done = self._total = 0  # the progress bar goes, even while a model still loads
         self.walker.cancel_all()
         self.files.cancel_all()
         self.model_lane.cancel_all()
@@ -402,6 +409,11 @@ class ClassifierSession(QObject):
                 self.items.touch(item.id)
                 stopped += 1
         return stopped
+
+    def clear(self) -> None:
+        """Empty the list: what is still being searched, read or classified for it stops."""
+        self.stop_classifying()
+        self.items.clear()
 
     @Slot()
     def _emit_busy(self) -> None:

@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open Images…", QKeySequence.StandardKey.Open, self.open_files)
         self._action(file_menu, "Open &Folder…", None, self.open_folder)
         self._action(file_menu, "&Paste Image", QKeySequence.StandardKey.Paste, self.paste)
-        self._action(file_menu, "&Clear List", None, self.session.items.clear)
+        self._action(file_menu, "&Clear List", None, self.session.clear)
         file_menu.addSeparator()
         self._action(file_menu, "&Import Checkpoint…", None, lambda: (
             self.tabs.setCurrentWidget(self.checkpoints_panel), self.checkpoints_panel.import_file()))

@@ -158,6 +158,56 @@ def test_a_cropped_picture_frames_the_part_the_model_sees(qtbot, make_window, im
     assert "dashed frame" not in window.input_check.facts.text()  # nothing cut from a 32x32
 
 
+def test_switching_model_while_images_wait_for_the_old_one_classifies_them_with_the_new(
+        qtbot, make_window, image_dir, tiny_checkpoint, monkeypatch):
+    """Images waiting for a model only Keras can read, when another is asked for before it has
+    loaded: the model lane used to wait forever for the replaced one."""
+    import threading
+
+    from training.numpy_net import NumpyNet, Unsupported
+    from training.predict import Classifier
+
+    real_load, first_may_finish, calls = Classifier.load.__func__, threading.Event(), []
+
+    def slow_first_load(cls, path):
+        calls.append(path)
+        if len(calls) == 1:
+            first_may_finish.wait(30)
+        return real_load(cls, path)
+
+    def unreadable(cls, path):
+        raise Unsupported("numpy cannot read this network (test)")
+
+    monkeypatch.setattr(Classifier, "load", classmethod(slow_first_load))
+    monkeypatch.setattr(NumpyNet, "load", classmethod(unreadable))
+    window = make_window(tiny_checkpoint, load=False)
+    session = window.session
+    session.load_model()
+    drop(window, [image_dir / "red.png", image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: [i.state for i in session.items.items] == ["checked"] * 2, timeout=WAIT)
+    session.load_model()  # another checkpoint (the same file again: a new load all the same)
+    first_may_finish.set()
+    qtbot.waitUntil(lambda: [i.state for i in session.items.items] == ["classified"] * 2,
+                    timeout=WAIT)
+
+
+def test_clear_list_during_a_folder_drop_leaves_it_empty(qtbot, make_window, tiny_checkpoint,
+                                                         tmp_path):
+    from tests.conftest import solid
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        solid((i % 256, 90, 160)).save(folder / f"{i:03d}.png")
+    window = make_window(tiny_checkpoint)
+    session = window.session
+    drop(window, [folder])
+    clear = next(a for a in window.menuBar().actions()[0].menu().actions() if "Clear" in a.text())
+    clear.trigger()  # before the search's first results reach the list
+    qtbot.waitUntil(lambda: not any(lane.busy() for lane in session._lanes), timeout=WAIT)
+    assert session.items.items == [] and not window.classify.progress.isVisible()
+
+
 def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_dir, tiny_checkpoint):
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir / "nested" / "blue.png"])
