@@ -58,8 +58,9 @@ class InputCheckView(QGroupBox):
                                            | Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts.setAccessibleName("Input check details")
         grid = QGridLayout(self)
-        grid.addWidget(QLabel("Original"), 0, 0)
-        grid.addWidget(QLabel("Model input (32×32)"), 0, 1)
+        self.titles = (QLabel("Original"), QLabel("Model input (32×32)"))
+        grid.addWidget(self.titles[0], 0, 0)
+        grid.addWidget(self.titles[1], 0, 1)
         grid.addWidget(self.original, 1, 0)
         grid.addWidget(self.model_view, 1, 1)
         controls = QHBoxLayout()
@@ -143,6 +144,9 @@ class InputCheckView(QGroupBox):
         self.caption.hide()
         for widget in self.legend:
             widget.hide()
+        for widget in (*self.titles, self.original, self.model_view):
+            # no empty frames for a file that could not be read: its reason says it all
+            widget.setVisible(item is None or item.state != "failed")
         if item is None:
             self.facts.setText("Select an image to see how it is prepared for the model.")
             return

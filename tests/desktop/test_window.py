@@ -43,7 +43,10 @@ def test_drop_of_files_and_a_folder_with_a_broken_file(qtbot, make_window, image
     broken = window.session.items.items[[i.name for i in window.session.items.items].index("broken.png")]
     window.results.select_row(window.session.items.items.index(broken))
     assert "Cannot use" in window.input_check.facts.text()
+    assert not window.input_check.original.isVisible()  # no empty picture frames, the reason only
     assert window.bars.bars == [] and "Cannot use this file" in window.bars.message.text()
+    window.results.select_row(0 if broken is not window.session.items.items[0] else 1)
+    assert window.input_check.original.isVisible() and window.input_check.model_view.isVisible()
 
 
 def test_drops_made_while_the_model_loads_are_queued_not_lost(qtbot, make_window, image_dir,
