@@ -58,7 +58,8 @@ class CheckpointsPanel(QWidget):
             buttons, "Export…", lambda: self._emit_selected(self.export_requested))
         buttons.addStretch(1)
         self.import_button = self._button(buttons, "Import .keras…", self.import_file)
-        self.hint = QLabel("Select two checkpoints (Ctrl+click) to compare them. Deleted "
+        self.hint = QLabel("Checkpoints you train (Train tab) or import (Import .keras…) are "
+                           "listed here. Select two (Ctrl+click) to compare them. Deleted "
                            "checkpoints can be restored with Ctrl+Z until you close the app.",
                            objectName="note", wordWrap=True)
         self.notice = QLabel(wordWrap=True, visible=False)  # why an import was refused, etc.
