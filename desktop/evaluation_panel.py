@@ -9,161 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSettings, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
                                QTabWidget, QVBoxLayout, QWidget)
 
 from training.paths import user_cache_dir
 
+from .evaluation_views import ConfusionModel, PerClassModel, ReliabilityChart
 from .jobs import Job, JobLane
-from .table_model import RowsTableModel
 
 PARTS = (("test", "Test images (CIFAR-10 archive or class folders)"),
          ("validation", "Its validation split (pick its training data)"))
-
-
-class ConfusionModel(QAbstractTableModel):
-    """Counts with rows = true class and columns = predicted class, coloured by row share."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.matrix = np.zeros((0, 0), np.int64)
-        self.names: list[str] = []
-
-    def set_matrix(self, matrix, names) -> None:
-        self.beginResetModel()
-        self.matrix, self.names = np.asarray(matrix, np.int64), list(names)
-        self.endResetModel()
-
-    def fit_header(self, view) -> None:
-        """Stretched columns, cut at the end of a long class name ("automo…", the whole name in
-        the tooltip) instead of losing its first letters; a column is never narrower than about
-        seven characters, so a many-class matrix scrolls sideways instead."""
-        header = view.horizontalHeader()
-        header.setTextElideMode(Qt.TextElideMode.ElideRight)
-        header.setMinimumSectionSize(header.fontMetrics().horizontalAdvance("airpla…") + 8)
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.names)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return self.rowCount(parent)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.names[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            kind = "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
-            return f"{kind}: {self.names[section]}"
-        return None
-
-    def share(self, row: int, column: int) -> float:
-        total = self.matrix[row].sum()
-        return float(self.matrix[row, column] / total) if total else 0.0
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        r, c = index.row(), index.column()
-        share = self.share(r, c)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return str(int(self.matrix[r, c]))
-        if role == Qt.ItemDataRole.BackgroundRole:
-            base = (47, 111, 202) if r == c else (217, 72, 43)  # blue right, red wrong
-            strength = share if r == c else min(1.0, share * 4)  # mistakes are rarer: stretch
-            return QColor(*(int(255 - (255 - v) * strength) for v in base))
-        if role == Qt.ItemDataRole.ForegroundRole:
-            strength = share if r == c else min(1.0, share * 4)
-            return QColor("white" if strength > 0.55 else "black")
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return Qt.AlignmentFlag.AlignCenter
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"{self.matrix[r, c]} {self.names[r]} image(s) predicted as {self.names[c]} "
-                    f"({share:.1%} of {self.names[r]}); click to see them")
-        return None
-
-
-class ReliabilityChart(QWidget):
-    """Accuracy against confidence per bin (bars) beside the diagonal of perfect calibration."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        from PySide6.QtCharts import QChart, QChartView
-        from PySide6.QtGui import QPainter
-        self.chart = QChart()
-        self.chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
-        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
-        self.view = QChartView(self.chart)
-        self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.view.setAccessibleName("Reliability diagram")
-        self.summary = QLabel(wordWrap=True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.view, 1)
-
-    def show_bins(self, calibration: dict) -> None:
-        from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QValueAxis
-        self.chart.removeAllSeries()
-        for axis in self.chart.axes():
-            self.chart.removeAxis(axis)
-        bins = calibration["bins"]
-        accuracy = QBarSet("accuracy in the bin")
-        accuracy.setColor(QColor("#2f6fca"))
-        confidence = QBarSet("mean confidence in the bin")
-        confidence.setColor(QColor("#d9822b"))
-        for row in bins:
-            accuracy.append(100 * (row["accuracy"] or 0))
-            confidence.append(100 * (row["confidence"] or 0))
-        bars = QBarSeries()
-        bars.append(accuracy)
-        bars.append(confidence)
-        self.chart.addSeries(bars)
-        x_axis = QBarCategoryAxis(titleText="confidence (top probability), %")
-        x_axis.append([f"{row['low'] * 100:.0f}–{row['high'] * 100:.0f}" for row in bins])
-        x_axis.setTruncateLabels(False)  # "90–100" is a little wider than its bar group
-        y_axis = QValueAxis(titleText="%", min=0, max=100, labelFormat="%d")
-        self.chart.addAxis(x_axis, Qt.AlignmentFlag.AlignBottom)
-        self.chart.addAxis(y_axis, Qt.AlignmentFlag.AlignLeft)
-        bars.attachAxis(x_axis)
-        bars.attachAxis(y_axis)
-        counts = ", ".join(str(row["count"]) for row in bins)
-        self.summary.setText(
-            f"<b>Expected calibration error {calibration['ece']:.3f}</b> (0 = the confidence "
-            "shown is the accuracy you get). Blue above orange: the model is more often right "
-            f"than it claims (under-confident); below: over-confident. Images per bin: {counts}.")
-        self.bins = bins
-
-
-class PerClassModel(RowsTableModel):
-    HEADERS = ("Class", "Precision", "Recall", "F1", "Images")
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._rows: list[tuple] = []
-
-    def set_rows(self, per_class: dict) -> None:
-        self.beginResetModel()
-        self._rows = [(n, r["precision"], r["recall"], r["f1"], r["support"])
-                     for n, r in per_class.items()]
-        self.endResetModel()
-
-    def rows(self) -> list:
-        return self._rows
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)  # numbers
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        value = self._rows[index.row()][index.column()]
-        if isinstance(value, str):
-            return value
-        return f"{value:.1%}" if isinstance(value, float) else f"{int(value):,}"
 
 
 class EvaluationPanel(QWidget):
@@ -256,21 +113,20 @@ class EvaluationPanel(QWidget):
         self.refresh_checkpoints()
 
     def refresh_checkpoints(self) -> None:
-        """List the bundled checkpoint and the user's (newest first) in the picker, the chosen
-        one selected (listed even when it lies elsewhere)."""
+        """List the bundled checkpoint and the user's readable ones (newest first) in the
+        picker, the chosen one selected (listed even when it lies elsewhere)."""
+        from training.library import list_checkpoints
         from training.paths import bundled_checkpoint, user_checkpoints_dir
 
-        folder = user_checkpoints_dir()
-        mine = sorted(folder.glob("*.keras"), key=lambda p: p.stat().st_mtime, reverse=True) \
-            if folder.is_dir() else []
-        paths = [bundled_checkpoint(), *mine]
-        if self.checkpoint is not None and self.checkpoint not in paths:
-            paths.append(self.checkpoint)
+        entries = [e for e in list_checkpoints(user_checkpoints_dir(), bundled_checkpoint())
+                   if e.info is not None]
+        named = [(e.path, e.name + (" (bundled)" if e.bundled else "")) for e in entries]
+        if self.checkpoint is not None and self.checkpoint not in [p for p, _ in named]:
+            named.append((self.checkpoint, self.checkpoint.stem))
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for path in paths:
-            bundled = path == bundled_checkpoint()
-            self.model_combo.addItem(path.stem + (" (bundled)" if bundled else ""), str(path))
+        for path, name in named:
+            self.model_combo.addItem(name, str(path))
             self.model_combo.setItemData(self.model_combo.count() - 1, str(path),
                                          Qt.ItemDataRole.ToolTipRole)
         if self.checkpoint is not None:

@@ -112,21 +112,23 @@ class InputCheckView(QGroupBox):
         label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
-    def _cropped(self) -> bool:
-        """Whether the crop policy cut part of the current original away."""
+    def _crop(self) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the part of the current original the model sees, when the crop
+        policy cut the rest away; None when it sees the whole picture."""
         if self.report is None or self.policy is None or self.policy.resize != "crop":
-            return False
+            return None
         from training.preprocessing import crop_box
         width, height = self.report.original.size
-        return crop_box(width, height, tuple(self.policy.size))[2:] != (width, height)
+        box = crop_box(width, height, tuple(self.policy.size))
+        return box if box[2:] != (width, height) else None
 
-    def _frame_crop(self, picture: QPixmap, width: int, height: int) -> QPixmap:
+    def _frame_crop(self, picture: QPixmap) -> QPixmap:
         """Frame the part of the original the model sees when the crop policy cut the rest."""
-        if not self._cropped():
+        box = self._crop()
+        if box is None:
             return picture
-        from training.preprocessing import crop_box
-        x, y, w, h = crop_box(width, height, tuple(self.policy.size))
-        scale = picture.width() / width
+        x, y, w, h = box
+        scale = picture.width() / self.report.original.size[0]
         painter = QPainter(picture)
         frame = QRectF(x * scale + 1, y * scale + 1, w * scale - 2, h * scale - 2)
         for colour, style in (("white", Qt.PenStyle.SolidLine), ("#2f6fca", Qt.PenStyle.DashLine)):
@@ -164,7 +166,7 @@ class InputCheckView(QGroupBox):
                    f"<span style='color:#a15c00'>converted to the model's {w}×{h} RGB input</span>")
         frames = f", {report.frames} frames" if report.frames > 1 else ""
         steps = "".join(f"<li>{html.escape(s)}</li>" for s in report.conversions) or "<li>none</li>"
-        if self._cropped():
+        if self._crop() is not None:
             verdict += "<br>the dashed frame on the original marks the part the model sees"
         self.facts.setText(
             f"<b>{name}</b><br>{html.escape(report.format)}, {report.width}×{report.height}, "
@@ -193,7 +195,7 @@ class InputCheckView(QGroupBox):
             VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.FastTransformation if small else
             Qt.TransformationMode.SmoothTransformation)
-        self.original.setPixmap(self._frame_crop(picture, original.shape[1], original.shape[0]))
+        self.original.setPixmap(self._frame_crop(picture))
         # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
         self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))
                                   .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,

@@ -6,9 +6,7 @@ model-loading job, so nothing dropped early is lost.
 """
 from __future__ import annotations
 
-import time
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,72 +14,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QPixmap
 
 from training.checkpoints import CheckpointInfo, read_info
-from training.preprocessing import ImageRejected, load_image
 
 from .items import ImageItem, ImageListModel, to_qimage
 from .jobs import Job, JobLane
-
-PREVIEW_SIZE = 240  # px, longest side of the original kept for the detail view
-THUMB_SIZE = 48  # px
-
-
-def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliver=None):
-    """Decode ``(item_id, source)`` pairs; hand batches of (id, report or error, thumbnail) to
-    ``deliver`` (default: ``reporter.partial``) at least every 0.1 s."""
-    deliver = deliver or reporter.partial
-    out, last = [], time.monotonic()
-    for n, (item_id, source) in enumerate(entries, start=1):
-        if reporter.cancelled():
-            return
-        try:
-            report = load_image(source, policy, strict=strict)
-            preview = report.original.copy()
-            preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
-            report.original = preview
-            thumb = preview.copy()
-            thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
-            out.append((item_id, report, np.asarray(thumb.convert("RGB"))))
-        except ImageRejected as exc:
-            out.append((item_id, str(exc), None))
-        except Exception as exc:  # anything unexpected still becomes a reason, never a crash
-            out.append((item_id, f"unexpected error: {type(exc).__name__}: {exc}"[:200], None))
-        if len(out) >= batch or time.monotonic() - last > 0.1:
-            deliver(out)
-            out, last = [], time.monotonic()
-        reporter.progress(n / max(len(entries), 1))
-    if out:
-        deliver(out)
-
-
-def walk_folders(folders, reporter, batch: int = 256, tag=None) -> None:
-    """Report ``(tag, files)`` for the image files below ``folders``, in batches (at least every
-    0.1 s)."""
-    from training.predict import iter_image_files
-
-    found, last = [], time.monotonic()
-    for folder in folders:
-        for path in iter_image_files(folder):
-            if reporter.cancelled():
-                return
-            found.append(path)
-            if len(found) >= batch or time.monotonic() - last > 0.1:
-                reporter.partial((tag, found))
-                found, last = [], time.monotonic()
-    if found:
-        reporter.partial((tag, found))
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A saliency map (model-input sized, 0-1) for one item and class, and what it cost."""
-
-    generation: int
-    item_id: int
-    class_index: int
-    method: str
-    heat: np.ndarray
-    seconds: float
-    final: bool = True  # False: a fast Grad-CAM preview, the occlusion map follows
+from .lane_work import find_evidence, read_sources, walk_folders
 
 
 class ClassifierSession(QObject):
@@ -355,28 +291,8 @@ class ClassifierSession(QObject):
         if self._explaining is not None:
             self._explaining.cancel()
         array, generation, classifier = item.report.array, self._generation, self.classifier
-
-        def run(reporter):
-            from training import saliency
-            if reporter.cancelled():
-                return None
-            t0 = time.perf_counter()
-            model = getattr(classifier, "model", None)
-            if model is not None:  # Grad-CAM: about 15 ms, shown at once (and as a preview)
-                heat = saliency.grad_cam(model, array, class_index, tta=classifier.info.tta)
-                quick = Explanation(generation, item.id, class_index, "grad-cam", heat,
-                                    time.perf_counter() - t0, final=method == "grad-cam")
-                if quick.final:
-                    return quick
-                reporter.partial(quick)
-                if reporter.cancelled():
-                    return None
-            t0 = time.perf_counter()
-            heat = saliency.occlusion(classifier.classify, array, class_index)
-            return Explanation(generation, item.id, class_index, "occlusion", heat,
-                               time.perf_counter() - t0)
-
-        job = Job(run, "explain")
+        job = Job(lambda reporter: find_evidence(classifier, array, generation, item.id,
+                                                 class_index, method, reporter), "explain")
         job.partial.connect(self._on_explained)
         job.finished.connect(self._on_explained)
         self._explaining = job

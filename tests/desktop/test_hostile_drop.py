@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop import session as session_module
+from desktop import lane_work
 from tests.hostile import NON_UTF8_NAME, deny_reading, encoded, make_corpus, make_many
 
 from .conftest import WAIT, drop
@@ -56,14 +56,14 @@ def test_dropping_the_hostile_corpus_gives_every_row_a_result_or_a_reason(
     for name in ("deleted.png", "unreadable.png", "fine.png"):
         (extra / name).write_bytes(encoded(Image.new("RGB", (32, 32), (20, 200, 20)), "PNG"))
     deny_reading(monkeypatch, extra / "unreadable.png")
-    real_load = session_module.load_image
+    real_load = lane_work.load_image
 
     def load_after_deleting(source, *args, **kwargs):  # deleted between the drop and the load
         if isinstance(source, Path) and source.name == "deleted.png" and source.exists():
             source.unlink()
         return real_load(source, *args, **kwargs)
 
-    monkeypatch.setattr(session_module, "load_image", load_after_deleting)
+    monkeypatch.setattr(lane_work, "load_image", load_after_deleting)
     window = make_window(tiny_checkpoint)
     drop(window, [folder, extra / "deleted.png", extra / "unreadable.png", extra / "fine.png"])
     drop_urls(window, [raw_file_url(folder, NON_UTF8_NAME)])  # looked up as "bad\ufffd name.png"
