@@ -43,7 +43,7 @@ def about_html(checkpoint_name: str = "") -> str:
     frozen = " (packaged)" if getattr(sys, "frozen", False) else ""
     rows = "".join(f"<tr><td>{name}</td><td>&nbsp;{version}</td></tr>"
                    for name, version in library_versions())
-    model = f"<p>Active model: {checkpoint_name}</p>" if checkpoint_name else ""
+    model = f"<p>Checkpoint in use: {checkpoint_name}</p>" if checkpoint_name else ""
     return (f"<h3>Pixel Classifier {__version__}{frozen}</h3>"
             "<p>A desktop image classifier: drop pictures on a local convolutional network, "
             "retrain it on your own images. Works offline; nothing leaves your machine.</p>"

@@ -137,7 +137,7 @@ class ClassifyTab(QSplitter):
         if item is None:
             self.bars.show_message("Drop an image to see predictions.")
         elif item.state == "failed":
-            self.bars.show_message(f"Cannot use this file: {item.error}")
+            self.bars.show_message("No predictions: this file could not be read (why: below).")
         elif item.state == "stopped":
             self.bars.show_message("Not classified: you pressed Stop. Drop it again to classify it.")
         elif item.probabilities is None:

@@ -44,7 +44,9 @@ def test_drop_of_files_and_a_folder_with_a_broken_file(qtbot, make_window, image
     window.results.select_row(window.session.items.items.index(broken))
     assert "Cannot use" in window.input_check.facts.text()
     assert not window.input_check.original.isVisible()  # no empty picture frames, the reason only
-    assert window.bars.bars == [] and "Cannot use this file" in window.bars.message.text()
+    # the reason is said once, under "What the model sees"; the bars only say there are none
+    assert window.bars.bars == [] and "No predictions" in window.bars.message.text()
+    assert broken.error not in window.bars.message.text()
     window.results.select_row(0 if broken is not window.session.items.items[0] else 1)
     assert window.input_check.original.isVisible() and window.input_check.model_view.isVisible()
 
@@ -134,7 +136,7 @@ def test_selecting_another_image_refills_the_bars_with_its_own_probabilities(qtb
         shown = [bar for bar in window.bars.findChildren(QProgressBar) if bar.isVisible()]
         assert shown == window.bars.bars
         if item.state == "failed":
-            assert shown == [] and "Cannot use this file" in window.bars.message.text()
+            assert shown == [] and "No predictions" in window.bars.message.text()
             continue
         order = np.argsort(-item.probabilities, kind="stable")
         assert [bar.accessibleName().removesuffix(" (top prediction)") for bar in shown] == [
