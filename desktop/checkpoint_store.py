@@ -6,14 +6,17 @@ until the app closes, when the trash is emptied.
 """
 from __future__ import annotations
 
+import os
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
 
 from training.checkpoints import CheckpointError
-from training.library import (Entry, empty_trash, list_checkpoints, rename_checkpoint,
-                              restore_checkpoint, trash_checkpoint)
+from training.library import (Entry, empty_trash, list_checkpoints, prune_trash,
+                              rename_checkpoint, restore_checkpoint, trash_checkpoint)
 from training.paths import user_evaluations_dir
 
 from .table_model import RowsTableModel
@@ -100,7 +103,11 @@ class _DeleteCommand(QUndoCommand):
         self.store.refresh()
 
     def undo(self) -> None:
-        self.store.guard(lambda: restore_checkpoint(self.record))
+        restored = self.store.guard(lambda: restore_checkpoint(self.record))
+        if restored is not None and restored != self.record.original:
+            # restored under a free name (its own was taken meanwhile): redo deletes that one
+            self.record = replace(self.record, original=restored)
+            self.setText(f"Delete {restored.stem}")
         self.store.refresh()
 
 
@@ -130,7 +137,13 @@ class CheckpointStore(QObject):
     def __init__(self, folder: Path, bundled: Path, trash: Path, undo_stack: QUndoStack | None = None,
                  parent=None) -> None:
         super().__init__(parent)
-        self.folder, self.bundled, self.trash = Path(folder), Path(bundled), Path(trash)
+        self.folder, self.bundled = Path(folder), Path(bundled)
+        # this window's own trash: another running instance empties only its own when it closes
+        self.trash = Path(trash) / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        prune_trash(Path(trash))  # what crashed sessions left behind, weeks ago
+        # the checkpoints running jobs write (a training run) or store results in (an
+        # evaluation): not renamed or deleted under them; the window sets this
+        self.in_use = lambda: set()
         self.overlays = user_evaluations_dir()
         self.model = CheckpointTableModel(self)
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
@@ -144,13 +157,12 @@ class CheckpointStore(QObject):
         """The bundled checkpoint's evaluations live in the user folder; show them with it."""
         if not entry.bundled or entry.info is None:
             return entry
-        from dataclasses import replace
-
         from training.evaluate import overlay_path, stored_evaluations
         overlay = overlay_path(entry.path, self.overlays)
         info = replace(entry.info, evaluations=stored_evaluations(entry.info, overlay))
         test = info.evaluations.get("CIFAR-10 test part")
-        if test is not None:  # measured here beats the figure recorded at training time
+        if isinstance(test, dict) and isinstance(test.get("accuracy"), (int, float)):
+            # measured here beats the figure recorded at training time
             info = replace(info, metrics={**info.metrics, "test_accuracy": test["accuracy"]})
         return replace(entry, info=info)
 
@@ -169,6 +181,9 @@ class CheckpointStore(QObject):
         if path == self.bundled:
             self.error.emit("The bundled checkpoint cannot be deleted.")
             return False
+        if path in self.in_use():
+            self.error.emit(f"{path.stem} is being written by a running job: stop it first.")
+            return False
         try:
             record = trash_checkpoint(path, self.trash)
         except (CheckpointError, OSError) as exc:
@@ -184,6 +199,9 @@ class CheckpointStore(QObject):
         path = Path(path)
         if path == self.bundled:
             self.error.emit("The bundled checkpoint cannot be renamed.")
+            return None
+        if path in self.in_use():
+            self.error.emit(f"{path.stem} is being written by a running job: stop it first.")
             return None
         try:
             new = rename_checkpoint(path, name)

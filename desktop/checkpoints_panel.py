@@ -133,7 +133,9 @@ class CheckpointsPanel(QWidget):
             return f"<p><b>{html.escape(entry.name)}</b>: {html.escape(entry.error)}</p>"
         info, metrics, config = entry.info, entry.info.metrics, entry.info.config
         if info.parent:
-            start = f"{Path(info.parent).stem} (fine-tuned from it)"
+            parent = info.parent  # a name; older sidecars recorded a path
+            parent = Path(parent).stem if parent.lower().endswith(".keras") else parent
+            start = f"{parent} (fine-tuned from it)"
         elif config:
             start = "random weights (trained from scratch)"
         else:

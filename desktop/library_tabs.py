@@ -39,8 +39,20 @@ class LibraryTabs(QObject):
             self._store = CheckpointStore(user_checkpoints_dir(), bundled_checkpoint(),
                                           user_data_dir() / "trash", self.undo_stack, self)
             self._store.active = self.session.checkpoint
+            self._store.in_use = self._paths_in_use
             self._store.active_changed.connect(self.use_requested)
         return self._store
+
+    def _paths_in_use(self) -> set:
+        """The checkpoint a training run writes and the one an evaluation stores its result in."""
+        paths = set()
+        trainer = getattr(self.window, "trainer", None)
+        if trainer is not None and trainer.running() and trainer.record is not None:
+            paths.add(Path(trainer.record.out))
+        evaluation = self._evaluation
+        if evaluation is not None and evaluation.job is not None and evaluation._running:
+            paths.add(Path(evaluation._running))
+        return paths
 
     @property
     def checkpoints_panel(self):

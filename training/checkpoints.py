@@ -69,12 +69,51 @@ class CheckpointInfo:
             shape = tuple(int(v) for v in data.get("input_shape", (32, 32, 3)))
             if len(shape) != 3 or shape[2] != 3:
                 raise ValueError(f"input_shape {shape} is not (height, width, 3)")
+            if not all(0 < v <= 100_000 for v in shape):
+                raise ValueError(f"input_shape {shape} is not an image size")
             known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+            _check_types(known)
+            preprocessing = data.get("preprocessing", {})
+            if not isinstance(preprocessing, dict):
+                raise ValueError("preprocessing is not an object")
             known.update(class_names=tuple(names), input_shape=shape,
-                         preprocessing=Preprocessing.from_dict(data.get("preprocessing", {})))
+                         preprocessing=Preprocessing.from_dict(preprocessing))
             return cls(**known)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"invalid sidecar: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is one line
+            raise CheckpointError(f"invalid sidecar: {first_line(exc)}") from None
+
+
+# What the app reads from a sidecar, by type: anything else is refused as a whole (the file is
+# untrusted, and a wrong type would otherwise fail later, while painting a table).
+_FIELD_TYPES = {"tta": str, "metrics": dict, "data_fingerprint": str, "config": dict,
+                "seed": (int, type(None)), "parent": (str, type(None)), "created": str,
+                "versions": dict, "command": str, "history": dict, "name": str,
+                "model_sha256": str, "data_source": str, "evaluations": dict, "calibration": dict}
+_NUMBERS = {"metrics": ("test_accuracy", "val_accuracy", "val_accuracy_tta", "test_images",
+                        "val_images", "train_images", "best_epoch", "command_wall_s"),
+            "config": ("epochs_run", "wall_time_s", "epochs"),
+            "calibration": ("threshold", "images")}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _check_types(known: dict) -> None:
+    for key, kind in _FIELD_TYPES.items():
+        if key in known and not isinstance(known[key], kind):
+            raise ValueError(f"{key} has the wrong type ({type(known[key]).__name__})")
+    for key, names in _NUMBERS.items():
+        for name in names:
+            value = known.get(key, {}).get(name)
+            if value is not None and not _is_number(value):
+                raise ValueError(f"{key}.{name} is not a number")
+    for data, evaluation in known.get("evaluations", {}).items():
+        if not (isinstance(evaluation, dict) and _is_number(evaluation.get("accuracy"))):
+            raise ValueError(f"evaluation {data!r} has no accuracy")
+    for name, values in known.get("history", {}).items():
+        if not isinstance(values, list):
+            raise ValueError(f"history {name!r} is not a list")
 
 
 def _jsonable(value):

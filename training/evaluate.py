@@ -125,9 +125,12 @@ def stored_evaluations(info: CheckpointInfo, overlay: Path | None = None) -> dic
 def _read_overlay(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: record for key, record in data.items()  # only records the app can show
+            if isinstance(record, dict) and isinstance(record.get("accuracy"), (int, float))}
 
 
 def to_json(record: dict, checkpoint_name: str = "") -> str:

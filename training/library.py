@@ -15,10 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, check_compatible,
-                          file_sha256, read_info, sidecar_path)
+                          file_sha256, pending_sidecar_path, read_info, sidecar_path)
 from .reporting import first_line
 
 NAME_PATTERN = re.compile(r"^[\w][\w .,()+=-]{0,79}$")  # no path separators, no leading dot
+# A name's UTF-8 bytes, so that NAME plus the longest suffix a file gets (".NAME.json.pending",
+# a temporary ".NAME.history.json.XXXXXXXX.tmp", " (12)") stays under the 255 bytes most file
+# systems allow in one file name: 80 characters of a CJK script are 240 bytes.
+NAME_MAX_BYTES = 160
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,35 @@ class Entry:
         return None
 
 
-def checkpoint_files(path: Path) -> list[Path]:
-    """The files that make up the checkpoint at ``path`` and exist."""
+def checkpoint_files(path: Path, pending: bool = True) -> list[Path]:
+    """The files that make up the checkpoint at ``path`` and exist (with ``pending``, also the
+    sidecar of a save cut short between its two renames, which :func:`read_info` may prefer)."""
     stem = path.with_suffix("")
     candidates = [path, sidecar_path(path), Path(f"{stem}.history.csv"), Path(f"{stem}.history.json")]
+    if pending:
+        candidates.append(pending_sidecar_path(path))
     return [p for p in candidates if p.exists()]
+
+
+def _move_all(moves: list[tuple[Path, Path]]) -> None:
+    """Move each ``(source, target)`` without overwriting anything; if one move fails, the ones
+    already made are moved back, so a checkpoint is never left half here and half there."""
+    done = []
+    try:
+        for source, target in moves:
+            if target.exists():
+                raise CheckpointError(f"{target.name} already exists")
+            shutil.move(str(source), str(target))
+            done.append((source, target))
+    except (OSError, CheckpointError) as exc:
+        for source, target in reversed(done):
+            try:
+                shutil.move(str(target), str(source))
+            except OSError:
+                pass  # left where it is, under its own name: still on disk, nothing lost
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{first_line(exc)} (nothing was moved)") from None
 
 
 def read_entry(path: Path, bundled: bool = False) -> Entry:
@@ -62,6 +90,8 @@ def read_entry(path: Path, bundled: bool = False) -> Entry:
         return Entry(path, read_info(path), bundled, size)
     except CheckpointError as exc:
         return Entry(path, None, bundled, size, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a sidecar is untrusted: one line, never a crash
+        return Entry(path, None, bundled, size, f"invalid sidecar: {first_line(exc)}")
 
 
 def list_checkpoints(folder: Path, bundled: Path | None = None) -> list[Entry]:
@@ -78,6 +108,11 @@ def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise CheckpointError("a name is 1-80 letters, digits, spaces or . , ( ) + = - _ and "
                               "starts with a letter or digit")
+    if len(name.encode("utf-8")) > NAME_MAX_BYTES:
+        raise CheckpointError(f"that name is too long for a file name ({NAME_MAX_BYTES} bytes "
+                              "at most; letters of some scripts take 3 bytes each)")
+    if name.lower().endswith(".history"):  # NAME.history.json is the history of NAME
+        raise CheckpointError("a name cannot end in .history")
     return name
 
 
@@ -94,11 +129,21 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
         return path
     if any(p.exists() for p in (target, sidecar_path(target))):
         raise CheckpointError(f"a checkpoint named {new_name} already exists")
+    try:  # before moving: read_info prefers the pending sidecar of a save cut short
+        info = read_info(path)
+    except CheckpointError:
+        info = None  # an unreadable sidecar moves along as it is
     old_name = path.stem
-    for file in checkpoint_files(path):
-        os.replace(file, target.parent / file.name.replace(old_name, new_name, 1))
-    info = read_info(target)
-    atomic_write_bytes(sidecar_path(target), replace(info, name=new_name).to_json().encode())
+    moves = [(file, target.parent / file.name.replace(old_name, new_name, 1))
+             for file in checkpoint_files(path, pending=False)]
+    _move_all(moves)
+    if info is not None:
+        try:
+            atomic_write_bytes(sidecar_path(target), replace(info, name=new_name).to_json().encode())
+        except OSError as exc:
+            _move_all([(new, old) for old, new in moves])
+            raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
+        pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
     for sibling in target.parent.glob("*.json"):
         _rename_parent(sibling, old_name, new_name)
     return target
@@ -130,25 +175,55 @@ def trash_checkpoint(path: Path, trash: Path) -> Trashed:
     if not files:
         raise CheckpointError(f"checkpoint not found: {path}")
     trash.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{path.stem}.", dir=trash))
-    for file in files:
-        shutil.move(str(file), str(folder / file.name))
+    folder = Path(tempfile.mkdtemp(prefix="deleted.", dir=trash))
+    try:
+        _move_all([(file, folder / file.name) for file in files])
+    except CheckpointError:
+        folder.rmdir()
+        raise
     return Trashed(path, folder)
 
 
 def restore_checkpoint(record: Trashed) -> Path:
-    """Put a trashed checkpoint back where it was (refused if that name was taken meanwhile)."""
-    if record.original.exists():
-        raise CheckpointError(f"cannot restore: {record.original.name} exists again")
-    for file in record.folder.iterdir():
-        shutil.move(str(file), str(record.original.parent / file.name))
+    """Put a trashed checkpoint back where it was; if that name was taken meanwhile, under a
+    free one ("NAME (restored)"). Returns where it now is."""
+    original = record.original
+    files = sorted(record.folder.iterdir())
+    name = _free_name(original.parent, original.stem, first=" (restored)")
+    if name != original.stem:
+        trashed = record.folder / original.name
+        try:
+            info = read_info(trashed)
+        except CheckpointError:
+            info = None
+        if info is not None:
+            atomic_write_bytes(sidecar_path(trashed), replace(info, name=name).to_json().encode())
+            pending_sidecar_path(trashed).unlink(missing_ok=True)
+        files = sorted(record.folder.iterdir())
+    _move_all([(file, original.parent / file.name.replace(original.stem, name, 1))
+               for file in files])
     record.folder.rmdir()
-    return record.original
+    return original.with_name(f"{name}.keras")
 
 
 def empty_trash(trash: Path) -> None:
     """Delete for good what was trashed (the app does this when it closes)."""
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def prune_trash(root: Path, days: float = 14) -> None:
+    """Remove trash folders under ``root`` left by app sessions that ended without closing
+    (a crash) more than ``days`` ago; a running session's folder is newer than that."""
+    import time
+
+    if not Path(root).is_dir():
+        return
+    for folder in Path(root).iterdir():
+        try:
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > days * 86400:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] | None = None) -> Path:
@@ -169,12 +244,12 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
         raise CheckpointError(f"{source.name} is not a .keras file")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = _free_name(folder, check_name(_safe_stem(source.stem)))
+    wanted = check_name(_safe_stem(source.stem))
     staging = Path(tempfile.mkdtemp(prefix=".import.", dir=folder))
     try:
-        staged = staging / f"{name}.keras"
+        staged = staging / "model.keras"
         shutil.copyfile(source, staged)
-        model = _load_untrusted(staged)
+        model = _load_untrusted(staged, source.name)
         info = _imported_info(source, model, class_names)
         shape = tuple(model.input_shape[1:])
         if len(shape) != 3 or shape[2] != 3 or None in shape:
@@ -187,28 +262,62 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
         if info.model_sha256 and info.model_sha256 != digest:
             raise CheckpointError("its sidecar was written for a different model file "
                                   "(SHA-256 differs)")
-        info = replace(info, name=name, model_sha256=digest)
-        atomic_write_bytes(staging / f"{name}.json", info.to_json().encode())
-        for file in (staged, staging / f"{name}.json"):
-            os.replace(file, folder / file.name)
-        return folder / f"{name}.keras"
+        return _place_new(staged, replace(info, model_sha256=digest), folder, wanted)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) -> Path:
+    """Move a checked model into ``folder`` as ``wanted`` or the next free "wanted (n)", never
+    replacing a file that appeared meanwhile (a rename, an undo, another app instance)."""
+    for _ in range(100):
+        name = _free_name(folder, wanted)
+        side = staged.with_name(f"{name}.json")
+        atomic_write_bytes(side, replace(info, name=name).to_json().encode())
+        target = folder / f"{name}.keras"
+        try:
+            os.link(staged, target)  # fails if it exists, unlike a rename
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: copy, refusing an existing file
+            try:
+                with open(staged, "rb") as src, open(target, "xb") as dst:
+                    shutil.copyfileobj(src, dst)
+            except FileExistsError:
+                continue
+        if sidecar_path(target).exists():  # a sidecar appeared: take ours back, next name
+            target.unlink()
+            continue
+        os.replace(side, sidecar_path(target))
+        return target
+    raise CheckpointError(f"no free name for {wanted} in {folder}")
+
+
 def _safe_stem(stem: str) -> str:
     cleaned = re.sub(r"[^\w .,()+=-]", "_", stem).strip(" .") or "imported"
-    return cleaned[:80] if cleaned[0].isalnum() else f"imported {cleaned}"[:80]
+    cleaned = cleaned if cleaned[0].isalnum() else f"imported {cleaned}"
+    cleaned = re.sub(r"\.history$", "", cleaned[:80], flags=re.IGNORECASE)
+    while len(cleaned.encode("utf-8")) > NAME_MAX_BYTES - 8:  # room for " (12)"
+        cleaned = cleaned[:-1]
+    return cleaned.strip(" .") or "imported"
 
 
-def _free_name(folder: Path, name: str) -> str:
-    candidate, n = name, 2
-    while (folder / f"{candidate}.keras").exists() or (folder / f"{candidate}.json").exists():
-        candidate, n = f"{name} ({n})", n + 1
-    return candidate
+def _free_name(folder: Path, name: str, first: str = " (2)") -> str:
+    """``name``, or the first of ``name`` + ``first``, "name (3)", ... no checkpoint uses."""
+    def taken(candidate: str) -> bool:
+        return any(p.exists() for p in (folder / f"{candidate}.keras", folder / f"{candidate}.json"))
+
+    if not taken(name):
+        return name
+    if not taken(name + first):
+        return name + first
+    n = 3 if first == " (2)" else 2
+    while taken(f"{name} ({n})"):
+        n += 1
+    return f"{name} ({n})"
 
 
-def _load_untrusted(path: Path):
+def _load_untrusted(path: Path, shown: str = ""):
     import keras
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -218,7 +327,7 @@ def _load_untrusted(path: Path):
             text = "it contains a Lambda layer (arbitrary code), refused in safe mode"
         elif "custom" in text.lower() or "could not locate" in text.lower():
             text = f"it needs custom code that is not part of Keras ({text[:120]})"
-        raise CheckpointError(f"cannot import {path.name}: {text}") from None
+        raise CheckpointError(f"cannot import {shown or path.name}: {text}") from None
 
 
 def _imported_info(source: Path, model, class_names) -> CheckpointInfo:
@@ -262,10 +371,13 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
               and a.evaluations[k].get("data_fingerprint") == b.evaluations[k].get("data_fingerprint")
               and a.evaluations[k].get("class_names") == b.evaluations[k].get("class_names")]
     if shared:
-        data = sorted(shared, key=lambda k: a.evaluations[k].get("created", ""))[-1]
-        ea, eb = a.evaluations[data]["per_class"], b.evaluations[data]["per_class"]
-        for name in a.evaluations[data]["class_names"]:
-            ra, rb = ea[name]["recall"], eb[name]["recall"]
-            per_class.append((name, ra, rb, rb - ra))
+        data = sorted(shared, key=lambda k: str(a.evaluations[k].get("created", "")))[-1]
+        try:
+            ea, eb = a.evaluations[data]["per_class"], b.evaluations[data]["per_class"]
+            for name in a.evaluations[data]["class_names"]:
+                ra, rb = float(ea[name]["recall"]), float(eb[name]["recall"])
+                per_class.append((name, ra, rb, rb - ra))
+        except (KeyError, TypeError, ValueError):  # a record without per-class recall
+            per_class, data = [], ""
     return {"metrics": metrics, "config": config, "per_class": per_class, "per_class_data": data,
             "histories": (a.history, b.history)}

@@ -52,6 +52,11 @@ class Preprocessing:
         policy = cls(size=tuple(data.get("size", (32, 32))), resize=data.get("resize", "crop"),
                      pad_value=int(data.get("pad_value", 255)),
                      scaling=data.get("scaling", cls.scaling))
+        if not (len(policy.size) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                              and 0 < v <= 100_000 for v in policy.size)):
+            raise ValueError(f"size {policy.size} is not (width, height)")
+        if not isinstance(policy.scaling, str) or not 0 <= policy.pad_value <= 255:
+            raise ValueError("scaling or pad_value out of range")
         if policy.resize not in RESIZE_POLICIES:
             raise ValueError(f"unknown resize policy {policy.resize!r}")
         return policy

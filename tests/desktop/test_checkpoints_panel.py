@@ -80,6 +80,47 @@ def test_deleted_checkpoints_are_gone_for_good_after_closing(qtbot, make_window,
     assert not trash.exists() and not mine.exists()
 
 
+def test_closing_another_window_keeps_this_windows_deleted_checkpoint_restorable(
+        qtbot, make_window, tiny_checkpoint):
+    mine = user_checkpoint("mine", ("a", "b"))
+    first, second = make_window(tiny_checkpoint), make_window(tiny_checkpoint)
+    open_checkpoints(first).select(mine)
+    first.checkpoints_panel.delete_selected()
+    open_checkpoints(second)
+    second.close()  # two instances of the app share the user folder: each empties its own trash
+    first.undo_action.trigger()
+    assert mine.is_file() and "mine" in [e.name for e in first.store.model.entries]
+
+
+def test_undo_of_a_delete_whose_name_was_taken_restores_beside_it(qtbot, make_window,
+                                                                   tiny_checkpoint):
+    mine = user_checkpoint("model", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    open_checkpoints(window).select(mine)
+    window.checkpoints_panel.delete_selected()
+    newcomer = user_checkpoint("model", ("x", "y"), seed=2)  # e.g. imported meanwhile
+    window.undo_action.trigger()
+    restored = mine.with_name("model (restored).keras")
+    assert restored.is_file() and newcomer.is_file()
+    assert [e.info.class_names for e in window.store.model.entries if e.name == "model"] == [
+        ("x", "y")]
+    assert "Delete model (restored)" in window.redo_action.text()
+    window.redo_action.trigger()  # deletes the restored one again, never the newcomer
+    assert not restored.exists() and newcomer.is_file()
+
+
+def test_a_checkpoint_a_running_job_writes_cannot_be_renamed_or_deleted(qtbot, make_window,
+                                                                       tiny_checkpoint):
+    mine = user_checkpoint("being trained", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    window.store.in_use = lambda: {mine}
+    assert window.store.rename(mine, "other") is None and not window.store.delete(mine)
+    assert mine.is_file() and "running job" in panel.notice.text()
+    window.store.in_use = lambda: set()
+    assert window.store.rename(mine, "other") is not None
+
+
 def test_rename_keeps_it_active_and_can_be_undone(qtbot, make_window):
     mine = user_checkpoint("mine", ("a", "b"))
     window = make_window(mine)

@@ -1,0 +1,157 @@
+"""The checkpoint library never loses a checkpoint and never crashes on one: hostile sidecars,
+moves that fail half way, a save cut short before a rename, names taken while a checkpoint is
+in the trash or an import runs, names a file system cannot hold."""
+import json
+import shutil
+
+import pytest
+
+from training import library
+from training.checkpoints import (CheckpointError, CheckpointInfo, file_sha256, load_checkpoint,
+                                  pending_sidecar_path, read_info, save_checkpoint, sidecar_path)
+from training.library import (check_name, import_checkpoint, list_checkpoints, rename_checkpoint,
+                              restore_checkpoint, trash_checkpoint)
+from training.model import build_model
+
+
+def make(folder, name, classes=("a", "b", "c"), **info):
+    model = build_model(len(classes), widths=(4, 8, 8), stem=4)
+    return save_checkpoint(model, CheckpointInfo(class_names=tuple(classes), **info),
+                           folder / f"{name}.keras")
+
+
+HOSTILE = {
+    "created is null": {"created": None},
+    "metrics is a list": {"metrics": []},
+    "accuracy is text": {"metrics": {"test_accuracy": "high"}},
+    "preprocessing is null": {"preprocessing": None},
+    "preprocessing size is text": {"preprocessing": {"size": ["a", "b"]}},
+    "input shape overflows": {"input_shape": [32, 32, 1e999]},
+    "an evaluation without accuracy": {"evaluations": {"x": {}}},
+    "history is a number": {"history": 3},
+    "seed is text": {"seed": "one"},
+    "epochs run is text": {"config": {"epochs_run": "many"}},
+}
+
+
+@pytest.mark.parametrize("change", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_sidecar_is_listed_with_a_reason_not_a_crash(tmp_path, change):
+    make(tmp_path, "good", created="2026-01-01T00:00:00+00:00")
+    bad = make(tmp_path, "bad")
+    data = json.loads(sidecar_path(bad).read_text())
+    data.update(change)
+    sidecar_path(bad).write_text(json.dumps(data))
+    entries = {e.name: e for e in list_checkpoints(tmp_path)}
+    assert entries["good"].info is not None
+    assert entries["bad"].info is None and entries["bad"].error.startswith("invalid sidecar")
+    assert "\n" not in entries["bad"].error
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+
+
+def test_a_deeply_nested_sidecar_is_refused_in_one_line(tmp_path):
+    bad = make(tmp_path, "deep")
+    sidecar_path(bad).write_text('{"class_names": ["a", "b"], "config": ' + "[" * 100_000
+                                 + "]" * 100_000 + "}")
+    [entry] = list_checkpoints(tmp_path)
+    assert entry.info is None and entry.error.startswith("invalid sidecar")
+
+
+def test_a_delete_that_fails_half_way_moves_everything_back(tmp_path, monkeypatch):
+    path = make(tmp_path / "user", "mine")
+    history = tmp_path / "user" / "mine.history.csv"
+    history.write_text("epoch,loss\n1,2.0\n")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()}
+    real_move = shutil.move
+
+    def locked(source, target):  # e.g. the history open in a spreadsheet on Windows
+        if source.endswith(".history.csv"):
+            raise PermissionError(13, "The process cannot access the file", source)
+        return real_move(source, target)
+
+    monkeypatch.setattr(library.shutil, "move", locked)
+    with pytest.raises(CheckpointError, match="nothing was moved"):
+        trash_checkpoint(path, tmp_path / "trash")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()} == before
+    with pytest.raises(CheckpointError):
+        rename_checkpoint(path, "renamed")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()} == before
+    load_checkpoint(path)
+
+
+def test_renaming_a_checkpoint_whose_save_was_cut_short_keeps_it_loadable(tmp_path):
+    path = make(tmp_path, "run", metrics={"val_accuracy": 0.5})
+    stale = read_info(path)
+    # killed between save_checkpoint's two renames: new model, old sidecar, pending sidecar
+    model = build_model(3, widths=(4, 8, 8), stem=4)
+    model.save(tmp_path / "new.keras")
+    (tmp_path / "new.keras").replace(path)
+    newer = CheckpointInfo(class_names=("a", "b", "c"), metrics={"val_accuracy": 0.7},
+                           model_sha256=file_sha256(path))
+    pending_sidecar_path(path).write_text(newer.to_json())
+    assert stale.model_sha256 != newer.model_sha256
+    renamed = rename_checkpoint(path, "kept")
+    assert load_checkpoint(renamed)[1].metrics["val_accuracy"] == 0.7
+    assert not pending_sidecar_path(path).exists() and not pending_sidecar_path(renamed).exists()
+    # and through the trash: the pending sidecar travels with the model
+    again = make(tmp_path, "again")
+    model.save(tmp_path / "newer.keras")
+    (tmp_path / "newer.keras").replace(again)
+    pending_sidecar_path(again).write_text(
+        CheckpointInfo(class_names=("a", "b", "c"), model_sha256=file_sha256(again)).to_json())
+    restored = restore_checkpoint(trash_checkpoint(again, tmp_path / "trash"))
+    load_checkpoint(restored)
+
+
+def test_restoring_when_the_name_was_taken_meanwhile_uses_a_free_name(tmp_path):
+    path = make(tmp_path / "user", "model", metrics={"val_accuracy": 0.6})
+    record = trash_checkpoint(path, tmp_path / "trash")
+    newcomer = make(tmp_path / "user", "model", metrics={"val_accuracy": 0.9})
+    newcomer_bytes = newcomer.read_bytes()
+    restored = restore_checkpoint(record)
+    assert restored.name == "model (restored).keras"
+    model, info = load_checkpoint(restored)
+    assert info.metrics["val_accuracy"] == 0.6 and info.name == "model (restored)"
+    assert newcomer.read_bytes() == newcomer_bytes
+    assert read_info(newcomer).metrics["val_accuracy"] == 0.9
+
+
+def test_names_a_file_system_cannot_hold_or_that_clash_with_history_files_are_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="too long"):
+        check_name("猫" * 80)  # 80 characters, 240 bytes
+    assert check_name("猫" * 50) == "猫" * 50
+    with pytest.raises(CheckpointError, match="history"):
+        check_name("x.history")
+    path = make(tmp_path, "y")
+    renamed = rename_checkpoint(path, "猫" * 50)
+    load_checkpoint(renamed)
+
+
+def test_an_import_never_replaces_a_checkpoint_that_appears_meanwhile(tmp_path, monkeypatch):
+    source = make(tmp_path / "elsewhere", "theirs", classes=("x", "y"))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    real_free = library._free_name
+    appeared = {}
+
+    def race(folder, name, first=" (2)"):
+        chosen = real_free(folder, name, first)
+        if not appeared:  # another instance saves a checkpoint of that name just now
+            appeared["path"] = make(lib, chosen, classes=("p", "q"))
+            appeared["bytes"] = appeared["path"].read_bytes()
+        return chosen
+
+    monkeypatch.setattr(library, "_free_name", race)
+    imported = import_checkpoint(source, lib)
+    assert imported.name == "theirs (2).keras"
+    assert appeared["path"].read_bytes() == appeared["bytes"]
+    assert read_info(appeared["path"]).class_names == ("p", "q")
+    assert load_checkpoint(imported)[1].class_names == ("x", "y")
+    assert read_info(imported).name == "theirs (2)"
+
+
+def test_an_imported_file_with_a_long_name_gets_a_name_that_fits(tmp_path):
+    source = make(tmp_path / "elsewhere", "犬" * 70, classes=("x", "y"))
+    imported = import_checkpoint(source, tmp_path / "lib")
+    assert len(imported.stem.encode()) <= library.NAME_MAX_BYTES
+    load_checkpoint(imported)
