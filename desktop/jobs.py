@@ -19,6 +19,9 @@ from training.reporting import CancelFlag
 
 log = logging.getLogger(__name__)
 
+# What ``failed`` says for a job cancelled while it waited its turn: it never ran.
+CANCELLED_BEFORE_START = "cancelled before it started"
+
 
 class _SignalReporter:
     """Adapts the ``training`` reporter protocol to a job's signals (progress throttled to 10/s)."""
@@ -113,7 +116,9 @@ class JobLane(QObject):
 
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
-            if not job.cancel_flag.is_set():
+            if job.cancel_flag.is_set():  # it still ends with one of its signals
+                job.failed.emit(CANCELLED_BEFORE_START)
+            else:
                 job.run()
             with self._lock:
                 self._pending.remove(job)

@@ -16,7 +16,7 @@ from PySide6.QtGui import QPixmap
 from training.checkpoints import CheckpointInfo, read_info
 
 from .items import ImageItem, ImageListModel, to_qimage
-from .jobs import Job, JobLane
+from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 from .lane_work import find_evidence, read_sources, walk_folders
 
 
@@ -131,8 +131,8 @@ class ClassifierSession(QObject):
 
     @Slot(str)
     def _on_load_failed(self, reason: str) -> None:
-        if self._failed_generation != self._generation:
-            return
+        if self._failed_generation != self._generation or reason == CANCELLED_BEFORE_START:
+            return  # an older load, or the app closing before the load began
         with self._lock:
             self._generation += 1  # numpy's results for a checkpoint Keras refuses are dropped
             self.classifier = None

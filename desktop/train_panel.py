@@ -130,6 +130,10 @@ class TrainPanel(QWidget):
 
     # -- data ------------------------------------------------------------------------------------
     def set_data_path(self, path: str | Path) -> None:
+        if self.controller.running():  # the run keeps its data; the box keeps showing it
+            self.result_label.setText(f"A run is going: {Path(path).name} can be checked "
+                                      "when it ends.")
+            return
         self.data_view.set_path(path)
 
     def check_data(self, path: str | None = None) -> None:
@@ -140,10 +144,16 @@ class TrainPanel(QWidget):
         self.data_view.clear()
         self.form.n_images = None
         self.start_button.setEnabled(False)
-        _, info = self.active_checkpoint()
+        self.controller.check(path, self.needed_policy(), self.form.val_fraction.value())
+
+    def needed_policy(self):
+        """How the data must be decoded for the run the form describes: as the model in use
+        reads images when fine-tuning it, the default 32x32 policy for a new network."""
         from training.preprocessing import Preprocessing
-        policy = info.preprocessing if info is not None else Preprocessing()
-        self.controller.check(path, policy, self.form.val_fraction.value())
+        _, info = self.active_checkpoint()
+        if self.form.start_mode() == "active" and info is not None:
+            return info.preprocessing
+        return Preprocessing()
 
     def _on_data_failed(self, reason: str) -> None:
         self.data_view.show_failed(reason)
@@ -226,6 +236,14 @@ class TrainPanel(QWidget):
     def start(self) -> None:
         if self.controller.data is None or self.controller.running():
             return
+        if self.controller.data_policy != self.needed_policy():
+            # "Start from" (or the model in use) changed since the check, and with it how
+            # images are read: read the data again that way first
+            self.check_data()
+            self.result_label.setText("The data is read again as the chosen start reads images "
+                                      "(its size or resizing differs); press Start when the "
+                                      "check is done.")
+            return
         path, _ = self.active_checkpoint()
         parent = str(path) if self.form.start_mode() == "active" else None
         self.controller.start(self.form.config(), parent, self.form.fine_tune())
@@ -289,7 +307,8 @@ class TrainPanel(QWidget):
         self.result_label.setText(f"Saved {result.checkpoint.name}: {acc_text}best epoch "
                                   f"{info.metrics.get('best_epoch')}; {how}.")
         wall, epochs = info.config.get("wall_time_s"), info.config.get("epochs_run")
-        if info.config.get("stopped") in (None, "early") and wall and epochs:  # whole epochs
+        if (info.config.get("stopped") in (None, "early") and wall and epochs  # whole epochs
+                and info.config.get("fine_tune", "full") == "full"):  # head-only runs are faster
             rate = info.metrics.get("train_images", 0) * epochs / wall  # start-up, validation, saves in
             self.settings.setValue(f"train/speed/{speed_key(TrainConfig.from_dict(info.config))}", rate)
             self.update_estimate()

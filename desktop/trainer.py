@@ -17,7 +17,7 @@ from training.checkpoints import now_iso
 from training.paths import user_cache_dir, user_checkpoints_dir
 from training.preprocessing import Preprocessing
 
-from .jobs import Job, JobLane
+from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +58,19 @@ class TrainController(QObject):
         self.lane = JobLane("train", self)
         self.data = None
         self.data_path = ""
+        self.data_policy: Preprocessing | None = None  # how the checked data was decoded
         self.job: Job | None = None
         self.check_job: Job | None = None
         self.record: runs.RunRecord | None = None
         self._child = None  # a training.isolated.ChildProcess, prepared during the data check
+        self._fresh = False  # the run going is a new one (not a resumed one)
 
     # -- data ----------------------------------------------------------------------------------
     def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
         """Load ``path`` in the background and emit ``data_checked`` or ``data_failed``."""
         if self.check_job is not None:
             self.check_job.cancel()
-        self.data, self.data_path = None, path
+        self.data, self.data_path, self.data_policy = None, path, policy
         job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r), "check data")
         job.progress.connect(lambda _f, text: text and self.data_loading.emit(text))
         job.finished.connect(lambda result, job=job: self._on_checked(job, path, result))
@@ -103,14 +105,22 @@ class TrainController(QObject):
         if out is None:
             name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
             out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
-        record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
+        try:
+            record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
+        except OSError as exc:  # a full or read-only data folder: say so, start nothing
+            self.run_failed.emit(f"cannot record the run in the data folder: {exc}")
+            return
         self._submit(record, runs.run_training, (record, self.data))
 
     def resume(self, record: runs.RunRecord) -> None:
         """Carry on an unfinished run from its last completed epoch (data is read again)."""
         if self.running():
             return
-        record = runs.claim(record)
+        try:
+            record = runs.claim(record)
+        except OSError as exc:
+            self.run_failed.emit(f"cannot record the run in the data folder: {exc}")
+            return
         self._submit(record, runs.resume_training, (record, user_cache_dir()))
 
     def _submit(self, record, fn, args: tuple) -> None:
@@ -135,7 +145,7 @@ class TrainController(QObject):
                     runs.update(current, pid=exc.pid or 0)
                 raise
 
-        self.record = record
+        self.record, self._fresh = record, fn is runs.run_training
         job = Job(work, "train")
         job.progress.connect(self.progress)
         job.partial.connect(self._on_partial)
@@ -168,6 +178,14 @@ class TrainController(QObject):
     @Slot(str)
     def _on_failed(self, reason: str) -> None:
         self._end()
+        if reason == CANCELLED_BEFORE_START:
+            # Stop came while the run waited for the data check before it: nothing trained. A
+            # new run's record goes; a resumed one stays resumable from where it was.
+            if self._fresh and self.record is not None:
+                runs.discard_run(self.record)
+            reason = "stopped before the first epoch began: nothing was trained"
+        elif self.record is not None and Path(self.record.out).is_file():
+            reason += f" (the best epoch so far is kept as {Path(self.record.out).stem})"
         self.run_failed.emit(reason)
 
     def pause(self) -> None:
@@ -186,7 +204,10 @@ class TrainController(QObject):
     def stop(self) -> None:
         """Stop at the next batch; the best epoch so far is kept."""
         if self.job is not None:
+            was_paused = self.job.cancel_flag.paused()
             self.job.cancel()
+            if was_paused:  # cancelling ends the pause: the Pause button reads Pause again
+                self.paused_changed.emit(False)
 
     @staticmethod
     def unfinished_runs() -> list[runs.RunRecord]:

@@ -269,9 +269,14 @@ class MainWindow(QMainWindow):
              ("Discard", lambda: self.trainer.discard(record))])
 
     def resume_run(self, record) -> None:
-        self.tabs.setCurrentWidget(self.train_panel)
+        if self.trainer.running():
+            self.statusBar().showMessage("A training run is going: stop it before resuming "
+                                         "another.", 6000)
+            return
+        # path and run first: showing the Train tab must not start a check of other data
         self.train_panel.data_view.path_edit.setText(record.data)
         self.trainer.resume(record)
+        self.tabs.setCurrentWidget(self.train_panel)
 
     def closeEvent(self, event) -> None:
         if self.trainer.running():

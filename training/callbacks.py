@@ -57,6 +57,7 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
             if reporter.cancelled():
                 self.stopped = True
                 self.model.stop_evaluating = True
+                self.model.stop_training = True  # else the next epoch trains a batch first
 
         def on_epoch_end(self, epoch, logs=None):
             if self.stopped:

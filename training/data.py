@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import logging
 import os
 import pickle
 import tarfile
@@ -23,6 +24,8 @@ from .checkpoints import atomic_write_bytes
 from .checkpoints import file_sha256  # noqa: F401 (also used by callers of this module)
 from .preprocessing import ImageRejected, Preprocessing, is_image_path, load_image
 from .reporting import Reporter, SilentReporter
+
+log = logging.getLogger(__name__)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -75,10 +78,15 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
         key = hashlib.sha256(f"{file_sha256(path)}{policy}files".encode()).hexdigest()[:20]
         cache = Path(cache_dir) / f"cifar10-{key}-{part}.npz"
         if cache.is_file():
-            with np.load(cache, allow_pickle=False) as stored:
-                files = tuple(stored["files"].tolist()) if "files" in stored.files else ()
-                return ImageSet(stored["images"], stored["labels"], CIFAR10_CLASSES, str(path),
-                                files=files)
+            try:
+                with np.load(cache, allow_pickle=False) as stored:
+                    files = tuple(stored["files"].tolist()) if "files" in stored.files else ()
+                    cached = ImageSet(stored["images"], stored["labels"], CIFAR10_CLASSES,
+                                      str(path), files=files)
+                if cached.images.ndim == 4 and len(cached.images) == len(cached.labels) > 0:
+                    return cached
+            except Exception:  # noqa: BLE001 - a damaged cache is a cache miss: decode again
+                log.warning("ignoring the unreadable decode cache %s", cache, exc_info=True)
     images, labels, skipped, files = [], [], [], []
     reporter = reporter or SilentReporter()
     try:
@@ -112,11 +120,14 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     if cache is not None:
         # through a unique temporary file: two processes decoding the same archive at once (two
         # app windows, parallel training runs) must not collide
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.savez(buffer, images=result.images, labels=result.labels,
-                 files=np.asarray(result.files, dtype=str))
-        atomic_write_bytes(cache, buffer.getbuffer())
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            buffer = io.BytesIO()
+            np.savez(buffer, images=result.images, labels=result.labels,
+                     files=np.asarray(result.files, dtype=str))
+            atomic_write_bytes(cache, buffer.getbuffer())
+        except OSError:  # a full disk costs the next check its speed, not this one its data
+            log.warning("could not write the decode cache %s", cache, exc_info=True)
     return result
 
 

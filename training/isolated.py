@@ -71,7 +71,8 @@ def _child_main(conn, flag: CancelFlag, warm_imports: tuple[str, ...]) -> None:
 class ChildProcess:
     """One spawned process, started now, that runs one job later (see the module docstring)."""
 
-    def __init__(self, warm_imports: tuple[str, ...] = ("training.train",), name: str = "job") -> None:
+    def __init__(self, warm_imports: tuple[str, ...] = ("training.train", "keras"),
+                 name: str = "job") -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
         self._flag = CancelFlag(ctx.Event)

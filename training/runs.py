@@ -151,7 +151,10 @@ def run_training(record: RunRecord, data, reporter):
         set_status(record, STOPPED)
         raise
     except BaseException:
-        set_status(record, FAILED)
+        if 0 < record.completed_epochs() < int(record.config.get("epochs", 0)):
+            update(record, pid=0)  # e.g. a full disk at epoch 7: resumable, as after a crash
+        else:
+            set_status(record, FAILED)
         raise
     set_status(record, STOPPED if result.stopped_early else FINISHED)
     return result

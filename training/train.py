@@ -195,7 +195,13 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         raise ValueError(f"fine_tune must be 'full' or 'head', not {fine_tune!r}")
     if len(data.class_names) < 2 or len(np.unique(data.labels)) < 2:
         raise DataError("training needs images of at least two classes")
+    def stop_here_if_asked():  # the slow steps before fit (TensorFlow, loading, tracing)
+        if reporter.cancelled():
+            raise Cancelled("stopped before the first epoch began: nothing was trained")
+
+    stop_here_if_asked()
     source, parent_info = load_checkpoint(parent) if parent else (None, None)
+    stop_here_if_asked()
     if parent_info is not None:
         config = replace(config, **architecture_of(source))
         preprocessing = parent_info.preprocessing
@@ -272,6 +278,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                           f"resuming from epoch {first_epoch + 1}/{config.epochs}")
     val_x = val_set.images.astype(np.float32)
     val_y = np.eye(n_classes, dtype=np.float32)[val_set.labels]
+    stop_here_if_asked()
     model.fit(training_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
               epochs=config.epochs, validation_data=(val_x, val_y) if len(val_set) else None,
               batch_size=config.batch_size, callbacks=callbacks, verbose=0)

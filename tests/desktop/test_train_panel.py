@@ -343,3 +343,71 @@ def test_the_validation_share_reads_and_types_as_a_percentage(qtbot, tmp_path):
     qtbot.keyClicks(box, "25")
     qtbot.keyClick(box, Qt.Key.Key_Return)
     assert box.text() == "25 %" and form.config().val_fraction == 0.25
+
+
+def test_stop_while_the_run_waits_its_turn_ends_it_and_frees_the_tab(qtbot, make_window,
+                                                                     tiny_checkpoint, tmp_path):
+    """Start queues the run behind whatever the train lane does (a data check of a resumed
+    run's path, say); Stop then must end it, not leave the tab 'running' for good."""
+    import threading
+
+    from desktop.jobs import Job
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
+    wait_checked(qtbot, panel)
+    gate = threading.Event()
+    window.trainer.lane.submit(Job(lambda reporter: gate.wait(60), "a check before the run"))
+    panel.start()
+    assert window.trainer.running() and panel.stop_button.isEnabled()
+    record = window.trainer.record
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    gate.set()
+    qtbot.waitUntil(lambda: not window.trainer.running(), timeout=WAIT)
+    assert "before the first epoch began" in panel.result_label.text()
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert runs.read_run(runs.runs_dir() / record.id) is None  # nothing ran: nothing to resume
+    assert not (tmp_path / record.out).exists()
+
+
+def test_stop_while_paused_says_stopping_not_paused(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window, panel = long_run_past_its_first_epoch(qtbot, make_window, tiny_checkpoint, tmp_path)
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.pause_button.text() == "Resume"
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
+        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+        assert panel.pause_button.text() == "Pause" and "Stopping" in panel.rate_label.text()
+
+
+def test_data_dropped_during_a_run_leaves_the_runs_data_shown(qtbot, make_window, tiny_checkpoint,
+                                                              tmp_path):
+    window, panel = long_run_past_its_first_epoch(qtbot, make_window, tiny_checkpoint, tmp_path)
+    shown = panel.data_view.path_edit.text()
+    other = fruit_folders(tmp_path / "other", classes=("x", "y"))
+    drop(window, [other])
+    assert panel.data_view.path_edit.text() == shown and "when it ends" in panel.result_label.text()
+    assert window.trainer.data_path == shown
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
+        panel.stop()
+
+
+def test_changing_start_from_reads_the_data_the_way_the_new_start_needs(qtbot, make_window,
+                                                                        tmp_path):
+    """Fine-tuning a model that reads images differently (here: padded, not cropped) needs the
+    data decoded its way; a new network needs the default way. Start re-reads when they differ."""
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+    from training.preprocessing import Preprocessing
+    padded = Preprocessing(resize="pad")
+    active = save_checkpoint(build_model(3, widths=(4, 8, 8), stem=4),
+                             CheckpointInfo(class_names=("apple", "lime", "plum"),
+                                            preprocessing=padded), tmp_path / "padded.keras")
+    window, panel = train_window(make_window, active, fruit_folders(tmp_path / "fruit"), epochs=1)
+    wait_checked(qtbot, panel)
+    assert window.trainer.data_policy == Preprocessing()  # scratch: the default way
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    panel.start()
+    assert not window.trainer.running() and "read again" in panel.result_label.text()
+    qtbot.waitUntil(lambda: window.trainer.data is not None, timeout=WAIT)
+    assert window.trainer.data_policy == padded
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        panel.start()
+    assert finished.args[0].info.preprocessing == padded

@@ -197,3 +197,31 @@ def test_every_image_keeps_the_name_of_its_file_through_splits(tmp_path):
             assert np.array_equal(np.asarray(Image.open(root / file).convert("RGB")), part.images[i])
     batches = load_labelled(write_batches(tmp_path / "cifar-10-batches-py"), "test")
     assert batches.file_of(3) == "test_batch/3.png"
+
+
+def test_a_damaged_or_unwritable_decode_cache_costs_speed_not_the_data(tmp_path, monkeypatch):
+    import tarfile
+
+    import training.data as data
+
+    rng = np.random.default_rng(0)
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i in range(10):
+            path = tmp_path / f"{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+            tar.add(path, f"cifar10/test/{CIFAR10_CLASSES[i]}/{i}.jpg")
+    cache = tmp_path / "cache"
+    first = data.load_cifar10_archive(archive, "test", cache_dir=cache)
+    [stored] = list(cache.iterdir())
+    stored.write_bytes(stored.read_bytes()[:100])  # cut short (a crash, a bad disk)
+    again = data.load_cifar10_archive(archive, "test", cache_dir=cache)
+    assert np.array_equal(again.images, first.images) and len(again.labels) == 10
+    stored.unlink()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data, "atomic_write_bytes", disk_full)
+    full = data.load_cifar10_archive(archive, "test", cache_dir=cache)
+    assert np.array_equal(full.images, first.images)

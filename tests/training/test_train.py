@@ -263,3 +263,39 @@ def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
     recipe = TrainConfig(**RECIPES["bundled"])
     assert replace(recorded, precision="auto") == recipe
     assert sidecar["seed"] == recipe.seed == 0
+
+
+def test_a_run_that_fails_after_an_epoch_can_be_resumed_from_it(tmp_path):
+    """An error mid-run (a full disk, say) keeps the run's backup, as a crash does: the app
+    offers to resume it instead of starting over."""
+    from training import runs
+
+    class DiskFull(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise OSError(28, "No space left on device")
+
+    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
+    with pytest.raises(OSError):
+        runs.run_training(record, colour_set(), DiskFull())
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    assert left.id == record.id and left.completed_epochs() == 1
+    # failing before any epoch finished leaves nothing to resume
+    early = runs.new_run("colours", tmp_path / "early.keras", TINY.to_dict(), root=tmp_path / "runs")
+
+    class FailAtOnce(RecordingReporter):
+        def partial(self, payload):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        runs.run_training(early, colour_set(), FailAtOnce())
+    assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
+
+
+def test_stop_before_training_begins_saves_nothing_and_does_not_wait_for_fit(tmp_path):
+    reporter = RecordingReporter()
+    reporter.cancel.set()  # Stop pressed while TensorFlow loaded and the network was built
+    with pytest.raises(Cancelled, match="before the first epoch began"):
+        train(colour_set(), TINY, tmp_path / "run.keras", reporter)
+    assert reporter.batches == [] and not (tmp_path / "run.keras").exists()
