@@ -218,8 +218,12 @@ class EvaluationPanel(QWidget):
         record = outcome[0]
         self.show_record(record)
         self.evaluated_checkpoint = self._running
-        self.status.setText(f"Saved with {self._running.stem}: its Evaluations on the "
-                            "Checkpoints tab list this result.")
+        if record.get("not_stored"):
+            self.status.setText(f"Not saved with {self._running.stem} "
+                                f"({record['not_stored']}); export it with Save JSON… or Save CSV…")
+        else:
+            self.status.setText(f"Saved with {self._running.stem}: its Evaluations on the "
+                                "Checkpoints tab list this result.")
         self.evaluated.emit(record)
 
     def show_record(self, record: dict) -> None:

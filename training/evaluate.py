@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import reliability
-from .checkpoints import CheckpointInfo, atomic_write_bytes, now_iso, read_info, sidecar_path
+from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, now_iso, read_info,
+                          sidecar_path)
 from .data import ImageSet
-from .reporting import Reporter, SilentReporter
+from .reporting import Reporter, SilentReporter, first_line
 
 
 def predict_set(model, data: ImageSet, tta: str = "none", reporter: Reporter | None = None,
@@ -86,8 +87,9 @@ def overlay_for(checkpoint: Path) -> Path | None:
 
     from .paths import bundled_checkpoint, user_evaluations_dir
     checkpoint = Path(checkpoint)
-    if checkpoint.resolve() == bundled_checkpoint().resolve() or not os.access(
-            sidecar_path(checkpoint), os.W_OK):
+    if (checkpoint.resolve() == bundled_checkpoint().resolve()
+            or not os.access(sidecar_path(checkpoint), os.W_OK)
+            or not os.access(checkpoint.parent, os.W_OK)):  # the sidecar is replaced, not edited
         return overlay_path(checkpoint, user_evaluations_dir())
     return None
 
@@ -235,5 +237,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
     probs = predict_set(model, data, info.tta, reporter)
     record = evaluation_record(summarize(probs, data.labels, info.class_names, info.tta), data,
                                description)
-    store_evaluation(checkpoint, record, overlay)
+    try:
+        store_evaluation(checkpoint, record, overlay)
+    except (OSError, CheckpointError) as exc:  # renamed, deleted or read-only meanwhile: the
+        record = {**record, "not_stored": first_line(exc)}  # result is still shown
     return record, probs, data

@@ -155,3 +155,29 @@ def test_an_imported_file_with_a_long_name_gets_a_name_that_fits(tmp_path):
     imported = import_checkpoint(source, tmp_path / "lib")
     assert len(imported.stem.encode()) <= library.NAME_MAX_BYTES
     load_checkpoint(imported)
+
+
+def test_an_evaluation_whose_checkpoint_vanished_meanwhile_still_returns_its_result(
+        tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    import training.evaluate as evaluate
+    data = tmp_path / "data"
+    for label, name in enumerate(("blue", "green", "red")):
+        (data / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.zeros((32, 32, 3), np.uint8)
+            pixels[..., 2 - label] = 200
+            Image.fromarray(pixels).save(data / name / f"{i}.png")
+    path = make(tmp_path / "ck", "m", classes=("blue", "green", "red"))
+    real_store = evaluate.store_evaluation
+
+    def renamed_meanwhile(checkpoint, record, overlay=None):
+        sidecar_path(checkpoint).unlink()  # e.g. renamed on the Checkpoints tab while it ran
+        return real_store(checkpoint, record, overlay)
+
+    monkeypatch.setattr(evaluate, "store_evaluation", renamed_meanwhile)
+    record, probs, _ = evaluate.evaluate_checkpoint(path, data)
+    assert record["images"] == 12 and probs.shape == (12, 3)
+    assert record["not_stored"] and "\n" not in record["not_stored"]
