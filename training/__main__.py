@@ -124,7 +124,12 @@ def cmd_predict(args) -> int:
     # A file name that is not valid UTF-8 is printed escaped, never a UnicodeEncodeError.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    for result in classify_files(classifier, expand_paths(args.paths), args.top_k, args.strict):
+    empty = [{"path": p, "ok": False, "error": "no image files found in this folder"}
+             for p in args.paths if Path(p).is_dir() and not any(expand_paths([p]))]
+    classified = 0
+    for result in [*empty, *classify_files(classifier, expand_paths(args.paths), args.top_k,
+                                           args.strict)]:
+        classified += bool(result["ok"])
         if args.json:
             print(json.dumps(result), flush=True)
         elif result["ok"]:
@@ -132,7 +137,7 @@ def cmd_predict(args) -> int:
             print(f"{result['path']}: {best}")
         else:
             print(f"{result['path']}: cannot use: {result['error']}")
-    return 0
+    return 0 if classified else 1  # nothing could be classified: a script should notice
 
 
 def cmd_train(args) -> int:
@@ -184,12 +189,9 @@ def cmd_train(args) -> int:
         if Path(args.data).is_file() and not args.no_test:
             _record_test(result.checkpoint, args.data, reporter)
         _record_command_time(result.checkpoint, time.perf_counter() - started)
-    except (DataError, CheckpointError, Cancelled, ValueError, OSError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except (DataError, CheckpointError, Cancelled, ValueError, OSError, RuntimeError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)  # RuntimeError: NaN from the start
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     stem = result.checkpoint.with_suffix("")
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     return 0
@@ -228,12 +230,24 @@ def _record_command_time(checkpoint, seconds: float) -> None:
 
 def cmd_evaluate(args) -> int:
     """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
-    from .checkpoints import CheckpointError
+    from .checkpoints import CheckpointError, pending_sidecar_path, sidecar_path
     from .data import DataError
     from .evaluate import evaluate_checkpoint, overlay_for, write_report
     from .paths import bundled_checkpoint, user_cache_dir
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
+    if args.report:  # checked before minutes of evaluating, and never a checkpoint's own file
+        report = Path(args.report).resolve()
+        own = {p.resolve() for p in (checkpoint, sidecar_path(checkpoint),
+                                     pending_sidecar_path(checkpoint))}
+        if (report in own or report.suffix.lower() == ".keras"
+                or report.with_suffix(".keras").exists()):  # another checkpoint's sidecar
+            print(f"error: --report {args.report} would overwrite the checkpoint or its sidecar: "
+                  "choose another file name", file=sys.stderr)
+            return 2
+        if not report.parent.is_dir():
+            print(f"error: --report: no such folder: {report.parent}", file=sys.stderr)
+            return 2
     try:
         record, _, _ = evaluate_checkpoint(checkpoint, Path(args.data), args.part,
                                            cache_dir=user_cache_dir(),
@@ -304,9 +318,17 @@ def cmd_export(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate,
-            "calibrate": cmd_calibrate,
-            "export": cmd_export}[args.command](args)
+    command = {"predict": cmd_predict, "train": cmd_train, "evaluate": cmd_evaluate,
+               "calibrate": cmd_calibrate, "export": cmd_export}[args.command]
+    try:
+        return command(args)
+    except KeyboardInterrupt:  # Ctrl+C: one line, the conventional exit status
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,31 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
         archive = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as exc:
         raise DataError(f"not a readable tar archive: {path.name} ({exc})") from None
+    try:
+        _read_archive(archive, path, part, policy, reporter, images, labels, skipped, files)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # cut short, corrupt
+        raise DataError(f"{path.name} is damaged or incomplete (a download cut short?): "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if not labels:
+        raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 archive")
+    result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
+                      tuple(skipped), tuple(files))
+    if cache is not None:
+        # through a unique temporary file: two processes decoding the same archive at once (two
+        # app windows, parallel training runs) must not collide
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            buffer = io.BytesIO()
+            np.savez(buffer, images=result.images, labels=result.labels,
+                     files=np.asarray(result.files, dtype=str))
+            atomic_write_bytes(cache, buffer.getbuffer())
+        except OSError:  # a full disk costs the next check its speed, not this one its data
+            log.warning("could not write the decode cache %s", cache, exc_info=True)
+    return result
+
+
+def _read_archive(archive, path, part, policy, reporter, images, labels, skipped, files) -> None:
+    """Decode ``part``'s class-folder JPEGs of an open CIFAR-10 archive into the given lists."""
     with archive:
         for member in archive:
             parts = Path(member.name).parts
@@ -113,22 +139,6 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
                 reporter.progress(0.0, f"decoded {len(labels)} {part} images")
             if reporter.cancelled():
                 raise DataError("cancelled")
-    if not labels:
-        raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 archive")
-    result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
-                      tuple(skipped), tuple(files))
-    if cache is not None:
-        # through a unique temporary file: two processes decoding the same archive at once (two
-        # app windows, parallel training runs) must not collide
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            buffer = io.BytesIO()
-            np.savez(buffer, images=result.images, labels=result.labels,
-                     files=np.asarray(result.files, dtype=str))
-            atomic_write_bytes(cache, buffer.getbuffer())
-        except OSError:  # a full disk costs the next check its speed, not this one its data
-            log.warning("could not write the decode cache %s", cache, exc_info=True)
-    return result
 
 
 def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preprocessing(),

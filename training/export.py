@@ -20,6 +20,7 @@ export stays on disk but is flagged in ``parity.json``, the README and :class:`E
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from .export_formats import (WRITERS, ExportError, compute_dtypes, load_exported
 from .export_notes import write_description, write_notes
 from .parity import (LENIENT_AGREEMENT, MIN_PARITY_IMAGES, STRICT_AGREEMENT, SYNTHETIC,
                      ParitySample, parity, parity_sample)
-from .reporting import Reporter, SilentReporter
+from .reporting import Reporter, SilentReporter, first_line
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "MIN_PARITY_IMAGES", "ParitySample",
            "export_checkpoint", "load_exported", "parity", "parity_sample", "serving_model"]
@@ -113,21 +114,45 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     out_dir.mkdir(parents=True, exist_ok=True)
     write_description(out_dir, info, digest, mixed)  # first: it marks the folder as ours
     artefact = out_dir / ARTEFACTS[fmt]
-    WRITERS[fmt](serving, artefact, info.input_shape)
+    # Written and checked under a staging name; only then does it replace an earlier export in
+    # this folder, so a cancel or a failure never costs the user the export they had.
+    staged = out_dir / f".staging.{ARTEFACTS[fmt]}"
+    _remove(staged)
     lenient = fmt == "tflite-int8" or mixed
     try:
+        try:
+            WRITERS[fmt](serving, staged, info.input_shape)
+        except (ExportError, InterruptedError):
+            raise
+        except Exception as exc:  # a converter's or TensorFlow's own error: one line
+            raise ExportError(f"cannot write {fmt}: {first_line(exc)}") from None
         step(0.6, "checking parity with the app")
         with quiet_tensorflow():  # a fresh model's predict traces again: TensorFlow warns
-            figures = parity(load_exported(fmt, artefact), model, info, sample.images,
+            figures = parity(load_exported(fmt, staged), model, info, sample.images,
                              LENIENT_AGREEMENT if lenient else STRICT_AGREEMENT)
+        step(0.95, "putting it in place")
     except BaseException:  # cancelled, or it does not run: no unchecked model stays behind
-        _remove(artefact)
-        write_notes(out_dir, fmt, None, info, ARTEFACTS)
+        _remove(staged)
+        if not artefact.exists():
+            write_notes(out_dir, fmt, None, info, ARTEFACTS)
         raise
+    _replace(staged, artefact)
     figures.update(sample=sample.source, artefact=artefact.name, checked=now_iso())
     write_notes(out_dir, fmt, figures, info, ARTEFACTS)
     reporter.progress(1.0, "export done" if figures["ok"] else "export DISAGREES with the app")
     return ExportResult(fmt, out_dir, artefact, figures, bool(figures["ok"]))
+
+
+def _replace(staged: Path, artefact: Path) -> None:
+    """Move ``staged`` to ``artefact``; a folder (SavedModel) replaces the old one as a whole."""
+    if staged.is_dir() and artefact.exists():
+        old = artefact.with_name(f".old.{artefact.name}")
+        _remove(old)
+        os.replace(artefact, old)
+        os.replace(staged, artefact)
+        _remove(old)
+    else:
+        os.replace(staged, artefact)
 
 
 def _remove(path: Path) -> None:

@@ -115,3 +115,43 @@ def test_a_run_killed_after_its_first_epoch_resumes_from_epoch_2(tmp_path):
     from training.checkpoints import load_checkpoint
     _, info = load_checkpoint(out)
     assert len(info.history["loss"]) == 4 and info.config["epochs_run"] == 4
+
+
+def test_a_folder_without_images_gets_a_reason_and_nothing_classified_exits_1(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    proc = run_cli("predict", str(tmp_path / "empty"), "--json")
+    assert proc.returncode == 1
+    [row] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert row == {"path": str(tmp_path / "empty"), "ok": False,
+                   "error": "no image files found in this folder"}
+
+
+def test_evaluate_refuses_a_report_that_would_overwrite_the_checkpoints_sidecar(tmp_path,
+                                                                               tiny_checkpoint):
+    import shutil
+    checkpoint = tmp_path / "run1.keras"
+    shutil.copy(tiny_checkpoint, checkpoint)
+    shutil.copy(tiny_checkpoint.with_suffix(".json"), tmp_path / "run1.json")
+    sidecar = (tmp_path / "run1.json").read_bytes()
+    proc = run_cli("evaluate", "--checkpoint", str(checkpoint), "--data", str(tmp_path),
+                   "--report", str(tmp_path / "run1.json"))
+    assert proc.returncode == 2 and "sidecar" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert (tmp_path / "run1.json").read_bytes() == sidecar
+
+
+def test_a_truncated_archive_is_one_line_not_a_traceback(tmp_path):
+    import tarfile
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i in range(40):
+            path = tmp_path / f"{i}.jpg"
+            pixels = np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(path, quality=95)
+            tar.add(path, f"cifar10/test/cat/{i}.jpg")
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    proc = run_cli("evaluate", "--data", str(archive))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "damaged or incomplete" in error

@@ -301,3 +301,26 @@ def test_parity_sample_is_deterministic_and_big_enough():
     assert first.source == "synthetic images" and first.images.shape == (256, 32, 32, 3)
     assert first.images.dtype == np.uint8 and first.images.std() > 20
     np.testing.assert_array_equal(first.images, again.images)
+
+
+def test_a_cancelled_or_failed_re_export_keeps_the_export_already_there(checkpoint, held_out,
+                                                                       tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    first = export_checkpoint(checkpoint, "keras", out, sample=held_out)
+    before = first.artefact.read_bytes()
+    reporter = CancelAtStep(3)  # the new file is written; cancelled before its parity check
+    with pytest.raises(InterruptedError):
+        export_checkpoint(checkpoint, "keras", out, sample=held_out, reporter=reporter)
+    assert first.artefact.read_bytes() == before and first.ok
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+    import training.export as export
+
+    def broken_writer(serving, path, input_shape):
+        raise RuntimeError("converter crashed\nwith a long story")
+
+    monkeypatch.setitem(export.WRITERS, "keras", broken_writer)
+    with pytest.raises(ExportError, match="cannot write keras: converter crashed"):
+        export_checkpoint(checkpoint, "keras", out, sample=held_out)
+    assert first.artefact.read_bytes() == before
+    assert json.loads((out / "parity.json").read_text())["keras"]["ok"]
