@@ -79,7 +79,8 @@ class ClassifyTab(QSplitter):
 
     def _on_session_busy(self, busy: bool) -> None:
         if busy:
-            self.progress_timer.start()
+            if not self.progress_timer.isActive():  # busy comes again for every batch: a
+                self.progress_timer.start()         # restart would keep it from ever firing
         else:
             self.progress_timer.stop()
             self.progress.hide()

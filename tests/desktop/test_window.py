@@ -362,3 +362,33 @@ def test_a_big_folder_shows_progress_and_stop_leaves_a_reason_on_every_unfinishe
                     timeout=WAIT)
     assert window.session.items.items[-1].state == "classified"
     qtbot.waitUntil(lambda: not window._progress_timer.isActive(), timeout=WAIT)
+
+
+def test_a_folder_being_classified_shows_its_progress_and_stop(qtbot, make_window, tmp_path,
+                                                                tiny_checkpoint):
+    """Rows stream in and the model keeps up: the lanes report 'busy' for every batch (every
+    few milliseconds), and the progress bar with its Stop button must still appear while the
+    folder is classified, then go when all are done."""
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for n in range(1500):
+        Image.new("RGB", (8, 8), (n % 250, 100, 50)).save(folder / f"img-{n:04d}.png")
+    from PySide6.QtCore import QTimer
+    window = make_window(tiny_checkpoint)
+    seen = []
+    window._progress_timer.timeout.connect(lambda: seen.append(
+        (window.classify_progress.isVisible(), window.stop_button.isVisible())))
+    # where decoding is the slower half (big photos), the model lane runs dry after every batch
+    # and says 'busy' again each time: as often as this
+    chatter = QTimer(window, interval=20)
+    chatter.timeout.connect(lambda: window.session.busy_changed.emit(True))
+    drop(window, [folder])
+    chatter.start()
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 1500,
+                    timeout=WAIT)
+    chatter.stop()
+    window.session.busy_changed.emit(False)
+    assert (True, True) in seen  # shown, with Stop, while it ran
+    qtbot.waitUntil(lambda: not window.classify_progress.isVisible(), timeout=WAIT)
