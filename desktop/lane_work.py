@@ -11,6 +11,38 @@ from training.preprocessing import ImageRejected, load_image
 
 PREVIEW_SIZE = 240  # px, longest side of the original kept for the detail view
 THUMB_SIZE = 48  # px
+RAW_PREVIEW_PIXELS = 64 * 64  # up to this size a preview stays raw pixels (crisp when enlarged)
+
+
+class CompressedPreview:
+    """A row's preview of its original, kept as JPEG bytes (quality 95, no chroma subsampling):
+    about 20 kB instead of 130-170 kB of pixels for a 240 px photo, so 10,000 dropped photos
+    hold ~0.2 GB rather than ~1.5 GB. Decoded (about a millisecond) only for the selected row;
+    offers what the input check uses of a Pillow image: ``size`` and ``convert``."""
+
+    def __init__(self, image) -> None:
+        import io
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, "JPEG", quality=95, subsampling=0)
+        self.data, self.size = buffer.getvalue(), image.size
+
+    def convert(self, mode: str):
+        import io
+
+        from PIL import Image
+        with Image.open(io.BytesIO(self.data)) as image:
+            return image.convert(mode)
+
+
+def keep_preview(report):
+    """Shrink ``report.original`` to the preview a row keeps; return the row's thumbnail."""
+    preview = report.original.copy()
+    preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    thumb = preview.copy()
+    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    small = preview.size[0] * preview.size[1] <= RAW_PREVIEW_PIXELS
+    report.original = preview if small else CompressedPreview(preview)
+    return np.asarray(thumb.convert("RGB"))
 
 
 def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliver=None):
@@ -23,12 +55,7 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliv
             return
         try:
             report = load_image(source, policy, strict=strict)
-            preview = report.original.copy()
-            preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
-            report.original = preview
-            thumb = preview.copy()
-            thumb.thumbnail((THUMB_SIZE, THUMB_SIZE))
-            out.append((item_id, report, np.asarray(thumb.convert("RGB"))))
+            out.append((item_id, report, keep_preview(report)))
         except ImageRejected as exc:
             out.append((item_id, str(exc), None))
         except Exception as exc:  # anything unexpected still becomes a reason, never a crash

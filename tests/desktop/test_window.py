@@ -392,3 +392,30 @@ def test_a_folder_being_classified_shows_its_progress_and_stop(qtbot, make_windo
     window.session.busy_changed.emit(False)
     assert (True, True) in seen  # shown, with Stop, while it ran
     qtbot.waitUntil(lambda: not window.classify_progress.isVisible(), timeout=WAIT)
+
+
+def test_each_row_keeps_a_small_preview_and_the_input_check_still_shows_it(qtbot, make_window,
+                                                                           tmp_path,
+                                                                           tiny_checkpoint):
+    """10,000 dropped photos must not hold 1.5 GB of previews: a row keeps its original as a
+    240 px JPEG (~20 kB), a small original as raw pixels (crisp when enlarged)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "photo.png"
+    coarse = Image.fromarray(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((640, 480), Image.Resampling.BICUBIC), np.int16)
+    grain = rng.integers(-6, 7, smooth.shape)  # a photo's surfaces, with a little sensor noise
+    Image.fromarray(np.clip(smooth + grain, 0, 255).astype(np.uint8)).save(photo)
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(tiny)
+    window = make_window(tiny_checkpoint)
+    drop(window, [photo, tiny])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2,
+                    timeout=WAIT)
+    big, small = window.session.items.items
+    assert big.report.original.size == (240, 180) and len(big.report.original.data) < 60_000
+    assert small.report.original.size == (16, 16) and small.report.original.mode == "RGB"
+    for row in (0, 1):
+        window.results.select_row(row)
+        assert not window.input_check.original.pixmap().isNull()
