@@ -7,6 +7,7 @@ takes RGB values 0-255 and normalises them in its first layer, recorded in the s
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -22,8 +23,13 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # a dropped file larger than this is refused
 MAX_PIXELS = 64_000_000  # pixel budget checked from the header, before any decoding
 IMAGE_SUFFIXES = frozenset(
     ".jpg .jpeg .jpe .jfif .png .gif .bmp .dib .webp .tif .tiff .ppm .pgm .pbm .pnm .ico .tga "
-    ".jp2 .j2k .pcx .sgi .im .dds .eps .icns .qoi".split()
+    ".jp2 .j2k .pcx .sgi .im .dds .icns .qoi .avif".split()
 )
+# The decoders a file may be read with, whatever its name says: Pillow picks one by sniffing the
+# bytes, and its EPS reader runs Ghostscript (an external program, no timeout) on PostScript, so
+# a hostile "photo.jpg" starting with %!PS is refused rather than executed. MPO: camera JPEGs.
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM", "ICO", "TGA",
+                 "JPEG2000", "PCX", "SGI", "IM", "DDS", "ICNS", "QOI", "AVIF")
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Prepro
             # Pillow warns about damaged metadata it skips; the image decodes or is refused anyway
             warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=_formats())
             _check_pixel_budget(image)
             report = prepare(image, policy, strict=strict, name=label)
     except ImageRejected:
@@ -189,6 +195,13 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as exc:  # strerror leaves out the path, which the row already shows
         raise ImageRejected(f"cannot read file: {exc.strerror}" if exc.strerror
                             else _one_line("cannot read file", exc)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def _formats() -> tuple[str, ...]:
+    """IMAGE_FORMATS this Pillow build has (AVIF, for one, came with Pillow 11.3)."""
+    Image.init()
+    return tuple(f for f in IMAGE_FORMATS if f in Image.OPEN)
 
 
 def _check_pixel_budget(image: Image.Image) -> None:

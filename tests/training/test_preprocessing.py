@@ -132,3 +132,32 @@ def test_policy_round_trips_through_the_sidecar_dict():
     assert Preprocessing.from_dict(policy.to_dict()) == policy
     with pytest.raises(ValueError):
         Preprocessing.from_dict({"resize": "stretch-wildly"})
+
+
+def test_postscript_named_like_a_photo_is_refused_without_running_ghostscript(tmp_path,
+                                                                               monkeypatch):
+    import subprocess
+
+    from training.preprocessing import ImageRejected, load_image
+
+    def never(*args, **kwargs):
+        raise AssertionError("an external program was started for a dropped file")
+
+    monkeypatch.setattr(subprocess, "check_call", never)
+    monkeypatch.setattr(subprocess, "Popen", never)
+    evil = tmp_path / "holiday.jpg"
+    evil.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\n{ } loop\n")
+    with pytest.raises(ImageRejected, match="not an image"):
+        load_image(evil)
+
+
+def test_avif_photos_are_found_in_folders_when_pillow_reads_them(tmp_path):
+    from PIL import features
+
+    from training.predict import iter_image_files
+    from training.preprocessing import load_image
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "leaf.avif")
+    assert [p.name for p in iter_image_files(tmp_path)] == ["leaf.avif"]
+    assert load_image(tmp_path / "leaf.avif").array.shape == (32, 32, 3)
