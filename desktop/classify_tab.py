@@ -123,6 +123,8 @@ class ClassifyTab(QSplitter):
             self.show_current()
 
     def _on_model_ready(self, info) -> None:
+        if self._explain_for and self._explain_for[1] not in info.class_names:
+            self._explain_for = None
         from training.calibration import threshold_of
         threshold, calibrated = threshold_of(info)
         images = (info.calibration or {}).get("images")
@@ -153,8 +155,8 @@ class ClassifyTab(QSplitter):
 
     # -- why this class ------------------------------------------------------------------------
     def _chosen_class(self, item, names) -> str:
-        if self._explain_for and self._explain_for[0] == item.id:
-            return self._explain_for[1]
+        if self._explain_for and self._explain_for[0] == item.id and self._explain_for[1] in names:
+            return self._explain_for[1]  # (a checkpoint with other classes forgets the choice)
         return names[int(np.argmax(item.probabilities))]
 
     def _request_saliency(self, item, class_index: int) -> None:

@@ -46,3 +46,25 @@ def test_occlusion_is_preceded_by_a_fast_grad_cam_preview(qtbot, make_window, im
     qtbot.waitUntil(lambda: any(r.final for r in results), timeout=WAIT)
     assert [(r.method, r.final) for r in results][-2:] == [("grad-cam", False), ("occlusion", True)]
     assert "occlusion" in window.input_check.caption.text()
+
+
+def test_a_chosen_class_the_next_checkpoint_lacks_is_forgotten_not_an_error(
+        qtbot, make_window, image_dir, tiny_checkpoint):
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+    from training.paths import user_checkpoints_dir
+    animals = save_checkpoint(build_model(2, widths=(4, 8, 8), stem=4),
+                              CheckpointInfo(class_names=("cat", "dog")),
+                              user_checkpoints_dir() / "animals.keras")
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    with qtbot.waitSignal(window.session.explained, timeout=WAIT):
+        qtbot.mouseClick(window.bars.bars[1], Qt.MouseButton.LeftButton)  # "show why" this one
+    window.use_checkpoint(animals)
+    qtbot.waitUntil(lambda: sorted(b.property("label") for b in window.bars.bars)
+                    == ["cat", "dog"], timeout=WAIT)
+    window.results.select_row(0)  # shown again: the new checkpoint's top class is explained
+    qtbot.waitUntil(lambda: window.input_check.caption.text().startswith("Evidence for "),
+                    timeout=WAIT)
+    assert window.input_check.caption.text().split()[2] in ("cat", "dog")
