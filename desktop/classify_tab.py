@@ -24,6 +24,8 @@ class ClassifyTab(QSplitter):
         self.session, self.settings = session, settings
         self.results = ResultsView(session.items, self.checkpoint_meta)
         self.results.current_changed.connect(lambda *_: self.show_current())
+        session.items.modelReset.connect(  # Clear List: back to the empty list's hint
+            lambda: self.hint.setVisible(session.items.rowCount() == 0))
         self.results.message.connect(self.message)
         self.hint = QLabel("Drop images or a folder here,\npaste with Ctrl+V, or open with Ctrl+O",
                            alignment=Qt.AlignmentFlag.AlignCenter, objectName="dropHint")

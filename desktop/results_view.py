@@ -92,6 +92,8 @@ class ResultsView(QWidget):
         self.table.setAccessibleName("Dropped images and their results")
         self.table.selectionModel().currentChanged.connect(lambda *_: self.current_changed.emit(
             self.current_item()))
+        # a reset (Clear List) ends the selection without a currentChanged: say so too
+        self.proxy.modelReset.connect(lambda: self.current_changed.emit(self.current_item()))
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.class_filter = QComboBox(toolTip="Show one predicted class")

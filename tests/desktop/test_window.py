@@ -419,3 +419,15 @@ def test_each_row_keeps_a_small_preview_and_the_input_check_still_shows_it(qtbot
     for row in (0, 1):
         window.results.select_row(row)
         assert not window.input_check.original.pixmap().isNull()
+
+
+def test_clear_list_also_clears_what_the_detail_side_showed(qtbot, make_window, image_dir,
+                                                             tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    assert "red.png" in window.input_check.facts.text() and not window.hint.isVisible()
+    clear = next(a for a in window.menuBar().actions()[0].menu().actions() if "Clear" in a.text())
+    clear.trigger()
+    assert window.bars.bars == [] and "Drop an image" in window.bars.message.text()
+    assert "red.png" not in window.input_check.facts.text() and window.hint.isVisible()
