@@ -144,7 +144,8 @@ class ClassifyTab(QSplitter):
         elif item.state == "failed":
             self.bars.show_message("No predictions: this file could not be read (why: below).")
         elif item.state == "stopped":
-            self.bars.show_message("Not classified: you pressed Stop. Drop it again to classify it.")
+            self.bars.show_message(f"Not classified: {item.error}." if item.error else
+                                   "Not classified: you pressed Stop. Drop it again to classify it.")
         elif item.probabilities is None:
             self.bars.show_message("Loading model…" if self.session.classifier is None
                                    else "Classifying…")

@@ -112,7 +112,7 @@ class ImageListModel(RowsTableModel):
         if item.state == "failed":
             return f"cannot use: {item.error}"
         if item.state == "stopped":
-            return "not classified: stopped"
+            return f"not classified: {item.error or 'stopped'}"
         top = self.top(item)
         if top is not None:
             low = " (low confidence)" if top[1] < self.threshold else ""

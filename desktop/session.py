@@ -49,6 +49,7 @@ class ClassifierSession(QObject):
         self._lock = threading.Lock()  # generation and classifier, set from several threads
         self._classifier_ready = threading.Event()
         self._failed_generation = -1  # the load the Keras lane last refused
+        self._load_error = ""  # why it refused, for the rows it could not classify
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
@@ -68,6 +69,7 @@ class ClassifierSession(QObject):
         on whether the checkpoint is valid (``safe_mode``, sidecar checks).
         """
         self.checkpoint = Path(checkpoint or self.checkpoint)
+        self._load_error = ""
         try:
             self.info = read_info(self.checkpoint)
             self.items.class_names = self.info.class_names
@@ -136,7 +138,18 @@ class ClassifierSession(QObject):
         with self._lock:
             self._generation += 1  # numpy's results for a checkpoint Keras refuses are dropped
             self.classifier = None
+        self._load_error = f"the model could not be loaded: {reason}"
+        # numpy's results came from the refused file: they go, and no row waits for ever
+        self._give_up([item.id for item in self.items.items], self._load_error)
         self.model_failed.emit(reason)
+
+    def _give_up(self, ids, reason: str) -> None:
+        """Rows that were read but cannot be classified: not classified, and why."""
+        for item_id in ids:
+            item = self.items.get(item_id)
+            if item is not None and item.state in ("waiting", "checked", "classified"):
+                item.state, item.error, item.probabilities = "stopped", reason, None
+                self.items.touch(item_id)
 
     @Slot(object)
     def _on_model_loaded(self, result) -> None:
@@ -254,8 +267,8 @@ class ClassifierSession(QObject):
             if generation != self._generation:
                 return None  # its model was replaced; the items are read again for the new one
             classifier = self.classifier
-            if classifier is None:
-                raise RuntimeError("no model loaded")
+            if classifier is None:  # the checkpoint could not be loaded
+                return generation, ids, None
             return generation, ids, classifier.classify(arrays)
 
         job = Job(classify, "classify")
@@ -270,6 +283,9 @@ class ClassifierSession(QObject):
         generation, ids, probs = result
         if generation != self._generation:
             return  # made by a model that has since been replaced
+        if probs is None:  # no model: each row says why instead of waiting for ever
+            self._give_up(ids, self._load_error or "the model could not be loaded")
+            return
         for item_id, row in zip(ids, probs):
             item = self.items.get(item_id)
             if item is not None and item.state == "checked":

@@ -197,6 +197,8 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, reason: str) -> None:
         self.model_status.setText("Model not loaded")
         self.statusBar().showMessage(f"Could not load the model: {reason}")
+        if self.settings.value("checkpoint") == str(self.session.checkpoint):
+            self.settings.remove("checkpoint")  # the next launch starts on the bundled one
 
     def install_desktop_entry(self) -> None:
         from .desktop_entry import install_desktop_entry

@@ -431,3 +431,31 @@ def test_clear_list_also_clears_what_the_detail_side_showed(qtbot, make_window, 
     clear.trigger()
     assert window.bars.bars == [] and "Drop an image" in window.bars.message.text()
     assert "red.png" not in window.input_check.facts.text() and window.hint.isVisible()
+
+
+def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
+        qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
+    """numpy reads the network at once (and classifies), then Keras refuses the file (here its
+    sidecar names another model's SHA-256): numpy's results go, every row says why, a later
+    drop too, and the next launch does not try the file again."""
+    import json
+    import shutil
+    bad = tmp_path / "tampered.keras"
+    shutil.copy(tiny_checkpoint, bad)
+    sidecar = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    sidecar["model_sha256"] = "0" * 64
+    bad.with_suffix(".json").write_text(json.dumps(sidecar))
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
+        window.use_checkpoint(bad)
+    qtbot.waitUntil(lambda: row_texts(window)["red.png"].startswith(
+        "not classified: the model could not be loaded"), timeout=WAIT)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: row_texts(window).get("green.jpg", "").startswith(
+        "not classified: the model could not be loaded"), timeout=WAIT)
+    window.results.select_row(1)
+    assert window.bars.bars == [] and "could not be loaded" in window.bars.message.text()
+    assert "SHA-256" in window.bars.message.text()
+    assert window.settings.value("checkpoint") is None
