@@ -177,6 +177,8 @@ class ResultsView(QWidget):
     def result_line(self, item) -> str:
         top = self.model.top(item)
         source = str(item.source) if isinstance(item.source, Path) else item.name
+        # the clipboard holds text: bytes of a name that are not UTF-8 show as \xe9, not dropped
+        source = source.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if top is None:
             return f"{source}\t{self.model.status_text(item)}"
         flags = self.model.flag_text(item)
@@ -248,7 +250,8 @@ class ResultsView(QWidget):
                         "class": top[0] if top else None,
                         "probability": round(top[1], 6) if top else None,
                         "flags": sorted(self.model.flags_of(item)),
-                        "error": item.error or None})
+                        # why a row has no result: unreadable, stopped, still waiting
+                        "error": item.error or (None if top else self.model.status_text(item))})
         return out
 
     def export(self, kind: str, path: str | None = None) -> Path | None:
@@ -261,8 +264,8 @@ class ResultsView(QWidget):
         try:
             written = write_results(Path(path), self.rows(), self.checkpoint_meta(),
                                     self.model.threshold)
-        except OSError as exc:
-            self.message.emit(f"Could not export: {exc.strerror or exc}")
+        except (OSError, UnicodeError) as exc:
+            self.message.emit(f"Could not export: {getattr(exc, 'strerror', None) or exc}")
             return None
         self.message.emit(f"Exported {self.proxy.rowCount()} rows to {written}")
         return written

@@ -32,7 +32,9 @@ def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: flo
             writer.writerow([";".join(row[f]) if f == "flags" else ("" if row[f] is None else row[f])
                              for f in FIELDS])
         text = out.getvalue()
-    atomic_write_bytes(path, text.encode())
+    # A file name that is not valid UTF-8 (Linux allows any bytes) is written as its own bytes
+    # (surrogateescape round-trips them), never a UnicodeEncodeError that loses the export.
+    atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
     return path
 
 

@@ -141,3 +141,20 @@ def test_reveal_opens_the_folder_holding_the_file(qtbot, make_window, tiny_check
     window.results.select_row(0)
     window.results.reveal_action.trigger()
     assert opened == [str(image_dir / "nested")]
+
+
+def test_a_file_name_that_is_not_utf8_exports_and_copies(qtbot, make_window, tiny_checkpoint,
+                                                         tmp_path):
+    import os
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.png")  # a Latin-1 name from an old disk
+    Image.new("RGB", (32, 32), (200, 20, 20)).save(raw.decode("utf-8", "surrogateescape"))
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    drop(window, [folder])
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    written = view.export("csv", str(tmp_path / "results.csv"))
+    assert written is not None and b"caf\xe9.png" in written.read_bytes()
+    view.select_row(0)
+    assert "caf\\xe9.png" in view.copy()  # shown escaped, not silently dropped
