@@ -68,22 +68,24 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliv
         deliver(out)
 
 
-def walk_folders(folders, reporter, batch: int = 256, tag=None) -> None:
+def walk_folders(folders, reporter, batch: int = 256, tag=None) -> int:
     """Report ``(tag, files)`` for the image files below ``folders``, in batches (at least every
-    0.1 s)."""
+    0.1 s). Returns how many were found."""
     from training.predict import iter_image_files
 
-    found, last = [], time.monotonic()
+    found, last, total = [], time.monotonic(), 0
     for folder in folders:
         for path in iter_image_files(folder):
             if reporter.cancelled():
-                return
+                return total
             found.append(path)
+            total += 1
             if len(found) >= batch or time.monotonic() - last > 0.1:
                 reporter.partial((tag, found))
                 found, last = [], time.monotonic()
     if found:
         reporter.partial((tag, found))
+    return total
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class ClassifierSession(QObject):
     model_failed = Signal(str)
     busy_changed = Signal(bool)
     explained = Signal(object)  # Explanation: a saliency map for one item and class
+    notice = Signal(str)  # a one-line note for the status bar (a folder without images)
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
         super().__init__(parent)
@@ -179,11 +180,20 @@ class ClassifierSession(QObject):
         self._add(items)
         if folders:
             stops = self._stops
-            job = Job(lambda reporter: walk_folders(folders, reporter, tag=stops), "find images")
+            names = ", ".join(f.name or str(f) for f in folders)
+            job = Job(lambda reporter: (stops, names, walk_folders(folders, reporter, tag=stops)),
+                      "find images")
             job.partial.connect(self._on_found)
+            job.finished.connect(self._on_walked)
             self.walker.submit(job)
             self.busy_changed.emit(True)
         return items
+
+    @Slot(object)
+    def _on_walked(self, result) -> None:
+        stops, names, count = result
+        if count == 0 and stops == self._stops:  # said, not silently nothing
+            self.notice.emit(f"No image files found in {names}.")
 
     @Slot(object)
     def _on_found(self, found) -> None:

@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.train_panel.checkpoint_trained.connect(self.library.refresh)
         self._make_menus()
         self.images_dropped.connect(session.add_paths)
+        session.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
         session.model_loading.connect(lambda name: self.model_status.setText(f"Loading model {name}…"))
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(self._on_model_failed)
@@ -144,14 +145,22 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:
         mime = event.mimeData()
         paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
+        remote = [url.toString() for url in mime.urls() if not url.isLocalFile()]
         if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
                 and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
             self.train_panel.set_data_path(paths[0])  # a data set dropped on the Train tab
         elif paths:
             self.tabs.setCurrentIndex(0)
             self.images_dropped.emit(paths)
-        elif mime.hasImage():
-            self._add_qimage(mime.imageData(), "dropped image")
+            if any(p.suffix.lower() == ".keras" for p in paths):
+                self.statusBar().showMessage("A .keras checkpoint is not an image: import it on "
+                                             "the Checkpoints tab (Import .keras…).", 8000)
+        elif mime.hasImage() or mime.hasFormat("image/png"):
+            self._add_image(mime, "dropped image")
+        elif remote:  # a browser drag often carries only the address: the app works offline
+            self.statusBar().showMessage(
+                f"Not a file on this computer: {remote[0][:80]} (save the image, then drop the "
+                "file).", 8000)
         event.acceptProposedAction()
 
     def paste(self) -> None:
@@ -161,13 +170,24 @@ class MainWindow(QMainWindow):
         paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
         if paths:
             self.images_dropped.emit(paths)
-        elif mime.hasImage():
-            self._add_qimage(mime.imageData(), "pasted image")
+        elif mime.hasImage() or mime.hasFormat("image/png"):
+            self._add_image(mime, "pasted image")
         else:
             self.statusBar().showMessage("The clipboard holds no image.", 4000)
 
-    def _add_qimage(self, image, name: str) -> None:
+    def _add_image(self, mime, name: str) -> None:
+        """An image carried by a drop or the clipboard: its own PNG bytes when offered (no
+        re-encoding), else Qt's decoded image saved as PNG, without an alpha channel when it is
+        opaque (Qt hands most images over as ARGB32: each would have been reported as
+        transparent and converted)."""
+        if mime.hasFormat("image/png"):
+            self.session.add_bytes(bytes(mime.data("image/png")), name)
+            return
         from PySide6.QtCore import QBuffer, QIODevice
+        from PySide6.QtGui import QImage
+        image = QImage(mime.imageData())
+        if image.hasAlphaChannel() and _opaque(image):
+            image = image.convertToFormat(QImage.Format.Format_RGB888)
         buffer = QBuffer()
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         image.save(buffer, "PNG")  # lossless hand-over to the one preprocessing path
@@ -297,3 +317,13 @@ class MainWindow(QMainWindow):
         self.library.close()
         self.session.shutdown()
         event.accept()
+
+
+def _opaque(image) -> bool:
+    """Whether every pixel of a QImage with an alpha channel is fully opaque."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    pixels = np.frombuffer(rgba.constBits(), np.uint8, rgba.sizeInBytes())
+    pixels = pixels.reshape(rgba.height(), rgba.bytesPerLine())[:, :rgba.width() * 4]
+    return bool((pixels[:, 3::4] == 255).all())

@@ -1,6 +1,6 @@
 """The window as a user drives it: drops, paste, input check, bars, strict mode, closing."""
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -459,3 +459,46 @@ def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
     assert window.bars.bars == [] and "could not be loaded" in window.bars.message.text()
     assert "SHA-256" in window.bars.message.text()
     assert window.settings.value("checkpoint") is None
+
+
+def send_drop(window, mime):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    pos = QPointF(window.rect().center())
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    QApplication.sendEvent(window, QDropEvent(pos, Qt.DropAction.CopyAction, mime,
+                                              Qt.MouseButton.LeftButton,
+                                              Qt.KeyboardModifier.NoModifier))
+
+
+def test_an_opaque_dropped_image_is_not_reported_as_transparent(qtbot, make_window,
+                                                                 tiny_checkpoint):
+    from PySide6.QtCore import QMimeData
+    window = make_window(tiny_checkpoint)
+    image = QImage(32, 32, QImage.Format.Format_ARGB32)  # how Qt hands most images over
+    image.fill(QColor(10, 200, 10, 255))
+    mime = QMimeData()
+    mime.setImageData(image)
+    send_drop(window, mime)
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 1 and settled(window), timeout=WAIT)
+    report = window.session.items.items[0].report
+    assert report.conforms and report.conversions == [] and report.mode == "RGB"
+
+
+def test_drops_that_bring_nothing_usable_say_why(qtbot, make_window, tiny_checkpoint, tmp_path):
+    from PySide6.QtCore import QMimeData
+    window = make_window(tiny_checkpoint)
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/cat.jpg")])  # a browser drag: only the address
+    send_drop(window, mime)
+    assert "Not a file on this computer" in window.statusBar().currentMessage()
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no pictures")
+    drop(window, [empty])
+    qtbot.waitUntil(lambda: "No image files found in nothing here"
+                    in window.statusBar().currentMessage(), timeout=WAIT)
+    drop(window, [tiny_checkpoint])
+    assert "Checkpoints tab" in window.statusBar().currentMessage()
