@@ -5,7 +5,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 
 from .table_model import RowsTableModel
@@ -52,6 +52,15 @@ class ImageListModel(RowsTableModel):
         self.class_names: tuple[str, ...] = ()
         self.threshold = 0.5  # top probability below this flags "low confidence"
         self._row_of: dict[int, int] = {}
+        self.sorted_by = (-1, Qt.SortOrder.AscendingOrder)  # the header's choice; -1: drop order
+        # rows arriving or changing (a folder streaming in) keep a chosen order: re-sorted at
+        # most every 250 ms, so 10,000 results do not re-sort 10,000 times
+        self._resort = QTimer(self, singleShot=True, interval=250)
+        self._resort.timeout.connect(lambda: self.sort(*self.sorted_by))
+
+    def _keep_sorted(self) -> None:
+        if self.sorted_by[0] != -1 and not self._resort.isActive():
+            self._resort.start()
 
     def index(self, row: int, column: int = 0, parent=QModelIndex()):
         return super().index(row, column, parent)
@@ -130,6 +139,7 @@ class ImageListModel(RowsTableModel):
                 3: lambda item: self.flag_text(item)}
         if column not in keys:
             return
+        self.sorted_by = (column, order)
         self.layoutAboutToBeChanged.emit()
         old_ids = [item.id for item in self.items]
         self.items.sort(key=keys[column], reverse=order == Qt.SortOrder.DescendingOrder)
@@ -154,6 +164,7 @@ class ImageListModel(RowsTableModel):
             self._row_of[item.id] = start + offset
             self.items.append(item)
         self.endInsertRows()
+        self._keep_sorted()
 
     def get(self, item_id: int) -> ImageItem | None:
         row = self._row_of.get(item_id)
@@ -164,6 +175,7 @@ class ImageListModel(RowsTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
             self.item_changed.emit(item_id)
+            self._keep_sorted()
 
     def clear(self) -> None:
         self.beginResetModel()

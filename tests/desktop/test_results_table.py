@@ -158,3 +158,22 @@ def test_a_file_name_that_is_not_utf8_exports_and_copies(qtbot, make_window, tin
     assert written is not None and b"caf\xe9.png" in written.read_bytes()
     view.select_row(0)
     assert "caf\\xe9.png" in view.copy()  # shown escaped, not silently dropped
+
+
+def test_a_chosen_sort_order_holds_while_rows_stream_in(qtbot, make_window, tiny_checkpoint,
+                                                        tmp_path):
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    model = window.session.items
+    view.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # clicked before the drop
+    drop(window, [colour_folder(tmp_path / "first", n=2)])
+    qtbot.waitUntil(lambda: settled(window, 7), timeout=WAIT)
+    drop(window, [colour_folder(tmp_path / "more", n=3)])
+    qtbot.waitUntil(lambda: settled(window, 17), timeout=WAIT)
+
+    def probabilities_shown():
+        return [model.top(model.items[view.proxy.mapToSource(view.proxy.index(r, 0)).row()])
+                for r in range(view.proxy.rowCount())]
+    qtbot.waitUntil(lambda: [t[1] for t in probabilities_shown() if t] == sorted(
+        (t[1] for t in probabilities_shown() if t), reverse=True), timeout=WAIT)
+    assert [t is None for t in probabilities_shown()][-2:] == [True, True]  # unreadable: last
