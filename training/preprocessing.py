@@ -146,15 +146,21 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
     width, height = image.size
     frames = int(getattr(image, "n_frames", 1) or 1)
     mode, fmt = image.mode, image.format or "unknown"
+    # Pillow reads a 16-bit-per-channel colour PNG as 8-bit "RGB": what its decoder was told
+    # to read still says so ("RGB;16B"), and the input check must too
+    deep = bool(image.tile) and str(getattr(image.tile[0], "args", "")).startswith(
+        ("RGB;16", "RGBA;16"))
     target_w, target_h = policy.size
     conforms = (width, height) == (target_w, target_h) and mode == "RGB" and frames == 1 \
-        and _exif_orientation(image) in (0, 1)
+        and _exif_orientation(image) in (0, 1) and not deep
     if strict and not conforms:
         raise ImageRejected(
             f"strict {target_w}x{target_h}: image is {width}x{height} {mode}"
             + (f", {frames} frames" if frames > 1 else "")
             + f"; the model takes exactly {target_w}x{target_h} RGB")
     steps: list[str] = []
+    if deep:
+        steps.append("16 bits per channel reduced to 8 (the model takes 8-bit RGB)")
     if frames > 1:
         image.seek(0)
         steps.append(f"used the first frame of {frames} (animated {fmt})")

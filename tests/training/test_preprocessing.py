@@ -161,3 +161,22 @@ def test_avif_photos_are_found_in_folders_when_pillow_reads_them(tmp_path):
     Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "leaf.avif")
     assert [p.name for p in iter_image_files(tmp_path)] == ["leaf.avif"]
     assert load_image(tmp_path / "leaf.avif").array.shape == (32, 32, 3)
+
+
+def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits():
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    pixels = (np.arange(32 * 32 * 3).reshape(32, 32, 3) * 60).astype(">u2")
+    raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(32))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    report = load_image(png, name="deep.png")
+    assert not report.conforms
+    assert any("16 bits per channel" in step for step in report.conversions)
+    with pytest.raises(ImageRejected, match="strict"):
+        load_image(png, strict=True)
