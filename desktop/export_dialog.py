@@ -39,9 +39,9 @@ class ExportDialog(QDialog):
             self.format.addItem(text, key)
         index = self.format.findData(settings.value("export/format", "tflite"))
         self.format.setCurrentIndex(max(index, 0))
-        self.folder = QLineEdit()
-        self.format.currentIndexChanged.connect(self._default_folder)
-        self._default_folder()
+        self.folder = QLineEdit(str(default_folder(self.checkpoint, self.format.currentData())))
+        self._fmt = self.format.currentData()
+        self.format.currentIndexChanged.connect(self._format_changed)
         browse = QPushButton("Choose…", clicked=self._browse)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
@@ -85,8 +85,13 @@ class ExportDialog(QDialog):
             return source
         return self.settings.value("evaluate/data", "")
 
-    def _default_folder(self) -> None:
-        self.folder.setText(str(default_folder(self.checkpoint, self.format.currentData())))
+    def _format_changed(self) -> None:
+        """The folder's last part names the format: follow the new one, wherever the folder is
+        (one chosen with Choose…, say, a USB drive); a folder named otherwise stays as typed."""
+        fmt, folder = self.format.currentData(), Path(self.folder.text().strip())
+        if folder.name == f"{self.checkpoint.stem}-{self._fmt}":
+            self.folder.setText(str(folder.with_name(f"{self.checkpoint.stem}-{fmt}")))
+        self._fmt = fmt
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into folder")
@@ -100,15 +105,17 @@ class ExportDialog(QDialog):
         data = self.data.text().strip() or None
         checkpoint = self.checkpoint
         self.settings.setValue("export/format", fmt)
+        self._exporting = fmt
 
         def run(reporter):
             info = read_info(checkpoint)
-            sample = parity_sample(data, 256, info.preprocessing, info.class_names)
+            sample = parity_sample(data, 256, info.preprocessing, info.class_names, reporter)
             return export_checkpoint(checkpoint, fmt, out, sample=sample, reporter=reporter)
 
         self.job = Job(run, f"export {fmt}")
         self.job.finished.connect(self._on_finished)
         self.job.failed.connect(self._on_failed)
+        self.job.progress.connect(self._on_progress)
         self.export_button.setEnabled(False)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -116,6 +123,10 @@ class ExportDialog(QDialog):
         self.outcome.setText(f"Exporting as {FORMAT_NAMES[fmt]}…")
         self.lane.submit(self.job)
         return self.job
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if message:  # "reading the data", "converting to tflite", "checking parity…"
+            self.outcome.setText(f"Exporting as {FORMAT_NAMES[self._exporting]}: {message}…")
 
     def _finish(self) -> None:
         self.job = None
@@ -152,6 +163,14 @@ class ExportDialog(QDialog):
         self.outcome.style().polish(self.outcome)
 
     def closeEvent(self, event) -> None:
-        if self.job is not None:
-            self.job.cancel()  # the conversion finishes its current step, then stops
+        self._cancel()
         super().closeEvent(event)
+
+    def reject(self) -> None:  # Esc: closes the dialog as Close does (Qt skips closeEvent)
+        self._cancel()
+        super().reject()
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()  # the conversion finishes its current step, then stops; the
+            # export already in the folder, if any, stays as it was

@@ -76,8 +76,13 @@ class CheckpointInfo:
             preprocessing = data.get("preprocessing", {})
             if not isinstance(preprocessing, dict):
                 raise ValueError("preprocessing is not an object")
-            known.update(class_names=tuple(names), input_shape=shape,
-                         preprocessing=Preprocessing.from_dict(preprocessing))
+            # the images are resized to the network's input: unsaid, it is that size
+            preprocessing = {"size": [shape[1], shape[0]], **preprocessing}
+            policy = Preprocessing.from_dict(preprocessing)
+            if tuple(policy.size) != (shape[1], shape[0]):
+                raise ValueError(f"preprocessing size {tuple(policy.size)} (width, height) is "
+                                 f"not the input shape {shape}")
+            known.update(class_names=tuple(names), input_shape=shape, preprocessing=policy)
             return cls(**known)
         except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is one line
             raise CheckpointError(f"invalid sidecar: {first_line(exc)}") from None

@@ -56,19 +56,11 @@ def parity_sample(data_path=None, n: int = 256, policy: Preprocessing = Preproce
     images are taken evenly through the set sorted by class, so every class is represented in
     proportion, and the same images every time. Without it: ``n`` smooth random colour patterns
     with noise from a fixed seed. ``class_names`` (the checkpoint's) only annotates the source
-    when the data's classes differ; the parity check compares outputs and needs no labels.
+    when the data's classes differ; the parity check compares outputs and needs no labels. A
+    data set of fewer than MIN_PARITY_IMAGES is used whole and topped up with synthetic images.
     """
-    from PIL import Image
-
     if data_path is None:
-        rng = np.random.default_rng(SYNTHETIC_SEED)
-        width, height = policy.size
-        coarse = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
-        smooth = np.stack([np.asarray(Image.fromarray(c).resize((width, height),
-                                                                 Image.Resampling.BICUBIC))
-                           for c in coarse]).astype(np.float32)
-        noisy = smooth + rng.normal(0.0, 12.0, smooth.shape)
-        return ParitySample(np.clip(np.round(noisy), 0, 255).astype(np.uint8), SYNTHETIC)
+        return ParitySample(_synthetic(n, policy), SYNTHETIC)
     from .data import DataError, is_cifar10_batches, load_labelled
     from .paths import user_cache_dir
 
@@ -76,13 +68,28 @@ def parity_sample(data_path=None, n: int = 256, policy: Preprocessing = Preproce
         data = load_labelled(data_path, "test", policy, reporter, cache_dir=user_cache_dir())
     except DataError as exc:
         raise ExportError(f"parity sample: {exc}") from None
-    if len(data) < MIN_PARITY_IMAGES:
-        raise ExportError(f"{Path(data_path).name} has {len(data)} usable images; the parity "
-                          f"check needs at least {MIN_PARITY_IMAGES}")
-    order = np.argsort(data.labels, kind="stable")
-    pick = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
     path = Path(data_path)
     source = path.name + (", test part" if path.is_file() or is_cifar10_batches(path) else "")
     if class_names is not None and tuple(class_names) != tuple(data.class_names):
         source += "; its classes differ from the checkpoint's"
+    if len(data) < MIN_PARITY_IMAGES:  # a small set (a fine-tune on a few folders): all of
+        extra = n - len(data)            # it, topped up with synthetic images
+        return ParitySample(np.concatenate([data.images, _synthetic(extra, policy)]),
+                            f"{source} ({len(data)} images) and {extra} {SYNTHETIC}")
+    order = np.argsort(data.labels, kind="stable")
+    pick = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
     return ParitySample(data.images[pick], source)
+
+
+def _synthetic(n: int, policy: Preprocessing) -> np.ndarray:
+    """``n`` smooth random colour patterns with noise, from a fixed seed."""
+    from PIL import Image
+
+    rng = np.random.default_rng(SYNTHETIC_SEED)
+    width, height = policy.size
+    coarse = rng.integers(0, 256, (n, 4, 4, 3), dtype=np.uint8)
+    smooth = np.stack([np.asarray(Image.fromarray(c).resize((width, height),
+                                                             Image.Resampling.BICUBIC))
+                       for c in coarse]).astype(np.float32)
+    noisy = smooth + rng.normal(0.0, 12.0, smooth.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)

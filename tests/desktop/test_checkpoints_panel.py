@@ -296,6 +296,27 @@ def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoi
     dialog.close()
 
 
+def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
+        qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
+    window = make_window(tiny_checkpoint)
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "usb" / "tiny-tflite")
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+    assert dialog.folder.text() == str(tmp_path / "usb" / "tiny-onnx")  # same place, new name
+    dialog.folder.setText(str(tmp_path / "my exports"))
+    dialog.format.setCurrentIndex(dialog.format.findData("keras"))
+    assert dialog.folder.text() == str(tmp_path / "my exports")  # typed by the user: kept
+    # a small labelled set (3 images) checks the export, topped up with synthetic images
+    dialog.data.setText(str(image_dir))
+    job = dialog.start()
+    ended = []
+    job.failed.connect(ended.append)
+    job.finished.connect(ended.append)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # Esc cancels, as Close does
+    assert not dialog.isVisible() and job.cancel_flag.is_set()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert isinstance(ended[0], str) and "cancel" in ended[0]
+
+
 def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot, make_window,
                                                                           tiny_checkpoint):
     from dataclasses import replace

@@ -99,8 +99,10 @@ def test_unknown_custom_objects_and_a_wrong_input_shape_are_refused(tmp_path):
     del keras.saving.get_custom_objects()["someone_elses>Doubler"]  # code the app does not have
     with pytest.raises(CheckpointError, match="cannot load custom.keras"):
         load_checkpoint(path)
+    from training.preprocessing import Preprocessing
     other = save_checkpoint(small_model(), CheckpointInfo(class_names=("a", "b", "c"),
-                                                          input_shape=(64, 64, 3)),
+                                                          input_shape=(64, 64, 3),
+                                                          preprocessing=Preprocessing(size=(64, 64))),
                             tmp_path / "shape.keras")
     with pytest.raises(CheckpointError, match=r"model input \(32, 32, 3\) differs from sidecar"):
         load_checkpoint(other)

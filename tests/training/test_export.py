@@ -324,3 +324,16 @@ def test_a_cancelled_or_failed_re_export_keeps_the_export_already_there(checkpoi
         export_checkpoint(checkpoint, "keras", out, sample=held_out)
     assert first.artefact.read_bytes() == before
     assert json.loads((out / "parity.json").read_text())["keras"]["ok"]
+
+
+def test_a_small_labelled_set_is_used_whole_and_topped_up_with_synthetic_images(tmp_path):
+    from training.preprocessing import Preprocessing
+    for label, colour in enumerate(((200, 20, 20), (20, 200, 20))):
+        folder = tmp_path / "few" / f"class{label}"
+        folder.mkdir(parents=True)
+        for i in range(30):
+            Image.new("RGB", (32, 32), tuple(min(255, c + i) for c in colour)).save(
+                folder / f"{i}.png")
+    sample = parity_sample(tmp_path / "few", 256, Preprocessing())
+    assert sample.images.shape == (256, 32, 32, 3)
+    assert "60 images" in sample.source and "196 synthetic" in sample.source

@@ -31,6 +31,7 @@ HOSTILE = {
     "history is a number": {"history": 3},
     "seed is text": {"seed": "one"},
     "epochs run is text": {"config": {"epochs_run": "many"}},
+    "resize size is not the input size": {"preprocessing": {"size": [64, 64]}},
 }
 
 
