@@ -88,6 +88,8 @@ class ImageListModel(RowsTableModel):
     def flag_text(self, item: ImageItem) -> str:
         if item.state == "failed":
             return f"failed: {item.error}"
+        if item.state == "stopped":  # why it has no result, where a failure's reason goes
+            return item.error or "stopped"
         return ", ".join(sorted(self.flags_of(item)))
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -101,6 +103,8 @@ class ImageListModel(RowsTableModel):
             if column == 1:
                 if top:
                     return top[0]
+                if item.state == "stopped":
+                    return "not classified"  # the Flags column says why
                 return "—" if item.state == "failed" else self.status_text(item)
             if column == 2:
                 return f"{top[1]:.1%}" if top else ""
