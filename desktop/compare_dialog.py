@@ -3,6 +3,7 @@ their training curves overlaid."""
 from __future__ import annotations
 
 import json
+import math
 
 from PySide6.QtCharts import QChart, QChartView, QLegend, QLineSeries, QValueAxis
 from PySide6.QtCore import QPointF, Qt
@@ -108,7 +109,11 @@ class CompareDialog(QDialog):
         for name, history, colour in zip(names, histories, COLOURS):
             for key, axis, scale, dashed in (("val_loss", loss_axis, 1.0, True),
                                              ("val_accuracy", acc_axis, 100.0, False)):
-                values = [v for v in history.get(key, []) if isinstance(v, (int, float))]
+                # (epoch, value): an epoch whose value was not finite (None in the history)
+                # leaves a gap, and the later epochs stay where they were
+                points = [(i + 1, v) for i, v in enumerate(history.get(key, []))
+                          if isinstance(v, (int, float)) and math.isfinite(v)]
+                values = [v for _, v in points]
                 if not values:
                     continue
                 series = QLineSeries(name=f"{name} ({'loss' if dashed else 'accuracy'})")
@@ -116,12 +121,12 @@ class CompareDialog(QDialog):
                 if dashed:
                     pen.setStyle(Qt.PenStyle.DashLine)
                 series.setPen(pen)
-                series.append([QPointF(i + 1, v * scale) for i, v in enumerate(values)])
+                series.append([QPointF(epoch, v * scale) for epoch, v in points])
                 chart.addSeries(series)
                 series.attachAxis(x_axis)
                 series.attachAxis(axis)
                 (losses if dashed else accs).extend(v * scale for v in values)
-                most = max(most, len(values))
+                most = max(most, points[-1][0])
         x_axis.setRange(1, max(most, 2))
         x_axis.applyNiceNumbers()
         if losses:

@@ -69,7 +69,8 @@ class EvaluationPanel(QWidget):
         self.confusion.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.confusion.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.confusion.clicked.connect(self.open_cell)
-        self.confusion.activated.connect(self.open_cell)
+        self.confusion.activated.connect(self.open_cell)  # Enter; a double-click sends both
+        self.galleries: dict = {}  # (row, column) -> its open gallery: one per cell
         self.save_json = QPushButton("Save JSON…", enabled=False, clicked=lambda: self.save("json"))
         self.save_csv = QPushButton("Save CSV…", enabled=False, clicked=lambda: self.save("csv"))
         top = QHBoxLayout()
@@ -229,7 +230,10 @@ class EvaluationPanel(QWidget):
     def show_record(self, record: dict) -> None:
         mirrored = ", each image averaged with its mirror image" if record.get("tta") == "hflip" \
             else ""
+        import html
+        name = self._running.stem if self._running is not None else ""
         self.summary.setText(
+            (f"{html.escape(name)}: " if name else "") +
             f"<b>Accuracy {record['accuracy']:.2%}</b> on {record['images']:,} images "
             f"({record.get('data', '')}{mirrored}); "
             f"mean confidence {record['mean_confidence']:.1%}")
@@ -250,6 +254,11 @@ class EvaluationPanel(QWidget):
         if self.outcome is None or not index.isValid():
             return
         from .gallery import GalleryDialog
+        cell = (id(self.outcome), index.row(), index.column())
+        if cell in self.galleries and self.galleries[cell].isVisible():
+            self.galleries[cell].raise_()  # a double-click (clicked + activated) opens one
+            self.galleries[cell].activateWindow()
+            return
         record, probs, data = self.outcome
         names = record["class_names"]
         picked = self.cell_indices(index.row(), index.column())
@@ -261,6 +270,8 @@ class EvaluationPanel(QWidget):
                                      root=source if source is not None and source.is_dir()
                                      else None)
         self.gallery.show()
+        self.galleries = {k: g for k, g in self.galleries.items() if g.isVisible()}
+        self.galleries[cell] = self.gallery
 
     def save(self, kind: str, path: str | None = None) -> Path | None:
         from training.evaluate import write_report
@@ -273,7 +284,10 @@ class EvaluationPanel(QWidget):
             if not path:
                 return None
         try:
-            written = write_report(self.outcome[0], Path(path), self.evaluated_checkpoint.stem)
+            path = Path(path)
+            if path.suffix.lower() != f".{kind}" and not path.suffix:
+                path = path.with_name(f"{path.name}.{kind}")  # typed without one
+            written = write_report(self.outcome[0], path, self.evaluated_checkpoint.stem, kind)
         except OSError as exc:
             self._fail(f"Could not save: {exc.strerror or exc}")
             return None

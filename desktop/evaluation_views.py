@@ -149,4 +149,6 @@ class PerClassModel(RowsTableModel):
         value = self._rows[index.row()][index.column()]
         if isinstance(value, str):
             return value
+        if value is None:
+            return "—"  # no images of the class, or none predicted as it: undefined
         return f"{value:.1%}" if isinstance(value, float) else f"{int(value):,}"

@@ -13,6 +13,9 @@ from .items import to_qimage
 TILE = 96  # px: 32x32 images shown 3x, without smoothing, so pixels stay honest
 
 
+PIXMAP_CACHE = 512  # tiles kept (~36 kB each)
+
+
 class GalleryModel(QAbstractListModel):
     """Images and their top-k; pixmaps are made when a row is first shown."""
 
@@ -22,7 +25,7 @@ class GalleryModel(QAbstractListModel):
         self.images, self.probs, self.names = images, probs, list(names)
         self.indices = np.asarray(indices)
         self.files = list(files) if files else [""] * len(images)  # below the data's source
-        self._pixmaps: dict[int, QPixmap] = {}
+        self._pixmaps: dict[int, QPixmap] = {}  # the rows shown lately (at most PIXMAP_CACHE)
 
     def label(self, row: int) -> str:
         """The image's file name ("0003.jpg"), or its number in the data set when unknown."""
@@ -41,11 +44,15 @@ class GalleryModel(QAbstractListModel):
             return None
         row = index.row()
         if role == Qt.ItemDataRole.DecorationRole:
-            if row not in self._pixmaps:
-                self._pixmaps[row] = QPixmap.fromImage(to_qimage(self.images[row])).scaled(
+            pixmap = self._pixmaps.pop(row, None)
+            if pixmap is None:
+                pixmap = QPixmap.fromImage(to_qimage(self.images[row])).scaled(
                     TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.FastTransformation)
-            return self._pixmaps[row]
+            self._pixmaps[row] = pixmap  # most recent last; scrolling 10,000 images keeps a
+            while len(self._pixmaps) > PIXMAP_CACHE:  # screenful or two, not 370 MB of tiles
+                self._pixmaps.pop(next(iter(self._pixmaps)))
+            return pixmap
         if role == Qt.ItemDataRole.DisplayRole:
             name, p = self.top(row, 1)[0]
             return f"{self.label(row)}\n{name} {p:.0%}"

@@ -263,8 +263,10 @@ def cmd_evaluate(args) -> int:
         print(f"accuracy {record['accuracy']:.4f} on {record['images']} images ({record['data']}), "
               f"mean confidence {record['mean_confidence']:.3f}")
         for name, row in record["per_class"].items():
-            print(f"  {name:12s} precision {row['precision']:.3f} recall {row['recall']:.3f} "
-                  f"f1 {row['f1']:.3f}")
+            shown = {k: "  -  " if row[k] is None else f"{row[k]:.3f}"
+                     for k in ("precision", "recall", "f1")}
+            print(f"  {name:12s} precision {shown['precision']} recall {shown['recall']} "
+                  f"f1 {shown['f1']}")
     return 0
 
 

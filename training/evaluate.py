@@ -46,12 +46,15 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names, tta: str = "no
     np.add.at(confusion, (np.asarray(labels), pred), 1)
     per_class = {}
     for i, name in enumerate(class_names):
-        tp = confusion[i, i]
-        precision = tp / max(confusion[:, i].sum(), 1)
-        recall = tp / max(confusion[i].sum(), 1)
-        f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-        per_class[name] = {"precision": float(precision), "recall": float(recall),
-                           "f1": float(f1), "support": int(confusion[i].sum())}
+        tp, predicted, support = confusion[i, i], confusion[:, i].sum(), confusion[i].sum()
+        # undefined, not 0, where nothing was predicted as the class or it has no images: a
+        # class absent from the data was not "always missed"
+        precision = float(tp / predicted) if predicted else None
+        recall = float(tp / support) if support else None
+        f1 = None if precision is None or recall is None else \
+            float(2 * precision * recall / max(precision + recall, 1e-12))
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1,
+                           "support": int(support)}
     return {"accuracy": float(np.trace(confusion) / max(n, 1)), "per_class": per_class,
             "confusion_matrix": confusion.tolist(), "class_names": list(class_names),
             "mean_confidence": float(probs.max(1).mean()) if n else 0.0,
@@ -94,7 +97,8 @@ def overlay_for(checkpoint: Path) -> Path | None:
     return None
 
 
-def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None) -> Path:
+def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None,
+                     model_sha256: str = "") -> Path:
     """Add ``record`` to the checkpoint's sidecar under its data description (atomically).
 
     With ``overlay`` (a read-only checkpoint), the evaluations go to that JSON file instead and
@@ -112,6 +116,9 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
     from dataclasses import replace
 
     info = read_info(checkpoint)
+    if model_sha256 and info.model_sha256 and info.model_sha256 != model_sha256:
+        raise CheckpointError("the checkpoint changed while it was evaluated (a training run "
+                              "saved a newer epoch): this result belongs to the older one")
     metrics = dict(info.metrics)
     if key.startswith("CIFAR-10 test part"):
         metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
@@ -147,8 +154,8 @@ def to_csv(record: dict, checkpoint_name: str = "") -> str:
                      "accuracy", f"{record['accuracy']:.6f}", "images", record["images"]])
     writer.writerow(["class", "precision", "recall", "f1", "support"])
     for name, row in record["per_class"].items():
-        writer.writerow([name, f"{row['precision']:.6f}", f"{row['recall']:.6f}",
-                         f"{row['f1']:.6f}", row["support"]])
+        writer.writerow([name, *("" if row[k] is None else f"{row[k]:.6f}"
+                                 for k in ("precision", "recall", "f1")), row["support"]])
     writer.writerow([])
     writer.writerow(["true \\ predicted", *record["class_names"]])
     for name, counts in zip(record["class_names"], record["confusion_matrix"]):
@@ -156,11 +163,11 @@ def to_csv(record: dict, checkpoint_name: str = "") -> str:
     return out.getvalue()
 
 
-def write_report(record: dict, path: Path, checkpoint_name: str = "") -> Path:
-    """Write ``record`` as JSON or CSV, chosen by the file's suffix."""
+def write_report(record: dict, path: Path, checkpoint_name: str = "", kind: str = "") -> Path:
+    """Write ``record`` as ``kind`` ("json" or "csv"; by default chosen by the file's suffix)."""
     path = Path(path)
-    text = to_csv(record, checkpoint_name) if path.suffix.lower() == ".csv" else to_json(
-        record, checkpoint_name)
+    kind = kind or ("csv" if path.suffix.lower() == ".csv" else "json")
+    text = to_csv(record, checkpoint_name) if kind == "csv" else to_json(record, checkpoint_name)
     atomic_write_bytes(path, text.encode())
     return path
 
@@ -238,7 +245,7 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
     record = evaluation_record(summarize(probs, data.labels, info.class_names, info.tta), data,
                                description)
     try:
-        store_evaluation(checkpoint, record, overlay)
+        store_evaluation(checkpoint, record, overlay, info.model_sha256)
     except (OSError, CheckpointError) as exc:  # renamed, deleted or read-only meanwhile: the
         record = {**record, "not_stored": first_line(exc)}  # result is still shown
     return record, probs, data

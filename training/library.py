@@ -375,6 +375,8 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
         try:
             ea, eb = a.evaluations[data]["per_class"], b.evaluations[data]["per_class"]
             for name in a.evaluations[data]["class_names"]:
+                if ea[name]["recall"] is None or eb[name]["recall"] is None:
+                    continue  # a class without images in that data: nothing to compare
                 ra, rb = float(ea[name]["recall"]), float(eb[name]["recall"])
                 per_class.append((name, ra, rb, rb - ra))
         except (KeyError, TypeError, ValueError):  # a record without per-class recall

@@ -4,6 +4,7 @@ refusals, evaluation with a clickable confusion matrix."""
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from training.checkpoints import CheckpointInfo, save_checkpoint, sidecar_path
 from training.model import build_model
@@ -251,6 +252,18 @@ def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny
     assert stored.evaluations["class folders shapes"]["confusion_matrix"] == matrix.tolist()
     saved = panel.save("csv", str(tmp_path / "report.csv"))
     assert "true \\ predicted" in saved.read_text()
+    typed = panel.save("csv", str(tmp_path / "typed without a suffix"))  # Save CSV…: CSV
+    assert typed.name == "typed without a suffix.csv" and "true \\ predicted" in typed.read_text()
+    assert panel.summary.text().startswith("eval: ")  # whose result this is
+    # a double-click (clicked, then activated) opens one gallery, not two
+    from desktop.gallery import GalleryDialog
+    index = panel.confusion.model().index(0, 0)
+    panel.confusion.clicked.emit(index)  # what a double-click sends: clicked, then activated
+    panel.confusion.activated.emit(index)
+    shown = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, GalleryDialog) and w.isVisible()]
+    assert len(shown) == 1
+    shown[0].close()
 
 
 def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
@@ -297,7 +310,7 @@ def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoi
 
 
 def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
-        qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
+        qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
     dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "usb" / "tiny-tflite")
     dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
@@ -305,8 +318,13 @@ def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
     dialog.folder.setText(str(tmp_path / "my exports"))
     dialog.format.setCurrentIndex(dialog.format.findData("keras"))
     assert dialog.folder.text() == str(tmp_path / "my exports")  # typed by the user: kept
-    # a small labelled set (3 images) checks the export, topped up with synthetic images
-    dialog.data.setText(str(image_dir))
+    # a small labelled set (6 images) checks the export, topped up with synthetic images
+    from PIL import Image
+    for name, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (tmp_path / "few" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), colour).save(tmp_path / "few" / name / f"{i}.png")
+    dialog.data.setText(str(tmp_path / "few"))
     job = dialog.start()
     ended = []
     job.failed.connect(ended.append)

@@ -76,3 +76,32 @@ def test_cancelling_stops_an_evaluation_between_batches(tiny_checkpoint):
     with pytest.raises(InterruptedError, match="cancelled"):
         predict_set(model, data, info.tta, reporter, batch_size=10)
     assert seen == [0.25]  # one batch done, then it stopped
+
+
+def test_a_class_without_images_has_no_recall_rather_than_zero():
+    import numpy as np
+
+    from training.evaluate import summarize, to_csv
+    probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0]], np.float32)
+    summary = summarize(probs, np.array([0, 1, 1]), ("cat", "dog", "cow"))
+    cow = summary["per_class"]["cow"]  # no cow images, none predicted as cow
+    assert cow == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert summary["per_class"]["dog"]["recall"] == 0.5
+    assert "cow,,,,0" in to_csv({**summary, "data": "x"}).replace("\r", "")
+
+
+def test_a_result_is_not_stored_on_a_checkpoint_that_changed_while_it_was_evaluated(tmp_path):
+    from dataclasses import replace
+
+    from training.checkpoints import atomic_write_bytes, read_info, sidecar_path
+    from training.evaluate import store_evaluation
+    from training.model import build_model
+    from training.checkpoints import CheckpointError, CheckpointInfo, save_checkpoint
+    path = save_checkpoint(build_model(2, widths=(4, 8, 8), stem=4),
+                           CheckpointInfo(class_names=("a", "b")), tmp_path / "run.keras")
+    evaluated = read_info(path).model_sha256
+    newer = replace(read_info(path), model_sha256="f" * 64)  # a training run saved an epoch
+    atomic_write_bytes(sidecar_path(path), newer.to_json().encode())
+    with pytest.raises(CheckpointError, match="changed while it was evaluated"):
+        store_evaluation(path, {"data": "x", "accuracy": 0.5, "images": 2}, None, evaluated)
+    assert read_info(path).evaluations == {}
