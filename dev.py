@@ -31,18 +31,33 @@ def venv_python() -> Path:
     return VENV / sub
 
 
+def venv_works(python: Path) -> bool:
+    """Whether ``python`` runs, is Python 3.11 and has pip: a venv cut short (Ctrl+C while pip
+    was bootstrapped, a system without python3.11-venv) or whose base Python is gone is not."""
+    try:
+        return subprocess.run([str(python), "-c", "import sys, pip; "
+                               "raise SystemExit(sys.version_info[:2] != (3, 11))"],
+                              capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def ensure_venv() -> Path:
-    """Create or refresh `.venv` when its recorded lock hash differs from `requirements.txt`."""
+    """Create or refresh `.venv` when its recorded lock hash differs from `requirements.txt`,
+    or when it does not work (then it is made anew)."""
+    if sys.version_info[:2] != (3, 11):
+        raise SystemExit(f"error: run this with Python 3.11 (python3.11 dev.py ...); this is "
+                         f"{sys.version.split()[0]}, and the locked versions are for 3.11")
     want = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     python = venv_python()
-    if python.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+    fresh = STAMP.exists() and STAMP.read_text().strip() == want
+    if python.exists() and fresh and venv_works(python):
         return python
-    if sys.version_info[:2] != (3, 11):
-        print(f"warning: the lock is made for Python 3.11; this is {sys.version.split()[0]}",
-              file=sys.stderr)
-    print(f"Setting up {VENV} from {LOCK.name} (first run or changed lock)...", flush=True)
-    if not python.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print(f"Setting up {VENV} from {LOCK.name} (first run, changed lock or a broken "
+          f".venv)...", flush=True)
+    if not python.exists() or not venv_works(python):
+        STAMP.unlink(missing_ok=True)
+        venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["install", "-r", str(LOCK)], check=True)
     STAMP.write_text(want + "\n")

@@ -100,6 +100,8 @@ def run(args) -> int:
     errors = ErrorReporter(setup_logging(user_log_dir()), parent=app)
     errors.install()  # an unexpected exception: logged, one friendly dialog, the app goes on
     os.environ.setdefault("KERAS_HOME", str(keras_home()))  # not ~/.keras: our own folder
+    # the app ships TensorFlow only: a KERAS_BACKEND=jax left in the user's shell must not apply
+    os.environ["KERAS_BACKEND"] = "tensorflow"
     style = project_root() / "resources" / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))

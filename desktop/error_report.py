@@ -13,7 +13,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 LOG_NAME = "pixelclassifier.log"
 log = logging.getLogger("pixelclassifier")
@@ -44,7 +44,10 @@ class ErrorReporter(QObject):
         super().__init__(parent)
         self.log_path, self.show = log_path, show or self._dialog
         self.showing = False
-        self.report.connect(self._on_report)
+        self.shown: set[str] = set()  # each distinct error gets one dialog per session
+        # queued: the dialog never opens inside the failing slot or paint event, where closing
+        # it would repaint, fail again and open it again for ever
+        self.report.connect(self._on_report, Qt.ConnectionType.QueuedConnection)
         self._previous = (sys.excepthook, threading.excepthook)
 
     def install(self) -> None:
@@ -65,8 +68,9 @@ class ErrorReporter(QObject):
 
     @Slot(str)
     def _on_report(self, line: str) -> None:
-        if self.showing:
-            return
+        if self.showing or line in self.shown:
+            return  # always in the log; the user has already been told about this one
+        self.shown.add(line)
         self.showing = True
         try:
             self.show(f"Something went wrong: {line}\n\nThe app keeps running; nothing you saved "

@@ -16,6 +16,12 @@ FORMAT_NAMES = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel"
                 "onnx": "ONNX"}
 
 
+def onnx_available() -> bool:
+    """Whether the ONNX converter and runtime are installed (found, not imported: cheap)."""
+    import importlib.util
+    return all(importlib.util.find_spec(name) is not None for name in ("tf2onnx", "onnxruntime"))
+
+
 def default_folder(checkpoint: Path, fmt: str) -> Path:
     import platformdirs
     return Path(platformdirs.user_documents_dir()) / "Pixel Classifier exports" / \
@@ -37,8 +43,14 @@ class ExportDialog(QDialog):
         self.format = QComboBox()
         for key, text in FORMAT_NAMES.items():
             self.format.addItem(text, key)
+        if not onnx_available():  # the packaged app leaves the converter out: say so up front
+            item = self.format.model().item(self.format.findData("onnx"))
+            item.setEnabled(False)
+            item.setText("ONNX (needs tf2onnx and onnxruntime: run from source)")
         index = self.format.findData(settings.value("export/format", "tflite"))
-        self.format.setCurrentIndex(max(index, 0))
+        if index < 0 or not self.format.model().item(index).isEnabled():
+            index = self.format.findData("tflite")
+        self.format.setCurrentIndex(index)
         self.folder = QLineEdit(str(default_folder(self.checkpoint, self.format.currentData())))
         self._fmt = self.format.currentData()
         self.format.currentIndexChanged.connect(self._format_changed)

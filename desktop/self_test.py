@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +49,14 @@ class SelfTest:
     def __init__(self, app, window, session) -> None:
         self.app, self.window, self.session = app, window, session
         self.code = 1
+        self.failed = False  # once failed, a later success cannot make the exit status 0
         self.item = None
         self.scratch = tempfile.TemporaryDirectory(prefix="pixelclassifier-self-test-")
         self.data_dir = Path(self.scratch.name) / "colours"
 
     def fail(self, reason: str) -> None:
         print(f"self-test: FAILED: {reason}", file=sys.stderr, flush=True)
+        self.failed, self.code = True, 1
         self.app.quit()
 
     # -- 1. the bundled checkpoint --------------------------------------------------------------
@@ -126,7 +130,13 @@ def run_self_test(app, window, session) -> int:
     """Run the three steps (at most ``TIMEOUT_MS``); returns the exit status."""
     test = SelfTest(app, window, session)
     hook = sys.excepthook
-    sys.excepthook = lambda kind, value, tb: (hook(kind, value, tb), test.fail(repr(value)))
+    # printed, not the installed hook's modal dialog: nobody would close it here
+    sys.excepthook = lambda kind, value, tb: (traceback.print_exception(kind, value, tb),
+                                              test.fail(repr(value)))
+    thread_hook = threading.excepthook
+    threading.excepthook = lambda args: (
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback),
+        test.fail(f"in thread {args.thread.name if args.thread else '?'}: {args.exc_value!r}"))
     QTimer.singleShot(0, test.start)
     timeout = QTimer(singleShot=True, interval=TIMEOUT_MS)
     timeout.timeout.connect(lambda: test.fail(f"no result within {TIMEOUT_MS // 1000} s"))
@@ -136,5 +146,5 @@ def run_self_test(app, window, session) -> int:
     window.close()
     window.settings.sync()  # written now, inside the scratch home that is removed next
     test.scratch.cleanup()
-    sys.excepthook = hook
-    return test.code
+    sys.excepthook, threading.excepthook = hook, thread_hook
+    return 1 if test.failed else test.code

@@ -262,7 +262,12 @@ class MainWindow(QMainWindow):
         """Predict with ``path`` from now on (the images shown are re-classified); remembered."""
         path = Path(path)
         self.session.load_model(path)
-        self.settings.setValue("checkpoint", str(path))
+        from training.paths import bundled_checkpoint
+        if path.resolve() == bundled_checkpoint().resolve():
+            # not its path: a newer copy of the app, unpacked elsewhere, brings its own
+            self.settings.remove("checkpoint")
+        else:
+            self.settings.setValue("checkpoint", str(path))
         self.library.active_changed(path)
         self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
 

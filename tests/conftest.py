@@ -9,6 +9,7 @@ import weakref
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["KERAS_BACKEND"] = "tensorflow"  # what the app ships, whatever the shell says
 
 import numpy as np
 import pytest

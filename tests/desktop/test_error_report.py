@@ -43,3 +43,26 @@ def test_an_error_storm_shows_one_dialog_at_a_time(qtbot, tmp_path):
     reporter.show = show
     reporter._on_report("first")
     assert len(calls) == 1
+
+
+def test_the_same_error_again_and_again_is_shown_once_and_logged_each_time(qtbot, tmp_path):
+    """A bug in something called on every repaint: closing its dialog repaints and fails again;
+    the user is told once, the log keeps every occurrence."""
+    path = setup_logging(tmp_path / "logs")
+    shown = []
+    reporter = ErrorReporter(path, show=shown.append)
+    try:
+        for _ in range(5):
+            try:
+                raise KeyError("row 7")
+            except KeyError as exc:
+                reporter.handle(type(exc), exc, exc.__traceback__)
+        qtbot.waitUntil(lambda: len(shown) == 1)
+        qtbot.wait(50)
+        assert len(shown) == 1
+    finally:
+        for handler in logging.getLogger().handlers[:]:
+            if getattr(handler, "baseFilename", "").startswith(str(tmp_path)):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+    assert path.read_text().count("KeyError: 'row 7'") == 5
