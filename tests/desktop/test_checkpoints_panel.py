@@ -46,6 +46,8 @@ def test_switching_checkpoints_reclassifies_and_is_remembered(qtbot, make_window
     assert window.session.checkpoint == animals
     assert window.store.model.data(window.store.model.index(names.index("animals"), 0)) == "● animals"
     assert remembered_checkpoint(window.settings) == animals
+    window.use_checkpoint(window.store.bundled)  # back to the bundled one: remembered as such,
+    assert window.settings.value("checkpoint") is None  # not as this copy's path
     animals.unlink()
     assert remembered_checkpoint(window.settings).name == "cifar10.keras"  # gone: the bundled one
 
@@ -306,6 +308,20 @@ def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoi
     assert (tmp_path / "export" / "labels.txt").read_text().split() == ["red", "green", "blue"]
     text = dialog.outcome.text()
     assert "Parity: top-1 agreement 100.00% on 256 images" in text
+    dialog.close()
+
+
+def test_onnx_is_offered_only_where_its_packages_are(qtbot, make_window, tiny_checkpoint,
+                                                     tmp_path, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    window = make_window(tiny_checkpoint)
+    window.settings.setValue("export/format", "onnx")  # chosen in a source run, say
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "x")
+    item = dialog.format.model().item(dialog.format.findData("onnx"))
+    assert not item.isEnabled() and "run from source" in item.text()
     dialog.close()
 
 
