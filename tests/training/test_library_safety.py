@@ -174,9 +174,9 @@ def test_an_evaluation_whose_checkpoint_vanished_meanwhile_still_returns_its_res
     path = make(tmp_path / "ck", "m", classes=("blue", "green", "red"))
     real_store = evaluate.store_evaluation
 
-    def renamed_meanwhile(checkpoint, record, overlay=None):
+    def renamed_meanwhile(checkpoint, record, overlay=None, model_sha256=""):
         sidecar_path(checkpoint).unlink()  # e.g. renamed on the Checkpoints tab while it ran
-        return real_store(checkpoint, record, overlay)
+        return real_store(checkpoint, record, overlay, model_sha256)
 
     monkeypatch.setattr(evaluate, "store_evaluation", renamed_meanwhile)
     record, probs, _ = evaluate.evaluate_checkpoint(path, data)
