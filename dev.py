@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -45,17 +46,18 @@ def venv_works(python: Path) -> bool:
 def ensure_venv() -> Path:
     """Create or refresh `.venv` when its recorded lock hash differs from `requirements.txt`,
     or when it does not work (then it is made anew)."""
-    if sys.version_info[:2] != (3, 11):
-        raise SystemExit(f"error: run this with Python 3.11 (python3.11 dev.py ...); this is "
-                         f"{sys.version.split()[0]}, and the locked versions are for 3.11")
     want = hashlib.sha256(LOCK.read_bytes()).hexdigest()
     python = venv_python()
     fresh = STAMP.exists() and STAMP.read_text().strip() == want
-    if python.exists() and fresh and venv_works(python):
-        return python
+    works = python.exists() and venv_works(python)
+    if works and fresh:
+        return python  # (a working 3.11 .venv serves whichever Python started this script)
+    if not works and sys.version_info[:2] != (3, 11):
+        raise SystemExit(f"error: run this with Python 3.11 (python3.11 dev.py ...); this is "
+                         f"{sys.version.split()[0]}, and the locked versions are for 3.11")
     print(f"Setting up {VENV} from {LOCK.name} (first run, changed lock or a broken "
           f".venv)...", flush=True)
-    if not python.exists() or not venv_works(python):
+    if not works:
         STAMP.unlink(missing_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
@@ -135,6 +137,12 @@ def main(argv: list[str]) -> int:
     if cmd == "lock":
         frozen = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
                                 capture_output=True, text=True).stdout
+        # tensorflow-cpu has wheels for x86-64 Linux and Windows only: plain tensorflow of the
+        # same release elsewhere (freeze writes the one installed here, without markers)
+        frozen = re.sub(r"(?im)^tensorflow[-_]cpu==(\S+)$", lambda m: (
+            f'tensorflow_cpu=={m[1]}; sys_platform != "darwin" and platform_machine in '
+            f'"x86_64 AMD64"\ntensorflow=={m[1]}; sys_platform == "darwin" or platform_machine '
+            f'not in "x86_64 AMD64"'), frozen)
         LOCK.write_text("# Locked versions for Python 3.11 (generated from requirements.in by: "
                         "python dev.py lock)\n" + frozen)
         return 0

@@ -98,8 +98,8 @@ class _DeleteCommand(QUndoCommand):
         if self._done:
             self._done = False
             return
-        self.record = self.store.guard(lambda: trash_checkpoint(self.record.original,
-                                                                self.store.trash), self.record)
+        self.record = self.store.guard(lambda: trash_checkpoint(
+            self.store.free(self.record.original), self.store.trash), self.record)
         self.store.refresh()
 
     def undo(self) -> None:
@@ -120,11 +120,13 @@ class _RenameCommand(QUndoCommand):
         if self._done:
             self._done = False
             return
-        if self.store.guard(lambda: rename_checkpoint(self.old, self.new.stem)) is not None:
+        if self.store.guard(lambda: rename_checkpoint(self.store.free(self.old),
+                                                      self.new.stem)) is not None:
             self.store.follow(self.old, self.new)
 
     def undo(self) -> None:
-        if self.store.guard(lambda: rename_checkpoint(self.new, self.old.stem)) is not None:
+        if self.store.guard(lambda: rename_checkpoint(self.store.free(self.new),
+                                                      self.old.stem)) is not None:
             self.store.follow(self.new, self.old)
 
 
@@ -211,6 +213,13 @@ class CheckpointStore(QObject):
         self.undo_stack.push(_RenameCommand(self, path, new))
         self.follow(path, new)
         return new
+
+    def free(self, path: Path) -> Path:
+        """``path``, unless a running job writes it (then undo and redo leave it alone)."""
+        if Path(path) in self.in_use():
+            raise CheckpointError(f"{Path(path).stem} is being written by a running job: "
+                                  "stop it first")
+        return path
 
     def guard(self, action, fallback=None):
         """Run an undo/redo step; a failure (the file vanished) becomes a message, not a crash."""

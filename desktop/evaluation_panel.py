@@ -270,8 +270,8 @@ class EvaluationPanel(QWidget):
                                      root=source if source is not None and source.is_dir()
                                      else None)
         self.gallery.show()
-        self.galleries = {k: g for k, g in self.galleries.items() if g.isVisible()}
-        self.galleries[cell] = self.gallery
+        self.galleries[cell] = self.gallery  # deleted on close: forgotten then
+        self.gallery.destroyed.connect(lambda *_, c=cell: self.galleries.pop(c, None))
 
     def save(self, kind: str, path: str | None = None) -> Path | None:
         from training.evaluate import write_report

@@ -183,6 +183,10 @@ class TrainController(QObject):
             # new run's record goes; a resumed one stays resumable from where it was.
             if self._fresh and self.record is not None:
                 runs.discard_run(self.record)
+            elif self.record is not None:  # claimed by this process: offer it again now
+                current = runs.read_run(Path(self.record.folder))
+                if current is not None and current.status == runs.RUNNING:
+                    runs.update(current, pid=0)
             reason = "stopped before the first epoch began: nothing was trained"
         elif self.record is not None and Path(self.record.out).is_file():
             reason += f" (the best epoch so far is kept as {Path(self.record.out).stem})"

@@ -238,10 +238,13 @@ def cmd_evaluate(args) -> int:
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
     if args.report:  # checked before minutes of evaluating, and never a checkpoint's own file
         report = Path(args.report).resolve()
+        stem = checkpoint.with_suffix("")
         own = {p.resolve() for p in (checkpoint, sidecar_path(checkpoint),
-                                     pending_sidecar_path(checkpoint))}
+                                     pending_sidecar_path(checkpoint),
+                                     Path(f"{stem}.history.csv"), Path(f"{stem}.history.json"))}
         if (report in own or report.suffix.lower() == ".keras"
-                or report.with_suffix(".keras").exists()):  # another checkpoint's sidecar
+                or (report.suffix.lower() == ".json"  # another checkpoint's sidecar
+                    and report.with_suffix(".keras").exists())):
             print(f"error: --report {args.report} would overwrite the checkpoint or its sidecar: "
                   "choose another file name", file=sys.stderr)
             return 2

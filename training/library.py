@@ -68,12 +68,12 @@ def _move_all(moves: list[tuple[Path, Path]]) -> None:
         for source, target in moves:
             if target.exists():
                 raise CheckpointError(f"{target.name} already exists")
-            shutil.move(str(source), str(target))
-            done.append((source, target))
+            os.rename(source, target)  # one file system (the trash is in the data folder):
+            done.append((source, target))  # a rename, never a copy that could be left half
     except (OSError, CheckpointError) as exc:
         for source, target in reversed(done):
             try:
-                shutil.move(str(target), str(source))
+                os.rename(target, source)
             except OSError:
                 pass  # left where it is, under its own name: still on disk, nothing lost
         if isinstance(exc, CheckpointError):
@@ -282,13 +282,22 @@ def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) ->
         except OSError:  # a file system without hard links: copy, refusing an existing file
             try:
                 with open(staged, "rb") as src, open(target, "xb") as dst:
-                    shutil.copyfileobj(src, dst)
+                    try:
+                        shutil.copyfileobj(src, dst)
+                    except BaseException:  # a full disk: no half model left in the library
+                        dst.close()
+                        target.unlink(missing_ok=True)
+                        raise
             except FileExistsError:
                 continue
         if sidecar_path(target).exists():  # a sidecar appeared: take ours back, next name
             target.unlink()
             continue
-        os.replace(side, sidecar_path(target))
+        try:
+            os.replace(side, sidecar_path(target))
+        except OSError:
+            target.unlink(missing_ok=True)
+            raise
         return target
     raise CheckpointError(f"no free name for {wanted} in {folder}")
 

@@ -150,11 +150,16 @@ def run_training(record: RunRecord, data, reporter):
     except Cancelled:
         set_status(record, STOPPED)
         raise
-    except BaseException:
+    except (OSError, MemoryError):
+        # a full disk at epoch 7, say: resumable, as after a crash (errors that would only
+        # repeat, a loss that is NaN or a parent that is gone, end the run)
         if 0 < record.completed_epochs() < int(record.config.get("epochs", 0)):
-            update(record, pid=0)  # e.g. a full disk at epoch 7: resumable, as after a crash
+            update(record, pid=0)
         else:
             set_status(record, FAILED)
+        raise
+    except BaseException:
+        set_status(record, FAILED)
         raise
     set_status(record, STOPPED if result.stopped_early else FINISHED)
     return result

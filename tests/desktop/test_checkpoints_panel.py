@@ -383,3 +383,37 @@ def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot
     assert cells(dialog.config) == [["epochs", "20", "10"]]
     assert len(dialog.chart.chart().series()) == 4  # loss and accuracy of each
     dialog.close()
+
+
+def test_undo_leaves_a_checkpoint_alone_while_a_job_writes_it(qtbot, make_window,
+                                                              tiny_checkpoint):
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    renamed = window.store.rename(mine, "evaluated now")
+    window.store.in_use = lambda: {renamed}  # an evaluation of it started meanwhile
+    window.undo_action.trigger()
+    assert renamed.is_file() and not mine.exists()
+    assert "running job" in panel.notice.text()
+    window.store.in_use = lambda: set()
+
+
+def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                                 copy_of_tiny):
+    from desktop.gallery import GalleryDialog
+    checkpoint = copy_of_tiny("eval")
+    data = tmp_path / "shapes"
+    colour_folders(data)
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    window.evaluate_checkpoint(checkpoint)
+    panel.path_edit.setText(str(data))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    index = panel.confusion.model().index(0, 0)
+    for _ in range(2):  # closed (and deleted by Qt), then the same cell again
+        panel.confusion.clicked.emit(index)
+        gallery = panel.gallery
+        assert isinstance(gallery, GalleryDialog) and gallery.isVisible()
+        gallery.close()
+        qtbot.waitUntil(lambda: not panel.galleries, timeout=WAIT)  # Qt deleted it

@@ -138,6 +138,12 @@ def test_evaluate_refuses_a_report_that_would_overwrite_the_checkpoints_sidecar(
                    "--report", str(tmp_path / "run1.json"))
     assert proc.returncode == 2 and "sidecar" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert (tmp_path / "run1.json").read_bytes() == sidecar
+    history = run_cli("evaluate", "--checkpoint", str(checkpoint), "--data", str(tmp_path),
+                      "--report", str(tmp_path / "run1.history.csv"))
+    assert history.returncode == 2  # its training history is the checkpoint's too
+    csv_report = run_cli("evaluate", "--checkpoint", str(checkpoint), "--data", str(tmp_path),
+                         "--report", str(tmp_path / "run1.csv"))
+    assert "sidecar" not in csv_report.stderr  # a CSV beside it is fine (this data is not)
 
 
 def test_a_truncated_archive_is_one_line_not_a_traceback(tmp_path):

@@ -63,14 +63,14 @@ def test_a_delete_that_fails_half_way_moves_everything_back(tmp_path, monkeypatc
     history = tmp_path / "user" / "mine.history.csv"
     history.write_text("epoch,loss\n1,2.0\n")
     before = {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()}
-    real_move = shutil.move
+    real_rename = library.os.rename
 
     def locked(source, target):  # e.g. the history open in a spreadsheet on Windows
-        if source.endswith(".history.csv"):
-            raise PermissionError(13, "The process cannot access the file", source)
-        return real_move(source, target)
+        if str(source).endswith(".history.csv"):
+            raise PermissionError(13, "The process cannot access the file", str(source))
+        return real_rename(source, target)
 
-    monkeypatch.setattr(library.shutil, "move", locked)
+    monkeypatch.setattr(library.os, "rename", locked)
     with pytest.raises(CheckpointError, match="nothing was moved"):
         trash_checkpoint(path, tmp_path / "trash")
     assert {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()} == before

@@ -299,3 +299,19 @@ def test_stop_before_training_begins_saves_nothing_and_does_not_wait_for_fit(tmp
     with pytest.raises(Cancelled, match="before the first epoch began"):
         train(colour_set(), TINY, tmp_path / "run.keras", reporter)
     assert reporter.batches == [] and not (tmp_path / "run.keras").exists()
+
+
+def test_a_run_that_fails_in_a_way_that_would_repeat_is_not_offered_for_resumption(tmp_path):
+    from training import runs
+
+    class Broken(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise RuntimeError("a bug, or a loss that is NaN: resuming would only repeat it")
+
+    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
+    with pytest.raises(RuntimeError):
+        runs.run_training(record, colour_set(), Broken())
+    assert runs.unfinished_runs(tmp_path / "runs") == []
+    assert runs.read_run(Path(record.folder)).status == runs.FAILED
