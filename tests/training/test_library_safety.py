@@ -2,7 +2,6 @@
 moves that fail half way, a save cut short before a rename, names taken while a checkpoint is
 in the trash or an import runs, names a file system cannot hold."""
 import json
-import shutil
 
 import pytest
 
