@@ -70,7 +70,8 @@ def remembered_checkpoint(settings=None) -> Path:
 
     from training.paths import bundled_checkpoint
 
-    remembered = (settings or QSettings()).value("checkpoint", "")
+    from .stored import stored
+    remembered = stored(settings or QSettings(), "checkpoint", "")
     if remembered and Path(remembered).is_file():
         return Path(remembered)
     return bundled_checkpoint()

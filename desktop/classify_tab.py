@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QLabel, QProgressBar, QPushButton, QScrollArea, Q
 from .input_check import InputCheckView
 from .results_view import ResultsView
 from .session import ClassifierSession
+from .stored import stored
 from .top_k import TopKBars
 
 
@@ -37,9 +38,9 @@ class ClassifyTab(QSplitter):
         self.input_check = InputCheckView()
         # Never squeezed below what it needs (the pictures are fixed-size); the bars give way.
         self.input_check.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self.input_check.show_why.setChecked(settings.value("show_why", False, bool))
+        self.input_check.show_why.setChecked(stored(settings, "show_why", False))
         self.input_check.saliency_wanted.connect(self._on_saliency_wanted)
-        self.bars = TopKBars(int(settings.value("top_k", 5)))
+        self.bars = TopKBars(min(max(stored(settings, "top_k", 5), 1), 100))
         self.bars.k_changed.connect(lambda k: settings.setValue("top_k", k))
         self.bars.class_chosen.connect(self._explain_class)
         self.bars.threshold_changed.connect(session.items.set_threshold)

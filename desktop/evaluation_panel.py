@@ -18,6 +18,7 @@ from training.paths import user_cache_dir
 
 from .evaluation_views import ConfusionModel, PerClassModel, ReliabilityChart
 from .jobs import Job, JobLane
+from .stored import stored
 
 PARTS = (("test", "Test images (CIFAR-10 archive or class folders)"),
          ("validation", "Its validation split (pick its training data)"))
@@ -45,7 +46,7 @@ class EvaluationPanel(QWidget):
         self.part = QComboBox()
         for key, text in PARTS:
             self.part.addItem(text, key)
-        self.path_edit = QLineEdit(self.settings.value("evaluate/data", ""), clearButtonEnabled=True,
+        self.path_edit = QLineEdit(stored(self.settings, "evaluate/data", ""), clearButtonEnabled=True,
                                    placeholderText="CIFAR-10 archive (.tar.gz), batches folder or "
                                                    "class folders")
         browse_file = QPushButton("Archive…", clicked=self._browse_file)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
                                QLineEdit, QProgressBar, QPushButton, QVBoxLayout)
 
 from .jobs import Job, JobLane
+from .stored import stored
 
 FORMAT_NAMES = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
                 "tflite": "TFLite, float32", "tflite-int8": "TFLite, dynamic-range int8",
@@ -47,7 +48,7 @@ class ExportDialog(QDialog):
             item = self.format.model().item(self.format.findData("onnx"))
             item.setEnabled(False)
             item.setText("ONNX (needs tf2onnx and onnxruntime: run from source)")
-        index = self.format.findData(settings.value("export/format", "tflite"))
+        index = self.format.findData(stored(settings, "export/format", "tflite"))
         if index < 0 or not self.format.model().item(index).isEnabled():
             index = self.format.findData("tflite")
         self.format.setCurrentIndex(index)
@@ -95,7 +96,7 @@ class ExportDialog(QDialog):
             source = ""
         if source and Path(source).exists():
             return source
-        return self.settings.value("evaluate/data", "")
+        return stored(self.settings, "evaluate/data", "")
 
     def _format_changed(self) -> None:
         """The folder's last part names the format: follow the new one, wherever the folder is

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoub
                                QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
 
 from .items import ImageListModel
+from .stored import stored
 
 FLAG_FILTERS = (("", "All flags"), ("none", "No flags"), ("low confidence", "Low confidence"),
                 ("converted", "Converted"), ("failed", "Failed"))
@@ -222,7 +223,7 @@ class ResultsView(QWidget):
         if root is None:
             root = QFileDialog.getExistingDirectory(
                 self, "Training data folder (one subfolder per class)",
-                settings.value("collect/root", ""))
+                stored(settings, "collect/root", ""))
             if not root:
                 return []
         if class_name is None:

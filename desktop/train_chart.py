@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPen
 
 REDRAW_MS = 100  # at most ~10 chart updates per second
+MAX_POINTS = 2000  # training-loss points drawn over a whole run
 SMOOTHING = 0.9  # exponential moving average of the batch loss (debiased, as TensorBoard does)
 
 
@@ -41,7 +42,7 @@ class TrainingChart(QChartView):
         self.val_loss = _series("validation loss", "#2f6fca", 2.2, markers=True)
         self.val_acc = _series("validation accuracy", "#d9822b", 2.2, markers=True)
         self.x_axis = QValueAxis(titleText="epoch", labelFormat="%g")
-        self.loss_axis = QValueAxis(titleText="loss", labelFormat="%.2f")
+        self.loss_axis = QValueAxis(titleText="loss", labelFormat="%.3g")
         self.acc_axis = QValueAxis(titleText="accuracy %", labelFormat="%d", min=0, max=100)
         chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(self.loss_axis, Qt.AlignmentFlag.AlignLeft)
@@ -64,7 +65,8 @@ class TrainingChart(QChartView):
         self._pending_epochs: list[tuple[float, float | None, float | None]] = []
         self._ema, self._ema_n = 0.0, 0
         self._epochs = max(epochs, 1)
-        self._loss_range = [math.inf, -math.inf]
+        self._losses: list[float] = []  # every loss drawn: the axis range comes from them
+        self._last_x = -math.inf
         for series in (self.train_loss, self.val_loss, self.val_acc):
             series.clear()
         self.x_axis.setRange(0, self._epochs)
@@ -88,10 +90,17 @@ class TrainingChart(QChartView):
     def add_batch(self, step: int, steps_per_epoch: int, loss: float) -> None:
         if not math.isfinite(loss):
             return
+        if self._ema_n >= 10:  # one absurd batch (1e30) would sway the average for hundreds
+            loss = min(loss, 10 * self._ema / (1 - SMOOTHING ** self._ema_n))  # of steps
         self._ema_n += 1
         self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
         smoothed = self._ema / (1 - SMOOTHING ** self._ema_n)
-        self._pending_batches.append(QPointF(step / max(steps_per_epoch, 1), smoothed))
+        x = step / max(steps_per_epoch, 1)
+        # at most MAX_POINTS along the run: appending to a QLineSeries costs time in the points
+        # it already has (60,000 points: 0.2 s per redraw, on the GUI thread)
+        if x - self._last_x >= self._epochs / MAX_POINTS:
+            self._last_x = x
+            self._pending_batches.append(QPointF(x, smoothed))
 
     def add_epoch(self, epoch: int, val_loss: float | None, val_acc: float | None) -> None:
         self._pending_epochs.append((float(epoch), val_loss, val_acc))
@@ -125,8 +134,12 @@ class TrainingChart(QChartView):
                      [e for e, _, _ in self._pending_epochs] + [0.0])
         self._pending_batches, self._pending_epochs = [], []
         if ys:
-            self._loss_range = [min(self._loss_range[0], *ys), max(self._loss_range[1], *ys)]
-            low, high = self._loss_range
+            self._losses.extend(ys)
+            # robust: one spike (a learning rate too high for a batch) must not flatten the
+            # rest of the curve against the bottom for the rest of the run
+            values = sorted(self._losses)
+            low = values[0]
+            high = max(values[min(len(values) - 1, int(0.98 * len(values)))], *self._losses[-20:])
             pad = max((high - low) * 0.08, 0.02)
             self.loss_axis.setRange(max(0.0, low - pad), high + pad)
             self.loss_axis.applyNiceNumbers()

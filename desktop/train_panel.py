@@ -19,6 +19,7 @@ from training.train import (ARCHITECTURE_FIELDS, REFERENCE_SPEED, TrainConfig, e
                             speed_key)
 
 from .data_check_view import PREVIEW_COUNT, AugmentPreview, DataCheckView
+from .stored import stored
 from .train_chart import TrainingChart
 from .train_settings import TrainSettingsForm
 from .trainer import TrainController
@@ -53,7 +54,7 @@ class TrainPanel(QWidget):
         self.active_checkpoint = active_checkpoint
         self._preview_index = np.zeros(0, int)
         self.data_view = DataCheckView()
-        self.data_view.path_edit.setText(str(settings.value("train/data_path", "")))
+        self.data_view.path_edit.setText(stored(settings, "train/data_path", ""))
         self.form = TrainSettingsForm(settings)
         self.preview = AugmentPreview()
         left = QWidget()
@@ -210,9 +211,9 @@ class TrainPanel(QWidget):
             return
         config = self.run_config()
         key = speed_key(config)
-        measured = self.settings.value(f"train/speed/{key}")
-        if measured is not None:
-            rate, source = float(measured), "this computer's last run of this network"
+        measured = stored(self.settings, f"train/speed/{key}", 0.0)
+        if measured > 0:
+            rate, source = measured, "this computer's last run of this network"
         elif REFERENCE_SPEED.get(key):
             rate, source = REFERENCE_SPEED[key], "measured on the reference 2-core CPU"
         else:

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from training.train import RECIPES, TrainConfig, fit_to_data
 
+from .stored import stored
+
 STARTS = (("active", "The active checkpoint (fine-tune)"), ("scratch", "Scratch (a new network)"))
 RECIPE_FOR = {"active": "fine-tune", "scratch": "fast"}
 INT_FIELDS = ("epochs", "batch_size", "translate", "patience")
@@ -90,7 +92,8 @@ class TrainSettingsForm(QGroupBox):
         form.addRow("Early stop after", self.patience)
         form.addRow(self.defaults_button)
         self.start_combo.currentIndexChanged.connect(self._on_start_changed)
-        self.defaults_button.clicked.connect(lambda: self.apply(self.default_config()))
+        self.defaults_button.clicked.connect(
+            lambda: self.apply(self.default_config(recipe_split=True)))
         for widget in (self.epochs, self.batch_size, self.translate, self.patience):
             widget.valueChanged.connect(self._save)
         for widget in (self.lr, self.val_fraction):
@@ -113,12 +116,13 @@ class TrainSettingsForm(QGroupBox):
     def recipe_config(self) -> TrainConfig:
         return TrainConfig(**self.recipes[RECIPE_FOR[self.start_mode()]])
 
-    def default_config(self) -> TrainConfig:
-        """The recipe for the chosen start, scaled to the checked data set's size."""
+    def default_config(self, recipe_split: bool = False) -> TrainConfig:
+        """The recipe for the chosen start, scaled to the checked data set's size (with the
+        form's validation share, or with ``recipe_split`` the recipe's: Defaults)."""
         config = self.recipe_config()
         if self.n_images is not None:
-            config = fit_to_data(replace(config, val_fraction=self.val_fraction.value()),
-                                 self.n_images)
+            share = config.val_fraction if recipe_split else self.val_fraction.value()
+            config = fit_to_data(replace(config, val_fraction=share), self.n_images)
         return config
 
     def config(self) -> TrainConfig:
@@ -129,7 +133,7 @@ class TrainSettingsForm(QGroupBox):
 
     def customised(self) -> bool:
         """Has the user changed a setting for this starting point (then defaults keep off)?"""
-        value = self.settings.value(f"train/{self.start_mode()}/custom", False)
+        value = stored(self.settings, f"train/{self.start_mode()}/custom", False)
         return str(value).lower() == "true"
 
     # -- changing it -------------------------------------------------------------------------------
@@ -155,15 +159,16 @@ class TrainSettingsForm(QGroupBox):
         d, s, key = self.recipe_config(), self.settings, f"train/{mode}/"
         self._loading = True
         for name in INT_FIELDS:
-            getattr(self, name).setValue(int(s.value(key + name, getattr(d, name))))
-        self.lr.setValue(float(s.value(key + "lr", d.lr)))
-        self.val_fraction.setValue(float(s.value(key + "val_fraction", d.val_fraction)))
-        self.flip.setChecked(str(s.value(key + "flip", d.flip)).lower() == "true")
-        self.layers_combo.setCurrentIndex(int(s.value(key + "layers", 0)))
+            getattr(self, name).setValue(stored(s, key + name, int(getattr(d, name))))
+        self.lr.setValue(stored(s, key + "lr", float(d.lr)))
+        self.val_fraction.setValue(stored(s, key + "val_fraction", float(d.val_fraction)))
+        self.flip.setChecked(stored(s, key + "flip", bool(d.flip)))
+        layers = stored(s, key + "layers", 0)
+        self.layers_combo.setCurrentIndex(layers if 0 <= layers < self.layers_combo.count() else 0)
         self._loading = False
 
     def restore_start(self) -> None:
-        index = self.start_combo.findData(self.settings.value("train/start", "active"))
+        index = self.start_combo.findData(stored(self.settings, "train/start", "active"))
         self.start_combo.setCurrentIndex(max(index, 0))
         self.load(self.start_mode())
 

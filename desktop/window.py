@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -16,6 +16,7 @@ from .banner import Banner
 from .classify_tab import ClassifyTab
 from .library_tabs import LibraryTabs
 from .session import ClassifierSession
+from .stored import stored
 from .train_panel import TrainPanel
 from .trainer import TrainController
 
@@ -89,7 +90,7 @@ class MainWindow(QMainWindow):
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(self._on_model_failed)
         self.resize(1100, 720)
-        geometry = self.settings.value("geometry")
+        geometry = stored(self.settings, "geometry", None, QByteArray)
         if geometry is not None:
             self.restoreGeometry(geometry)
         self._offer_resume()
@@ -146,15 +147,8 @@ class MainWindow(QMainWindow):
         mime = event.mimeData()
         paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
         remote = [url.toString() for url in mime.urls() if not url.isLocalFile()]
-        if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
-                and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
-            self.train_panel.set_data_path(paths[0])  # a data set dropped on the Train tab
-        elif paths:
-            self.tabs.setCurrentIndex(0)
-            self.images_dropped.emit(paths)
-            if any(p.suffix.lower() == ".keras" for p in paths):
-                self.statusBar().showMessage("A .keras checkpoint is not an image: import it on "
-                                             "the Checkpoints tab (Import .keras…).", 8000)
+        if paths:
+            self._add_paths(paths)
         elif mime.hasImage() or mime.hasFormat("image/png"):
             self._add_image(mime, "dropped image")
         elif remote:  # a browser drag often carries only the address: the app works offline
@@ -169,11 +163,24 @@ class MainWindow(QMainWindow):
             return
         paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
         if paths:
-            self.images_dropped.emit(paths)
+            self._add_paths(paths)  # pasted files go where dropped ones would
         elif mime.hasImage() or mime.hasFormat("image/png"):
             self._add_image(mime, "pasted image")
         else:
             self.statusBar().showMessage("The clipboard holds no image.", 4000)
+
+    def _add_paths(self, paths) -> None:
+        """Files dropped or pasted: a data set on the Train tab becomes its data; anything else
+        is classified (a .keras file gets a pointer to Import)."""
+        if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
+                and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
+            self.train_panel.set_data_path(paths[0])
+            return
+        self.tabs.setCurrentIndex(0)
+        self.images_dropped.emit(paths)
+        if any(p.suffix.lower() == ".keras" for p in paths):
+            self.statusBar().showMessage("A .keras checkpoint is not an image: import it on "
+                                         "the Checkpoints tab (Import .keras…).", 8000)
 
     def _add_image(self, mime, name: str) -> None:
         """An image carried by a drop or the clipboard: its own PNG bytes when offered (no
@@ -217,7 +224,7 @@ class MainWindow(QMainWindow):
     def _on_model_failed(self, reason: str) -> None:
         self.model_status.setText("Model not loaded")
         self.statusBar().showMessage(f"Could not load the model: {reason}")
-        if self.settings.value("checkpoint") == str(self.session.checkpoint):
+        if stored(self.settings, "checkpoint", "") == str(self.session.checkpoint):
             self.settings.remove("checkpoint")  # the next launch starts on the bundled one
 
     def install_desktop_entry(self) -> None:
@@ -239,7 +246,8 @@ class MainWindow(QMainWindow):
         self.library.on_tab_changed(index)
         panel = self.train_panel
         if (self.tabs.widget(index) is panel and panel.data_view.check is None and panel.data_view.path()
-                and self.trainer.data is None and not self.trainer.running()):
+                and self.trainer.data is None and not self.trainer.running()
+                and self.trainer.check_job is None):  # once: a visit must not restart a read
             panel.check_data()  # the remembered data set, checked when first needed
 
     def _on_training_running(self, running: bool) -> None:
@@ -299,6 +307,7 @@ class MainWindow(QMainWindow):
         if self.trainer.running():
             self.statusBar().showMessage("A training run is going: stop it before resuming "
                                          "another.", 6000)
+            self._offer_resume()  # the banner closed on the click: the offer stays
             return
         # path and run first: showing the Train tab must not start a check of other data
         self.train_panel.data_view.path_edit.setText(record.data)

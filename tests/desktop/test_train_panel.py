@@ -274,6 +274,10 @@ def test_settings_are_remembered_per_starting_point(qtbot, make_window, tiny_che
     assert again.form.start_mode() == "active"
     again.form.start_combo.setCurrentIndex(again.form.start_combo.findData("scratch"))
     assert (again.form.epochs.value(), again.form.lr.value(), again.form.flip.isChecked()) == (7, 0.123, False)
+    again.form.n_images = 600  # as after a data check
+    again.form.val_fraction.setValue(0.3)
+    again.form.defaults_button.click()  # Defaults restores the validation share too
+    assert again.form.val_fraction.value() == again.form.recipe_config().val_fraction
 
 
 def test_head_only_fine_tune_keeps_the_backbone_and_records_its_parent(qtbot, make_window,
@@ -411,3 +415,22 @@ def test_changing_start_from_reads_the_data_the_way_the_new_start_needs(qtbot, m
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
         panel.start()
     assert finished.args[0].info.preprocessing == padded
+
+
+def test_a_long_run_keeps_the_chart_light_and_one_spike_does_not_flatten_it(qtbot):
+    """A CIFAR-10 run at batch 32 for 20 epochs is 28,000 batches: the chart keeps at most a
+    couple of thousand points (each append costs time in those already there), and a single
+    absurd loss (1e30) does not set the loss axis for the rest of the run."""
+    from desktop.train_chart import MAX_POINTS, TrainingChart
+    chart = TrainingChart()
+    qtbot.addWidget(chart)
+    chart.clear(epochs=20)
+    steps = 1400
+    for step in range(1, 20 * steps + 1):
+        loss = 1e30 if step == 3000 else 2.0 / (1 + step / steps)
+        chart.add_batch(step, steps, loss)
+        if step % 500 == 0:
+            chart.flush()
+    chart.flush()
+    assert chart.train_loss.count() <= MAX_POINTS + 1
+    assert chart.loss_axis.max() < 10  # the curve, not the spike, sets the scale

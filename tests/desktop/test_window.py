@@ -502,3 +502,25 @@ def test_drops_that_bring_nothing_usable_say_why(qtbot, make_window, tiny_checkp
                     in window.statusBar().currentMessage(), timeout=WAIT)
     drop(window, [tiny_checkpoint])
     assert "Checkpoints tab" in window.statusBar().currentMessage()
+
+
+def test_a_hand_edited_settings_file_cannot_stop_the_app_from_starting(qtbot, tmp_path,
+                                                                      tiny_checkpoint):
+    """Strings where numbers belong, '0,001' (read back as a list), empty values, nonsense
+    geometry: each setting falls back to its default and the window opens."""
+    from PySide6.QtCore import QSettings
+
+    from desktop.session import ClassifierSession
+    from desktop.window import MainWindow
+    ini = tmp_path / "edited.ini"
+    ini.write_text("[General]\ntop_k=five\ngeometry=hello\ncheckpoint=a, b\nshow_why=maybe\n"
+                   "[train]\nstart=active\nactive\\epochs=12.0\nactive\\batch_size=\n"
+                   "active\\lr=0,001\nactive\\val_fraction=abc\nactive\\layers=7\n"
+                   "active\\flip=1e3\n")
+    window = MainWindow(ClassifierSession(tiny_checkpoint),
+                        QSettings(str(ini), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    form = window.train_panel.form
+    assert form.epochs.value() == 12 and form.fine_tune() in ("full", "head")
+    assert 0 < form.lr.value() and window.bars.k >= 1
+    window.close()
