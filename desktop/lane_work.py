@@ -112,8 +112,12 @@ def find_evidence(classifier, array: np.ndarray, generation: int, item_id: int,
         return None
     t0 = time.perf_counter()
     model = getattr(classifier, "model", None)
-    if model is not None:
-        heat = saliency.grad_cam(model, array, class_index, tta=classifier.info.tta)
+    try:  # a network without the conv blocks Grad-CAM looks for (an imported one): occlusion
+        heat = saliency.grad_cam(model, array, class_index, tta=classifier.info.tta) \
+            if model is not None else None
+    except ValueError:
+        heat = None
+    if heat is not None:
         quick = Explanation(generation, item_id, class_index, "grad-cam", heat,
                             time.perf_counter() - t0, final=method == "grad-cam")
         if quick.final:

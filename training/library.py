@@ -256,6 +256,8 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
             raise CheckpointError(f"input shape {shape} is not an (height, width, 3) image")
         check_compatible(model, info)
         probs = np.asarray(model.predict_on_batch(np.zeros((1, *shape), np.float32)), np.float64)
+        if not np.isfinite(probs).all():  # NaN weights (saved from a diverged run, say)
+            raise CheckpointError("its output is not a number (NaN): the weights are broken")
         if probs.min() < -1e-6 or abs(probs.sum() - 1.0) > 1e-3:
             raise CheckpointError("its output is not class probabilities (no softmax at the end)")
         digest = file_sha256(staged)

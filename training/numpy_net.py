@@ -69,7 +69,7 @@ def _conv2d(x: np.ndarray, kernel: np.ndarray, padding: str) -> np.ndarray:
     """Stride-1 2-D convolution, channels last, as one matrix product over image patches."""
     kh, kw, cin, cout = kernel.shape
     if padding == "same":
-        ph, pw = kh // 2, kw // 2
+        ph, pw = (kh - 1) // 2, (kw - 1) // 2  # as TensorFlow: an even kernel's extra row after
         x = np.pad(x, ((0, 0), (ph, kh - 1 - ph), (pw, kw - 1 - pw), (0, 0)))
     n, h, w, _ = x.shape
     oh, ow = h - kh + 1, w - kw + 1

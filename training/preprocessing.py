@@ -148,7 +148,8 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
     mode, fmt = image.mode, image.format or "unknown"
     # Pillow reads a 16-bit-per-channel colour PNG as 8-bit "RGB": what its decoder was told
     # to read still says so ("RGB;16B"), and the input check must too
-    deep = bool(image.tile) and str(getattr(image.tile[0], "args", "")).startswith(
+    tile = getattr(image, "tile", None)  # an image made in memory has none
+    deep = bool(tile) and str(getattr(tile[0], "args", "")).startswith(
         ("RGB;16", "RGBA;16"))
     target_w, target_h = policy.size
     conforms = (width, height) == (target_w, target_h) and mode == "RGB" and frames == 1 \

@@ -68,3 +68,24 @@ def test_a_chosen_class_the_next_checkpoint_lacks_is_forgotten_not_an_error(
     qtbot.waitUntil(lambda: window.input_check.caption.text().startswith("Evidence for "),
                     timeout=WAIT)
     assert window.input_check.caption.text().split()[2] in ("cat", "dog")
+
+
+def test_show_why_on_a_network_grad_cam_cannot_read_falls_back_to_occlusion(tmp_path):
+    """An imported network with its activations inside the convolutions has none of the conv
+    blocks Grad-CAM looks for: the evidence still comes, by occlusion (it used to hang)."""
+    import keras
+    import numpy as np
+
+    from desktop.lane_work import find_evidence
+    from training.checkpoints import CheckpointInfo
+    from training.predict import Classifier
+    from training.reporting import SilentReporter
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    classifier = Classifier(model, CheckpointInfo(class_names=("a", "b")))
+    array = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    for method in ("grad-cam", "occlusion"):
+        found = find_evidence(classifier, array, 0, 1, 0, method, SilentReporter())
+        assert found.method == "occlusion" and found.heat.shape == (32, 32)

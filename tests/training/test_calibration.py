@@ -35,3 +35,14 @@ def test_uncalibrated_checkpoints_get_the_default():
     assert threshold_of(CheckpointInfo(class_names=("a", "b"))) == (DEFAULT_THRESHOLD, False)
     calibrated = CheckpointInfo(class_names=("a", "b"), calibration={"threshold": 0.42})
     assert threshold_of(calibrated) == (0.42, True)
+
+
+def test_the_threshold_keeps_its_rule_on_a_small_validation_set():
+    import numpy as np
+
+    from training.calibration import calibrate
+    confidence = np.array([0.6, 0.7, 0.8, 0.9, 0.95])
+    probs = np.stack([confidence, 1 - confidence], axis=1)
+    result = calibrate(probs, np.zeros(5, int))  # all five right
+    assert result["flagged_correct"] == 0.0  # 95 % of 5 is all 5: none flagged
+    assert result["threshold"] == 0.6

@@ -133,3 +133,18 @@ def test_a_damaged_file_is_a_checkpoint_error(tmp_path):
         archive.writestr("config.json", config)
     with pytest.raises(CheckpointError, match="cannot read"):
         NumpyNet.load(path)
+
+
+def test_an_even_kernel_with_same_padding_pads_as_tensorflow_does(tmp_path):
+    import keras
+    import numpy as np
+
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.numpy_net import NumpyNet
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 2, padding="same")(inputs)  # an imported network might
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = save_checkpoint(model, CheckpointInfo(class_names=("a", "b")), tmp_path / "even.keras")
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    assert np.abs(NumpyNet.load(path)(images) - model.predict_on_batch(images)).max() < 1e-4
