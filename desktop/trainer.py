@@ -178,15 +178,15 @@ class TrainController(QObject):
     @Slot(str)
     def _on_failed(self, reason: str) -> None:
         self._end()
+        if self._fresh and self.record is not None and reason == CANCELLED_BEFORE_START:
+            runs.discard_run(self.record)  # Stop while it waited its turn: nothing trained
+        if not self._fresh and self.record is not None:
+            # a resumed run that failed or was stopped before it trained again (its data being
+            # read again, say) is still claimed by this process: offer it again now
+            current = runs.read_run(Path(self.record.folder))
+            if current is not None and current.status == runs.RUNNING:
+                runs.update(current, pid=0)
         if reason == CANCELLED_BEFORE_START:
-            # Stop came while the run waited for the data check before it: nothing trained. A
-            # new run's record goes; a resumed one stays resumable from where it was.
-            if self._fresh and self.record is not None:
-                runs.discard_run(self.record)
-            elif self.record is not None:  # claimed by this process: offer it again now
-                current = runs.read_run(Path(self.record.folder))
-                if current is not None and current.status == runs.RUNNING:
-                    runs.update(current, pid=0)
             reason = "stopped before the first epoch began: nothing was trained"
         elif self.record is not None and Path(self.record.out).is_file():
             reason += f" (the best epoch so far is kept as {Path(self.record.out).stem})"

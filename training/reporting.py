@@ -64,8 +64,12 @@ class CancelFlag:
         """Block while paused (until resumed or cancelled); return the seconds spent waiting."""
         if self._running.is_set():
             return 0.0
+        import multiprocessing
         t0 = time.monotonic()
-        self._running.wait()
+        parent = multiprocessing.parent_process()  # set in a spawned training process
+        while not self._running.wait(1.0):
+            if parent is not None and not parent.is_alive():
+                raise SystemExit("the app that paused this run has gone")  # not an orphan
         return time.monotonic() - t0
 
 

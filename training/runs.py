@@ -162,7 +162,10 @@ def run_training(record: RunRecord, data, reporter):
                        parent=record.parent, backup_dir=record.backup_dir,
                        command=f"in-app training on {record.data}", fine_tune=record.fine_tune)
     except Cancelled:
-        set_status(record, STOPPED)
+        if record.completed_epochs() > 0:  # a resumed run stopped before it trained again:
+            update(record, pid=0)          # its backup stays, and so does the offer
+        else:
+            set_status(record, STOPPED)
         raise
     except (OSError, MemoryError):
         # a full disk at epoch 7, say: resumable, as after a crash (errors that would only

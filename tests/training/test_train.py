@@ -315,3 +315,24 @@ def test_a_run_that_fails_in_a_way_that_would_repeat_is_not_offered_for_resumpti
         runs.run_training(record, colour_set(), Broken())
     assert runs.unfinished_runs(tmp_path / "runs") == []
     assert runs.read_run(Path(record.folder)).status == runs.FAILED
+
+
+def test_stopping_a_resumed_run_before_it_trains_again_keeps_it_resumable(tmp_path):
+    from training import runs
+
+    class DiskFull(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise OSError(28, "No space left on device")
+
+    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
+    with pytest.raises(OSError):
+        runs.run_training(record, colour_set(), DiskFull())
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    stopped = RecordingReporter()
+    stopped.cancel.set()  # Resume, then Stop while TensorFlow loads
+    with pytest.raises(Cancelled):
+        runs.run_training(runs.claim(left), colour_set(), stopped)
+    [again] = runs.unfinished_runs(tmp_path / "runs")
+    assert again.id == record.id and again.completed_epochs() == 1
