@@ -1,16 +1,13 @@
-"""The Checkpoints and Evaluate tabs as a user drives them: switch, delete and undo, import
-refusals, evaluation with a clickable confusion matrix."""
+"""The Checkpoints tab as a user drives it: switch, delete and undo (also across windows and
+with a name taken meanwhile), rename, import refusals, details, compare, checkpoints in use."""
 
-import numpy as np
-from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from training.checkpoints import CheckpointInfo, save_checkpoint, sidecar_path
 from training.model import build_model
 from training.paths import user_checkpoints_dir
 
-from .conftest import WAIT, drop, tflite_export_dialog
+from .conftest import WAIT, drop
 
 
 def user_checkpoint(name, classes, seed=1):
@@ -191,166 +188,6 @@ def test_details_say_where_a_checkpoint_came_from_and_the_button_says_which_is_i
     assert not panel.use_button.isEnabled()
 
 
-def colour_folders(root):
-    """Three classes of solid colours, each image a distinct shade (identifiable by its pixels)."""
-    shades = {}
-    for c, name in enumerate(("red", "green", "blue")):
-        (root / name).mkdir(parents=True)
-        for i in range(5):
-            colour = [40 + 9 * i] * 3
-            colour[c] = 200 + 10 * i
-            Image.new("RGB", (32, 32), tuple(colour)).save(root / name / f"{i}.png")
-            shades[tuple(colour)] = name
-    return shades
-
-
-def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny_checkpoint,
-                                                        tmp_path, copy_of_tiny):
-    from training.checkpoints import load_checkpoint
-    from training.predict import probabilities
-    from training.preprocessing import load_image
-    checkpoint = copy_of_tiny("eval")
-    data = tmp_path / "shapes"
-    shades = colour_folders(data)
-    # What the model predicts for each file, worked out here independently of the app.
-    model, info = load_checkpoint(checkpoint)
-    files = sorted(data.rglob("*.png"))
-    arrays = np.stack([load_image(f, info.preprocessing).array for f in files])
-    predicted = probabilities(model, arrays, info.tta).argmax(1)
-    expected = {}
-    for file, pred in zip(files, predicted):
-        expected.setdefault((info.class_names.index(file.parent.name), int(pred)), set()).add(
-            tuple(int(v) for v in load_image(file).array[0, 0]))
-    window = make_window(tiny_checkpoint)
-    panel = window.evaluation_panel
-    window.evaluate_checkpoint(checkpoint)
-    assert window.tabs.currentWidget() is panel
-    panel.path_edit.setText(str(data))
-    with qtbot.waitSignal(panel.evaluated, timeout=WAIT) as blocker:
-        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    record = blocker.args[0]
-    assert record["images"] == 15 and "Accuracy" in panel.summary.text()
-    matrix = panel.confusion_model.matrix
-    assert matrix.sum() == 15 and matrix.sum(1).tolist() == [5, 5, 5]
-    for (row, col), colours in expected.items():
-        index = panel.confusion.model().index(row, col)
-        assert int(index.data()) == len(colours)
-        rect = panel.confusion.visualRect(index)
-        qtbot.mouseClick(panel.confusion.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        gallery = panel.gallery
-        shown = {tuple(int(v) for v in image[0, 0]) for image in gallery.model.images}
-        assert shown == colours, (row, col)
-        assert all(shades[c] == info.class_names[row] for c in shown)
-        for r in range(gallery.model.rowCount()):  # each tile names its own file
-            path = gallery.file_path(r)
-            assert path.is_file() and path.parent.name == info.class_names[row]
-            assert np.array_equal(load_image(path, info.preprocessing).array, gallery.model.images[r])
-            assert gallery.model.index(r).data().startswith(path.name + "\n")
-        gallery.close()
-    reliability = panel.reliability  # the reliability diagram and its ECE
-    assert sum(row["count"] for row in reliability.bins) == 15
-    assert f"Expected calibration error {record['calibration']['ece']:.3f}" in reliability.summary.text()
-    stored = CheckpointInfo.from_json(sidecar_path(checkpoint).read_text())
-    assert stored.evaluations["class folders shapes"]["confusion_matrix"] == matrix.tolist()
-    saved = panel.save("csv", str(tmp_path / "report.csv"))
-    assert "true \\ predicted" in saved.read_text()
-    typed = panel.save("csv", str(tmp_path / "typed without a suffix"))  # Save CSV…: CSV
-    assert typed.name == "typed without a suffix.csv" and "true \\ predicted" in typed.read_text()
-    assert panel.summary.text().startswith("eval: ")  # whose result this is
-    # a double-click (clicked, then activated) opens one gallery, not two
-    from desktop.gallery import GalleryDialog
-    index = panel.confusion.model().index(0, 0)
-    panel.confusion.clicked.emit(index)  # what a double-click sends: clicked, then activated
-    panel.confusion.activated.emit(index)
-    shown = [w for w in QApplication.topLevelWidgets()
-             if isinstance(w, GalleryDialog) and w.isVisible()]
-    assert len(shown) == 1
-    shown[0].close()
-
-
-def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
-        qtbot, make_window, tiny_checkpoint, tmp_path):
-    picked = user_checkpoint("picked", ("red", "green", "blue"))
-    window = make_window(tiny_checkpoint)
-    window.evaluate_checkpoint(tiny_checkpoint)  # from the Checkpoints tab: this one chosen
-    panel = window.evaluation_panel
-    combo = panel.model_combo
-    labels = [combo.itemText(i) for i in range(combo.count())]
-    assert labels[0] == "cifar10 (bundled)" and "picked" in labels
-    assert combo.currentText() == tiny_checkpoint.stem
-    combo.setCurrentIndex(labels.index("picked"))
-    colour_folders(tmp_path / "shapes")
-    panel.path_edit.setText(str(tmp_path / "shapes"))
-    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
-        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    stored = CheckpointInfo.from_json(sidecar_path(picked).read_text())
-    assert stored.evaluations["class folders shapes"]["images"] == 15
-    assert panel.status.text().startswith("Saved with picked")
-
-
-def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint, tmp_path):
-    window = make_window(tiny_checkpoint)
-    panel = window.evaluation_panel
-    panel.path_edit.setText(str(tmp_path / "nowhere"))
-    with qtbot.waitSignal(panel.start().failed, timeout=WAIT):
-        pass
-    assert "Evaluation failed: no such file or folder" in panel.status.text()
-    assert panel.run_button.isEnabled()
-
-
-def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoint, tmp_path):
-    window = make_window(tiny_checkpoint)
-    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "export")
-    with qtbot.waitSignal(dialog.exported, timeout=WAIT) as blocker:
-        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    result = blocker.args[0]
-    assert result.ok and (tmp_path / "export" / "model.tflite").is_file()
-    assert (tmp_path / "export" / "labels.txt").read_text().split() == ["red", "green", "blue"]
-    text = dialog.outcome.text()
-    assert "Parity: top-1 agreement 100.00% on 256 images" in text
-    dialog.close()
-
-
-def test_onnx_is_offered_only_where_its_packages_are(qtbot, make_window, tiny_checkpoint,
-                                                     tmp_path, monkeypatch):
-    import importlib.util
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tf2onnx" else real(name, *a))
-    window = make_window(tiny_checkpoint)
-    window.settings.setValue("export/format", "onnx")  # chosen in a source run, say
-    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "x")
-    item = dialog.format.model().item(dialog.format.findData("onnx"))
-    assert not item.isEnabled() and "run from source" in item.text()
-    dialog.close()
-
-
-def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
-        qtbot, make_window, tiny_checkpoint, tmp_path):
-    window = make_window(tiny_checkpoint)
-    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "usb" / "tiny-tflite")
-    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
-    assert dialog.folder.text() == str(tmp_path / "usb" / "tiny-onnx")  # same place, new name
-    dialog.folder.setText(str(tmp_path / "my exports"))
-    dialog.format.setCurrentIndex(dialog.format.findData("keras"))
-    assert dialog.folder.text() == str(tmp_path / "my exports")  # typed by the user: kept
-    # a small labelled set (6 images) checks the export, topped up with synthetic images
-    from PIL import Image
-    for name, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
-        (tmp_path / "few" / name).mkdir(parents=True)
-        for i in range(3):
-            Image.new("RGB", (32, 32), colour).save(tmp_path / "few" / name / f"{i}.png")
-    dialog.data.setText(str(tmp_path / "few"))
-    job = dialog.start()
-    ended = []
-    job.failed.connect(ended.append)
-    job.finished.connect(ended.append)
-    qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # Esc cancels, as Close does
-    assert not dialog.isVisible() and job.cancel_flag.is_set()
-    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
-    assert isinstance(ended[0], str) and "cancel" in ended[0]
-
-
 def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot, make_window,
                                                                           tiny_checkpoint):
     from dataclasses import replace
@@ -396,24 +233,3 @@ def test_undo_leaves_a_checkpoint_alone_while_a_job_writes_it(qtbot, make_window
     assert renamed.is_file() and not mine.exists()
     assert "running job" in panel.notice.text()
     window.store.in_use = lambda: set()
-
-
-def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkpoint, tmp_path,
-                                                 copy_of_tiny):
-    from desktop.gallery import GalleryDialog
-    checkpoint = copy_of_tiny("eval")
-    data = tmp_path / "shapes"
-    colour_folders(data)
-    window = make_window(tiny_checkpoint)
-    panel = window.evaluation_panel
-    window.evaluate_checkpoint(checkpoint)
-    panel.path_edit.setText(str(data))
-    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
-        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    index = panel.confusion.model().index(0, 0)
-    for _ in range(2):  # closed (and deleted by Qt), then the same cell again
-        panel.confusion.clicked.emit(index)
-        gallery = panel.gallery
-        assert isinstance(gallery, GalleryDialog) and gallery.isVisible()
-        gallery.close()
-        qtbot.waitUntil(lambda: not panel.galleries, timeout=WAIT)  # Qt deleted it

@@ -136,22 +136,28 @@ def test_missing_path_and_foreign_archive_give_a_clear_message(tmp_path):
         load_labelled(tmp_path / "notes.gz")
 
 
+def small_archive(tmp_path, n: int, part: str):
+    """A CIFAR-10-shaped JPEG archive of ``n`` random 32x32 images of ``part``, classes in turn."""
+    import tarfile
+    rng = np.random.default_rng(0)
+    archive = tmp_path / "cifar10-jpg.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i in range(n):
+            path = tmp_path / f"{i}.jpg"
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+            tar.add(path, f"cifar10/{part}/{CIFAR10_CLASSES[i % 10]}/{i}.jpg")
+    return archive
+
+
 def test_two_loads_of_one_archive_at_once_share_the_cache(tmp_path, monkeypatch):
     """Two windows or parallel training runs decoding the same archive write the decoded cache
     at the same moment: both get their images, and the cache they leave is whole."""
-    import tarfile
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     import training.data as data
 
-    rng = np.random.default_rng(0)
-    archive = tmp_path / "cifar10-jpg.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for i in range(30):
-            path = tmp_path / f"{i}.jpg"
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-            tar.add(path, f"cifar10/train/{CIFAR10_CLASSES[i % 10]}/{i}.jpg")
+    archive = small_archive(tmp_path, 30, "train")
     both_written = threading.Barrier(2, timeout=30)
     savez = np.savez
 
@@ -200,17 +206,9 @@ def test_every_image_keeps_the_name_of_its_file_through_splits(tmp_path):
 
 
 def test_a_damaged_or_unwritable_decode_cache_costs_speed_not_the_data(tmp_path, monkeypatch):
-    import tarfile
-
     import training.data as data
 
-    rng = np.random.default_rng(0)
-    archive = tmp_path / "cifar10-jpg.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for i in range(10):
-            path = tmp_path / f"{i}.jpg"
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-            tar.add(path, f"cifar10/test/{CIFAR10_CLASSES[i]}/{i}.jpg")
+    archive = small_archive(tmp_path, 10, "test")
     cache = tmp_path / "cache"
     first = data.load_cifar10_archive(archive, "test", cache_dir=cache)
     [stored] = list(cache.iterdir())

@@ -265,20 +265,34 @@ def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
     assert sidecar["seed"] == recipe.seed == 0
 
 
+class FailInEpoch2(RecordingReporter):
+    """Raises ``error`` at the first batch of epoch 2, after epoch 1's backup was written."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def partial(self, payload):
+        super().partial(payload)
+        if payload["kind"] == "batch" and payload["epoch"] == 2:
+            raise self.error
+
+
+def run_failing_in_epoch_2(tmp_path, error, name="run"):
+    """A run record whose training raised ``error`` in epoch 2."""
+    from training import runs
+    record = runs.new_run("colours", tmp_path / f"{name}.keras", TINY.to_dict(),
+                          root=tmp_path / "runs")
+    with pytest.raises(type(error)):
+        runs.run_training(record, colour_set(), FailInEpoch2(error))
+    return record
+
+
 def test_a_run_that_fails_after_an_epoch_can_be_resumed_from_it(tmp_path):
     """An error mid-run (a full disk, say) keeps the run's backup, as a crash does: the app
     offers to resume it instead of starting over."""
     from training import runs
-
-    class DiskFull(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise OSError(28, "No space left on device")
-
-    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
-    with pytest.raises(OSError):
-        runs.run_training(record, colour_set(), DiskFull())
+    record = run_failing_in_epoch_2(tmp_path, OSError(28, "No space left on device"))
     [left] = runs.unfinished_runs(tmp_path / "runs")
     assert left.id == record.id and left.completed_epochs() == 1
     # failing before any epoch finished leaves nothing to resume
@@ -303,32 +317,15 @@ def test_stop_before_training_begins_saves_nothing_and_does_not_wait_for_fit(tmp
 
 def test_a_run_that_fails_in_a_way_that_would_repeat_is_not_offered_for_resumption(tmp_path):
     from training import runs
-
-    class Broken(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise RuntimeError("a bug, or a loss that is NaN: resuming would only repeat it")
-
-    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
-    with pytest.raises(RuntimeError):
-        runs.run_training(record, colour_set(), Broken())
+    record = run_failing_in_epoch_2(
+        tmp_path, RuntimeError("a bug, or a loss that is NaN: resuming would only repeat it"))
     assert runs.unfinished_runs(tmp_path / "runs") == []
     assert runs.read_run(Path(record.folder)).status == runs.FAILED
 
 
 def test_stopping_a_resumed_run_before_it_trains_again_keeps_it_resumable(tmp_path):
     from training import runs
-
-    class DiskFull(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise OSError(28, "No space left on device")
-
-    record = runs.new_run("colours", tmp_path / "run.keras", TINY.to_dict(), root=tmp_path / "runs")
-    with pytest.raises(OSError):
-        runs.run_training(record, colour_set(), DiskFull())
+    record = run_failing_in_epoch_2(tmp_path, OSError(28, "No space left on device"))
     [left] = runs.unfinished_runs(tmp_path / "runs")
     stopped = RecordingReporter()
     stopped.cancel.set()  # Resume, then Stop while TensorFlow loads

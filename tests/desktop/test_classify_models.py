@@ -1,0 +1,137 @@
+"""Which model classifies the list: numpy first, then Keras; a switch mid-way re-classifies
+with the new classes; a network numpy cannot read waits for Keras; one Keras refuses says why."""
+import numpy as np
+
+from .conftest import ROOT, WAIT, drop
+from .test_window import row_texts, settled
+
+def test_switching_model_while_images_wait_for_the_old_one_classifies_them_with_the_new(
+        qtbot, make_window, image_dir, tiny_checkpoint, monkeypatch):
+    """Images waiting for a model only Keras can read, when another is asked for before it has
+    loaded: the model lane used to wait forever for the replaced one."""
+    import threading
+
+    from training.numpy_net import NumpyNet, Unsupported
+    from training.predict import Classifier
+
+    real_load, first_may_finish, calls = Classifier.load.__func__, threading.Event(), []
+
+    def slow_first_load(cls, path):
+        calls.append(path)
+        if len(calls) == 1:
+            first_may_finish.wait(30)
+        return real_load(cls, path)
+
+    def unreadable(cls, path):
+        raise Unsupported("numpy cannot read this network (test)")
+
+    monkeypatch.setattr(Classifier, "load", classmethod(slow_first_load))
+    monkeypatch.setattr(NumpyNet, "load", classmethod(unreadable))
+    window = make_window(tiny_checkpoint, load=False)
+    session = window.session
+    session.load_model()
+    drop(window, [image_dir / "red.png", image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: [i.state for i in session.items.items] == ["checked"] * 2, timeout=WAIT)
+    session.load_model()  # another checkpoint (the same file again: a new load all the same)
+    first_may_finish.set()
+    qtbot.waitUntil(lambda: [i.state for i in session.items.items] == ["classified"] * 2,
+                    timeout=WAIT)
+
+
+def test_switching_checkpoints_reclassifies_the_list_with_the_new_classes(qtbot, make_window,
+                                                                           image_dir, tiny_checkpoint):
+    # A 10-class model's results must not be shown with a 3-class model's names (this raised
+    # IndexError in the list's data() before): every row is classified again by the new model.
+    window = make_window(ROOT / "models" / "cifar10.keras")
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 5, timeout=WAIT)
+    assert all(len(i.probabilities) == 10 for i in window.session.items.items)
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.use_checkpoint(tiny_checkpoint)
+    qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 3, timeout=WAIT)
+    assert all(len(i.probabilities) == 3 for i in window.session.items.items)
+    assert all(text.split()[0] in ("red", "green", "blue") for text in row_texts(window).values())
+    assert window.bars.bars[0].accessibleName().split(":")[0] in ("red", "green", "blue")
+
+
+def test_first_predictions_do_not_wait_for_tensorflow_and_keras_then_takes_over(
+        qtbot, make_window, image_dir, tiny_checkpoint, monkeypatch):
+    """numpy answers while the Keras model is still loading (held back here); Keras then
+    answers every later image, with the same probabilities."""
+    import threading
+
+    from training.numpy_net import NumpyNet
+    from training.predict import Classifier
+
+    release = threading.Event()
+    real_load = Classifier.load.__func__
+
+    def slow_load(cls, path):
+        release.wait(30)
+        return real_load(cls, path)
+
+    monkeypatch.setattr(Classifier, "load", classmethod(slow_load))
+    window = make_window(tiny_checkpoint, load=False)
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.session.load_model()
+    assert window.model_status.text().startswith("Model: tiny")
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 1, timeout=WAIT)
+    assert isinstance(window.session.classifier, NumpyNet)  # Keras is still held back
+    first = window.session.items.items[0].probabilities
+
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        release.set()
+    assert isinstance(window.session.classifier, Classifier)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    np.testing.assert_allclose(window.session.items.items[1].probabilities, first, atol=2e-5)
+
+
+def test_a_network_numpy_cannot_read_is_classified_once_keras_has_it(
+        qtbot, make_window, image_dir, tmp_path):
+    import keras
+
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.LayerNormalization()(keras.layers.Flatten()(inputs))  # not in numpy_net
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    path = tmp_path / "layernorm.keras"
+    save_checkpoint(keras.Model(inputs, outputs), CheckpointInfo(class_names=("cat", "dog")), path)
+
+    window = make_window(path, load=False)
+    drop(window, [image_dir / "red.png"])
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        window.session.load_model()
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    assert window.session.items.items[0].state == "classified"
+    assert row_texts(window)["red.png"].split()[0] in ("cat", "dog")
+
+
+def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
+        qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
+    """numpy reads the network at once (and classifies), then Keras refuses the file (here its
+    sidecar names another model's SHA-256): numpy's results go, every row says why, a later
+    drop too, and the next launch does not try the file again."""
+    import json
+    import shutil
+    bad = tmp_path / "tampered.keras"
+    shutil.copy(tiny_checkpoint, bad)
+    sidecar = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    sidecar["model_sha256"] = "0" * 64
+    bad.with_suffix(".json").write_text(json.dumps(sidecar))
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
+        window.use_checkpoint(bad)
+    qtbot.waitUntil(lambda: row_texts(window)["red.png"].startswith(
+        "not classified: the model could not be loaded"), timeout=WAIT)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: row_texts(window).get("green.jpg", "").startswith(
+        "not classified: the model could not be loaded"), timeout=WAIT)
+    window.results.select_row(1)
+    assert window.bars.bars == [] and "could not be loaded" in window.bars.message.text()
+    assert "SHA-256" in window.bars.message.text()
+    assert window.settings.value("checkpoint") is None

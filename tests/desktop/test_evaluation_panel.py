@@ -1,0 +1,138 @@
+"""The Evaluate tab as a user drives it: a clickable confusion matrix whose cells open exactly
+their images, any checkpoint picked and its result stored, missing data explained, galleries."""
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from training.checkpoints import CheckpointInfo, sidecar_path
+
+from .conftest import WAIT
+from .test_checkpoints_panel import user_checkpoint
+
+def colour_folders(root):
+    """Three classes of solid colours, each image a distinct shade (identifiable by its pixels)."""
+    shades = {}
+    for c, name in enumerate(("red", "green", "blue")):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            colour = [40 + 9 * i] * 3
+            colour[c] = 200 + 10 * i
+            Image.new("RGB", (32, 32), tuple(colour)).save(root / name / f"{i}.png")
+            shades[tuple(colour)] = name
+    return shades
+
+
+def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny_checkpoint,
+                                                        tmp_path, copy_of_tiny):
+    from training.checkpoints import load_checkpoint
+    from training.predict import probabilities
+    from training.preprocessing import load_image
+    checkpoint = copy_of_tiny("eval")
+    data = tmp_path / "shapes"
+    shades = colour_folders(data)
+    # What the model predicts for each file, worked out here independently of the app.
+    model, info = load_checkpoint(checkpoint)
+    files = sorted(data.rglob("*.png"))
+    arrays = np.stack([load_image(f, info.preprocessing).array for f in files])
+    predicted = probabilities(model, arrays, info.tta).argmax(1)
+    expected = {}
+    for file, pred in zip(files, predicted):
+        expected.setdefault((info.class_names.index(file.parent.name), int(pred)), set()).add(
+            tuple(int(v) for v in load_image(file).array[0, 0]))
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    window.evaluate_checkpoint(checkpoint)
+    assert window.tabs.currentWidget() is panel
+    panel.path_edit.setText(str(data))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT) as blocker:
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    record = blocker.args[0]
+    assert record["images"] == 15 and "Accuracy" in panel.summary.text()
+    matrix = panel.confusion_model.matrix
+    assert matrix.sum() == 15 and matrix.sum(1).tolist() == [5, 5, 5]
+    for (row, col), colours in expected.items():
+        index = panel.confusion.model().index(row, col)
+        assert int(index.data()) == len(colours)
+        rect = panel.confusion.visualRect(index)
+        qtbot.mouseClick(panel.confusion.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        gallery = panel.gallery
+        shown = {tuple(int(v) for v in image[0, 0]) for image in gallery.model.images}
+        assert shown == colours, (row, col)
+        assert all(shades[c] == info.class_names[row] for c in shown)
+        for r in range(gallery.model.rowCount()):  # each tile names its own file
+            path = gallery.file_path(r)
+            assert path.is_file() and path.parent.name == info.class_names[row]
+            assert np.array_equal(load_image(path, info.preprocessing).array, gallery.model.images[r])
+            assert gallery.model.index(r).data().startswith(path.name + "\n")
+        gallery.close()
+    reliability = panel.reliability  # the reliability diagram and its ECE
+    assert sum(row["count"] for row in reliability.bins) == 15
+    assert f"Expected calibration error {record['calibration']['ece']:.3f}" in reliability.summary.text()
+    stored = CheckpointInfo.from_json(sidecar_path(checkpoint).read_text())
+    assert stored.evaluations["class folders shapes"]["confusion_matrix"] == matrix.tolist()
+    saved = panel.save("csv", str(tmp_path / "report.csv"))
+    assert "true \\ predicted" in saved.read_text()
+    typed = panel.save("csv", str(tmp_path / "typed without a suffix"))  # Save CSV…: CSV
+    assert typed.name == "typed without a suffix.csv" and "true \\ predicted" in typed.read_text()
+    assert panel.summary.text().startswith("eval: ")  # whose result this is
+    # a double-click (clicked, then activated) opens one gallery, not two
+    from desktop.gallery import GalleryDialog
+    index = panel.confusion.model().index(0, 0)
+    panel.confusion.clicked.emit(index)  # what a double-click sends: clicked, then activated
+    panel.confusion.activated.emit(index)
+    shown = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, GalleryDialog) and w.isVisible()]
+    assert len(shown) == 1
+    shown[0].close()
+
+
+def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    picked = user_checkpoint("picked", ("red", "green", "blue"))
+    window = make_window(tiny_checkpoint)
+    window.evaluate_checkpoint(tiny_checkpoint)  # from the Checkpoints tab: this one chosen
+    panel = window.evaluation_panel
+    combo = panel.model_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels[0] == "cifar10 (bundled)" and "picked" in labels
+    assert combo.currentText() == tiny_checkpoint.stem
+    combo.setCurrentIndex(labels.index("picked"))
+    colour_folders(tmp_path / "shapes")
+    panel.path_edit.setText(str(tmp_path / "shapes"))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    stored = CheckpointInfo.from_json(sidecar_path(picked).read_text())
+    assert stored.evaluations["class folders shapes"]["images"] == 15
+    assert panel.status.text().startswith("Saved with picked")
+
+
+def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    panel.path_edit.setText(str(tmp_path / "nowhere"))
+    with qtbot.waitSignal(panel.start().failed, timeout=WAIT):
+        pass
+    assert "Evaluation failed: no such file or folder" in panel.status.text()
+    assert panel.run_button.isEnabled()
+
+
+def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                                 copy_of_tiny):
+    from desktop.gallery import GalleryDialog
+    checkpoint = copy_of_tiny("eval")
+    data = tmp_path / "shapes"
+    colour_folders(data)
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    window.evaluate_checkpoint(checkpoint)
+    panel.path_edit.setText(str(data))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    index = panel.confusion.model().index(0, 0)
+    for _ in range(2):  # closed (and deleted by Qt), then the same cell again
+        panel.confusion.clicked.emit(index)
+        gallery = panel.gallery
+        assert isinstance(gallery, GalleryDialog) and gallery.isVisible()
+        gallery.close()
+        qtbot.waitUntil(lambda: not panel.galleries, timeout=WAIT)  # Qt deleted it

@@ -1,0 +1,57 @@
+"""The export dialog as a user drives it: parity reported, ONNX offered only where it can
+run, a chosen folder kept across formats, Esc cancelling."""
+from PySide6.QtCore import Qt
+
+from .conftest import WAIT, tflite_export_dialog
+
+def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "export")
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[0]
+    assert result.ok and (tmp_path / "export" / "model.tflite").is_file()
+    assert (tmp_path / "export" / "labels.txt").read_text().split() == ["red", "green", "blue"]
+    text = dialog.outcome.text()
+    assert "Parity: top-1 agreement 100.00% on 256 images" in text
+    dialog.close()
+
+
+def test_onnx_is_offered_only_where_its_packages_are(qtbot, make_window, tiny_checkpoint,
+                                                     tmp_path, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    window = make_window(tiny_checkpoint)
+    window.settings.setValue("export/format", "onnx")  # chosen in a source run, say
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "x")
+    item = dialog.format.model().item(dialog.format.findData("onnx"))
+    assert not item.isEnabled() and "run from source" in item.text()
+    dialog.close()
+
+
+def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    window = make_window(tiny_checkpoint)
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "usb" / "tiny-tflite")
+    dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
+    assert dialog.folder.text() == str(tmp_path / "usb" / "tiny-onnx")  # same place, new name
+    dialog.folder.setText(str(tmp_path / "my exports"))
+    dialog.format.setCurrentIndex(dialog.format.findData("keras"))
+    assert dialog.folder.text() == str(tmp_path / "my exports")  # typed by the user: kept
+    # a small labelled set (6 images) checks the export, topped up with synthetic images
+    from PIL import Image
+    for name, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (tmp_path / "few" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), colour).save(tmp_path / "few" / name / f"{i}.png")
+    dialog.data.setText(str(tmp_path / "few"))
+    job = dialog.start()
+    ended = []
+    job.failed.connect(ended.append)
+    job.finished.connect(ended.append)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # Esc cancels, as Close does
+    assert not dialog.isVisible() and job.cancel_flag.is_set()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert isinstance(ended[0], str) and "cancel" in ended[0]
