@@ -183,11 +183,8 @@ class CheckpointStore(QObject):
         if path == self.bundled:
             self.error.emit("The bundled checkpoint cannot be deleted.")
             return False
-        if path in self.in_use():
-            self.error.emit(f"{path.stem} is being written by a running job: stop it first.")
-            return False
         try:
-            record = trash_checkpoint(path, self.trash)
+            record = trash_checkpoint(self.free(path), self.trash)
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not delete {path.stem}: {exc}")
             return False
@@ -202,11 +199,8 @@ class CheckpointStore(QObject):
         if path == self.bundled:
             self.error.emit("The bundled checkpoint cannot be renamed.")
             return None
-        if path in self.in_use():
-            self.error.emit(f"{path.stem} is being written by a running job: stop it first.")
-            return None
         try:
-            new = rename_checkpoint(path, name)
+            new = rename_checkpoint(self.free(path), name)
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not rename {path.stem}: {exc}")
             return None
