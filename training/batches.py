@@ -29,8 +29,11 @@ def augment(images: np.ndarray, rng: np.random.Generator, flip: bool, translate:
         h, w = images.shape[1:3]
         cy = rng.integers(0, h, len(out))[:, None]
         cx = rng.integers(0, w, len(out))[:, None]
-        rows = np.abs(np.arange(h)[None, :] - cy) <= cutout // 2
-        cols = np.abs(np.arange(w)[None, :] - cx) <= cutout // 2
+        # a cutout x cutout square around (cy, cx), clipped at the image's edges
+        dy = np.arange(h)[None, :] - cy
+        dx = np.arange(w)[None, :] - cx
+        rows = (dy >= -(cutout // 2)) & (dy < cutout - cutout // 2)
+        cols = (dx >= -(cutout // 2)) & (dx < cutout - cutout // 2)
         out[rows[:, :, None] & cols[:, None, :]] = 128
     return out
 

@@ -93,17 +93,20 @@ def _conv_bn(x, filters: int, name: str, dtype: str, activation: str, bn_momentu
 
 
 def whitening_kernel(images, mean=CIFAR10_MEAN, std=CIFAR10_STD, eps: float = 5e-4,
-                     limit: int = 5000):
+                     limit: int = 5000, seed: int = 0):
     """airbench's whitening filters for a 2x2 valid convolution: the eigenvectors of the
     covariance of the normalised images' 2x2 patches, scaled by 1/sqrt(eigenvalue + eps), and
-    their negatives. ``images``: uint8 (N, H, W, C); the first ``limit`` are used.
+    their negatives. ``images``: uint8 (N, H, W, C); at most ``limit`` of them are used, drawn
+    at random with ``seed`` (never the first ones: class-folder data sets are sorted by class).
 
     Returns a Keras kernel (2, 2, C, 2 * 4 * C) whose output channels are decorrelated with unit
     variance on those patches.
     """
     import numpy as np
 
-    x = (np.asarray(images[:limit], np.float32) - np.float32(mean)) / np.float32(std)
+    if len(images) > limit:
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), limit, replace=False))]
+    x = (np.asarray(images, np.float32) - np.float32(mean)) / np.float32(std)
     n, h, w, c = x.shape
     patches = np.concatenate([x[:, i:h - 1 + i, j:w - 1 + j, :] for i in (0, 1) for j in (0, 1)],
                              axis=-1).reshape(-1, 4 * c).astype(np.float64)  # (i, j, c) order

@@ -216,7 +216,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
     if config.whiten and source is None:
-        model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images)])
+        model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images, seed=config.seed)])
     if config.dirac and source is None:
         dirac_init(model)
     if source is not None:
@@ -281,7 +281,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     stop_here_if_asked()
     model.fit(training_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
               epochs=config.epochs, validation_data=(val_x, val_y) if len(val_set) else None,
-              batch_size=config.batch_size, callbacks=callbacks, verbose=0)
+              batch_size=config.batch_size, callbacks=callbacks, verbose=0,
+              shuffle=False)  # the batches shuffle themselves, the same way on resume
     nan_stop = history.diverged()
     if not out.is_file():
         if progress.stopped:

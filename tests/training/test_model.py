@@ -25,6 +25,24 @@ def test_the_whitening_layer_decorrelates_2x2_patches_to_unit_variance(rng):
     np.testing.assert_allclose(out[..., 12:], -out[..., :12], atol=1e-4)
 
 
+def test_whitening_is_estimated_from_all_classes_of_a_class_sorted_set(rng):
+    import keras
+
+    # a class-folder set is sorted by class: 300 smooth dark images, then 300 noisy bright ones
+    smooth = rng.normal(60, 20, (300, 4, 4, 3)).repeat(8, axis=1).repeat(8, axis=2)
+    noisy = rng.normal(190, 50, (300, 32, 32, 3))
+    images = np.clip(np.concatenate([smooth, noisy]), 0, 255).astype(np.uint8)
+    kernel = whitening_kernel(images, limit=100, seed=3)
+    x = (images.astype(np.float32) - np.float32((125.3, 123.0, 113.9))) / np.float32((63.0, 62.1, 66.7))
+    out = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="valid"))
+    flat = out.reshape(-1, 24)[:, :12].astype(np.float64)
+    variances = np.diag(flat.T @ flat / len(flat))
+    # white on the whole set, not only on its first class (the first 100 images alone give
+    # variances of 1.1 to 197 here)
+    np.testing.assert_allclose(variances, 1.0, atol=0.35)
+    np.testing.assert_array_equal(kernel, whitening_kernel(images, limit=100, seed=3))
+
+
 def test_an_airbench_network_reports_its_own_architecture():
     config = TrainConfig(widths=(4, 8, 8), stem=0, activation="relu", bn_momentum=0.4,
                          bn_scale=False, logit_scale=1 / 9, whiten=True)

@@ -106,6 +106,8 @@ def test_a_crashed_run_resumes_from_its_last_completed_epoch(tmp_path):
             if payload["kind"] == "batch" and payload["epoch"] == 2:
                 raise Crash  # like a power cut: no clean-up code runs after the backup
 
+    whole = RecordingReporter()  # the same run, never interrupted
+    train(colour_set(), TINY, tmp_path / "whole.keras", whole)
     backup = tmp_path / "backup"
     with pytest.raises(Crash):
         train(colour_set(), TINY, tmp_path / "run.keras", CrashInEpoch2(), backup_dir=backup)
@@ -117,6 +119,9 @@ def test_a_crashed_run_resumes_from_its_last_completed_epoch(tmp_path):
     assert events[0]["kind"] == "resumed" and events[0]["epoch"] == 1
     assert reporter.batches[0]["epoch"] == 2  # epoch 1 is not trained again
     assert [e["epoch"] for e in reporter.epochs] == [2, 3]
+    # the same batches in the same order from the same weights: the loss curve is the same
+    losses = [b["loss"] for b in reporter.batches]
+    assert losses == pytest.approx([b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
     assert len(result.info.history["loss"]) == 3  # the whole curve, first epoch included
     assert not backup.exists()  # a finished run leaves no backup behind
 
@@ -186,6 +191,16 @@ def test_augment_flips_and_shifts_without_changing_shape():
     out = augment(images, np.random.default_rng(0), flip=True, translate=2)
     assert out.shape == images.shape
     assert (out[:, :, -4:].mean(axis=(1, 2, 3)) > 200).any()  # some were flipped to the right
+
+
+def test_cutout_blanks_a_square_of_exactly_its_size():
+    images = np.full((400, 32, 32, 3), 255, np.uint8)
+    out = augment(images, np.random.default_rng(0), flip=False, translate=0, cutout=12)
+    blanked = (out[..., 0] == 128).sum(axis=(1, 2))
+    assert blanked.max() == 144  # 12 x 12 where it fits inside the image
+    assert blanked.min() >= 36  # clipped at a corner, never gone: 6 x 6 at least
+    rows = (out[..., 0] == 128).any(axis=2).sum(axis=1)
+    assert rows.max() == 12
 
 
 def test_alternating_flips_show_each_image_mirrored_in_every_other_epoch():
