@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
                        ("bias-lr-scale", float), ("muon-lr", float), ("muon-momentum", float)):
         t.add_argument(f"--{flag}", type=kind)
     t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
+    t.add_argument("--teacher", dest="teachers", action="append", metavar="CHECKPOINT",
+                   help="distil this checkpoint (repeat for an ensemble): the teachers' averaged "
+                   "probabilities on each augmented image join the targets")
+    t.add_argument("--distill", type=float,
+                   help="share of the teachers' probabilities in each target (default 0.5)")
     t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--activation", choices=["gelu", "relu"])
@@ -164,7 +169,9 @@ def cmd_train(args) -> int:
         if args.config:
             config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
         overrides = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__
-                     if k != "widths" and getattr(args, k, None) is not None}
+                     if k not in ("widths", "teachers") and getattr(args, k, None) is not None}
+        if args.teachers:
+            overrides["teachers"] = tuple(str(Path(t).resolve()) for t in args.teachers)
         if args.widths:
             overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
         config = replace(config, **overrides)

@@ -38,8 +38,10 @@ def augment(images: np.ndarray, rng: np.random.Generator, flip: bool, translate:
     return out
 
 
-def training_batches(x, y, num_classes, config, first_epoch: int = 0):
-    """A Keras ``PyDataset`` over ``x, y`` (uint8 images, int labels) for ``config`` (a TrainConfig)."""
+def training_batches(x, y, num_classes, config, first_epoch: int = 0, teacher=None):
+    """A Keras ``PyDataset`` over ``x, y`` (uint8 images, int labels) for ``config`` (a TrainConfig).
+    With ``teacher`` (uint8 images -> probabilities), each target is ``1 - config.distill`` of
+    the one-hot label plus ``config.distill`` of the teacher's view of the augmented image."""
     import keras
 
     class AugmentedBatches(keras.utils.PyDataset):
@@ -75,6 +77,9 @@ def training_batches(x, y, num_classes, config, first_epoch: int = 0):
 
         def __getitem__(self, i):
             s = slice(i * config.batch_size, (i + 1) * config.batch_size)
-            return self.xs[s].astype(np.float32), self.ys[s]
+            if teacher is None:
+                return self.xs[s].astype(np.float32), self.ys[s]
+            soft = np.asarray(teacher(self.xs[s]), np.float32)
+            return self.xs[s].astype(np.float32), (1 - config.distill) * self.ys[s] + config.distill * soft
 
     return AugmentedBatches()

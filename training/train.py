@@ -63,6 +63,8 @@ class TrainConfig:
     optimizer: str = "sgd"         # "sgd", or "muon": Muon steps for 3x3 kernels (airbench)
     muon_lr: float = 0.24          # Muon's peak step size (follows the schedule's shape)
     muon_momentum: float = 0.6     # Muon's Nesterov momentum
+    teachers: tuple[str, ...] = ()  # checkpoints to distil: their averaged probabilities (with
+    distill: float = 0.5            # their own flip TTA) make this share of every training target
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,8 +72,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "widths" in known:
-            known["widths"] = tuple(known["widths"])
+        for key in ("widths", "teachers"):
+            if key in known:
+                known[key] = tuple(known[key])
         return cls(**known)
 
 
@@ -163,6 +166,32 @@ class TrainResult:
     stopped_early: bool
 
 
+def _teachers(config: TrainConfig, data: ImageSet):
+    """Knowledge distillation: a function from a batch of uint8 images to the average of the
+    teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
+    know the data's classes in its order and take its image size."""
+    from .checkpoints import load_checkpoint
+    from .predict import probabilities
+
+    if not 0 <= config.distill <= 1:
+        raise ValueError(f"distill must be between 0 and 1, not {config.distill}")
+    loaded = []
+    for path in config.teachers:
+        model, info = load_checkpoint(path)
+        if tuple(info.class_names) != tuple(data.class_names):
+            raise DataError(f"teacher {Path(path).name} knows other classes than the data "
+                            f"({', '.join(info.class_names)})")
+        if tuple(info.input_shape) != tuple(data.images.shape[1:]):
+            raise DataError(f"teacher {Path(path).name} takes another image size than the data")
+        loaded.append((model, info.tta))
+
+    def teach(images):
+        return np.mean([probabilities(m, images, tta, batch_size=2 * len(images))
+                        for m, tta in loaded], axis=0)
+
+    return teach
+
+
 def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Reporter | None = None,
           parent: str | Path | None = None, backup_dir: str | Path | None = None,
           command: str = "", preprocessing: Preprocessing = Preprocessing(),
@@ -215,6 +244,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
+    teacher = _teachers(config, data) if config.teachers else None
+    stop_here_if_asked()
     if config.whiten and source is None:
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images, seed=config.seed)])
     if config.dirac and source is None:
@@ -279,7 +310,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     val_x = val_set.images.astype(np.float32)
     val_y = np.eye(n_classes, dtype=np.float32)[val_set.labels]
     stop_here_if_asked()
-    model.fit(training_batches(train_set.images, train_set.labels, n_classes, config, first_epoch),
+    model.fit(training_batches(train_set.images, train_set.labels, n_classes, config, first_epoch,
+                               teacher),
               epochs=config.epochs, validation_data=(val_x, val_y) if len(val_set) else None,
               batch_size=config.batch_size, callbacks=callbacks, verbose=0,
               shuffle=False)  # the batches shuffle themselves, the same way on resume

@@ -1,0 +1,82 @@
+"""Knowledge distillation: a student trained with teachers learns what the teachers say about
+each augmented image, in the share asked for, and refuses teachers of other classes."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from training.checkpoints import load_checkpoint
+from training.data import DataError, ImageSet
+from training.predict import probabilities
+from training.train import TrainConfig, train
+
+TINY = TrainConfig(epochs=10, batch_size=16, lr=0.02, widths=(8, 16, 16), stem=8, val_fraction=0.25,
+                   precision="float32", tta=False)
+
+
+def colour_set(n_per_class=24, seed=0):
+    """Three classes that differ by their dominant colour channel."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in range(3):
+        block = rng.integers(0, 60, (n_per_class, 32, 32, 3), dtype=np.uint8)
+        block[..., label] += 180
+        images.append(block)
+        labels += [label] * n_per_class
+    return ImageSet(np.concatenate(images), np.asarray(labels, np.int32), ("r", "g", "b"))
+
+
+def predicted(checkpoint, data):
+    model, info = load_checkpoint(checkpoint)
+    return probabilities(model, data.images, info.tta).argmax(1)
+
+
+@pytest.fixture(scope="module")
+def wrong_teacher(tmp_path_factory):
+    """A teacher taught a rotated naming: red images are "g", green "b", blue "r"."""
+    data = colour_set()
+    rotated = ImageSet(data.images, (data.labels + 1) % 3, data.class_names)
+    path = tmp_path_factory.mktemp("teacher") / "teacher.keras"
+    train(rotated, TINY, path)
+    assert (predicted(path, data) == (data.labels + 1) % 3).mean() > 0.9  # it learned it
+    return path
+
+
+def test_a_student_follows_its_teacher_where_the_teacher_gets_the_whole_target(tmp_path,
+                                                                               wrong_teacher):
+    data = colour_set(seed=1)
+    alone = train(data, TINY, tmp_path / "alone.keras").checkpoint
+    # no validation split: it would keep the epoch that best matches the labels, not the teacher
+    taught = train(data, replace(TINY, teachers=(str(wrong_teacher),), distill=1.0,
+                                 val_fraction=0.0), tmp_path / "taught.keras").checkpoint
+    assert (predicted(alone, data) == data.labels).mean() > 0.9  # the labels alone: right
+    assert (predicted(taught, data) == (data.labels + 1) % 3).mean() > 0.9  # the teacher's view
+    _, info = load_checkpoint(taught)
+    assert info.config["teachers"] == [str(wrong_teacher)] and info.config["distill"] == 1.0
+
+
+def test_half_the_target_from_the_teacher_mixes_label_and_teacher(wrong_teacher):
+    from training.batches import training_batches
+
+    data = colour_set(seed=2)
+    seen = []
+
+    def teacher(images):
+        seen.append(len(images))
+        return np.tile(np.float32([0.0, 0.0, 1.0]), (len(images), 1))  # always "b"
+
+    config = replace(TINY, distill=0.25, translate=0)
+    batches = training_batches(data.images, data.labels, 3, config, teacher=teacher)
+    x, y = batches[0]
+    assert seen == [16] and x.shape == (16, 32, 32, 3)
+    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-6)
+    assert set(np.round(y[:, 2], 4)) <= {0.25, 1.0}  # 0.75 x label + 0.25 x "b"
+    assert set(np.round(y.max(1), 4)) <= {0.75, 1.0}
+
+
+def test_a_teacher_of_other_classes_is_refused_with_its_reason(tmp_path, wrong_teacher):
+    data = colour_set()
+    other = ImageSet(data.images, data.labels, ("cyan", "magenta", "yellow"))
+    with pytest.raises(DataError, match="teacher teacher.keras knows other classes"):
+        train(other, replace(TINY, teachers=(str(wrong_teacher),)), tmp_path / "x.keras")
+    assert not (tmp_path / "x.keras").exists()
