@@ -86,13 +86,25 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                 self.best = acc
                 on_best(self.model, epoch + 1, acc)
 
+    class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+        """Keras's early stopping, counting on across a resume: its best epoch and the epochs
+        waited since come from the run's history instead of starting again."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            past = history.data.get(self.monitor, [])
+            seen = [(value, -i) for i, value in enumerate(past) if value is not None]
+            if seen:
+                self.best, first = max(seen)
+                self.best_epoch, self.wait = -first, len(past) - 1 + first
+
     progress = Progress()
     callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
     if config.lookahead:
         callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay, steps * config.epochs))
     if config.patience and has_val:
-        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience,
-                                                       mode="max"))
+        callbacks.append(ResumedEarlyStopping("val_accuracy", patience=config.patience,
+                                              mode="max"))
     return callbacks, progress
 
 

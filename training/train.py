@@ -166,6 +166,32 @@ class TrainResult:
     stopped_early: bool
 
 
+def _claim_backup(backup: Path, first_epoch: int, run: dict) -> None:
+    """A backup folder belongs to one run: resuming from it with other data, config, start or
+    output would mix two runs, so that is refused with what differs. A fresh run claims it."""
+    import json
+
+    from .checkpoints import atomic_write_bytes
+
+    run = json.loads(json.dumps(run))  # tuples as lists, as stored
+    if first_epoch:
+        try:
+            stored = json.loads((backup / "run.json").read_text())
+        except (OSError, ValueError):
+            stored = None  # made before runs were recorded: nothing to compare
+        if isinstance(stored, dict) and stored != run:
+            differ = [k for k in run if k != "config" and stored.get(k) != run[k]]
+            theirs = stored.get("config") if isinstance(stored.get("config"), dict) else {}
+            differ += [k for k in run["config"] if theirs.get(k) != run["config"][k]]
+            words = {"data_fingerprint": "data", "out": "output file", "parent": "start",
+                     "fine_tune": "fine-tuning"}
+            names = ", ".join(words.get(k, k.replace("_", " ")) for k in differ) or "settings"
+            raise DataError(f"the backup in {backup} is of another run (different {names}): "
+                            "resume with the same settings, or use another backup folder")
+        return
+    atomic_write_bytes(backup / "run.json", json.dumps(run, indent=1).encode())
+
+
 def _teachers(config: TrainConfig, data: ImageSet):
     """Knowledge distillation: a function from a batch of uint8 images to the average of the
     teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
@@ -271,6 +297,11 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if backup is not None:
         backup.mkdir(parents=True, exist_ok=True)
     first_epoch = completed_epochs(backup)
+    if backup is not None:
+        _claim_backup(backup, first_epoch, {
+            "data_fingerprint": base["data_fingerprint"], "config": config.to_dict(),
+            "fine_tune": fine_tune, "parent": str(parent) if parent else None,
+            "out": str(out.resolve())})
     history = RunHistory(out, backup, first_epoch)
     t0 = time.perf_counter()
     previous_wall = history.wall_s

@@ -1,0 +1,63 @@
+"""Resuming a run from its backup folder: only the run that wrote it, and counting on where it
+stopped (early stopping's patience is not started again)."""
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from training.callbacks import RunHistory, completed_epochs, make_callbacks
+from training.data import DataError
+from training.reporting import SilentReporter
+from training.train import train
+
+from .test_train import TINY, RecordingReporter, colour_set
+
+
+def test_a_backup_resumes_only_the_run_that_wrote_it(tmp_path):
+    class Crash(Exception):
+        pass
+
+    class CrashInEpoch2(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise Crash
+
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashInEpoch2(), backup_dir=backup)
+    with pytest.raises(DataError, match=r"of another run \(different seed\)"):
+        train(colour_set(), replace(TINY, seed=7), tmp_path / "run.keras", backup_dir=backup)
+    with pytest.raises(DataError, match=r"\(different data\)"):
+        train(colour_set(20), TINY, tmp_path / "run.keras", backup_dir=backup)
+    with pytest.raises(DataError, match=r"\(different output file\)"):
+        train(colour_set(), TINY, tmp_path / "other.keras", backup_dir=backup)
+    assert completed_epochs(backup) == 1  # refused without touching it
+    reporter = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "run.keras", reporter, backup_dir=backup)
+    assert [e["epoch"] for e in reporter.epochs] == [2, 3]  # the same settings resume it
+
+
+def early_stopping_after(past_accuracies, patience):
+    history = RunHistory(Path("unused.keras"), None, 0)
+    history.data = {"val_accuracy": list(past_accuracies)}
+    config = replace(TINY, patience=patience)
+    callbacks, _ = make_callbacks(SilentReporter(), 3, 36, config, lambda *a: None, history, True)
+    stopper = callbacks[-1]
+    stopper.set_model(SimpleNamespace(stop_training=False))
+    stopper.on_train_begin()
+    return stopper
+
+
+def test_early_stopping_counts_the_epochs_waited_before_a_resume():
+    # best at epoch 2, then two epochs without improvement, then the run was resumed
+    stopper = early_stopping_after([0.5, 0.9, 0.8, 0.7], patience=3)
+    stopper.on_epoch_end(4, {"val_accuracy": 0.6})  # the third epoch without improvement
+    assert stopper.model.stop_training  # as an uninterrupted run would have stopped here
+
+
+def test_early_stopping_after_a_resume_still_sees_an_improvement():
+    stopper = early_stopping_after([0.5, 0.9, None, 0.7], patience=3)
+    stopper.on_epoch_end(4, {"val_accuracy": 0.95})
+    assert not stopper.model.stop_training and stopper.best == 0.95 and stopper.wait == 0
