@@ -68,6 +68,17 @@ def test_palette_transparency_is_composited_on_the_background(tmp_path):
     assert report.array[0, 0].tolist() == [255, 255, 255]
 
 
+@pytest.mark.parametrize("mode, key, colour", [("RGB", (10, 200, 30), (10, 200, 30)),
+                                               ("L", 77, 77)])
+def test_colour_key_transparency_is_composited_on_the_background(tmp_path, mode, key, colour):
+    image = Image.new(mode, (32, 32), colour)
+    image.paste(Image.new(mode, (16, 32), 0 if mode == "L" else (0, 0, 0)), (16, 0))
+    report = load_image(save(image, tmp_path, "keyed.png", transparency=key))
+    assert report.array[0, 0].tolist() == [255, 255, 255]  # the keyed colour is see-through
+    assert report.array[0, 31].tolist() == [0, 0, 0]  # the rest is kept
+    assert any("colour-key transparency" in step for step in report.conversions)
+
+
 def test_animated_gif_uses_the_first_frame(tmp_path):
     frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
     path = tmp_path / "anim.gif"
