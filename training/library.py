@@ -370,8 +370,15 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
     """
     metrics = [(k, a.metrics.get(k), b.metrics.get(k)) for k in sorted({*a.metrics, *b.metrics})]
     skip = {"wall_time_s"}
-    config = [(k, a.config.get(k), b.config.get(k)) for k in sorted({*a.config, *b.config})
-              if a.config.get(k) != b.config.get(k) and k not in skip]
+    import json
+
+    from .train import TrainConfig
+
+    # a setting added after a checkpoint was made: it trained with that setting's default
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
+    ca, cb = ({**{k: v for k, v in defaults.items() if k not in c}, **c} for c in (a.config, b.config))
+    config = [(k, ca.get(k), cb.get(k)) for k in sorted({*a.config, *b.config})
+              if ca.get(k) != cb.get(k) and k not in skip]
     for key in ("data_fingerprint", "preprocessing", "tta", "parent"):
         va, vb = getattr(a, key), getattr(b, key)
         va, vb = (v.to_dict() if hasattr(v, "to_dict") else v for v in (va, vb))

@@ -153,11 +153,12 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
         ("RGB;16", "RGBA;16"))
     target_w, target_h = policy.size
     conforms = (width, height) == (target_w, target_h) and mode == "RGB" and frames == 1 \
-        and _exif_orientation(image) in (0, 1) and not deep
+        and _exif_orientation(image) in (0, 1) and not deep and "transparency" not in image.info
     if strict and not conforms:
         raise ImageRejected(
             f"strict {target_w}x{target_h}: image is {width}x{height} {mode}"
             + (f", {frames} frames" if frames > 1 else "")
+            + (" with a transparent colour" if "transparency" in image.info else "")
             + f"; the model takes exactly {target_w}x{target_h} RGB")
     steps: list[str] = []
     if deep:
@@ -238,7 +239,7 @@ def _apply_exif_rotation(image: Image.Image) -> Image.Image:
 
 def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image:
     mode = image.mode
-    if mode in ("RGB", "L") and "transparency" in image.info:  # a PNG colour key (tRNS)
+    if mode in ("RGB", "L", "1") and "transparency" in image.info:  # a PNG colour key (tRNS)
         image = image.convert("RGBA")
         steps.append(f"colour-key transparency ({mode}) expanded")
         mode = "RGBA"

@@ -171,36 +171,40 @@ def _claim_backup(backup: Path, first_epoch: int, run: dict) -> None:
     output would mix two runs, so that is refused with what differs. A fresh run claims it."""
     import json
 
-    from .checkpoints import atomic_write_bytes
+    from .checkpoints import _jsonable, atomic_write_bytes
 
-    run = json.loads(json.dumps(run))  # tuples as lists, as stored
+    run = json.loads(json.dumps(run, default=_jsonable))  # tuples as lists, as stored
     if first_epoch:
         try:
             stored = json.loads((backup / "run.json").read_text())
         except (OSError, ValueError):
             stored = None  # made before runs were recorded: nothing to compare
-        if isinstance(stored, dict) and stored != run:
-            differ = [k for k in run if k != "config" and stored.get(k) != run[k]]
-            theirs = stored.get("config") if isinstance(stored.get("config"), dict) else {}
-            differ += [k for k in run["config"] if theirs.get(k) != run["config"][k]]
+        if not isinstance(stored, dict):
+            return
+        differ = [k for k in run if k != "config" and stored.get(k) != run[k]]
+        theirs = stored.get("config") if isinstance(stored.get("config"), dict) else {}
+        try:  # settings a later version added take their defaults, as the run had them
+            theirs = json.loads(json.dumps(TrainConfig.from_dict(theirs).to_dict()))
+        except (TypeError, ValueError):
+            pass
+        differ += [k for k in run["config"] if theirs.get(k) != run["config"][k]]
+        if differ:
             words = {"data_fingerprint": "data", "out": "output file", "parent": "start",
                      "fine_tune": "fine-tuning"}
-            names = ", ".join(words.get(k, k.replace("_", " ")) for k in differ) or "settings"
+            names = ", ".join(words.get(k, k.replace("_", " ")) for k in differ)
             raise DataError(f"the backup in {backup} is of another run (different {names}): "
                             "resume with the same settings, or use another backup folder")
         return
     atomic_write_bytes(backup / "run.json", json.dumps(run, indent=1).encode())
 
 
-def _teachers(config: TrainConfig, data: ImageSet):
+def _teachers(config: TrainConfig, data: ImageSet, preprocessing: Preprocessing):
     """Knowledge distillation: a function from a batch of uint8 images to the average of the
     teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
     know the data's classes in its order and take its image size."""
     from .checkpoints import load_checkpoint
     from .predict import probabilities
 
-    if not 0 <= config.distill <= 1:
-        raise ValueError(f"distill must be between 0 and 1, not {config.distill}")
     loaded = []
     for path in config.teachers:
         model, info = load_checkpoint(path)
@@ -209,6 +213,11 @@ def _teachers(config: TrainConfig, data: ImageSet):
                             f"({', '.join(info.class_names)})")
         if tuple(info.input_shape) != tuple(data.images.shape[1:]):
             raise DataError(f"teacher {Path(path).name} takes another image size than the data")
+        theirs = info.preprocessing
+        if (theirs.resize, theirs.pad_value) != (preprocessing.resize, preprocessing.pad_value):
+            raise DataError(f"teacher {Path(path).name} prepares images another way (resize "
+                            f"{theirs.resize}, pad {theirs.pad_value}; this run: resize "
+                            f"{preprocessing.resize}, pad {preprocessing.pad_value})")
         loaded.append((model, info.tta))
 
     def teach(images):
@@ -248,6 +257,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     out.parent.mkdir(parents=True, exist_ok=True)
     if fine_tune not in ("full", "head"):
         raise ValueError(f"fine_tune must be 'full' or 'head', not {fine_tune!r}")
+    if not 0 <= config.distill <= 1:
+        raise ValueError(f"distill must be between 0 and 1, not {config.distill}")
     if len(data.class_names) < 2 or len(np.unique(data.labels)) < 2:
         raise DataError("training needs images of at least two classes")
     def stop_here_if_asked():  # the slow steps before fit (TensorFlow, loading, tracing)
@@ -270,7 +281,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
-    teacher = _teachers(config, data) if config.teachers else None
+    teacher = _teachers(config, data, preprocessing) if config.teachers else None
     stop_here_if_asked()
     if config.whiten and source is None:
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images, seed=config.seed)])
@@ -300,7 +311,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if backup is not None:
         _claim_backup(backup, first_epoch, {
             "data_fingerprint": base["data_fingerprint"], "config": config.to_dict(),
-            "fine_tune": fine_tune, "parent": str(parent) if parent else None,
+            "fine_tune": fine_tune, "parent": str(Path(parent).resolve()) if parent else None,
             "out": str(out.resolve())})
     history = RunHistory(out, backup, first_epoch)
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ import pytest
 from training.checkpoints import load_checkpoint
 from training.data import DataError, ImageSet
 from training.predict import probabilities
+from training.preprocessing import Preprocessing
 from training.train import TrainConfig, train
 
 TINY = TrainConfig(epochs=10, batch_size=16, lr=0.02, widths=(8, 16, 16), stem=8, val_fraction=0.25,
@@ -74,9 +75,15 @@ def test_half_the_target_from_the_teacher_mixes_label_and_teacher(wrong_teacher)
     assert set(np.round(y.max(1), 4)) <= {0.75, 1.0}
 
 
-def test_a_teacher_of_other_classes_is_refused_with_its_reason(tmp_path, wrong_teacher):
+def test_a_teacher_of_other_classes_or_preparation_is_refused_with_its_reason(tmp_path,
+                                                                              wrong_teacher):
     data = colour_set()
     other = ImageSet(data.images, data.labels, ("cyan", "magenta", "yellow"))
     with pytest.raises(DataError, match="teacher teacher.keras knows other classes"):
         train(other, replace(TINY, teachers=(str(wrong_teacher),)), tmp_path / "x.keras")
+    with pytest.raises(DataError, match="teacher teacher.keras prepares images another way"):
+        train(data, replace(TINY, teachers=(str(wrong_teacher),)), tmp_path / "x.keras",
+              preprocessing=Preprocessing(resize="pad"))
+    with pytest.raises(ValueError, match="distill must be between 0 and 1"):
+        train(data, replace(TINY, distill=2.0), tmp_path / "x.keras")
     assert not (tmp_path / "x.keras").exists()

@@ -153,6 +153,11 @@ def test_compare_lists_metric_config_and_per_class_differences():
     assert result["per_class"] == [("a", 0.5, 0.75, 0.25), ("b", 1.0, 0.9, pytest.approx(-0.1))]
     other_data = replace(b, evaluations={"CIFAR-10 test part": {**better, "data_fingerprint": "x"}})
     assert compare(a, other_data)["per_class"] == []
+    # a setting added later (distillation) is not a difference from an older checkpoint at its default
+    newer = replace(a, config={"epochs": 10, "lr": 0.2, "teachers": [], "distill": 0.5})
+    assert compare(a, newer)["config"] == []
+    taught = replace(a, config={"epochs": 10, "lr": 0.2, "teachers": ["t.keras"], "distill": 0.8})
+    assert {row[0] for row in compare(a, taught)["config"]} == {"teachers", "distill"}
 
 
 def test_summary_confusion_rows_are_true_classes():

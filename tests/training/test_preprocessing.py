@@ -77,6 +77,10 @@ def test_colour_key_transparency_is_composited_on_the_background(tmp_path, mode,
     assert report.array[0, 0].tolist() == [255, 255, 255]  # the keyed colour is see-through
     assert report.array[0, 31].tolist() == [0, 0, 0]  # the rest is kept
     assert any("colour-key transparency" in step for step in report.conversions)
+    assert not report.conforms  # changed pixels: not "exactly what the model takes"
+    if mode == "RGB":
+        with pytest.raises(ImageRejected, match="32x32 RGB with a transparent colour"):
+            load_image(tmp_path / "keyed.png", strict=True)
 
 
 def test_animated_gif_uses_the_first_frame(tmp_path):

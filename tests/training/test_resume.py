@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from training.__main__ import _resumed_out
 from training.callbacks import RunHistory, completed_epochs, make_callbacks
 from training.data import DataError
 from training.reporting import SilentReporter
@@ -37,6 +38,24 @@ def test_a_backup_resumes_only_the_run_that_wrote_it(tmp_path):
     reporter = RecordingReporter()
     train(colour_set(), TINY, tmp_path / "run.keras", reporter, backup_dir=backup)
     assert [e["epoch"] for e in reporter.epochs] == [2, 3]  # the same settings resume it
+
+
+def test_the_command_without_an_output_file_resumes_into_the_crashed_runs_file(tmp_path):
+    class Crash(Exception):
+        pass
+
+    class CrashInEpoch2(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == 2:
+                raise Crash
+
+    backup = tmp_path / "backup"
+    assert _resumed_out(backup) is None  # nothing to resume: a new time-stamped name
+    out = tmp_path / "checkpoints" / "cifar10-2026-11-26T120000.keras"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, out, CrashInEpoch2(), backup_dir=backup)
+    assert _resumed_out(backup) == out.resolve()  # the same command resumes into it
 
 
 def early_stopping_after(past_accuracies, patience):
