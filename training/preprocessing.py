@@ -284,8 +284,17 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
         image = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS)
         how = "centre-cropped to the same aspect ratio and resized"
     elif policy.resize == "pad":
-        image = ImageOps.pad(image, target, method=Image.Resampling.LANCZOS,
-                             color=(policy.pad_value,) * 3)
+        scale = min(target[0] / width, target[1] / height)
+        inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if min(round(width * scale), round(height * scale)) < 1:
+            # a sliver (over 64:1 into 32x32) would shrink to nothing: keep one pixel of it
+            padded = Image.new("RGB", target, (policy.pad_value,) * 3)
+            padded.paste(image.resize(inner, Image.Resampling.LANCZOS),
+                         ((target[0] - inner[0]) // 2, (target[1] - inner[1]) // 2))
+            image = padded
+        else:
+            image = ImageOps.pad(image, target, method=Image.Resampling.LANCZOS,
+                                 color=(policy.pad_value,) * 3)
         how = f"fitted inside and padded with {_shade(policy.pad_value)}"
     else:
         image = image.resize(target, Image.Resampling.LANCZOS)

@@ -53,6 +53,15 @@ def test_colour_modes_are_converted_to_rgb_and_said(tmp_path, mode, word):
     assert any(word in step for step in report.conversions)
 
 
+@pytest.mark.parametrize("size", [(6400, 10), (10, 6400)])
+def test_pad_policy_keeps_a_sliver_of_a_very_long_picture(tmp_path, size):
+    report = load_image(save(Image.new("RGB", size, (200, 0, 0)), tmp_path, "long.png"),
+                        Preprocessing(resize="pad"))
+    red = (report.array[..., 0] > 150) & (report.array[..., 1] < 60)
+    assert 32 <= red.sum() <= 64  # one or two pixels thick across the whole input, not nothing
+    assert report.array[0, 0].tolist() == [255, 255, 255]  # the rest is padding
+
+
 def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
     array = np.full((32, 32), 65535 // 2, dtype=np.uint16)
     report = load_image(save(Image.fromarray(array), tmp_path, "deep.png"))
