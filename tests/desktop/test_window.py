@@ -218,6 +218,28 @@ def test_an_opaque_dropped_image_is_not_reported_as_transparent(qtbot, make_wind
     assert report.conforms and report.conversions == [] and report.mode == "RGB"
 
 
+def test_a_dropped_image_arrives_with_its_exact_pixels_and_its_transparency(qtbot, make_window,
+                                                                          tiny_checkpoint):
+    from PySide6.QtCore import QMimeData
+    window = make_window(tiny_checkpoint)
+    for alpha in (255, 0):  # opaque (handed over as BMP), then see-through (as PNG)
+        image = QImage(32, 32, QImage.Format.Format_ARGB32)
+        image.fill(QColor(10, 200, 10, 255))
+        for x in range(16):
+            for y in range(32):
+                image.setPixelColor(x, y, QColor(200, 30, 60, alpha))
+        mime = QMimeData()
+        mime.setImageData(image)
+        send_drop(window, mime)
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 2 and settled(window), timeout=WAIT)
+    opaque, clear = (item.report for item in window.session.items.items)
+    assert opaque.conforms and opaque.array[5, 5].tolist() == [200, 30, 60]
+    assert opaque.array[5, 20].tolist() == [10, 200, 10]
+    assert any("transparency" in step for step in clear.conversions)
+    assert clear.array[5, 5].tolist() == [255, 255, 255]  # on the white background
+    assert clear.array[5, 20].tolist() == [10, 200, 10]
+
+
 def test_drops_that_bring_nothing_usable_say_why(qtbot, make_window, tiny_checkpoint, tmp_path):
     from PySide6.QtCore import QMimeData
     window = make_window(tiny_checkpoint)
