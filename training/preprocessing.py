@@ -247,7 +247,9 @@ def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Imag
         return image
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        # Pillow reads a 16-bit PGM as "I" already scaled to 0-65535: a dark one is still dark
+        wide = mode.startswith("I;16") or getattr(image, "format", None) == "PPM"
+        top = 65535.0 if wide or array.max(initial=0) > 255 else 255.0
         grey = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
         steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB")
         return Image.fromarray(grey, "L").convert("RGB")

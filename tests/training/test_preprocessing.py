@@ -69,6 +69,16 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
     assert "16-bit" in report.conversions[0]
 
 
+@pytest.mark.parametrize("maxval, value, grey", [(65535, 200, 1), (65535, 40000, 156),
+                                                 (4095, 4000, 249)])
+def test_sixteen_bit_pgm_keeps_its_brightness(tmp_path, maxval, value, grey):
+    path = tmp_path / "deep.pgm"
+    path.write_bytes(f"P5\n32 32\n{maxval}\n".encode() + np.full(32 * 32, value, ">u2").tobytes())
+    report = load_image(path)
+    assert abs(int(report.array[0, 0, 0]) - grey) <= 1  # a dark picture stays dark
+    assert "16-bit" in report.conversions[0]
+
+
 def test_palette_transparency_is_composited_on_the_background(tmp_path):
     image = Image.new("P", (32, 32), 0)
     image.putpalette([0, 0, 0] * 256)
