@@ -106,9 +106,9 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
     ``test_accuracy`` metric. Returns the file written.
     """
     checkpoint = Path(checkpoint)
-    key = record["data"]
     if overlay is not None:
         current = _read_overlay(overlay)
+        key, record = _stored_under(record, current)
         current[key] = record
         overlay.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(overlay, json.dumps(current, indent=2).encode())
@@ -119,12 +119,24 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
     if model_sha256 and info.model_sha256 and info.model_sha256 != model_sha256:
         raise CheckpointError("the checkpoint changed while it was evaluated (a training run "
                               "saved a newer epoch): this result belongs to the older one")
+    key, record = _stored_under(record, info.evaluations)
     metrics = dict(info.metrics)
     if key.startswith("CIFAR-10 test part"):
         metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
     info = replace(info, evaluations={**info.evaluations, key: record}, metrics=metrics)
     atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
     return sidecar_path(checkpoint)
+
+
+def _stored_under(record: dict, existing: dict) -> tuple[str, dict]:
+    """The name ``record`` is kept under: its data description, unless another data set of
+    that name (two folders both called "test", say) is already kept there; then both are kept,
+    this one named with its path. The same folder evaluated again replaces its old result."""
+    key, source = record["data"], record.get("data_source")
+    other = existing.get(key)
+    if isinstance(other, dict) and source and other.get("data_source") not in (None, source):
+        key = f"{key} ({source})"
+    return key, {**record, "data": key}
 
 
 def stored_evaluations(info: CheckpointInfo, overlay: Path | None = None) -> dict:

@@ -208,6 +208,13 @@ def test_evaluation_is_stored_in_the_sidecar_or_an_overlay(tmp_path):
     assert set(stored_evaluations(read_info(path), overlay)) == {"class folders data", "elsewhere"}
     written = write_report(record, tmp_path / "out.json", "m")
     assert json.loads(written.read_text())["checkpoint"] == "m"
+    # another folder of the same name is kept beside it, the same folder again replaces it
+    twin = write_folders(tmp_path / "elsewhere" / "data")
+    evaluate_checkpoint(path, twin)
+    evaluate_checkpoint(path, data)
+    kept = read_info(path).evaluations
+    assert sorted(kept) == ["class folders data", f"class folders data ({twin})"]
+    assert kept[f"class folders data ({twin})"]["data"] == f"class folders data ({twin})"
 
 
 def test_validation_part_needs_the_training_data(tmp_path):
