@@ -36,7 +36,7 @@ def test_the_bundled_checkpoint_is_never_written(tmp_path, capsys):
     # Classes that are not CIFAR-10's: refused with one line, nothing written anywhere.
     make_class_folders(tmp_path / "three", n=2)
     assert main(["evaluate", "--data", str(tmp_path / "three")]) == 1
-    assert "are not the checkpoint's" in capsys.readouterr().err
+    assert "classes the checkpoint does not know" in capsys.readouterr().err
     assert bundled_checkpoint().with_suffix(".json").read_bytes() == before
     assert not user_evaluations_dir().exists() or not any(user_evaluations_dir().iterdir())
 

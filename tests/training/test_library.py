@@ -176,8 +176,21 @@ def test_class_folders_in_another_order_are_relabelled():
     data = ImageSet(np.zeros((3, 32, 32, 3), np.uint8), np.array([0, 1, 2], np.int32), ("a", "b", "c"))
     aligned = align_classes(data, ("c", "a", "b"))
     assert aligned.class_names == ("c", "a", "b") and aligned.labels.tolist() == [1, 2, 0]
-    with pytest.raises(ValueError, match="not the checkpoint's"):
+    with pytest.raises(ValueError, match=r"classes the checkpoint does not know \(c; it knows a, b, z"):
         align_classes(data, ("a", "b", "z"))
+    some = align_classes(data.subset(np.array([0, 2])), ("z", "c", "b", "a"))  # two of four
+    assert some.class_names == ("z", "c", "b", "a") and some.labels.tolist() == [3, 1]
+
+
+def test_a_folder_of_some_of_the_checkpoints_classes_is_evaluated(tmp_path):
+    import shutil
+    data = write_folders(tmp_path / "data", counts=(4, 4, 4))
+    shutil.rmtree(data / "green")  # red and blue pictures only
+    path = make(tmp_path / "ck", "m", classes=("blue", "green", "red"))
+    record, probs, images = evaluate_checkpoint(path, data)
+    assert record["images"] == 8 and record["class_names"] == ["blue", "green", "red"]
+    assert record["per_class"]["green"]["support"] == 0 and record["per_class"]["green"]["recall"] is None
+    assert [sum(row) for row in record["confusion_matrix"]] == [4, 0, 4]
 
 
 def write_folders(root, counts=(6, 6, 6)):
