@@ -180,6 +180,33 @@ class RunHistory:
         atomic_write_bytes(Path(f"{stem}.history.csv"), ("\n".join(rows) + "\n").encode())
 
 
+def repair_backup(backup_dir: Path) -> None:
+    """Keras resumes from ``training_metadata.json``; one cut short or garbled (a crash or a
+    full disk while it was written) would make every resume fail. Fall back to the previous
+    epoch's copy (``double_checkpoint``) when that reads; else start again, since weights
+    without their epoch cannot be placed in the schedule."""
+    import shutil
+
+    main, weights = backup_dir / "training_metadata.json", backup_dir / "latest.weights.h5"
+    if not main.exists() or _epoch_in(main) is not None:
+        return
+    previous, previous_weights = Path(f"{main}.bkp"), Path(f"{weights}.bkp")
+    if _epoch_in(previous) is not None and previous_weights.is_file():
+        shutil.copyfile(previous_weights, weights)
+        shutil.copyfile(previous, main)
+    else:
+        main.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
+
+
+def _epoch_in(path: Path) -> int | None:
+    try:
+        epoch = json.loads(path.read_text())["epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
+
+
 def completed_epochs(backup_dir: str | Path | None) -> int:
     """The last completed epoch recorded by ``BackupAndRestore`` in ``backup_dir`` (0 if none)."""
     if backup_dir is None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .batches import training_batches
 from .calibration import calibrate
-from .callbacks import RunHistory, completed_epochs, make_callbacks
+from .callbacks import RunHistory, completed_epochs, make_callbacks, repair_backup
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet, split
 from .optim import make_optimizer
@@ -307,6 +307,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     backup = Path(backup_dir) if backup_dir is not None else None
     if backup is not None:
         backup.mkdir(parents=True, exist_ok=True)
+    if backup is not None:
+        repair_backup(backup)
     first_epoch = completed_epochs(backup)
     if backup is not None:
         _claim_backup(backup, first_epoch, {

@@ -80,3 +80,25 @@ def test_early_stopping_after_a_resume_still_sees_an_improvement():
     stopper = early_stopping_after([0.5, 0.9, None, 0.7], patience=3)
     stopper.on_epoch_end(4, {"val_accuracy": 0.95})
     assert not stopper.model.stop_training and stopper.best == 0.95 and stopper.wait == 0
+
+
+@pytest.mark.parametrize("crash_in, resumes_at", [(2, 1), (3, 2)])
+def test_a_backup_whose_epoch_record_was_cut_short_still_resumes(tmp_path, crash_in, resumes_at):
+    class Crash(Exception):
+        pass
+
+    class CrashIn(RecordingReporter):
+        def partial(self, payload):
+            super().partial(payload)
+            if payload["kind"] == "batch" and payload["epoch"] == crash_in:
+                raise Crash
+
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashIn(), backup_dir=backup)
+    (backup / "training_metadata.json").write_text('{"epoch": ')  # a power cut mid-write
+    reporter = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "run.keras", reporter, backup_dir=backup)
+    # from the epoch before (the previous copy) where there is one, else from the start
+    assert reporter.batches[0]["epoch"] == resumes_at
+    assert reporter.epochs[-1]["epoch"] == 3
