@@ -211,8 +211,8 @@ class CheckpointStore(QObject):
     def free(self, path: Path) -> Path:
         """``path``, unless a running job writes it (then undo and redo leave it alone)."""
         if Path(path) in self.in_use():
-            raise CheckpointError(f"{Path(path).stem} is being written by a running job: "
-                                  "stop it first")
+            raise CheckpointError(f"{Path(path).stem} is in use by a running job (training, "
+                                  "evaluation or export): stop it first")
         return path
 
     def guard(self, action, fallback=None):

@@ -44,8 +44,11 @@ class LibraryTabs(QObject):
         return self._store
 
     def _paths_in_use(self) -> set:
-        """The checkpoint a training run writes and the one an evaluation stores its result in."""
+        """The checkpoint a training run writes, the one an evaluation stores its result in and
+        the one being exported."""
         paths = set()
+        if self.export_dialog is not None and self.export_dialog.job is not None:
+            paths.add(Path(self.export_dialog.checkpoint))
         trainer = getattr(self.window, "trainer", None)
         if trainer is not None and trainer.running() and trainer.record is not None:
             paths.add(Path(trainer.record.out))

@@ -55,3 +55,19 @@ def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
     assert not dialog.isVisible() and job.cancel_flag.is_set()
     qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
     assert isinstance(ended[0], str) and "cancel" in ended[0]
+
+
+def test_a_checkpoint_being_exported_cannot_be_deleted_until_the_export_ends(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+
+    mine = user_checkpoint("exported", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    dialog = tflite_export_dialog(window, mine, tmp_path / "export")
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+        assert not window.store.delete(mine)  # while the export reads it
+        assert mine.is_file() and "in use by a running job" in panel.notice.text()
+    assert window.store.delete(mine) and not mine.exists()  # once it is done
+    dialog.close()
