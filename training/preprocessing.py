@@ -240,9 +240,11 @@ def _apply_exif_rotation(image: Image.Image) -> Image.Image:
 def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image:
     mode = image.mode
     if mode in ("RGB", "L", "1") and "transparency" in image.info:  # a PNG colour key (tRNS)
-        image = image.convert("RGBA")
-        steps.append(f"colour-key transparency ({mode}) expanded")
-        mode = "RGBA"
+        canvas = Image.new("RGBA", image.size, (background,) * 3 + (255,))
+        canvas.alpha_composite(image.convert("RGBA"))
+        steps.append(f"colour-key transparency ({mode}) placed on a {_shade(background)} "
+                     "background")
+        return canvas.convert("RGB")
     if mode == "RGB":
         return image
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
