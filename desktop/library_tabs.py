@@ -27,6 +27,7 @@ class LibraryTabs(QObject):
         self.undo_stack = QUndoStack(self)
         self._store = self._checkpoints = self._evaluation = None
         self.export_dialog = None
+        self._exports = []  # export dialogs still open or exporting (they are not modal)
         tabs.insertTab(CHECKPOINTS_TAB, QWidget(), "Checkpoints")
         tabs.insertTab(EVALUATE_TAB, QWidget(), "Evaluate")
 
@@ -47,8 +48,8 @@ class LibraryTabs(QObject):
         """The checkpoint a training run writes, the one an evaluation stores its result in and
         the one being exported."""
         paths = set()
-        if self.export_dialog is not None and self.export_dialog.job is not None:
-            paths.add(Path(self.export_dialog.checkpoint))
+        self._exports = [d for d in self._exports if d.job is not None or d.isVisible()]
+        paths.update(Path(d.checkpoint) for d in self._exports if d.job is not None)
         trainer = getattr(self.window, "trainer", None)
         if trainer is not None and trainer.running() and trainer.record is not None:
             paths.add(Path(trainer.record.out))
@@ -118,6 +119,7 @@ class LibraryTabs(QObject):
     def export(self, path) -> None:
         from .export_dialog import ExportDialog
         self.export_dialog = ExportDialog(Path(path), self.lane, self.settings, self.window)
+        self._exports.append(self.export_dialog)  # each one's running export keeps its checkpoint
         self.export_dialog.message.connect(lambda text: self.message.emit(text, 8000))
         self.export_dialog.show()
 

@@ -194,9 +194,9 @@ def repair_backup(backup_dir: Path) -> None:
     if _epoch_in(previous) is not None and previous_weights.is_file():
         shutil.copyfile(previous_weights, weights)
         shutil.copyfile(previous, main)
-    else:
-        main.unlink(missing_ok=True)
-        weights.unlink(missing_ok=True)
+    else:  # nothing usable left: start again, and leave no half of a pair to be read back
+        for path in (main, weights, previous, previous_weights):
+            path.unlink(missing_ok=True)
 
 
 def _epoch_in(path: Path) -> int | None:

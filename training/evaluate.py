@@ -98,12 +98,12 @@ def overlay_for(checkpoint: Path) -> Path | None:
 
 
 def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None,
-                     model_sha256: str = "") -> Path:
+                     model_sha256: str = "") -> dict:
     """Add ``record`` to the checkpoint's sidecar under its data description (atomically).
 
     With ``overlay`` (a read-only checkpoint), the evaluations go to that JSON file instead and
     :func:`stored_evaluations` merges them back. A CIFAR-10 test-part result also becomes the
-    ``test_accuracy`` metric. Returns the file written.
+    ``test_accuracy`` metric. Returns the record as kept (``data``: the name it is kept under).
     """
     checkpoint = Path(checkpoint)
     if overlay is not None:
@@ -112,7 +112,7 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
         current[key] = record
         overlay.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(overlay, json.dumps(current, indent=2).encode())
-        return overlay
+        return record
     from dataclasses import replace
 
     info = read_info(checkpoint)
@@ -125,7 +125,7 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
         metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
     info = replace(info, evaluations={**info.evaluations, key: record}, metrics=metrics)
     atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
-    return sidecar_path(checkpoint)
+    return record
 
 
 def _stored_under(record: dict, existing: dict) -> tuple[str, dict]:
@@ -134,9 +134,20 @@ def _stored_under(record: dict, existing: dict) -> tuple[str, dict]:
     this one named with its path. The same folder evaluated again replaces its old result."""
     key, source = record["data"], record.get("data_source")
     other = existing.get(key)
-    if isinstance(other, dict) and source and other.get("data_source") not in (None, source):
+    if (isinstance(other, dict) and key.startswith("class folders") and source
+            and other.get("data_source") and not _same_data(other, record)):
         key = f"{key} ({source})"
     return key, {**record, "data": key}
+
+
+def _same_data(a: dict, b: dict) -> bool:
+    """The same pixels, or the same folder however its path was written."""
+    if a.get("data_fingerprint") and a.get("data_fingerprint") == b.get("data_fingerprint"):
+        return True
+    try:
+        return Path(a["data_source"]).resolve() == Path(b["data_source"]).resolve()
+    except (OSError, RuntimeError, TypeError, ValueError):
+        return a.get("data_source") == b.get("data_source")
 
 
 def stored_evaluations(info: CheckpointInfo, overlay: Path | None = None) -> dict:
@@ -260,7 +271,7 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
     record = evaluation_record(summarize(probs, data.labels, info.class_names, info.tta), data,
                                description)
     try:
-        store_evaluation(checkpoint, record, overlay, info.model_sha256)
+        record = store_evaluation(checkpoint, record, overlay, info.model_sha256)
     except (OSError, CheckpointError) as exc:  # renamed, deleted or read-only meanwhile: the
         record = {**record, "not_stored": first_line(exc)}  # result is still shown
     return record, probs, data

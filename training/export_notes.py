@@ -60,8 +60,8 @@ from PIL import Image, ImageOps
 
 def prepare(path):
     image = ImageOps.exif_transpose(Image.open(path))  # first frame, turned upright
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
+    if image.mode in ("P", "RGB", "L", "1") and "transparency" in image.info:
+        image = image.convert("RGBA")  # a palette or colour-key transparency
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):  # transparency on a grey background
         background = Image.new("RGBA", image.size, ({grey}, {grey}, {grey}, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
@@ -69,6 +69,9 @@ def prepare(path):
     if image.size != {size}:
         {resize}
     return np.asarray(image, dtype=np.uint8)  # (height, width, 3) RGB 0-255
+
+# Rare inputs the app also handles (training/preprocessing.py): 16-bit and float images are
+# scaled to 8 bits, not clipped; a picture longer than 64:1 keeps a one-pixel sliver when padded.
 """
 
 

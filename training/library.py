@@ -385,14 +385,17 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
         if va != vb:
             config.append((key, va, vb))
     per_class, data = [], ""
-    shared = [k for k in a.evaluations if k in b.evaluations
-              and a.evaluations[k].get("data_fingerprint") == b.evaluations[k].get("data_fingerprint")
-              and a.evaluations[k].get("class_names") == b.evaluations[k].get("class_names")]
+    # the same data (same pixels, same classes), whatever name each checkpoint keeps it under
+    shared = [(ka, kb) for ka, ra in a.evaluations.items() for kb, rb in b.evaluations.items()
+              if isinstance(ra, dict) and isinstance(rb, dict) and ra.get("data_fingerprint")
+              and ra.get("data_fingerprint") == rb.get("data_fingerprint")
+              and ra.get("class_names") == rb.get("class_names")]
     if shared:
-        data = sorted(shared, key=lambda k: str(a.evaluations[k].get("created", "")))[-1]
+        ka, kb = sorted(shared, key=lambda k: str(a.evaluations[k[0]].get("created", "")))[-1]
+        data = ka
         try:
-            ea, eb = a.evaluations[data]["per_class"], b.evaluations[data]["per_class"]
-            for name in a.evaluations[data]["class_names"]:
+            ea, eb = a.evaluations[ka]["per_class"], b.evaluations[kb]["per_class"]
+            for name in a.evaluations[ka]["class_names"]:
                 if ea[name]["recall"] is None or eb[name]["recall"] is None:
                     continue  # a class without images in that data: nothing to compare
                 ra, rb = float(ea[name]["recall"]), float(eb[name]["recall"])

@@ -307,14 +307,14 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     backup = Path(backup_dir) if backup_dir is not None else None
     if backup is not None:
         backup.mkdir(parents=True, exist_ok=True)
-    if backup is not None:
-        repair_backup(backup)
     first_epoch = completed_epochs(backup)
     if backup is not None:
         _claim_backup(backup, first_epoch, {
             "data_fingerprint": base["data_fingerprint"], "config": config.to_dict(),
             "fine_tune": fine_tune, "parent": str(Path(parent).resolve()) if parent else None,
             "out": str(out.resolve())})
+        repair_backup(backup)  # only this run's backup: another run's is refused untouched
+        first_epoch = completed_epochs(backup)
     history = RunHistory(out, backup, first_epoch)
     t0 = time.perf_counter()
     previous_wall = history.wall_s

@@ -233,6 +233,7 @@ def test_a_dropped_image_arrives_with_its_exact_pixels_and_its_transparency(qtbo
         send_drop(window, mime)
     qtbot.waitUntil(lambda: len(window.session.items.items) == 2 and settled(window), timeout=WAIT)
     opaque, clear = (item.report for item in window.session.items.items)
+    assert opaque.format == "BMP"  # handed over without PNG compression on the GUI thread
     assert opaque.conforms and opaque.array[5, 5].tolist() == [200, 30, 60]
     assert opaque.array[5, 20].tolist() == [10, 200, 10]
     assert any("transparency" in step for step in clear.conversions)

@@ -153,6 +153,8 @@ def test_compare_lists_metric_config_and_per_class_differences():
     assert result["per_class"] == [("a", 0.5, 0.75, 0.25), ("b", 1.0, 0.9, pytest.approx(-0.1))]
     other_data = replace(b, evaluations={"CIFAR-10 test part": {**better, "data_fingerprint": "x"}})
     assert compare(a, other_data)["per_class"] == []
+    renamed = replace(b, evaluations={"class folders test (/y/test)": better})  # same pixels
+    assert compare(a, renamed)["per_class"] == result["per_class"]
     # a setting added later (distillation) is not a difference from an older checkpoint at its default
     newer = replace(a, config={"epochs": 10, "lr": 0.2, "teachers": [], "distill": 0.5})
     assert compare(a, newer)["config"] == []
@@ -222,9 +224,10 @@ def test_evaluation_is_stored_in_the_sidecar_or_an_overlay(tmp_path):
     written = write_report(record, tmp_path / "out.json", "m")
     assert json.loads(written.read_text())["checkpoint"] == "m"
     # another folder of the same name is kept beside it, the same folder again replaces it
-    twin = write_folders(tmp_path / "elsewhere" / "data")
-    evaluate_checkpoint(path, twin)
-    evaluate_checkpoint(path, data)
+    twin = write_folders(tmp_path / "elsewhere" / "data", counts=(5, 5, 5))
+    shown, _, _ = evaluate_checkpoint(path, twin)
+    assert shown["data"] == f"class folders data ({twin})"  # shown as it is kept
+    evaluate_checkpoint(path, tmp_path / "elsewhere" / ".." / "data")  # the first, written another way
     kept = read_info(path).evaluations
     assert sorted(kept) == ["class folders data", f"class folders data ({twin})"]
     assert kept[f"class folders data ({twin})"]["data"] == f"class folders data ({twin})"
