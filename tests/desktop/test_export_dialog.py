@@ -69,5 +69,8 @@ def test_a_checkpoint_being_exported_cannot_be_deleted_until_the_export_ends(
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
         assert not window.store.delete(mine)  # while the export reads it
         assert mine.is_file() and "in use by a running job" in panel.notice.text()
+        window.export_checkpoint(tiny_checkpoint)  # another export dialog opened meanwhile
+        assert not window.store.delete(mine)  # the first one's export still holds it
     assert window.store.delete(mine) and not mine.exists()  # once it is done
+    window.export_dialog.close()
     dialog.close()
