@@ -69,9 +69,6 @@ def prepare(path):
     if image.size != {size}:
         {resize}
     return np.asarray(image, dtype=np.uint8)  # (height, width, 3) RGB 0-255
-
-# Rare inputs the app also handles (training/preprocessing.py): 16-bit and float images are
-# scaled to 8 bits, not clipped; a picture longer than 64:1 keeps a one-pixel sliver when padded.
 """
 
 
@@ -136,7 +133,8 @@ The app opens a picture with Pillow, takes the first frame, turns it upright fro
 orientation, composites transparency on grey {policy.pad_value} and converts it to RGB. Unless it
 is {w}x{h} already, it is then {how} to {w}x{h}
 with Lanczos resampling (resize policy `{policy.resize}`). This reproduces it (the app also scales
-16-bit and float greyscale images to 8 bits; see `training/preprocessing.py`):
+16-bit and float greyscale images to 8 bits, and keeps a one-pixel sliver of a picture longer
+than 64:1 where padding would leave nothing of it; see `training/preprocessing.py`):
 
 ```python
 {preprocessing_snippet(policy).rstrip()}
