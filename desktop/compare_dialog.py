@@ -11,7 +11,8 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout)
 
-from training.library import Entry, compare
+from training.compare import compare
+from training.library import Entry
 
 COLOURS = ("#2f6fca", "#d9822b")  # checkpoint A, checkpoint B
 METRIC_NAMES = {  # sidecar keys in words; the key stays in the row's tooltip

@@ -15,9 +15,11 @@ import numpy as np
 
 from .batches import training_batches
 from .calibration import calibrate
+from .backups import claim_backup
 from .callbacks import RunHistory, completed_epochs, make_callbacks, repair_backup
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet, split
+from .distill import teachers
 from .optim import make_optimizer
 from .preprocessing import Preprocessing
 from .reporting import Reporter, SilentReporter
@@ -166,67 +168,6 @@ class TrainResult:
     stopped_early: bool
 
 
-def _claim_backup(backup: Path, first_epoch: int, run: dict) -> None:
-    """A backup folder belongs to one run: resuming from it with other data, config, start or
-    output would mix two runs, so that is refused with what differs. A fresh run claims it."""
-    import json
-
-    from .checkpoints import _jsonable, atomic_write_bytes
-
-    run = json.loads(json.dumps(run, default=_jsonable))  # tuples as lists, as stored
-    if first_epoch:
-        try:
-            stored = json.loads((backup / "run.json").read_text())
-        except (OSError, ValueError):
-            stored = None  # made before runs were recorded: nothing to compare
-        if not isinstance(stored, dict):
-            return
-        differ = [k for k in run if k != "config" and stored.get(k) != run[k]]
-        theirs = stored.get("config") if isinstance(stored.get("config"), dict) else {}
-        try:  # settings a later version added take their defaults, as the run had them
-            theirs = json.loads(json.dumps(TrainConfig.from_dict(theirs).to_dict()))
-        except (TypeError, ValueError):
-            pass
-        differ += [k for k in run["config"] if theirs.get(k) != run["config"][k]]
-        if differ:
-            words = {"data_fingerprint": "data", "out": "output file", "parent": "start",
-                     "fine_tune": "fine-tuning"}
-            names = ", ".join(words.get(k, k.replace("_", " ")) for k in differ)
-            raise DataError(f"the backup in {backup} is of another run (different {names}): "
-                            "resume with the same settings, or use another backup folder")
-        return
-    atomic_write_bytes(backup / "run.json", json.dumps(run, indent=1).encode())
-
-
-def _teachers(config: TrainConfig, data: ImageSet, preprocessing: Preprocessing):
-    """Knowledge distillation: a function from a batch of uint8 images to the average of the
-    teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
-    know the data's classes in its order and take its image size."""
-    from .checkpoints import load_checkpoint
-    from .predict import probabilities
-
-    loaded = []
-    for path in config.teachers:
-        model, info = load_checkpoint(path)
-        if tuple(info.class_names) != tuple(data.class_names):
-            raise DataError(f"teacher {Path(path).name} knows other classes than the data "
-                            f"({', '.join(info.class_names)})")
-        if tuple(info.input_shape) != tuple(data.images.shape[1:]):
-            raise DataError(f"teacher {Path(path).name} takes another image size than the data")
-        theirs = info.preprocessing
-        if (theirs.resize, theirs.pad_value) != (preprocessing.resize, preprocessing.pad_value):
-            raise DataError(f"teacher {Path(path).name} prepares images another way (resize "
-                            f"{theirs.resize}, pad {theirs.pad_value}; this run: resize "
-                            f"{preprocessing.resize}, pad {preprocessing.pad_value})")
-        loaded.append((model, info.tta))
-
-    def teach(images):
-        return np.mean([probabilities(m, images, tta, batch_size=2 * len(images))
-                        for m, tta in loaded], axis=0)
-
-    return teach
-
-
 def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Reporter | None = None,
           parent: str | Path | None = None, backup_dir: str | Path | None = None,
           command: str = "", preprocessing: Preprocessing = Preprocessing(),
@@ -281,7 +222,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
-    teacher = _teachers(config, data, preprocessing) if config.teachers else None
+    teacher = teachers(config.teachers, data, preprocessing) if config.teachers else None
     stop_here_if_asked()
     if config.whiten and source is None:
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images, seed=config.seed)])
@@ -309,7 +250,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         backup.mkdir(parents=True, exist_ok=True)
     first_epoch = completed_epochs(backup)
     if backup is not None:
-        _claim_backup(backup, first_epoch, {
+        claim_backup(backup, first_epoch, TrainConfig, {
             "data_fingerprint": base["data_fingerprint"], "config": config.to_dict(),
             "fine_tune": fine_tune, "parent": str(Path(parent).resolve()) if parent else None,
             "out": str(out.resolve())})

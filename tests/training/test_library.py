@@ -11,7 +11,8 @@ from training.checkpoints import (CheckpointError, CheckpointInfo, load_checkpoi
 from training.data import ImageSet
 from training.evaluate import (align_classes, evaluate_checkpoint, overlay_path, store_evaluation,
                                stored_evaluations, summarize, to_csv, validation_part, write_report)
-from training.library import (compare, import_checkpoint, list_checkpoints, rename_checkpoint,
+from training.compare import compare
+from training.library import (import_checkpoint, list_checkpoints, rename_checkpoint,
                               restore_checkpoint, trash_checkpoint)
 from training.model import build_model
 

@@ -12,22 +12,13 @@ from training.data import DataError
 from training.reporting import SilentReporter
 from training.train import train
 
-from .test_train import TINY, RecordingReporter, colour_set
+from .test_train import TINY, Crash, CrashingReporter, RecordingReporter, colour_set
 
 
 def test_a_backup_resumes_only_the_run_that_wrote_it(tmp_path):
-    class Crash(Exception):
-        pass
-
-    class CrashInEpoch2(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise Crash
-
     backup = tmp_path / "backup"
     with pytest.raises(Crash):
-        train(colour_set(), TINY, tmp_path / "run.keras", CrashInEpoch2(), backup_dir=backup)
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(), backup_dir=backup)
     with pytest.raises(DataError, match=r"of another run \(different seed\)"):
         train(colour_set(), replace(TINY, seed=7), tmp_path / "run.keras", backup_dir=backup)
     with pytest.raises(DataError, match=r"\(different data\)"):
@@ -41,20 +32,11 @@ def test_a_backup_resumes_only_the_run_that_wrote_it(tmp_path):
 
 
 def test_the_command_without_an_output_file_resumes_into_the_crashed_runs_file(tmp_path):
-    class Crash(Exception):
-        pass
-
-    class CrashInEpoch2(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise Crash
-
     backup = tmp_path / "backup"
     assert _resumed_out(backup) is None  # nothing to resume: a new time-stamped name
     out = tmp_path / "checkpoints" / "cifar10-2026-11-26T120000.keras"
     with pytest.raises(Crash):
-        train(colour_set(), TINY, out, CrashInEpoch2(), backup_dir=backup)
+        train(colour_set(), TINY, out, CrashingReporter(), backup_dir=backup)
     assert _resumed_out(backup) == out.resolve()  # the same command resumes into it
 
 
@@ -84,18 +66,9 @@ def test_early_stopping_after_a_resume_still_sees_an_improvement():
 
 @pytest.mark.parametrize("crash_in, resumes_at", [(2, 1), (3, 2)])
 def test_a_backup_whose_epoch_record_was_cut_short_still_resumes(tmp_path, crash_in, resumes_at):
-    class Crash(Exception):
-        pass
-
-    class CrashIn(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == crash_in:
-                raise Crash
-
     backup = tmp_path / "backup"
     with pytest.raises(Crash):
-        train(colour_set(), TINY, tmp_path / "run.keras", CrashIn(), backup_dir=backup)
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(crash_in), backup_dir=backup)
     (backup / "training_metadata.json").write_text('{"epoch": ')  # a power cut mid-write
     reporter = RecordingReporter()
     train(colour_set(), TINY, tmp_path / "run.keras", reporter, backup_dir=backup)

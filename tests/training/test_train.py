@@ -19,9 +19,9 @@ TINY = TrainConfig(epochs=3, batch_size=16, lr=0.05, widths=(4, 8, 8), stem=4, v
                    precision="float32")
 
 
-def colour_set(n_per_class=16):
+def colour_set(n_per_class=16, seed=0):
     """Three classes that differ by their dominant colour channel (learnable in a few steps)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     images, labels = [], []
     for label in range(3):
         block = rng.integers(0, 60, (n_per_class, 32, 32, 3), dtype=np.uint8)
@@ -44,6 +44,24 @@ class RecordingReporter(SilentReporter):
         {"batch": self.batches, "epoch": self.epochs}.get(payload["kind"], []).append(payload)
         if self.cancel_after is not None and len(self.batches) >= self.cancel_after:
             self.cancel.set()
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingReporter(RecordingReporter):
+    """Crashes after the first batch of ``epoch``, like a power cut: no clean-up code runs
+    after the backup of the epoch before."""
+
+    def __init__(self, epoch=2):
+        super().__init__()
+        self.crash_epoch = epoch
+
+    def partial(self, payload):
+        super().partial(payload)
+        if payload["kind"] == "batch" and payload["epoch"] == self.crash_epoch:
+            raise Crash
 
 
 def test_training_reports_progress_and_saves_a_checkpoint_that_predicts(tmp_path):
@@ -97,20 +115,11 @@ def test_pause_holds_training_until_resumed(tmp_path):
 
 
 def test_a_crashed_run_resumes_from_its_last_completed_epoch(tmp_path):
-    class Crash(Exception):
-        pass
-
-    class CrashInEpoch2(RecordingReporter):
-        def partial(self, payload):
-            super().partial(payload)
-            if payload["kind"] == "batch" and payload["epoch"] == 2:
-                raise Crash  # like a power cut: no clean-up code runs after the backup
-
     whole = RecordingReporter()  # the same run, never interrupted
     train(colour_set(), TINY, tmp_path / "whole.keras", whole)
     backup = tmp_path / "backup"
     with pytest.raises(Crash):
-        train(colour_set(), TINY, tmp_path / "run.keras", CrashInEpoch2(), backup_dir=backup)
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(), backup_dir=backup)
     assert completed_epochs(backup) == 1
     reporter = RecordingReporter()
     events = []

@@ -1,0 +1,38 @@
+"""Knowledge distillation: teacher checkpoints whose averaged probabilities on each augmented
+training image become part of the targets (``TrainConfig.teachers`` / ``distill``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoints import load_checkpoint
+from .data import DataError, ImageSet
+from .predict import probabilities
+from .preprocessing import Preprocessing
+
+
+def teachers(paths, data: ImageSet, preprocessing: Preprocessing):
+    """Knowledge distillation: a function from a batch of uint8 images to the average of the
+    teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
+    know the data's classes in its order and take its image size."""
+    loaded = []
+    for path in paths:
+        model, info = load_checkpoint(path)
+        if tuple(info.class_names) != tuple(data.class_names):
+            raise DataError(f"teacher {Path(path).name} knows other classes than the data "
+                            f"({', '.join(info.class_names)})")
+        if tuple(info.input_shape) != tuple(data.images.shape[1:]):
+            raise DataError(f"teacher {Path(path).name} takes another image size than the data")
+        theirs = info.preprocessing
+        if (theirs.resize, theirs.pad_value) != (preprocessing.resize, preprocessing.pad_value):
+            raise DataError(f"teacher {Path(path).name} prepares images another way (resize "
+                            f"{theirs.resize}, pad {theirs.pad_value}; this run: resize "
+                            f"{preprocessing.resize}, pad {preprocessing.pad_value})")
+        loaded.append((model, info.tta))
+
+    def teach(images):
+        return np.mean([probabilities(m, images, tta, batch_size=2 * len(images))
+                        for m, tta in loaded], axis=0)
+
+    return teach
