@@ -116,20 +116,6 @@ def load_labelled(path: str, part: str, reporter=None, policy=None):
     return load(path, part, policy or Preprocessing(), reporter, cache_dir=user_cache_dir())
 
 
-def _resumed_out(backup) -> Path | None:
-    """The output file of the run a ``--backup`` folder holds, when it holds one to resume: the
-    same command without ``--out FILE`` then resumes into it, not into a new time-stamped name."""
-    from .callbacks import completed_epochs
-
-    if not backup or not completed_epochs(backup):
-        return None
-    try:
-        out = json.loads((Path(backup) / "run.json").read_text())["out"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Path(out) if isinstance(out, str) and out.endswith(".keras") else None
-
-
 def cmd_predict(args) -> int:
     from .checkpoints import CheckpointError
     from .paths import bundled_checkpoint
@@ -160,6 +146,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .backups import resumed_out
     from .checkpoints import CheckpointError, now_iso, read_info
     from .data import DataError
     from .paths import user_checkpoints_dir
@@ -202,7 +189,7 @@ def cmd_train(args) -> int:
             config = scaled
         out = Path(args.out) if args.out else user_checkpoints_dir()
         if out.suffix != ".keras":
-            out = _resumed_out(args.backup) or out / (
+            out = resumed_out(args.backup) or out / (
                 f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras")
         command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for name, reason in data.skipped:

@@ -36,3 +36,17 @@ def claim_backup(backup: Path, first_epoch: int, config_type, run: dict) -> None
                             "resume with the same settings, or use another backup folder")
         return
     atomic_write_bytes(backup / "run.json", json.dumps(run, indent=1).encode())
+
+
+def resumed_out(backup) -> Path | None:
+    """The output file of the run a ``--backup`` folder holds, when it holds one to resume: the
+    same command without ``--out FILE`` then resumes into it, not into a new time-stamped name."""
+    from .callbacks import completed_epochs
+
+    if not backup or not completed_epochs(backup):
+        return None
+    try:
+        out = json.loads((Path(backup) / "run.json").read_text())["out"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(out) if isinstance(out, str) and out.endswith(".keras") else None

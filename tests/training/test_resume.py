@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from training.__main__ import _resumed_out
+from training.backups import resumed_out
 from training.callbacks import RunHistory, completed_epochs, make_callbacks
 from training.data import DataError
 from training.reporting import SilentReporter
@@ -33,11 +33,11 @@ def test_a_backup_resumes_only_the_run_that_wrote_it(tmp_path):
 
 def test_the_command_without_an_output_file_resumes_into_the_crashed_runs_file(tmp_path):
     backup = tmp_path / "backup"
-    assert _resumed_out(backup) is None  # nothing to resume: a new time-stamped name
+    assert resumed_out(backup) is None  # nothing to resume: a new time-stamped name
     out = tmp_path / "checkpoints" / "cifar10-2026-11-26T120000.keras"
     with pytest.raises(Crash):
         train(colour_set(), TINY, out, CrashingReporter(), backup_dir=backup)
-    assert _resumed_out(backup) == out.resolve()  # the same command resumes into it
+    assert resumed_out(backup) == out.resolve()  # the same command resumes into it
 
 
 def early_stopping_after(past_accuracies, patience):
