@@ -169,7 +169,7 @@ class InputCheckView(QGroupBox):
         if self._crop() is not None:
             verdict += "<br>the dashed frame on the original marks the part the model sees"
         self.facts.setText(
-            f"<b>{name}</b><br>{html.escape(report.format)}, {report.width}×{report.height}, "
+            f"<b>{name}</b><br>{html.escape(item.origin or report.format)}, {report.width}×{report.height}, "
             f"colour mode {html.escape(report.mode)}{frames}<br>{verdict}"
             f"<br>Conversions applied:<ul style='margin:0'>{steps}</ul>")
 

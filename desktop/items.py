@@ -19,6 +19,7 @@ class ImageItem:
 
     source: object  # a Path, or bytes for a pasted image
     name: str
+    origin: str = ""  # how a fileless image came, where its hand-over format would mislead
     id: int = field(default_factory=lambda: next(_ids))
     state: str = "waiting"  # waiting -> checked -> classified | failed; stopped by the user
     error: str = ""

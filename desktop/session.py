@@ -202,8 +202,8 @@ class ClassifierSession(QObject):
             return  # found before the user pressed Stop, delivered after
         self._add([ImageItem(source=f, name=f.name) for f in files])
 
-    def add_bytes(self, data: bytes, name: str = "pasted image") -> ImageItem:
-        item = ImageItem(source=data, name=name)
+    def add_bytes(self, data: bytes, name: str = "pasted image", origin: str = "") -> ImageItem:
+        item = ImageItem(source=data, name=name, origin=origin)
         self._add([item])
         return item
 

@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         # lossless hand-over to the one preprocessing path
         image.save(buffer, "PNG", 100) if transparent else image.save(buffer, "BMP")
-        self.session.add_bytes(bytes(buffer.data()), name)
+        self.session.add_bytes(bytes(buffer.data()), name, origin="pixels only, no file")
 
     def open_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open images", "",

@@ -39,7 +39,8 @@ class CheckpointInfo:
     data_fingerprint: str = ""
     config: dict = field(default_factory=dict)
     seed: int | None = None
-    parent: str | None = None
+    parent: str | None = None  # the name it was fine-tuned from (follows a rename)
+    parent_sha256: str = ""  # that parent's model_sha256: which checkpoint of that name
     created: str = ""
     versions: dict = field(default_factory=dict)
     command: str = ""
@@ -93,7 +94,7 @@ class CheckpointInfo:
 _FIELD_TYPES = {"tta": str, "metrics": dict, "data_fingerprint": str, "config": dict,
                 "seed": (int, type(None)), "parent": (str, type(None)), "created": str,
                 "versions": dict, "command": str, "history": dict, "name": str,
-                "model_sha256": str, "data_source": str, "evaluations": dict, "calibration": dict}
+                "model_sha256": str, "parent_sha256": str, "data_source": str, "evaluations": dict, "calibration": dict}
 _NUMBERS = {"metrics": ("test_accuracy", "val_accuracy", "val_accuracy_tta", "test_images",
                         "val_images", "train_images", "best_epoch", "command_wall_s"),
             "config": ("epochs_run", "wall_time_s", "epochs"),

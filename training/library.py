@@ -145,18 +145,21 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
             raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
         pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
     for sibling in target.parent.glob("*.json"):
-        _rename_parent(sibling, old_name, new_name)
+        _rename_parent(sibling, old_name, new_name, info.model_sha256 if info else "")
     return target
 
 
-def _rename_parent(side: Path, old: str, new: str) -> None:
+def _rename_parent(side: Path, old: str, new: str, sha256: str) -> None:
+    """A child of the renamed checkpoint names its new name. A child that recorded its parent's
+    model hash follows only the checkpoint with that hash: another one once given the same name
+    (an import, a parent deleted and its name reused) is not its parent."""
     if side.name.endswith(".history.json"):
         return
     try:
         info = CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
     except (CheckpointError, OSError):
         return
-    if info.parent == old:
+    if info.parent == old and not (info.parent_sha256 and sha256 and info.parent_sha256 != sha256):
         atomic_write_bytes(side, replace(info, parent=new).to_json().encode())
 
 

@@ -244,7 +244,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     base = dict(class_names=data.class_names, input_shape=shape, preprocessing=preprocessing,
                 tta=tta, data_fingerprint=data.fingerprint(), data_source=data.source,
                 config={**config.to_dict(), "precision_used": dtype, "fine_tune": fine_tune},
-                seed=config.seed, parent=parent_info.name if parent_info else None, command=command)
+                seed=config.seed, parent=parent_info.name if parent_info else None,
+                parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup = Path(backup_dir) if backup_dir is not None else None
     if backup is not None:
         backup.mkdir(parents=True, exist_ok=True)

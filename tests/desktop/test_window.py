@@ -234,6 +234,9 @@ def test_a_dropped_image_arrives_with_its_exact_pixels_and_its_transparency(qtbo
     qtbot.waitUntil(lambda: len(window.session.items.items) == 2 and settled(window), timeout=WAIT)
     opaque, clear = (item.report for item in window.session.items.items)
     assert opaque.format == "BMP"  # handed over without PNG compression on the GUI thread
+    window.input_check.show_item(window.session.items.items[0])
+    assert "BMP" not in window.input_check.facts.text()  # not a format the user gave it
+    assert "pixels only, no file, 32×32" in window.input_check.facts.text()
     assert opaque.conforms and opaque.array[5, 5].tolist() == [200, 30, 60]
     assert opaque.array[5, 20].tolist() == [10, 200, 10]
     assert any("transparency" in step for step in clear.conversions)

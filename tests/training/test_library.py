@@ -53,6 +53,20 @@ def test_rename_moves_every_file_and_children_follow(tmp_path):
         rename_checkpoint(renamed, "../escape")
 
 
+def test_a_child_follows_only_its_own_parent_not_a_later_checkpoint_of_that_name(tmp_path):
+    first = make(tmp_path, "base", seed=1)
+    child = make(tmp_path, "child", parent="base", parent_sha256=read_info(first).model_sha256)
+    trash_checkpoint(first, tmp_path / "trash")
+    other = make(tmp_path, "base", seed=2)  # the name reused by another checkpoint
+    assert read_info(other).model_sha256 != read_info(child).parent_sha256
+    rename_checkpoint(other, "imported")
+    assert read_info(child).parent == "base"  # still names the checkpoint it came from
+    older = make(tmp_path, "older child", parent="imported")  # no hash recorded: by name
+    restored = restore_checkpoint(trash_checkpoint(tmp_path / "imported.keras", tmp_path / "t2"))
+    rename_checkpoint(restored, "imported v2")
+    assert read_info(older).parent == "imported v2" and read_info(child).parent == "base"
+
+
 def test_trash_and_restore_bring_back_the_same_files(tmp_path):
     path = make(tmp_path / "user", "mine")
     before = path.read_bytes()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.checkpoints import load_checkpoint
+from training.checkpoints import load_checkpoint, read_info
 from training.data import DataError, ImageSet, load_class_folders, split
 from training.reporting import SilentReporter
 from training.batches import augment
@@ -149,6 +149,7 @@ def test_new_classes_reuse_the_parent_backbone_and_train_a_new_head(tmp_path, ti
     result = train(two, TINY, tmp_path / "head.keras", parent=tiny_checkpoint, fine_tune="head")
     model, info = load_checkpoint(result.checkpoint)
     assert info.class_names == ("warm", "cool") and info.parent == "tiny"
+    assert info.parent_sha256 == read_info(tiny_checkpoint).model_sha256  # which "tiny"
     assert model.get_layer("logits").get_weights()[0].shape == (8, 2)
     for name in ("stem_conv", "group3_b_conv", "group2_a_bn"):  # head-only: backbone untouched
         for ours, theirs in zip(model.get_layer(name).get_weights(),
