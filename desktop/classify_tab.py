@@ -61,6 +61,7 @@ class ClassifyTab(QSplitter):
         self.setStretchFactor(1, 1)
         self.setSizes([480, 620])
         session.items.item_changed.connect(self._on_item_changed)
+        session.items.all_changed.connect(self.show_current)
         session.items.rowsInserted.connect(self._on_rows_inserted)
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(

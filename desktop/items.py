@@ -46,6 +46,7 @@ class ImageListModel(RowsTableModel):
     HEADERS = COLUMNS
 
     item_changed = Signal(int)  # item id
+    all_changed = Signal()  # every row at once (a checkpoint switch): one signal, not 50,000
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -180,6 +181,13 @@ class ImageListModel(RowsTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
             self.item_changed.emit(item_id)
+            self._keep_sorted()
+
+    def touch_all(self) -> None:
+        if self.items:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self.items) - 1, len(COLUMNS) - 1))
+            self.all_changed.emit()
             self._keep_sorted()
 
     def clear(self) -> None:

@@ -129,7 +129,7 @@ class ClassifierSession(QObject):
         self.files.cancel_all()  # and their reading stops: every item is read again below
         for item in self.items.items:
             item.state, item.error, item.probabilities = "waiting", "", None
-            self.items.touch(item.id)
+        self.items.touch_all()
         self._read(list(self.items.items))
 
     @Slot(str)

@@ -46,8 +46,14 @@ def test_switching_checkpoints_reclassifies_the_list_with_the_new_classes(qtbot,
     drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
     qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 5, timeout=WAIT)
     assert all(len(i.probabilities) == 10 for i in window.session.items.items)
+    changes = []
+    window.session.items.dataChanged.connect(lambda a, b, *_: changes.append((a.row(), b.row())))
     with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
         window.use_checkpoint(tiny_checkpoint)
+        # every row waits for the new model, told to the table at once (50,000 rows one by
+        # one held the window for 0.4 s)
+        assert changes == [(0, 1)] and row_texts(window) and all(
+            i.probabilities is None for i in window.session.items.items)
     qtbot.waitUntil(lambda: settled(window) and len(window.bars.bars) == 3, timeout=WAIT)
     assert all(len(i.probabilities) == 3 for i in window.session.items.items)
     assert all(text.split()[0] in ("red", "green", "blue") for text in row_texts(window).values())
