@@ -101,27 +101,59 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
     progress = Progress()
     callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
     if config.lookahead:
-        callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay, steps * config.epochs))
+        state = history.backup / "lookahead.npz" if history.backup is not None else None
+        callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay,
+                                      steps * config.epochs, state))
     if config.patience and has_val:
         callbacks.append(ResumedEarlyStopping("val_accuracy", patience=config.patience,
                                               mode="max"))
     return callbacks, progress
 
 
-def Lookahead(every: int, decay: float, total_steps: int):
+def Lookahead(every: int, decay: float, total_steps: int, state: Path | None = None):
     """airbench's lookahead, as a Keras callback: every ``every`` steps the weights (batch norm
     statistics included) move into an exponential average of themselves and are replaced by it.
     The average's decay per sync is ``decay ** every`` times the run's progress cubed, so early
     training is not held back and late training is smoothed; the last step leaves the average.
-    A resumed run starts a new average from its restored weights."""
+
+    With ``state`` (a file in the run's backup folder) the average is kept at every epoch's end,
+    and a resumed run goes on with it: the same weights as a run never interrupted. It starts
+    at the first batch, after a backup's weights and step count are restored."""
+    import io
+
     import keras
     import numpy as np
 
     class _Lookahead(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.variables = [v for v in self.model.weights if "float" in str(v.dtype)]
-            self.average = [np.array(v.numpy()) for v in self.variables]
-            self.step = int(self.model.optimizer.iterations.numpy())
+            self.average = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.average is None:
+                self.variables = [v for v in self.model.weights if "float" in str(v.dtype)]
+                self.step = int(self.model.optimizer.iterations.numpy())
+                self.average = self._stored() or [np.array(v.numpy()) for v in self.variables]
+
+        def _stored(self):
+            """The average this run kept at the epoch its backup resumes from, if it did."""
+            if state is None or not self.step:
+                return None
+            try:
+                with np.load(state, allow_pickle=False) as saved:
+                    average = [saved[f"a{i}"] for i in range(len(self.variables))]
+                    if int(saved["step"]) != self.step:
+                        return None  # kept for another epoch than the backup's
+            except (OSError, ValueError, KeyError):
+                return None
+            shapes = [tuple(v.shape) for v in self.variables]
+            return average if [a.shape for a in average] == shapes else None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if state is not None and self.average is not None:
+                buffer = io.BytesIO()
+                np.savez(buffer, step=self.step,
+                         **{f"a{i}": a for i, a in enumerate(self.average)})
+                atomic_write_bytes(state, buffer.getvalue())
 
         def on_train_batch_end(self, batch, logs=None):
             self.step += 1

@@ -75,3 +75,20 @@ def test_a_backup_whose_epoch_record_was_cut_short_still_resumes(tmp_path, crash
     # from the epoch before (the previous copy) where there is one, else from the start
     assert reporter.batches[0]["epoch"] == resumes_at
     assert reporter.epochs[-1]["epoch"] == 3
+
+
+def test_a_resumed_run_with_lookahead_ends_with_the_weights_of_one_never_interrupted(tmp_path):
+    # a sync every 2 of the 3 steps an epoch has: the backup's epoch ends between two syncs, so
+    # a new average started from the restored weights would pull later weights elsewhere
+    config = replace(TINY, lookahead=2, lookahead_decay=0.9)
+    whole = RecordingReporter()
+    train(colour_set(), config, tmp_path / "whole.keras", whole)
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), config, tmp_path / "run.keras", CrashingReporter(), backup_dir=backup)
+    assert (backup / "lookahead.npz").is_file()
+    resumed = RecordingReporter()
+    train(colour_set(), config, tmp_path / "run.keras", resumed, backup_dir=backup)
+    # the same batches from the same weights and the same average: the same loss curve
+    assert [b["loss"] for b in resumed.batches] == pytest.approx(
+        [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
