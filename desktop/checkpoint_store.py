@@ -98,9 +98,14 @@ class _DeleteCommand(QUndoCommand):
         if self._done:
             self._done = False
             return
-        self.record = self.store.guard(lambda: trash_checkpoint(
-            self.store.free(self.record.original), self.store.trash), self.record)
+        original = self.record.original
+        record = self.store.guard(lambda: trash_checkpoint(self.store.free(original),
+                                                           self.store.trash))
+        self.record = record or self.record
         self.store.refresh()
+        if record is not None and original == self.store.active:
+            # put back and used since: as when deleted, predictions go back to the bundled one
+            self.store.set_active(self.store.bundled)
 
     def undo(self) -> None:
         restored = self.store.guard(lambda: restore_checkpoint(self.record))

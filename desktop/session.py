@@ -59,7 +59,7 @@ class ClassifierSession(QObject):
             lane.idle.connect(self._emit_busy)
 
     # -- model -------------------------------------------------------------------------------
-    def load_model(self, checkpoint: Path | None = None) -> None:
+    def load_model(self, checkpoint: Path | None = None) -> str:
         """Read the sidecar now (cheap), load the network in the background.
 
         Two loads race: numpy reads the network in about 0.1 s (``training.numpy_net``, on the
@@ -68,15 +68,22 @@ class ClassifierSession(QObject):
         later classification. Images that arrive before either is ready wait for the first. A
         network numpy does not understand simply waits for Keras, which also has the last word
         on whether the checkpoint is valid (``safe_mode``, sidecar checks).
+
+        Returns "" or why the sidecar cannot be read: then a model already in use stays in use
+        (nothing changes); with none, every image says why it is not classified.
         """
-        self.checkpoint = Path(checkpoint or self.checkpoint)
-        self._load_error = ""
+        path = Path(checkpoint or self.checkpoint)
         try:
-            self.info = read_info(self.checkpoint)
-            self.items.class_names = self.info.class_names
-        except Exception as exc:
-            self.model_failed.emit(str(exc))
-            return
+            info = read_info(path)
+        except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is a reason
+            reason = str(exc)
+            if self.info is None:  # nothing to go on predicting with
+                self.checkpoint, self._load_error = path, f"the model could not be loaded: {reason}"
+                self._give_up([item.id for item in self.items.items], self._load_error)
+                self.model_failed.emit(reason)
+            return reason
+        self.checkpoint, self.info, self._load_error = path, info, ""
+        self.items.class_names = info.class_names
         with self._lock:
             self.classifier = None
             self._generation += 1  # results of the previous model still queued are dropped
@@ -114,6 +121,7 @@ class ClassifierSession(QObject):
         full.failed.connect(self._on_load_failed)
         self.loader.submit(full)
         self._recheck_all()  # the new model may read images differently; its jobs queue behind
+        return ""
 
     def _install(self, generation: int, classifier, ready: threading.Event, keras: bool) -> None:
         """From a worker: make ``classifier`` the one later classifications use, unless a newer
@@ -222,7 +230,11 @@ class ClassifierSession(QObject):
         """Decode and check ``items`` on the files lane; each decoded batch goes from there
         straight to the model lane, so a dropped image reaches the model without waiting for
         the GUI thread (busy painting the new row meanwhile), and to the GUI for its row."""
-        if not items or self.info is None or self._closed:
+        if not items or self._closed:
+            return
+        if self.info is None:  # no model: its sidecar could not be read (else still loading)
+            if self._load_error:
+                self._give_up([item.id for item in items], self._load_error)
             return
         self._total += len(items)
         entries = [(item.id, item.source) for item in items]

@@ -273,7 +273,12 @@ class MainWindow(QMainWindow):
     def use_checkpoint(self, path) -> None:
         """Predict with ``path`` from now on (the images shown are re-classified); remembered."""
         path = Path(path)
-        self.session.load_model(path)
+        reason = self.session.load_model(path)
+        if reason:
+            if self.session.info is not None:  # the model in use stays in use
+                self.statusBar().showMessage(f"Cannot use {path.stem}: {reason}. Still using "
+                                             f"{self.session.checkpoint.stem}.", 10000)
+            return
         from training.paths import bundled_checkpoint
         if path.resolve() == bundled_checkpoint().resolve():
             # not its path: a newer copy of the app, unpacked elsewhere, brings its own

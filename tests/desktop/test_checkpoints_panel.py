@@ -68,6 +68,26 @@ def test_delete_then_undo_restores_the_checkpoint(qtbot, make_window, tiny_check
     assert window.store.bundled.is_file() and "cannot be deleted" in panel.notice.text()
 
 
+def test_redo_of_a_delete_of_the_checkpoint_in_use_goes_back_to_the_bundled_one(
+        qtbot, make_window, image_dir, tiny_checkpoint):
+    mine = user_checkpoint("mine", ("cat", "dog"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    panel.select(mine)
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo
+    panel.select(mine)
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)  # put back, then used
+    assert window.session.checkpoint == mine
+    assert "Delete mine" in window.redo_action.text()
+    window.redo_action.trigger()
+    assert not mine.exists()
+    assert window.session.checkpoint == window.store.bundled == window.store.active
+    assert window.settings.value("checkpoint") is None
+    drop(window, [image_dir / "red.png"])  # classified by the bundled model, not a trashed one
+    qtbot.waitUntil(lambda: len(bar_labels(window)) == 5, timeout=WAIT)
+
+
 def test_deleted_checkpoints_are_gone_for_good_after_closing(qtbot, make_window, tiny_checkpoint):
     mine = user_checkpoint("mine", ("a", "b"))
     window = make_window(tiny_checkpoint)

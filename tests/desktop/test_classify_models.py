@@ -141,3 +141,39 @@ def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
     assert window.bars.bars == [] and "could not be loaded" in window.bars.message.text()
     assert "SHA-256" in window.bars.message.text()
     assert window.settings.value("checkpoint") is None
+
+
+def test_switching_to_a_checkpoint_whose_sidecar_cannot_be_read_keeps_the_model_in_use(
+        qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
+    import shutil
+    bad = tmp_path / "renamed meanwhile.keras"
+    shutil.copy(tiny_checkpoint, bad)  # its sidecar is gone (renamed or deleted elsewhere)
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    before = row_texts(window)["red.png"]
+    window.use_checkpoint(bad)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Cannot use renamed meanwhile:") and "Still using tiny" in message
+    assert window.session.checkpoint == tiny_checkpoint and window.settings.value("checkpoint") \
+        in (None, str(tiny_checkpoint))
+    assert window.model_status.text().startswith("Model: tiny")
+    drop(window, [image_dir / "green.jpg"])  # still classified by the model in use
+    qtbot.waitUntil(lambda: settled(window) and len(row_texts(window)) == 2, timeout=WAIT)
+    assert row_texts(window)["red.png"] == before
+    assert row_texts(window)["green.jpg"].split()[0] in ("red", "green", "blue")
+
+
+def test_with_no_readable_checkpoint_at_launch_every_image_says_why(qtbot, make_window,
+                                                                   image_dir, tmp_path):
+    bad = tmp_path / "typo.keras"
+    bad.write_bytes(b"PK")  # no sidecar
+    window = make_window(bad, load=False)
+    drop(window, [image_dir / "red.png"])
+    with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
+        window.session.load_model()
+    assert row_texts(window)["red.png"].startswith("not classified: the model could not be loaded")
+    drop(window, [image_dir / "green.jpg"])  # a later drop too: nothing waits for ever
+    qtbot.waitUntil(lambda: row_texts(window).get("green.jpg", "").startswith(
+        "not classified: the model could not be loaded"), timeout=WAIT)
+    assert "Could not load the model" in window.bars.message.text()
