@@ -135,6 +135,7 @@ class ClassifierSession(QObject):
     def _recheck_all(self) -> None:
         self._epoch += 1  # batches still being read for the old check are dropped
         self.files.cancel_all()  # and their reading stops: every item is read again below
+        self._done = self._total = 0  # so counted once: "n of m" starts again
         for item in self.items.items:
             item.state, item.error, item.probabilities = "waiting", "", None
         self.items.touch_all()
@@ -360,8 +361,9 @@ class ClassifierSession(QObject):
         for item in self.items.items:
             if item.state in ("waiting", "checked"):
                 item.state = "stopped"
-                self.items.touch(item.id)
                 stopped += 1
+        if stopped:
+            self.items.touch_all()  # one signal for the table, not one per row
         return stopped
 
     def clear(self) -> None:

@@ -143,6 +143,17 @@ def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
     assert window.settings.value("checkpoint") is None
 
 
+def test_switching_checkpoint_while_images_are_read_counts_each_image_once(
+        qtbot, make_window, image_dir, tiny_checkpoint):
+    window = make_window(ROOT / "models" / "cifar10.keras")
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    assert window.session.progress() == (0, 2)
+    window.use_checkpoint(tiny_checkpoint)  # every image is read again for the new model
+    assert window.session.progress() == (0, 2)  # "0 of 2 classified", not "0 of 4"
+    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
+    assert all(len(i.probabilities) == 3 for i in window.session.items.items)
+
+
 def test_switching_to_a_checkpoint_whose_sidecar_cannot_be_read_keeps_the_model_in_use(
         qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
     import shutil
