@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from training import runs
 from training.checkpoints import now_iso
+from training.library import run_name
 from training.paths import user_cache_dir, user_checkpoints_dir
 from training.preprocessing import Preprocessing
 
@@ -103,8 +104,7 @@ class TrainController(QObject):
         if self.data is None or self.running():
             return
         if out is None:
-            name = Path(self.data_path.rstrip("/\\")).name.split(".")[0] or "run"
-            out = user_checkpoints_dir() / f"{name}-{now_iso()[:19].replace(':', '')}.keras"
+            out = user_checkpoints_dir() / f"{run_name(self.data_path, now_iso())}.keras"
         try:
             record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
         except OSError as exc:  # a full or read-only data folder: say so, start nothing

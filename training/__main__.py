@@ -149,6 +149,7 @@ def cmd_train(args) -> int:
     from .backups import resumed_out
     from .checkpoints import CheckpointError, now_iso, read_info
     from .data import DataError
+    from .library import run_name
     from .paths import user_checkpoints_dir
     from .reporting import PrintReporter
     from .train import Cancelled, TrainConfig, fit_to_data, train
@@ -189,8 +190,7 @@ def cmd_train(args) -> int:
             config = scaled
         out = Path(args.out) if args.out else user_checkpoints_dir()
         if out.suffix != ".keras":
-            out = resumed_out(args.backup) or out / (
-                f"{Path(args.data).stem.split('.')[0]}-{now_iso()[:19].replace(':', '')}.keras")
+            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
         command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for name, reason in data.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)

@@ -307,13 +307,22 @@ def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) ->
     raise CheckpointError(f"no free name for {wanted} in {folder}")
 
 
-def _safe_stem(stem: str) -> str:
-    cleaned = re.sub(r"[^\w .,()+=-]", "_", stem).strip(" .") or "imported"
-    cleaned = cleaned if cleaned[0].isalnum() else f"imported {cleaned}"
-    cleaned = re.sub(r"\.history$", "", cleaned[:80], flags=re.IGNORECASE)
-    while len(cleaned.encode("utf-8")) > NAME_MAX_BYTES - 8:  # room for " (12)"
+def _safe_stem(stem: str, fallback: str = "imported", room: int = 8) -> str:
+    """``stem`` as a valid checkpoint name, with ``room`` bytes left over (for " (12)")."""
+    cleaned = re.sub(r"[^\w .,()+=-]", "_", stem).strip(" .") or fallback
+    cleaned = cleaned if cleaned[0].isalnum() else f"{fallback} {cleaned}"
+    cleaned = re.sub(r"\.history$", "", cleaned[:80 - room], flags=re.IGNORECASE)
+    while len(cleaned.encode("utf-8")) > NAME_MAX_BYTES - room:
         cleaned = cleaned[:-1]
-    return cleaned.strip(" .") or "imported"
+    return cleaned.strip(" .") or fallback
+
+
+def run_name(data_path, when: str) -> str:
+    """A new run's checkpoint name: its data's name and the time (``when``, ISO), made a name
+    that rename and its undo accept (a folder named "cats & dogs" gives "cats _ dogs-...")."""
+    stamp = "-" + when[:19].replace(":", "")
+    stem = Path(str(data_path).rstrip("/\\")).name.split(".")[0]
+    return check_name(_safe_stem(stem, fallback="run", room=len(stamp.encode())) + stamp)
 
 
 def _free_name(folder: Path, name: str, first: str = " (2)") -> str:

@@ -258,3 +258,20 @@ def test_validation_part_needs_the_training_data(tmp_path):
     other = ImageSet(data.images[::-1].copy(), data.labels, data.class_names)
     with pytest.raises(ValueError, match="not the data the checkpoint was trained on"):
         validation_part(other, info)
+
+
+@pytest.mark.parametrize("data", ["/data/cats & dogs", "/data/John's photos/", "C:\\data\\x#y",
+                                  "/data/" + "long name " * 9, "/data/.hidden", "/d/étés.tar.gz"])
+def test_a_new_run_is_named_after_its_data_with_a_name_rename_and_undo_accept(data):
+    from training.library import check_name, run_name
+    name = run_name(data, "2026-11-26T14:23:16.123+00:00")
+    assert name.endswith("-2026-11-26T142316") and check_name(name) == name
+    assert len(name) <= 80 and name[0].isalnum()
+
+
+def test_a_run_named_after_a_folder_with_an_ampersand_can_be_renamed_and_back(tmp_path):
+    from training.library import run_name
+    path = make(tmp_path, run_name("/data/cats & dogs", "2026-11-26T14:23:16"))
+    assert path.stem == "cats _ dogs-2026-11-26T142316"
+    rename_checkpoint(rename_checkpoint(path, "pets"), path.stem)  # what undo does
+    assert path.is_file()
