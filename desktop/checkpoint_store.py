@@ -148,9 +148,10 @@ class CheckpointStore(QObject):
         # this window's own trash: another running instance empties only its own when it closes
         self.trash = Path(trash) / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         prune_trash(Path(trash))  # what crashed sessions left behind, weeks ago
-        # the checkpoints running jobs write (a training run) or store results in (an
-        # evaluation): not renamed or deleted under them; the window sets this
-        self.in_use = lambda: set()
+        # the checkpoints running jobs write (a training run), read (its parent, an export) or
+        # store results in (an evaluation), and the parents of unfinished runs: not renamed or
+        # deleted under them. The window sets this: path -> what holds it and what to do
+        self.in_use = lambda: {}
         self.overlays = user_evaluations_dir()
         self.model = CheckpointTableModel(self)
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
@@ -214,10 +215,10 @@ class CheckpointStore(QObject):
         return new
 
     def free(self, path: Path) -> Path:
-        """``path``, unless a running job writes it (then undo and redo leave it alone)."""
-        if Path(path) in self.in_use():
-            raise CheckpointError(f"{Path(path).stem} is in use by a running job (training, "
-                                  "evaluation or export): stop it first")
+        """``path``, unless a job holds it (then undo and redo leave it alone too)."""
+        holder = self.in_use().get(Path(path))
+        if holder:
+            raise CheckpointError(f"{Path(path).stem} is in use by {holder}")
         return path
 
     def guard(self, action, fallback=None):

@@ -44,18 +44,28 @@ class LibraryTabs(QObject):
             self._store.active_changed.connect(self.use_requested)
         return self._store
 
-    def _paths_in_use(self) -> set:
-        """The checkpoint a training run writes, the one an evaluation stores its result in and
-        the one being exported."""
-        paths = set()
-        self._exports = [d for d in self._exports if d.job is not None or d.isVisible()]
-        paths.update(Path(d.checkpoint) for d in self._exports if d.job is not None)
+    def _paths_in_use(self) -> dict:
+        """Checkpoints not to be renamed or deleted now, each with what holds it: the one a
+        training run writes and the one it started from (its sidecar names it; a resume reads
+        it), the one an evaluation stores its result in, the one being exported, and the parents
+        of unfinished runs that can still be resumed."""
+        job = "a running job (training, evaluation or export): stop it first"
+        paths = {}
         trainer = getattr(self.window, "trainer", None)
+        for record in trainer.unfinished_runs() if trainer is not None else ():
+            if record.parent:
+                paths[Path(record.parent)] = ("an unfinished training run that started from it: "
+                                              "resume or discard that run first")
+        self._exports = [d for d in self._exports if d.job is not None or d.isVisible()]
+        paths.update((Path(d.checkpoint), job) for d in self._exports if d.job is not None)
         if trainer is not None and trainer.running() and trainer.record is not None:
-            paths.add(Path(trainer.record.out))
+            paths[Path(trainer.record.out)] = job
+            if trainer.record.parent:
+                paths[Path(trainer.record.parent)] = ("a running job (training started from "
+                                                      "it): stop it first")
         evaluation = self._evaluation
         if evaluation is not None and evaluation.job is not None and evaluation._running:
-            paths.add(Path(evaluation._running))
+            paths[Path(evaluation._running)] = job
         return paths
 
     @property

@@ -134,10 +134,10 @@ def test_a_checkpoint_a_running_job_writes_cannot_be_renamed_or_deleted(qtbot, m
     mine = user_checkpoint("being trained", ("a", "b"))
     window = make_window(tiny_checkpoint)
     panel = open_checkpoints(window)
-    window.store.in_use = lambda: {mine}
+    window.store.in_use = lambda: {mine: "a running job (training, evaluation or export)"}
     assert window.store.rename(mine, "other") is None and not window.store.delete(mine)
     assert mine.is_file() and "running job" in panel.notice.text()
-    window.store.in_use = lambda: set()
+    window.store.in_use = lambda: {}
     assert window.store.rename(mine, "other") is not None
 
 
@@ -248,8 +248,8 @@ def test_undo_leaves_a_checkpoint_alone_while_a_job_writes_it(qtbot, make_window
     window = make_window(tiny_checkpoint)
     panel = open_checkpoints(window)
     renamed = window.store.rename(mine, "evaluated now")
-    window.store.in_use = lambda: {renamed}  # an evaluation of it started meanwhile
+    window.store.in_use = lambda: {renamed: "a running job"}  # an evaluation of it started
     window.undo_action.trigger()
     assert renamed.is_file() and not mine.exists()
     assert "running job" in panel.notice.text()
-    window.store.in_use = lambda: set()
+    window.store.in_use = lambda: {}

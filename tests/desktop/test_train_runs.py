@@ -186,3 +186,25 @@ def test_data_dropped_during_a_run_leaves_the_runs_data_shown(qtbot, make_window
     assert window.trainer.data_path == shown
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
         panel.stop()
+
+
+def test_the_checkpoint_a_run_started_from_is_kept_while_it_runs_or_can_be_resumed(
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
+    from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+    parent = user_checkpoint("start", ("a", "b"))
+    record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    runs._write(replace(record, parent=str(parent)))  # a resume reads it: renamed, it would fail
+    window, _ = train_window(make_window, tiny_checkpoint)
+    panel = open_checkpoints(window)
+    assert window.store.rename(parent, "renamed") is None and not window.store.delete(parent)
+    assert parent.is_file() and "resume or discard that run first" in panel.notice.text()
+    qtbot.mouseClick(window.banner.button("Discard"), Qt.MouseButton.LeftButton)
+    renamed = window.store.rename(parent, "renamed")
+    assert renamed is not None
+    # a fine-tune from it running (its sidecar will name it): kept until the run ends
+    monkeypatch.setattr(window.trainer, "running", lambda: True)
+    monkeypatch.setattr(window.trainer, "record", replace(record, parent=str(renamed)),
+                        raising=False)
+    assert window.store.rename(renamed, "again") is None and renamed.is_file()
+    assert "training started from it" in panel.notice.text()
+    monkeypatch.undo()  # nothing runs: closing the window asks nothing
