@@ -162,11 +162,14 @@ class CheckpointStore(QObject):
         self.model.set_entries(entries, self.active)
 
     def _with_overlay(self, entry: Entry) -> Entry:
-        """The bundled checkpoint's evaluations live in the user folder; show them with it."""
-        if not entry.bundled or entry.info is None:
+        """The evaluations of a read-only checkpoint (the bundled one, a read-only sidecar or
+        folder) live in the user folder; show them with it."""
+        if entry.info is None:
             return entry
         from training.evaluate import overlay_path, stored_evaluations
-        overlay = overlay_path(entry.path, self.overlays)
+        overlay = overlay_path(entry.path, self.overlays, entry.info)
+        if not entry.bundled and not overlay.is_file():
+            return entry
         info = replace(entry.info, evaluations=stored_evaluations(entry.info, overlay))
         test = info.evaluations.get("CIFAR-10 test part")
         if isinstance(test, dict) and isinstance(test.get("accuracy"), (int, float)):

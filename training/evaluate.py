@@ -77,9 +77,9 @@ def evaluation_record(summary: dict, data: ImageSet, description: str) -> dict:
             "data_fingerprint": data.fingerprint(), "created": now_iso()}
 
 
-def overlay_path(checkpoint: Path, folder: Path) -> Path:
+def overlay_path(checkpoint: Path, folder: Path, info: CheckpointInfo | None = None) -> Path:
     """Where evaluations of a read-only checkpoint (the bundled one) are kept instead."""
-    info = read_info(checkpoint)
+    info = info or read_info(checkpoint)
     return Path(folder) / f"{checkpoint.stem}-{(info.model_sha256 or 'unknown')[:12]}.json"
 
 

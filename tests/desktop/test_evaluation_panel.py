@@ -136,3 +136,26 @@ def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkp
         assert isinstance(gallery, GalleryDialog) and gallery.isVisible()
         gallery.close()
         qtbot.waitUntil(lambda: not panel.galleries, timeout=WAIT)  # Qt deleted it
+
+
+def test_an_evaluation_of_a_read_only_checkpoint_is_listed_with_it(qtbot, make_window,
+                                                                     tiny_checkpoint, tmp_path,
+                                                                     monkeypatch):
+    import training.evaluate
+    from training.paths import user_evaluations_dir
+    picked = user_checkpoint("on a read-only disk", ("red", "green", "blue"))
+    before = sidecar_path(picked).read_bytes()
+    # as for a read-only sidecar (the tests run as root, for whom chmod does not stop writes)
+    monkeypatch.setattr(training.evaluate, "overlay_for", lambda checkpoint: (
+        training.evaluate.overlay_path(checkpoint, user_evaluations_dir())))
+    window = make_window(tiny_checkpoint)
+    window.evaluate_checkpoint(picked)
+    panel = window.evaluation_panel
+    colour_folders(tmp_path / "shapes")
+    panel.path_edit.setText(str(tmp_path / "shapes"))
+    with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert sidecar_path(picked).read_bytes() == before  # not written
+    window.store.refresh()
+    entry = window.store.entry(picked)
+    assert entry.info.evaluations["class folders shapes"]["images"] == 15  # yet listed with it
