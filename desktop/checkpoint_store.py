@@ -140,6 +140,7 @@ class CheckpointStore(QObject):
 
     active_changed = Signal(object)  # Path: use this checkpoint for predictions now
     error = Signal(str)  # a one-line reason an operation was refused
+    moved = Signal(object, object)  # old Path, new Path: renamed (or a rename undone)
 
     def __init__(self, folder: Path, bundled: Path, trash: Path, undo_stack: QUndoStack | None = None,
                  parent=None) -> None:
@@ -234,6 +235,7 @@ class CheckpointStore(QObject):
 
     def follow(self, old: Path, new: Path) -> None:
         """After a rename (or its undo): the active checkpoint keeps being the same file."""
+        self.moved.emit(old, new)
         if self.active == old:
             self.active = new
             self.refresh()

@@ -34,6 +34,7 @@ class EvaluationPanel(QWidget):
         super().__init__(parent)
         self.lane, self.settings = lane, settings
         self.checkpoint: Path | None = None  # the one chosen in the picker
+        self.fallback = lambda: None  # the one to choose when the chosen one is gone (in use)
         self._running: Path | None = None  # the one the running evaluation started with
         self.evaluated_checkpoint: Path | None = None  # the one ``outcome`` belongs to
         self.job: Job | None = None
@@ -123,8 +124,13 @@ class EvaluationPanel(QWidget):
         entries = [e for e in list_checkpoints(user_checkpoints_dir(), bundled_checkpoint())
                    if e.info is not None]
         named = [(e.path, e.name + (" (bundled)" if e.bundled else "")) for e in entries]
-        if self.checkpoint is not None and self.checkpoint not in [p for p, _ in named]:
-            named.append((self.checkpoint, self.checkpoint.stem))
+        listed = [p for p, _ in named]
+        if self.checkpoint is not None and not self.checkpoint.is_file():
+            fallback = self.fallback()  # renamed or deleted since it was chosen: no entry that
+            self.checkpoint = (Path(fallback) if fallback is not None  # can only fail
+                               and Path(fallback).is_file() else listed[0] if listed else None)
+        if self.checkpoint is not None and self.checkpoint not in listed:
+            named.append((self.checkpoint, self.checkpoint.stem))  # a file outside the folder
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for path, name in named:
@@ -134,6 +140,13 @@ class EvaluationPanel(QWidget):
         if self.checkpoint is not None:
             self.model_combo.setCurrentIndex(self.model_combo.findData(str(self.checkpoint)))
         self.model_combo.blockSignals(False)
+
+    def follow(self, old: Path, new: Path) -> None:
+        """A checkpoint was renamed: the picker keeps the same file chosen."""
+        if self.checkpoint == old:
+            self.checkpoint = new
+        if self.isVisible():
+            self.refresh_checkpoints()
 
     def _on_model_chosen(self, index: int) -> None:
         if index >= 0:

@@ -85,7 +85,9 @@ class LibraryTabs(QObject):
         if self._evaluation is None:
             from .evaluation_panel import EvaluationPanel
             panel = EvaluationPanel(self.lane, self.settings)
+            panel.fallback = lambda: self.session.checkpoint
             panel.set_checkpoint(self.session.checkpoint)
+            self.store.moved.connect(panel.follow)
             panel.message.connect(lambda text: self.message.emit(text, 6000))
             panel.evaluated.connect(self.refresh)
             self._evaluation = panel

@@ -159,3 +159,23 @@ def test_an_evaluation_of_a_read_only_checkpoint_is_listed_with_it(qtbot, make_w
     window.store.refresh()
     entry = window.store.entry(picked)
     assert entry.info.evaluations["class folders shapes"]["images"] == 15  # yet listed with it
+
+
+def test_the_evaluate_picker_follows_a_rename_and_drops_a_deleted_checkpoint(
+        qtbot, make_window, tiny_checkpoint):
+    chosen = user_checkpoint("chosen", ("red", "green", "blue"))
+    window = make_window(tiny_checkpoint)
+    window.evaluate_checkpoint(chosen)  # Evaluate… on the Checkpoints tab: the Evaluate tab
+    panel = window.evaluation_panel
+
+    def picker():
+        window.tabs.setCurrentWidget(panel)  # back to the Evaluate tab
+        return [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
+
+    window.tabs.setCurrentWidget(window.checkpoints_panel)
+    renamed = window.store.rename(chosen, "renamed")
+    assert "chosen" not in picker() and panel.model_combo.currentText() == "renamed"
+    window.tabs.setCurrentWidget(window.checkpoints_panel)
+    assert window.store.delete(renamed)
+    assert "renamed" not in picker()  # no entry that can only fail
+    assert panel.checkpoint == tiny_checkpoint and panel.model_combo.currentText() == "tiny"
