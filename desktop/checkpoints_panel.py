@@ -1,7 +1,7 @@
 """The Checkpoints tab: every checkpoint with its lineage and figures; use, rename, delete (undo
 with Ctrl+Z), import, compare, evaluate and export.
 
-Import runs on the library's worker lane (loading an untrusted file with ``safe_mode`` can take a
+Import runs on its own worker lane (loading an untrusted file with ``safe_mode`` can take a
 moment); rename and delete are file moves, done at once and undoable.
 """
 from __future__ import annotations

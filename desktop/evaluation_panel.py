@@ -194,6 +194,10 @@ class EvaluationPanel(QWidget):
         self.progress.show()
         self.status.setProperty("state", "")
         self.status.setText(f"Evaluating {checkpoint.stem}…")
+        if self.lane.busy():  # an export runs: said, not a silent wait
+            self.status.setText(f"Waiting for the running export to finish, then evaluating "
+                                f"{checkpoint.stem}…")
+            job.started.connect(lambda: self.status.setText(f"Evaluating {checkpoint.stem}…"))
         self.lane.submit(job)
         return job
 

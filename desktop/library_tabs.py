@@ -1,6 +1,7 @@
 """The checkpoint library's place in the window: the Checkpoints and Evaluate tabs (built on
 first visit, so launch does not pay for them), the undo stack of its deletes and renames, the
-worker lane its imports, evaluations and exports share, and the export dialog."""
+worker lane its evaluations and exports share (one at a time), the one for imports (a quick check
+that never waits behind an evaluation), and the export dialog."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,8 @@ class LibraryTabs(QObject):
     def __init__(self, window, tabs, session, settings) -> None:
         super().__init__(window)
         self.window, self.tabs, self.session, self.settings = window, tabs, session, settings
-        self.lane = JobLane("library", self)
+        self.lane = JobLane("library", self)  # evaluations and exports, one at a time (2 cores)
+        self.import_lane = JobLane("import", self)  # a quick check: never behind an evaluation
         self.undo_stack = QUndoStack(self)
         self._store = self._checkpoints = self._evaluation = None
         self.export_dialog = None
@@ -72,7 +74,7 @@ class LibraryTabs(QObject):
     def checkpoints_panel(self):
         if self._checkpoints is None:
             from .checkpoints_panel import CheckpointsPanel
-            panel = CheckpointsPanel(self.store, self.lane)
+            panel = CheckpointsPanel(self.store, self.import_lane)
             panel.message.connect(lambda text: self.message.emit(text, 6000))
             panel.evaluate_requested.connect(self.evaluate)
             panel.export_requested.connect(self.export)
@@ -138,5 +140,6 @@ class LibraryTabs(QObject):
     def close(self) -> None:
         """The window closes: stop the library's work; what was deleted is gone for good."""
         self.lane.shutdown()
+        self.import_lane.shutdown()
         if self._store is not None:
             self._store.close()

@@ -43,7 +43,7 @@ def close_and_time(window) -> float:
 
 
 def lanes_alive(window):
-    lanes = (window.library_lane, window.session.walker, window.session.files,
+    lanes = (window.library_lane, window.library.import_lane, window.session.walker, window.session.files,
              window.session.model_lane, window.session.loader)
     return [lane.name for lane in lanes if lane.thread.is_alive()]
 

@@ -179,3 +179,27 @@ def test_the_evaluate_picker_follows_a_rename_and_drops_a_deleted_checkpoint(
     assert window.store.delete(renamed)
     assert "renamed" not in picker()  # no entry that can only fail
     assert panel.checkpoint == tiny_checkpoint and panel.model_combo.currentText() == "tiny"
+
+
+def test_work_queued_behind_a_running_job_says_so_and_an_import_does_not_wait(
+        qtbot, make_window, tiny_checkpoint, tmp_path, copy_of_tiny):
+    import threading
+
+    from desktop.jobs import Job
+    from .test_checkpoints_panel import open_checkpoints
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    release = threading.Event()
+    window.library_lane.submit(Job(lambda reporter: release.wait(60), "an export"))
+    colour_folders(tmp_path / "shapes")
+    panel.path_edit.setText(str(tmp_path / "shapes"))
+    job = panel.start()
+    assert panel.status.text().startswith("Waiting for the running export to finish")
+    imported = open_checkpoints(window).import_file(copy_of_tiny("friend"))
+    with qtbot.waitSignal(imported.finished, timeout=WAIT):
+        pass  # on its own lane: not behind the export
+    assert panel.status.text().startswith("Waiting")
+    with qtbot.waitSignal(job.started, timeout=WAIT):
+        release.set()
+    assert not panel.status.text().startswith("Waiting")
+    qtbot.waitUntil(lambda: panel.job is None, timeout=WAIT)

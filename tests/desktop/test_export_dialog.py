@@ -17,6 +17,23 @@ def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoi
     dialog.close()
 
 
+def test_an_export_behind_a_running_evaluation_says_it_waits(qtbot, make_window,
+                                                             tiny_checkpoint, tmp_path):
+    import threading
+
+    from desktop.jobs import Job
+    window = make_window(tiny_checkpoint)
+    release = threading.Event()
+    window.library_lane.submit(Job(lambda reporter: release.wait(60), "an evaluation"))
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "export")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert dialog.outcome.text().startswith("Waiting for the running evaluation or export")
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT):
+        release.set()
+    assert "Parity" in dialog.outcome.text()
+    dialog.close()
+
+
 def test_onnx_is_offered_only_where_its_packages_are(qtbot, make_window, tiny_checkpoint,
                                                      tmp_path, monkeypatch):
     import importlib.util
