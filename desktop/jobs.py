@@ -7,6 +7,7 @@ being lost. Jobs talk to widgets only through signals; cancellation is cooperati
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import traceback
@@ -98,16 +99,20 @@ class JobLane(QObject):
     def __init__(self, name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.name = name
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        # (priority, order, job): an urgent job (one the user waits on) goes before the queue
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
         self._pending: list[Job] = []  # submitted, not yet finished (read on the GUI thread)
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name=f"lane-{name}", daemon=True)
         self.thread.start()
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: Job, urgent: bool = False) -> Job:
+        """Queue ``job``; an ``urgent`` one runs next, before jobs queued earlier (a saliency
+        map the user asked for, not after a whole folder's classifications)."""
         with self._lock:
             self._pending.append(job)
-        self._queue.put(job)
+        self._queue.put((0 if urgent else 1, next(self._order), job))
         return job
 
     def busy(self) -> bool:
@@ -115,7 +120,7 @@ class JobLane(QObject):
             return bool(self._pending)
 
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
+        while (job := self._queue.get()[2]) is not None:
             if job.cancel_flag.is_set():  # it still ends with one of its signals
                 job.failed.emit(CANCELLED_BEFORE_START)
             else:
@@ -134,6 +139,6 @@ class JobLane(QObject):
     def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Cancel everything, stop the thread and wait for it; True when it stopped in time."""
         self.cancel_all()
-        self._queue.put(None)
+        self._queue.put((2, next(self._order), None))  # after the cancelled jobs' signals
         self.thread.join(timeout_s)
         return not self.thread.is_alive()

@@ -335,7 +335,7 @@ class ClassifierSession(QObject):
         job.partial.connect(self._on_explained)
         job.finished.connect(self._on_explained)
         self._explaining = job
-        self.model_lane.submit(job)
+        self.model_lane.submit(job, urgent=True)  # not behind a whole folder's classifications
         return job
 
     @Slot(object)

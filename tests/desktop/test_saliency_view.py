@@ -89,3 +89,28 @@ def test_show_why_on_a_network_grad_cam_cannot_read_falls_back_to_occlusion(tmp_
     for method in ("grad-cam", "occlusion"):
         found = find_evidence(classifier, array, 0, 1, 0, method, SilentReporter())
         assert found.method == "occlusion" and found.heat.shape == (32, 32)
+
+
+def test_show_why_does_not_wait_behind_a_folders_classifications(qtbot, make_window, image_dir,
+                                                                  tiny_checkpoint, monkeypatch):
+    import threading
+
+    import desktop.session
+    from desktop.jobs import Job
+    real, ran = desktop.session.find_evidence, []
+    monkeypatch.setattr(desktop.session, "find_evidence",
+                        lambda *args: (ran.append("map"), real(*args))[1])
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    lane, release = window.session.model_lane, threading.Event()
+    ran.clear()  # the map drawn since the drop, if any
+    lane.submit(Job(lambda reporter: release.wait(60), "classifying a batch"))
+    for i in range(3):
+        lane.submit(Job(lambda reporter, i=i: ran.append(f"batch {i}"), "a later batch"))  # a big folder's classifications, queued before the request
+    with qtbot.waitSignal(window.session.explained, timeout=WAIT):
+        window.input_check.show_why.setChecked(True)
+        release.set()
+    qtbot.waitUntil(lambda: not lane.busy(), timeout=WAIT)
+    assert ran[0] == "map"  # asked for last, made first (next after the batch in progress)
+    assert ran[-3:] == ["batch 0", "batch 1", "batch 2"]  # the batches follow, in their order
