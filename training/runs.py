@@ -114,7 +114,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _alive_windows(pid: int) -> bool:  # pragma: no cover - Windows only
+def _alive_windows(pid: int) -> bool:  # Windows only; tested against a stand-in kernel32
     import ctypes
     kernel32 = ctypes.windll.kernel32
     handle = kernel32.OpenProcess(0x00100000 | 0x1000, False, pid)  # SYNCHRONIZE, QUERY_LIMITED

@@ -358,3 +358,27 @@ def test_stopping_a_resumed_run_before_it_trains_again_keeps_it_resumable(tmp_pa
         runs.run_training(runs.claim(left), colour_set(), stopped)
     [again] = runs.unfinished_runs(tmp_path / "runs")
     assert again.id == record.id and again.completed_epochs() == 1
+
+
+@pytest.mark.parametrize("handle, error, wait, alive", [
+    (0, 87, None, False),  # ERROR_INVALID_PARAMETER: no such process
+    (0, 5, None, True),  # ERROR_ACCESS_DENIED: it runs, as another user
+    (7, 0, 0x102, True),  # WAIT_TIMEOUT: still running
+    (7, 0, 0, False),  # signalled: it has exited (its handle lingers while someone holds it)
+])
+def test_on_windows_a_run_is_alive_while_its_process_is(monkeypatch, handle, error, wait, alive):
+    """The Windows branch of the liveness check, against a stand-in for kernel32 (these tests
+    run on Linux): os.kill(pid, 0) there would send Ctrl+C instead of asking."""
+    import ctypes
+    from types import SimpleNamespace
+
+    from training import runs
+    closed = []
+    kernel32 = SimpleNamespace(OpenProcess=lambda access, inherit, pid: handle,
+                               GetLastError=lambda: error,
+                               WaitForSingleObject=lambda h, ms: wait,
+                               CloseHandle=closed.append)
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(kernel32=kernel32), raising=False)
+    monkeypatch.setattr(runs.os, "name", "nt")
+    assert runs._alive(4242) is alive
+    assert closed == ([handle] if handle else [])  # every handle opened is closed
