@@ -141,6 +141,7 @@ class CheckpointStore(QObject):
     active_changed = Signal(object)  # Path: use this checkpoint for predictions now
     error = Signal(str)  # a one-line reason an operation was refused
     moved = Signal(object, object)  # old Path, new Path: renamed (or a rename undone)
+    listed = Signal()  # the list was read again (deleted, restored, renamed, trained...)
 
     def __init__(self, folder: Path, bundled: Path, trash: Path, undo_stack: QUndoStack | None = None,
                  parent=None) -> None:
@@ -161,6 +162,7 @@ class CheckpointStore(QObject):
     def refresh(self) -> None:
         entries = [self._with_overlay(e) for e in list_checkpoints(self.folder, self.bundled)]
         self.model.set_entries(entries, self.active)
+        self.listed.emit()
 
     def _with_overlay(self, entry: Entry) -> Entry:
         """The evaluations of a read-only checkpoint (the bundled one, a read-only sidecar or

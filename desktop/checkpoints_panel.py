@@ -189,9 +189,10 @@ class CheckpointsPanel(QWidget):
         self.notice.hide()
         paths = self.selected_paths()
         if len(paths) == 1:
-            self.store.set_active(paths[0])
+            self.store.set_active(paths[0])  # the window switches, or says why it cannot
             self.select(paths[0])  # the table was refreshed: keep the row (and its details)
-            self.message.emit(f"Using {paths[0].stem} for predictions")
+            if self.store.active == paths[0]:
+                self.message.emit(f"Using {paths[0].stem} for predictions")
 
     def rename_selected(self) -> None:
         paths = self.selected_paths()

@@ -144,9 +144,7 @@ class EvaluationPanel(QWidget):
     def follow(self, old: Path, new: Path) -> None:
         """A checkpoint was renamed: the picker keeps the same file chosen."""
         if self.checkpoint == old:
-            self.checkpoint = new
-        if self.isVisible():
-            self.refresh_checkpoints()
+            self.checkpoint = new  # listed anew by the store's refresh that follows
 
     def _on_model_chosen(self, index: int) -> None:
         if index >= 0:

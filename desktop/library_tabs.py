@@ -55,6 +55,8 @@ class LibraryTabs(QObject):
         paths = {}
         trainer = getattr(self.window, "trainer", None)
         for record in trainer.unfinished_runs() if trainer is not None else ():
+            paths[Path(record.out)] = ("an unfinished training run that writes it: resume or "
+                                       "discard that run first")
             if record.parent:
                 paths[Path(record.parent)] = ("an unfinished training run that started from it: "
                                               "resume or discard that run first")
@@ -90,6 +92,7 @@ class LibraryTabs(QObject):
             panel.fallback = lambda: self.session.checkpoint
             panel.set_checkpoint(self.session.checkpoint)
             self.store.moved.connect(panel.follow)
+            self.store.listed.connect(panel.refresh_checkpoints)  # a delete undone or redone
             panel.message.connect(lambda text: self.message.emit(text, 6000))
             panel.evaluated.connect(self.refresh)
             self._evaluation = panel

@@ -118,7 +118,8 @@ class SelfTest:
               f"-> {result.checkpoint}", flush=True)
         self.stage = "predict"
         self.session.model_ready.connect(self._on_new_model)
-        self.session.load_model(result.checkpoint)
+        if reason := self.session.load_model(result.checkpoint):
+            return self.fail(f"model: {reason}")
 
     # -- 3. the new checkpoint --------------------------------------------------------------------
     def _on_new_model(self, _info) -> None:

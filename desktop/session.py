@@ -155,11 +155,14 @@ class ClassifierSession(QObject):
 
     def _give_up(self, ids, reason: str) -> None:
         """Rows that were read but cannot be classified: not classified, and why."""
+        changed = 0
         for item_id in ids:
             item = self.items.get(item_id)
             if item is not None and item.state in ("waiting", "checked", "classified"):
                 item.state, item.error, item.probabilities = "stopped", reason, None
-                self.items.touch(item_id)
+                changed += 1
+        if changed:
+            self.items.touch_all()  # one signal for the table, not one per row
 
     @Slot(object)
     def _on_model_loaded(self, result) -> None:

@@ -275,7 +275,8 @@ class MainWindow(QMainWindow):
         path = Path(path)
         reason = self.session.load_model(path)
         if reason:
-            if self.session.info is not None:  # the model in use stays in use
+            if self.session.info is not None:  # the model in use stays in use (and marked so)
+                self.library.active_changed(self.session.checkpoint)
                 self.statusBar().showMessage(f"Cannot use {path.stem}: {reason}. Still using "
                                              f"{self.session.checkpoint.stem}.", 10000)
             return

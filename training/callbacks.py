@@ -139,11 +139,12 @@ def Lookahead(every: int, decay: float, total_steps: int, state: Path | None = N
             if state is None or not self.step:
                 return None
             try:
-                with np.load(state, allow_pickle=False) as saved:
+                # read whole first: np.load leaves the file open when it is no zip archive
+                with np.load(io.BytesIO(state.read_bytes()), allow_pickle=False) as saved:
                     average = [saved[f"a{i}"] for i in range(len(self.variables))]
                     if int(saved["step"]) != self.step:
                         return None  # kept for another epoch than the backup's
-            except (OSError, ValueError, KeyError):
+            except Exception:  # noqa: BLE001 - damaged on disk (EOFError, BadZipFile...): start anew
                 return None
             shapes = [tuple(v.shape) for v in self.variables]
             return average if [a.shape for a in average] == shapes else None

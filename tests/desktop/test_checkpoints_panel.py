@@ -49,6 +49,20 @@ def test_switching_checkpoints_reclassifies_and_is_remembered(qtbot, make_window
     assert remembered_checkpoint(window.settings).name == "cifar10.keras"  # gone: the bundled one
 
 
+def test_use_of_a_checkpoint_whose_sidecar_went_meanwhile_keeps_the_one_in_use_marked(
+        qtbot, make_window, tiny_checkpoint):
+    gone = user_checkpoint("gone", ("a", "b"))
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    sidecar_path(gone).unlink()  # deleted by hand after the list was shown
+    panel.select(gone)
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    assert window.statusBar().currentMessage().startswith("Cannot use gone:")
+    assert window.store.active == window.session.checkpoint == tiny_checkpoint
+    assert "● gone" not in [e for e in (window.store.model.data(window.store.model.index(r, 0))
+                                        for r in range(window.store.model.rowCount()))]
+
+
 def test_delete_then_undo_restores_the_checkpoint(qtbot, make_window, tiny_checkpoint):
     mine = user_checkpoint("mine", ("a", "b"))
     window = make_window(tiny_checkpoint)

@@ -179,6 +179,8 @@ def test_the_evaluate_picker_follows_a_rename_and_drops_a_deleted_checkpoint(
     assert window.store.delete(renamed)
     assert "renamed" not in picker()  # no entry that can only fail
     assert panel.checkpoint == tiny_checkpoint and panel.model_combo.currentText() == "tiny"
+    window.undo_action.trigger()  # from any tab: the picker lists it again at once
+    assert "renamed" in [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
 
 
 def test_work_queued_behind_a_running_job_says_so_and_an_import_does_not_wait(

@@ -1,6 +1,7 @@
 """A training run's life as a user drives it: Stop at any moment, Pause and Resume, a crash or a
 killed process offered for resumption, Discard, closing mid-run, data dropped during a run."""
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -198,6 +199,8 @@ def test_the_checkpoint_a_run_started_from_is_kept_while_it_runs_or_can_be_resum
     panel = open_checkpoints(window)
     assert window.store.rename(parent, "renamed") is None and not window.store.delete(parent)
     assert parent.is_file() and "resume or discard that run first" in panel.notice.text()
+    out = Path(record.out)  # what it writes (its best epoch so far)
+    assert out.is_file() and window.store.rename(out, "renamed") is None
     qtbot.mouseClick(window.banner.button("Discard"), Qt.MouseButton.LeftButton)
     renamed = window.store.rename(parent, "renamed")
     assert renamed is not None

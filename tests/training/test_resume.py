@@ -90,5 +90,18 @@ def test_a_resumed_run_with_lookahead_ends_with_the_weights_of_one_never_interru
     resumed = RecordingReporter()
     train(colour_set(), config, tmp_path / "run.keras", resumed, backup_dir=backup)
     # the same batches from the same weights and the same average: the same loss curve
+    assert len(resumed.epochs) == 2
     assert [b["loss"] for b in resumed.batches] == pytest.approx(
         [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
+def test_a_damaged_lookahead_average_starts_anew_and_the_run_still_resumes(tmp_path, damage):
+    config = replace(TINY, lookahead=2, lookahead_decay=0.9)
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), config, tmp_path / "run.keras", CrashingReporter(), backup_dir=backup)
+    (backup / "lookahead.npz").write_bytes(damage)
+    resumed = RecordingReporter()
+    result = train(colour_set(), config, tmp_path / "run.keras", resumed, backup_dir=backup)
+    assert [e["epoch"] for e in resumed.epochs] == [2, 3] and result.checkpoint.is_file()
