@@ -103,7 +103,8 @@ def main() -> int:
     from training.data import load_labelled
     from training.hardware import describe
     from training.paths import bundled_checkpoint, user_cache_dir
-    from training.train import RECIPES, TrainConfig, train
+    from training.recipes import RECIPES, TrainConfig
+    from training.train import train
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if args.data:

@@ -29,7 +29,8 @@ def rates(dtype: str, batch: int, repeats: int, seconds: float, jit: bool = Fals
     import numpy as np
 
     from training.optim import make_optimizer
-    from training.train import RECIPES, TrainConfig, network
+    from training.recipes import RECIPES, TrainConfig
+    from training.train import network
 
     config = TrainConfig(**RECIPES["fast"])
     model = network(config, 10, (32, 32, 3), dtype)

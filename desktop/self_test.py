@@ -105,7 +105,7 @@ class SelfTest:
         trainer.check(str(self.data_dir), Preprocessing(), val_fraction=0.25)
 
     def _on_checked(self, data, _check) -> None:
-        from training.train import TrainConfig
+        from training.recipes import TrainConfig
 
         config = TrainConfig(epochs=1, batch_size=12, lr=0.05, widths=(8, 16, 16), stem=8,
                              val_fraction=0.25, tta=False)

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from training.batches import augment
-from training.train import (ARCHITECTURE_FIELDS, REFERENCE_SPEED, TrainConfig, expected_seconds,
-                            speed_key)
+from training.recipes import (ARCHITECTURE_FIELDS, REFERENCE_SPEED, TrainConfig,
+                              expected_seconds, speed_key)
 
 from .data_check_view import PREVIEW_COUNT, AugmentPreview, DataCheckView
 from .stored import stored

@@ -1,7 +1,7 @@
 """The Train tab's settings form: where to start, the recipe's knobs, remembered per start.
 
 Values are stored in QSettings under ``train/<start>/``; until the user changes one, the form
-shows the recipe for that start scaled to the checked data set (``training.train.fit_to_data``).
+shows the recipe for that start scaled to the checked data set (``training.recipes.fit_to_data``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QLabel, QPushButton, QSpinBox)
 
-from training.train import RECIPES, TrainConfig, fit_to_data
+from training.recipes import RECIPES, TrainConfig, fit_to_data
 
 from .stored import stored
 

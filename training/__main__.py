@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .train import RECIPES
+from .recipes import RECIPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
 
@@ -152,7 +152,8 @@ def cmd_train(args) -> int:
     from .library import run_name
     from .paths import user_checkpoints_dir
     from .reporting import PrintReporter
-    from .train import Cancelled, TrainConfig, fit_to_data, train
+    from .recipes import TrainConfig, fit_to_data
+    from .train import Cancelled, train
 
     if args.head_only and not args.parent:
         print("error: --head-only needs --from CHECKPOINT", file=sys.stderr)

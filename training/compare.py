@@ -18,7 +18,7 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
     skip = {"wall_time_s"}
     import json
 
-    from .train import TrainConfig
+    from .recipes import TrainConfig
 
     # a setting added after a checkpoint was made: it trained with that setting's default
     defaults = json.loads(json.dumps(TrainConfig().to_dict()))

@@ -153,7 +153,8 @@ def run_training(record: RunRecord, data, reporter):
     (``training.isolated``). Hashing the pixels, when the record has no fingerprint yet, happens
     here too: on the worker, never on the caller's GUI thread.
     """
-    from .train import Cancelled, TrainConfig, train
+    from .recipes import TrainConfig
+    from .train import Cancelled, train
 
     if not record.data_fingerprint:
         record = update(record, data_fingerprint=data.fingerprint())

@@ -187,4 +187,4 @@ def test_with_no_readable_checkpoint_at_launch_every_image_says_why(qtbot, make_
     drop(window, [image_dir / "green.jpg"])  # a later drop too: nothing waits for ever
     qtbot.waitUntil(lambda: row_texts(window).get("green.jpg", "").startswith(
         "not classified: the model could not be loaded"), timeout=WAIT)
-    assert "Could not load the model" in window.bars.message.text()
+    assert "no sidecar typo.json" in window.bars.message.text()  # the bars say why too

@@ -23,7 +23,7 @@ def test_training_never_imports_qt_or_desktop():
 
 def test_importing_training_modules_loads_no_keras_or_qt():
     code = ("import sys, training.preprocessing, training.checkpoints, training.predict, "
-            "training.data, training.train, training.evaluate, training.paths;"
+            "training.data, training.train, training.recipes, training.evaluate, training.paths;"
             "print(sorted(m for m in ('keras', 'tensorflow', 'PySide6') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=TRAINING.parent, check=True).stdout.strip()

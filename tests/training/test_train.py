@@ -261,7 +261,7 @@ def test_a_full_disk_at_save_time_stops_with_a_message_and_keeps_the_last_good_c
 def test_recipes_scale_to_small_data_sets_and_leave_cifar10_sized_ones_alone():
     import math
 
-    from training.train import RECIPES, fit_to_data
+    from training.recipes import RECIPES, fit_to_data
 
     for name in ("fast", "fine-tune"):
         recipe = TrainConfig(**RECIPES[name])
@@ -281,7 +281,7 @@ def test_recipes_scale_to_small_data_sets_and_leave_cifar10_sized_ones_alone():
 def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
     """`python -m training train --recipe bundled` repeats the bundled checkpoint's run: every
     training setting in its sidecar is the recipe's (precision: the GPU run named bfloat16)."""
-    from training.train import RECIPES
+    from training.recipes import RECIPES
 
     sidecar = json.loads((Path(__file__).parents[2] / "models" / "cifar10.json").read_text())
     recorded = TrainConfig.from_dict(sidecar["config"])
