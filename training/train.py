@@ -94,7 +94,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if config.dirac and source is None:
         dirac_init(model)
     if source is not None:
-        _copy_weights(source, model)
+        _copy_weights(source, model, parent_info.class_names, data.class_names)
         del source
         if fine_tune == "head":
             for layer in model.layers:
@@ -230,14 +230,20 @@ def architecture_of(model) -> dict:
         raise CheckpointError("this checkpoint's network is not one the app can fine-tune") from None
 
 
-def _copy_weights(source, model) -> None:
-    """Copy weights from ``source`` into ``model`` wherever layer names and shapes match (all but
-    the head when the number of classes differs)."""
+def _copy_weights(source, model, source_classes=None, classes=None) -> None:
+    """Copy weights from ``source`` into ``model`` wherever layer names and shapes match. The head
+    (``logits``) only where it means the same: the same classes (their columns put in the data's
+    order when it differs); other classes, even as many, get a new head."""
     by_name = {layer.name: layer for layer in source.layers}
     for layer in model.layers:
         other = by_name.get(layer.name)
         if other is None or not layer.weights:
             continue
         weights = other.get_weights()
+        if layer.name == "logits" and source_classes is not None and classes is not None:
+            if sorted(source_classes) != sorted(classes) or len(set(classes)) != len(classes):
+                continue  # other classes: a new head, trained from scratch
+            order = [list(source_classes).index(name) for name in classes]
+            weights = [w[..., order] for w in weights]  # one column per class, the data's order
         if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
             layer.set_weights(weights)
