@@ -82,8 +82,11 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
             try:
                 with np.load(cache, allow_pickle=False) as stored:
                     files = tuple(stored["files"].tolist()) if "files" in stored.files else ()
+                    skipped = tuple(zip(stored["skipped_files"].tolist(),
+                                        stored["skipped_reasons"].tolist())) \
+                        if "skipped_files" in stored.files else ()
                     cached = ImageSet(stored["images"], stored["labels"], CIFAR10_CLASSES,
-                                      str(path), files=files)
+                                      str(path), skipped, files)
                 if cached.images.ndim == 4 and len(cached.images) == len(cached.labels) > 0:
                     return cached
             except Exception:  # noqa: BLE001 - a damaged cache is a cache miss: decode again
@@ -110,7 +113,9 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
             cache.parent.mkdir(parents=True, exist_ok=True)
             buffer = io.BytesIO()
             np.savez(buffer, images=result.images, labels=result.labels,
-                     files=np.asarray(result.files, dtype=str))
+                     files=np.asarray(result.files, dtype=str),  # what was skipped, and why:
+                     skipped_files=np.asarray([f for f, _ in skipped], dtype=str),  # said again
+                     skipped_reasons=np.asarray([r for _, r in skipped], dtype=str))
             atomic_write_bytes(cache, buffer.getbuffer())
         except OSError:  # a full disk costs the next check its speed, not this one its data
             log.warning("could not write the decode cache %s", cache, exc_info=True)
@@ -142,14 +147,27 @@ def _read_archive(archive, path, part, policy, reporter, images, labels, skipped
 
 
 def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preprocessing(),
-                       reporter: Reporter | None = None) -> ImageSet:
-    """Read a folder with one subfolder per class; unreadable files are skipped and listed."""
+                       reporter: Reporter | None = None, min_classes: int = 2,
+                       allow_empty: bool = False) -> ImageSet:
+    """Read a folder with one subfolder per class; unreadable files are skipped and listed.
+
+    Training needs two classes with images each; an evaluation takes one class, or a class
+    folder left empty (``min_classes=1, allow_empty=True``)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise DataError(f"{root.name} needs at least two class subfolders, found {len(classes)}")
+    if len(classes) < min_classes:
+        need = "one class subfolder" if min_classes == 1 else f"{min_classes} class subfolders"
+        raise DataError(f"{root.name} needs at least {need.replace('2', 'two')}, found "
+                        f"{len(classes)}")
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # bytes of another encoding (an old zip unpacked here)
+            shown = name.encode("utf-8", "surrogateescape").decode("latin-1")
+            raise DataError(f"the class folder name {shown!r} is not UTF-8 text: rename the "
+                            "folder") from None
     reporter = reporter or SilentReporter()
     files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
              if f.is_file() and is_image_path(f)]
@@ -166,19 +184,22 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
         if n % 500 == 0:
             reporter.progress(n / max(len(files), 1), f"read {n} of {len(files)} images")
     empty = [c for i, c in enumerate(classes) if i not in set(labels)]
-    if empty:
+    if empty and not (allow_empty and images):
         raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
-    return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes), str(root),
-                    tuple(skipped), tuple(names))
+    # the source as an absolute path: evaluations of two folders named alike stay apart
+    return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes),
+                    str(root.resolve()), tuple(skipped), tuple(names))
 
 
 def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preprocessing = Preprocessing(),
-                  reporter: Reporter | None = None, cache_dir: Path | None = None) -> ImageSet:
+                  reporter: Reporter | None = None, cache_dir: Path | None = None,
+                  evaluation: bool = False) -> ImageSet:
     """Any supported labelled data set: the CIFAR-10 JPEG archive (a file), the CIFAR-10 python
     batches (a folder with ``batches.meta``/``data_batch_*``) or class folders (any other folder).
 
     ``part`` ("train" or "test") picks the part of the two CIFAR-10 forms; class folders have
-    one part only and are returned whole.
+    one part only and are returned whole; for an ``evaluation`` they may hold one class, or
+    some class folders left empty.
     """
     path = Path(path)
     if path.is_file():
@@ -187,6 +208,8 @@ def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preproce
         return load_cifar10_batches(path, part, policy, reporter)
     if not path.exists():
         raise DataError(f"no such file or folder: {path}")
+    if evaluation:
+        return load_class_folders(path, policy, reporter, min_classes=1, allow_empty=True)
     return load_class_folders(path, policy, reporter)
 
 

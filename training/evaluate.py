@@ -121,7 +121,7 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
                               "saved a newer epoch): this result belongs to the older one")
     key, record = _stored_under(record, info.evaluations)
     metrics = dict(info.metrics)
-    if key.startswith("CIFAR-10 test part"):
+    if key == "CIFAR-10 test part":
         metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
     info = replace(info, evaluations={**info.evaluations, key: record}, metrics=metrics)
     atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
@@ -218,9 +218,11 @@ def describe_data(path: Path, data: ImageSet) -> str:
     from .data import CIFAR10_CLASSES, is_cifar10_batches
 
     path = Path(path)
-    if tuple(data.class_names) == tuple(CIFAR10_CLASSES) and (path.is_file() or
-                                                              is_cifar10_batches(path)):
-        return "CIFAR-10 test part"
+    if tuple(data.class_names) == tuple(CIFAR10_CLASSES):
+        if path.is_file():  # the JPEG archive: the test accuracy every figure here refers to
+            return "CIFAR-10 test part"
+        if is_cifar10_batches(path):  # other pixels (not JPEG-compressed): kept apart
+            return "CIFAR-10 test part (python batches)"
     return f"class folders {path.name}"
 
 
@@ -260,7 +262,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
     model, info = load_checkpoint(checkpoint)
     reporter.progress(0.0, "reading the data")
     source = "train" if part == "validation" else "test"
-    data = load_labelled(data_path, source, info.preprocessing, reporter, cache_dir=cache_dir)
+    data = load_labelled(data_path, source, info.preprocessing, reporter, cache_dir=cache_dir,
+                         evaluation=part != "validation")
     if part == "validation":
         data = validation_part(data, info)
         description = "validation split"

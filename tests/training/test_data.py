@@ -223,3 +223,46 @@ def test_a_damaged_or_unwritable_decode_cache_costs_speed_not_the_data(tmp_path,
     monkeypatch.setattr(data, "atomic_write_bytes", disk_full)
     full = data.load_cifar10_archive(archive, "test", cache_dir=cache)
     assert np.array_equal(full.images, first.images)
+
+
+def test_an_unreadable_file_in_the_archive_is_still_reported_when_the_cache_answers(tmp_path):
+    import tarfile
+
+    from training.data import load_cifar10_archive
+    archive = small_archive(tmp_path, 20, "test")
+    broken = tmp_path / "broken.tar.gz"
+    with tarfile.open(archive) as source, tarfile.open(broken, "w:gz") as tar:
+        for member in source:
+            tar.addfile(member, source.extractfile(member))
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"not a picture")
+        tar.add(bad, "cifar10/test/cat/bad.jpg")
+    first = load_cifar10_archive(broken, "test", cache_dir=tmp_path / "cache")
+    again = load_cifar10_archive(broken, "test", cache_dir=tmp_path / "cache")  # from the cache
+    assert [f for f, _ in first.skipped] == ["cifar10/test/cat/bad.jpg"]
+    assert again.skipped == first.skipped and len(again) == len(first) == 20
+
+
+def test_evaluation_takes_one_class_folder_or_empty_ones_and_training_does_not(tmp_path):
+    root = tmp_path / "only cats"
+    (root / "cat").mkdir(parents=True)
+    (root / "deer").mkdir()  # left empty
+    Image.new("RGB", (32, 32), (90, 60, 30)).save(root / "cat" / "1.png")
+    data = load_labelled(root, evaluation=True)
+    assert data.class_names == ("cat", "deer") and len(data) == 1
+    assert data.source == str(root.resolve())  # where it is, however the path was written
+    with pytest.raises(DataError, match="no readable image in class folder"):
+        load_labelled(root)
+    (root / "deer").rmdir()
+    with pytest.raises(DataError, match="at least two class subfolders"):
+        load_labelled(root)
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_refused_with_its_name(tmp_path):
+    root = tmp_path / "ds"
+    for name in (b"caf\xe9", b"dog"):  # Latin-1 bytes: an old zip unpacked on Linux
+        os.makedirs(os.path.join(os.fsencode(root), name))
+        Image.new("RGB", (32, 32)).save(os.path.join(os.fsencode(root), name, b"1.png").decode(
+            "utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match="'café' is not UTF-8 text: rename the folder"):
+        load_labelled(root)

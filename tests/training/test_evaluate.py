@@ -105,3 +105,15 @@ def test_a_result_is_not_stored_on_a_checkpoint_that_changed_while_it_was_evalua
     with pytest.raises(CheckpointError, match="changed while it was evaluated"):
         store_evaluation(path, {"data": "x", "accuracy": 0.5, "images": 2}, None, evaluated)
     assert read_info(path).evaluations == {}
+
+
+def test_one_class_folder_and_an_empty_one_are_evaluated(tmp_path, checkpoint, capsys):
+    import shutil
+    data = make_class_folders(tmp_path / "reds", n=4)
+    shutil.rmtree(data / "green")
+    for f in (data / "blue").iterdir():
+        f.unlink()  # an empty class folder: nothing to score for it
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(checkpoint),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [sum(row) for row in result["confusion_matrix"]] == [4, 0, 0] and result["images"] == 4
