@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preset config (default: fast from scratch, fine-tune with --from)")
     t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
     for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
-                       ("val-fraction", float), ("seed", int), ("patience", int),
+                       ("val-fraction", _share), ("seed", int), ("patience", int),
                        ("weight-decay", float), ("label-smoothing", float), ("translate", int),
                        ("stem", int), ("bn-momentum", float), ("logit-scale", float),
                        ("lookahead", int), ("momentum", float), ("warmup", float),
@@ -105,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "batches: the test part; or class folders); default: synthetic images")
     x.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return parser
+
+
+def _share(text: str) -> float:
+    """A share of the data, 0 (none) up to but not including 1 (all)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 up to (not including) 1")
+    return value
 
 
 def load_labelled(path: str, part: str, reporter=None, policy=None):
@@ -183,8 +191,9 @@ def cmd_train(args) -> int:
         config = replace(config, **overrides)
         policy = read_info(args.parent).preprocessing if args.parent else None
         data = load_labelled(args.data, "train", reporter, policy)
-        if not args.config and not {"epochs", "batch_size", "lr"} & set(overrides):
-            scaled = fit_to_data(config, len(data))
+        if not args.config:  # what the user gave stays; the rest is scaled to the data
+            scaled = fit_to_data(config, len(data),
+                                 keep=frozenset({"epochs", "batch_size", "lr"} & set(overrides)))
             if scaled != config:
                 print(f"{len(data)} images: batch size {scaled.batch_size}, learning rate "
                       f"{scaled.lr:.4g}, {scaled.epochs} epochs (the recipe scaled to the data)")

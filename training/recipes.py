@@ -123,21 +123,24 @@ def expected_seconds(config: TrainConfig, n_images: int, images_per_s: float) ->
 
 def fit_to_data(config: TrainConfig, n_images: int, min_steps_per_epoch: int = 16,
                 min_total_steps: int = 240, max_epochs: int = 100,
-                design_images: int = 50_000) -> TrainConfig:
+                design_images: int = 50_000, keep: frozenset = frozenset()) -> TrainConfig:
     """Scale a recipe made for CIFAR-10's 50,000 images to a data set of ``n_images``.
 
     Lower the batch to the next power of two until an epoch has ``min_steps_per_epoch``
     optimiser steps (batch norm and the schedule need steps, not epochs), scale the learning
     rate with the batch (the linear rule), and add epochs until the run has ``min_total_steps``
     steps, or as many as the recipe takes on ``design_images`` if that is fewer. Large data sets
-    keep the recipe unchanged.
+    keep the recipe unchanged. Settings named in ``keep`` (``epochs``, ``batch_size``, ``lr``:
+    given by the user) stay as they are; the others are still scaled.
     """
     n_train = max(int(n_images * (1 - config.val_fraction)), 1)
     design_steps = math.ceil(int(design_images * (1 - config.val_fraction)) / config.batch_size)
     min_total_steps = min(min_total_steps, design_steps * config.epochs)
     batch = config.batch_size
-    while batch > 8 and n_train / batch < min_steps_per_epoch:
+    while "batch_size" not in keep and batch > 8 and n_train / batch < min_steps_per_epoch:
         batch = 1 << ((batch - 1).bit_length() - 1)
     steps = math.ceil(n_train / batch)
     epochs = min(max(config.epochs, math.ceil(min_total_steps / steps)), max(max_epochs, config.epochs))
-    return replace(config, batch_size=batch, lr=config.lr * batch / config.batch_size, epochs=epochs)
+    return replace(config, batch_size=batch,
+                   lr=config.lr if "lr" in keep else config.lr * batch / config.batch_size,
+                   epochs=config.epochs if "epochs" in keep else epochs)

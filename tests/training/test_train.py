@@ -278,6 +278,21 @@ def test_recipes_scale_to_small_data_sets_and_leave_cifar10_sized_ones_alone():
             assert scaled.epochs >= recipe.epochs
 
 
+def test_settings_the_user_gave_stay_and_the_rest_is_still_scaled(capsys):
+    from training.recipes import RECIPES, fit_to_data
+    recipe = replace(TrainConfig(**RECIPES["fast"]), epochs=3)  # --epochs 3 on 300 images
+    scaled = fit_to_data(recipe, 300, keep=frozenset({"epochs"}))
+    assert scaled.epochs == 3 and scaled.batch_size == 16  # not 1 step of 2000 per epoch
+    assert scaled.lr == pytest.approx(recipe.lr * 16 / 2000)
+    given = replace(recipe, batch_size=64, lr=0.1)
+    assert fit_to_data(given, 300, keep=frozenset({"batch_size", "lr"})).batch_size == 64
+    assert fit_to_data(given, 300, keep=frozenset({"batch_size", "lr"})).lr == 0.1
+    from training.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "x", "--val-fraction", "-0.1"])
+    assert "not a share from 0 up to (not including) 1" in capsys.readouterr().err
+
+
 def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
     """`python -m training train --recipe bundled` repeats the bundled checkpoint's run: every
     training setting in its sidecar is the recipe's (precision: the GPU run named bfloat16)."""
