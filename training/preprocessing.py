@@ -288,23 +288,29 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
         image = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS)
         how = "centre-cropped to the same aspect ratio and resized"
     elif policy.resize == "pad":
-        scale = min(target[0] / width, target[1] / height)
-        inner = (max(1, round(width * scale)), max(1, round(height * scale)))
-        if min(round(width * scale), round(height * scale)) < 1:
-            # a sliver (over 64:1 into 32x32) would shrink to nothing: keep one pixel of it
-            padded = Image.new("RGB", target, (policy.pad_value,) * 3)
-            padded.paste(image.resize(inner, Image.Resampling.LANCZOS),
-                         ((target[0] - inner[0]) // 2, (target[1] - inner[1]) // 2))
-            image = padded
-        else:
-            image = ImageOps.pad(image, target, method=Image.Resampling.LANCZOS,
-                                 color=(policy.pad_value,) * 3)
+        x0, y0, w, h = pad_box(width, height, target)
+        padded = Image.new("RGB", target, (policy.pad_value,) * 3)
+        padded.paste(image.resize((w, h), Image.Resampling.LANCZOS), (x0, y0))
+        image = padded
         how = f"fitted inside and padded with {_shade(policy.pad_value)}"
     else:
         image = image.resize(target, Image.Resampling.LANCZOS)
         how = "squashed (aspect ratio not kept)"
     steps.append(f"{width}x{height} {how} to {target[0]}x{target[1]} (Lanczos)")
     return image
+
+
+def pad_box(width: int, height: int, target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the picture inside the ``pad`` policy's ``target`` (width, height) input:
+    where ``ImageOps.pad`` puts it (its size and its rounding), except that a sliver (over 64:1
+    into 32x32) keeps one pixel instead of shrinking to nothing. Saliency maps use it too."""
+    tw, th = target
+    w, h = tw, th
+    if width * th > height * tw:  # wider than the input: bands above and below
+        h = max(1, round(height / width * tw))
+    elif width * th < height * tw:
+        w = max(1, round(width / height * th))
+    return round((tw - w) * 0.5), round((th - h) * 0.5), w, h
 
 
 def crop_box(width: int, height: int, target: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -168,8 +168,7 @@ def to_original(saliency: np.ndarray, size: tuple[int, int], policy) -> np.ndarr
         out[y0:y0 + ch, x0:x0 + cw] = _upsample(saliency, (ch, cw))
         return out
     if policy.resize == "pad":
-        scale = min(tw / width, th / height)
-        cw, ch = max(1, round(width * scale)), max(1, round(height * scale))
-        x0, y0 = (tw - cw) // 2, (th - ch) // 2
+        from .preprocessing import pad_box
+        x0, y0, cw, ch = pad_box(width, height, (tw, th))  # where the picture lies in the input
         saliency = saliency[y0:y0 + ch, x0:x0 + cw]
     return _upsample(saliency, (height, width))

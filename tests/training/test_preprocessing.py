@@ -214,3 +214,26 @@ def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits():
     assert any("16 bits per channel" in step for step in report.conversions)
     with pytest.raises(ImageRejected, match="strict"):
         load_image(png, strict=True)
+
+
+@pytest.mark.parametrize("size", [(320, 210), (210, 320), (33, 32), (100, 99), (31, 7), (64, 63),
+                                  (1000, 3), (5, 700), (32, 32), (50, 50)])
+def test_pad_places_the_picture_where_pillow_does_and_the_saliency_map_finds_it(tmp_path, size):
+    from PIL import ImageOps
+
+    from training.preprocessing import pad_box
+    from training.saliency import to_original
+    picture = Image.new("RGB", size, (255, 255, 255))
+    x0, y0, w, h = pad_box(*size, (32, 32))
+    if min(w, h) > 1:  # a sliver keeps one pixel where Pillow would keep none
+        pillow = np.asarray(ImageOps.pad(picture, (32, 32), color=(0, 0, 0)))
+        rows, cols = np.nonzero(pillow[..., 0])
+        assert (cols.min(), rows.min(), np.ptp(cols) + 1, np.ptp(rows) + 1) == (x0, y0, w, h)
+    path = tmp_path / "white.png"
+    picture.save(path)
+    ours = load_image(path, Preprocessing(resize="pad", pad_value=0)).array[..., 0]
+    rows, cols = np.nonzero(ours)
+    assert (cols.min(), rows.min(), np.ptp(cols) + 1, np.ptp(rows) + 1) == (x0, y0, w, h)
+    # evidence exactly on the picture's pixels covers the whole original, no border in it
+    evidence = (ours > 0).astype(np.float32)
+    assert to_original(evidence, size, Preprocessing(resize="pad")).min() > 0.99
