@@ -231,16 +231,31 @@ def align_classes(data: ImageSet, class_names) -> ImageSet:
     of the checkpoint's classes (cat and dog folders for a CIFAR-10 model) is fine: the other
     classes have no images, and a picture taken for one of them still counts as wrong.
 
+    Names match as the same text (a folder name from macOS, in decomposed Unicode, matches),
+    else ignoring case where that is unambiguous ("Cat" folders for a "cat" class).
+
     Raises:
         ValueError: when the data has classes the checkpoint does not know.
     """
+    import unicodedata
+
     if tuple(data.class_names) == tuple(class_names):
         return data
-    unknown = [n for n in data.class_names if n not in class_names]
+    text = [unicodedata.normalize("NFC", n) for n in class_names]
+    folded = [n.casefold() for n in text]
+    order, unknown = [], []
+    for name in data.class_names:
+        name = unicodedata.normalize("NFC", name)
+        if name in text:
+            order.append(text.index(name))
+        elif folded.count(name.casefold()) == 1:
+            order.append(folded.index(name.casefold()))
+        else:
+            unknown.append(name)
     if unknown:
         raise ValueError(f"the data has classes the checkpoint does not know "
                          f"({', '.join(unknown)}; it knows {', '.join(class_names)})")
-    order = np.array([list(class_names).index(n) for n in data.class_names])
+    order = np.array(order)
     return ImageSet(data.images, order[data.labels].astype(np.int32), tuple(class_names),
                     data.source, data.skipped, data.files)
 

@@ -117,3 +117,18 @@ def test_one_class_folder_and_an_empty_one_are_evaluated(tmp_path, checkpoint, c
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [sum(row) for row in result["confusion_matrix"]] == [4, 0, 0] and result["images"] == 4
+
+
+def test_folder_names_match_classes_in_another_case_or_unicode_form():
+    import unicodedata
+
+    import numpy as np
+
+    from training.data import ImageSet
+    from training.evaluate import align_classes
+    images = np.zeros((3, 32, 32, 3), np.uint8)
+    folders = ("Cat", unicodedata.normalize("NFD", "café"), "dog")  # sorted as folders are
+    data = align_classes(ImageSet(images, np.array([0, 1, 2]), folders), ("café", "cat", "dog"))
+    assert data.labels.tolist() == [1, 0, 2]
+    with pytest.raises(ValueError, match="does not know"):  # "Cat": both "cat" and "CAT" known
+        align_classes(ImageSet(images, np.array([0, 1, 2]), folders), ("cat", "CAT", "dog"))
