@@ -60,13 +60,21 @@ def checkpoint_files(path: Path, pending: bool = True) -> list[Path]:
     return [p for p in candidates if p.exists()]
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file under two names: a change of case only, on Windows and macOS disks."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _move_all(moves: list[tuple[Path, Path]]) -> None:
     """Move each ``(source, target)`` without overwriting anything; if one move fails, the ones
     already made are moved back, so a checkpoint is never left half here and half there."""
     done = []
     try:
         for source, target in moves:
-            if target.exists():
+            if target.exists() and not _same_file(source, target):
                 raise CheckpointError(f"{target.name} already exists")
             os.rename(source, target)  # one file system (the trash is in the data folder):
             done.append((source, target))  # a rename, never a copy that could be left half
@@ -125,9 +133,10 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
     path = Path(path)
     new_name = check_name(new_name)
     target = path.with_name(f"{new_name}.keras")
-    if target == path:
+    if target.name == path.name:  # not ``==``: Windows paths compare ignoring case
         return path
-    if any(p.exists() for p in (target, sidecar_path(target))):
+    if any(p.exists() and not _same_file(p, mine) for p, mine in
+           ((target, path), (sidecar_path(target), sidecar_path(path)))):
         raise CheckpointError(f"a checkpoint named {new_name} already exists")
     try:  # before moving: read_info prefers the pending sidecar of a save cut short
         info = read_info(path)

@@ -275,3 +275,16 @@ def test_a_run_named_after_a_folder_with_an_ampersand_can_be_renamed_and_back(tm
     assert path.stem == "cats _ dogs-2026-11-26T142316"
     rename_checkpoint(rename_checkpoint(path, "pets"), path.stem)  # what undo does
     assert path.is_file()
+
+
+def test_a_rename_that_changes_only_the_case_works_where_names_ignore_case(tmp_path):
+    cats = make(tmp_path, "cats")
+    for suffix in (".keras", ".json"):  # a case-insensitive disk shows "Cats" as the same file
+        (tmp_path / f"Cats{suffix}").symlink_to(tmp_path / f"cats{suffix}")
+    renamed = rename_checkpoint(cats, "Cats")
+    assert renamed.name == "Cats.keras" and not renamed.is_symlink() and not cats.exists()
+    assert read_info(renamed).name == "Cats"
+    load_checkpoint(renamed)
+    other = make(tmp_path, "dogs")
+    with pytest.raises(CheckpointError, match="already exists"):  # another checkpoint's name
+        rename_checkpoint(other, "Cats")
