@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from training.checkpoints import sidecar_path
-from training.library import import_checkpoint
+from training.importing import import_checkpoint
 
 from .checkpoint_store import CheckpointStore
 from .jobs import Job, JobLane

@@ -12,7 +12,8 @@ from training.data import ImageSet
 from training.evaluate import (align_classes, evaluate_checkpoint, overlay_path, store_evaluation,
                                stored_evaluations, summarize, to_csv, validation_part, write_report)
 from training.compare import compare
-from training.library import (import_checkpoint, list_checkpoints, rename_checkpoint,
+from training.importing import import_checkpoint
+from training.library import (list_checkpoints, rename_checkpoint,
                               restore_checkpoint, trash_checkpoint)
 from training.model import build_model
 

@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from training import library
+from training import importing, library
 from training.checkpoints import (CheckpointError, CheckpointInfo, file_sha256, load_checkpoint,
                                   pending_sidecar_path, read_info, save_checkpoint, sidecar_path)
-from training.library import (check_name, import_checkpoint, list_checkpoints, rename_checkpoint,
-                              restore_checkpoint, trash_checkpoint)
+from training.importing import import_checkpoint
+from training.library import (check_name, list_checkpoints, rename_checkpoint, restore_checkpoint,
+                              trash_checkpoint)
 from training.model import build_model
 
 
@@ -131,7 +132,7 @@ def test_an_import_never_replaces_a_checkpoint_that_appears_meanwhile(tmp_path, 
     source = make(tmp_path / "elsewhere", "theirs", classes=("x", "y"))
     lib = tmp_path / "lib"
     lib.mkdir()
-    real_free = library._free_name
+    real_free = importing._free_name
     appeared = {}
 
     def race(folder, name, first=" (2)"):
@@ -141,7 +142,7 @@ def test_an_import_never_replaces_a_checkpoint_that_appears_meanwhile(tmp_path, 
             appeared["bytes"] = appeared["path"].read_bytes()
         return chosen
 
-    monkeypatch.setattr(library, "_free_name", race)
+    monkeypatch.setattr(importing, "_free_name", race)
     imported = import_checkpoint(source, lib)
     assert imported.name == "theirs (2).keras"
     assert appeared["path"].read_bytes() == appeared["bytes"]
