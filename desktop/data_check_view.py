@@ -117,8 +117,6 @@ class DataCheckView(QGroupBox):
         rows = min(self.counts.rowCount(), 8)
         view.setFixedHeight(view.horizontalHeader().height() + 4 +
                             sum(view.rowHeight(r) for r in range(rows)))
-        self.warnings.setText("\n".join(f"⚠ {w}" for w in check.warnings))
-        self.warnings.setVisible(bool(check.warnings))
         self.skipped.setPlainText("\n".join(f"{name}: {why}" for name, why in check.skipped))
         self.skipped.setVisible(bool(check.skipped))
         self.skipped_label.setVisible(bool(check.skipped))
@@ -129,10 +127,16 @@ class DataCheckView(QGroupBox):
         """The split a run will use, from the counts (no images copied on the GUI thread)."""
         if self.check is None:
             return
-        from training.data import validation_take
+        from training.data import split_warning, validation_take
         held = sum(validation_take(c, val_fraction) for c in self.check.counts)
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
                                  "out for validation (stratified by class)")
+        # the split's own warning follows the share chosen now, not the one checked with
+        warnings = [w for w in self.check.warnings if not w.startswith("no validation images")]
+        if (held_out := split_warning(self.check.class_names, self.check.counts, val_fraction)):
+            warnings.append(held_out)
+        self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warnings.setVisible(bool(warnings))
 
     def set_running(self, running: bool) -> None:
         for widget in (self.path_edit, self.archive_button, self.folder_button, self.check_button):

@@ -77,7 +77,8 @@ class Job(QObject):
         self.started.emit()
         try:
             result = self.fn(_SignalReporter(self))
-        except Exception as exc:  # every failure becomes a one-line message, never a crash
+        except BaseException as exc:  # every failure becomes a one-line message, never a crash
+            # (an interrupt too: a job that ended without a signal would leave its panel busy)
             log.error("job %s failed:\n%s", self.name, traceback.format_exc())
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.failed.emit(text)

@@ -147,6 +147,23 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(False)
         self.controller.check(path, self.needed_policy(), self.form.val_fraction.value())
 
+    def forget_checked_data(self) -> None:
+        """Another run's data takes the box (a resume): what was checked before is not offered
+        to Start; the box's data is checked when that run ends."""
+        if self.controller.check_job is not None:
+            self.controller.check_job.cancel()
+            self.controller.check_job = None
+        self.controller.data, self.controller.data_path = None, ""
+        self.data_view.clear()
+        self.form.n_images = None
+        self.estimate_label.clear()
+        self.start_button.setEnabled(False)
+
+    def model_changed(self) -> None:
+        """The model in use changed (on any tab): what 'start from it' says and costs follows."""
+        self._update_transfer_note()
+        self.update_estimate()
+
     def needed_policy(self):
         """How the data must be decoded for the run the form describes: as the model in use
         reads images when fine-tuning it, the default 32x32 policy for a new network."""
@@ -172,7 +189,7 @@ class TrainPanel(QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self._update_transfer_note()  # the model in use may have changed on another tab
+        self.model_changed()  # the model in use may have changed on another tab
 
     def _update_transfer_note(self) -> None:
         path, info = self.active_checkpoint()
@@ -286,12 +303,18 @@ class TrainPanel(QWidget):
         self.progress.setValue(int(1000 * min(max(fraction, 0.0), 1.0)))
         if message.startswith("epoch "):
             self.result_label.setText(message)
+        elif message:  # before the first batch: starting, reading the data again, resuming
+            self.progress.setFormat(message[:1].upper() + message[1:])
 
     def _on_paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
+        shown = self.progress.format().removeprefix("Paused · ")  # never "Paused · Paused · "
         if paused:
-            self.progress.setFormat("Paused · " + self.progress.format())
+            self.progress.setFormat("Paused · " + shown)
             self.rate_label.setText("Paused: the run waits at the next batch. Resume to continue.")
+        else:
+            self.progress.setFormat(shown)
+            self.rate_label.setText("Going on from the next batch…")
 
     def _on_finished(self, result) -> None:
         self.chart.stop()

@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.images_dropped.connect(session.add_paths)
         session.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
         session.model_loading.connect(lambda name: self.model_status.setText(f"Loading model {name}…"))
+        session.model_loading.connect(lambda _name: self.train_panel.model_changed())
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(self._on_model_failed)
         self.resize(1100, 720)
@@ -309,7 +310,8 @@ class MainWindow(QMainWindow):
         done, total = record.completed_epochs(), record.config.get("epochs", "?")
         self.banner.offer(
             f"A training run on {Path(record.data).name} (started {record.created[:16].replace('T', ' ')} "
-            f"UTC) ended unexpectedly after epoch {done} of {total}. Resume it from epoch {done + 1}?",
+            f"UTC) did not finish: it stopped after epoch {done} of {total}. Resume it from epoch "
+            f"{done + 1}?",
             [("Resume", lambda: self.resume_run(record)),
              ("Discard", lambda: self.trainer.discard(record))])
 
@@ -320,6 +322,7 @@ class MainWindow(QMainWindow):
             self._offer_resume()  # the banner closed on the click: the offer stays
             return
         # path and run first: showing the Train tab must not start a check of other data
+        self.train_panel.forget_checked_data()  # Start after the run must not train other data
         self.train_panel.data_view.path_edit.setText(record.data)
         self.trainer.resume(record)
         self.tabs.setCurrentWidget(self.train_panel)

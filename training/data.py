@@ -358,11 +358,16 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
     if duplicates:
         extra = f", {conflicting} of them filed under another class" if conflicting else ""
         warnings.append(f"{duplicates} duplicate image(s){extra}")
-    no_val = [n for n, take in zip(names, takes) if take == 0]
-    if val_fraction > 0 and no_val:
-        warnings.append(f"no validation images for: {', '.join(no_val)}")
+    if (held_out := split_warning(names, counts, val_fraction)):
+        warnings.append(held_out)
     return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
                      len(data) - sum(takes), sum(takes), tuple(warnings))
+
+
+def split_warning(names, counts, val_fraction: float) -> str:
+    """The warning for classes the split leaves without validation images ("" for none)."""
+    no_val = [n for n, c in zip(names, counts) if validation_take(c, val_fraction) == 0]
+    return f"no validation images for: {', '.join(no_val)}" if val_fraction > 0 and no_val else ""
 
 
 def validation_take(count: int, fraction: float) -> int:

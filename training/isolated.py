@@ -48,7 +48,11 @@ class _PipeReporter(SilentReporter):
 def _child_main(conn, flag: CancelFlag, warm_imports: tuple[str, ...]) -> None:
     """The child: import what the job needs, then wait for the job, run it and send its outcome."""
     import importlib
+    import signal
 
+    # Ctrl+C in the app's terminal is the app's to handle: the run stops through the app (its
+    # Stop, or its closing), never half way through a write in here
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in warm_imports:
         importlib.import_module(name)
     try:
@@ -122,7 +126,10 @@ class ChildProcess:
                     return message[1]
                 elif kind == "error":
                     log.error("job in child process %s failed:\n%s", self.process.pid, message[2])
-                    raise message[1]
+                    error = message[1]
+                    if not isinstance(error, Exception):  # an interrupt there is a failure here,
+                        error = RuntimeError(first_line(error) or type(error).__name__)
+                    raise error  # not one that ends this thread without a word
         finally:
             self.close()
 

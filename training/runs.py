@@ -168,9 +168,10 @@ def run_training(record: RunRecord, data, reporter):
         else:
             set_status(record, STOPPED)
         raise
-    except (OSError, MemoryError):
-        # a full disk at epoch 7, say: resumable, as after a crash (errors that would only
-        # repeat, a loss that is NaN or a parent that is gone, end the run)
+    except (OSError, MemoryError, KeyboardInterrupt, SystemExit):
+        # a full disk at epoch 7, Ctrl+C in the app's terminal, the app gone while the run was
+        # paused: resumable, as after a crash (errors that would only repeat, a loss that is
+        # NaN or a parent that is gone, end the run)
         if 0 < record.completed_epochs() < int(record.config.get("epochs", 0)):
             update(record, pid=0)
         else:
@@ -183,6 +184,20 @@ def run_training(record: RunRecord, data, reporter):
     return result
 
 
+class _Reading:
+    """A run's reporter while its data is read again: what is read is said, but it is not the
+    run's progress (the bar would show reading 100 % as "training 100 %")."""
+
+    def __init__(self, reporter) -> None:
+        self._reporter = reporter
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self._reporter.progress(0.0, f"reading the data again: {message}" if message else "")
+
+    def __getattr__(self, name):
+        return getattr(self._reporter, name)
+
+
 def resume_training(record: RunRecord, cache_dir, reporter):
     """Read an unfinished run's data again (refusing data that changed) and carry the run on."""
     from .checkpoints import read_info
@@ -190,7 +205,7 @@ def resume_training(record: RunRecord, cache_dir, reporter):
     from .preprocessing import Preprocessing
 
     policy = read_info(record.parent).preprocessing if record.parent else Preprocessing()
-    data = load_labelled(record.data, "train", policy, reporter, cache_dir=cache_dir)
+    data = load_labelled(record.data, "train", policy, _Reading(reporter), cache_dir=cache_dir)
     if record.data_fingerprint and data.fingerprint() != record.data_fingerprint:
         set_status(record, FAILED)
         raise DataError("the data changed since this run started; it cannot be resumed")

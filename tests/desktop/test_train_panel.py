@@ -257,3 +257,53 @@ def test_a_long_run_keeps_the_chart_light_and_one_spike_does_not_flatten_it(qtbo
     chart.flush()
     assert chart.train_loss.count() <= MAX_POINTS + 1
     assert chart.loss_axis.max() < 10  # the curve, not the spike, sets the scale
+
+
+def test_a_job_ended_by_an_interrupt_still_says_so(qtbot):
+    """A KeyboardInterrupt from a training child (Ctrl+C) ended the worker thread without a
+    signal: the Train tab stayed 'running' for good."""
+    from desktop.jobs import Job, JobLane
+    lane = JobLane("test")
+
+    def interrupted(reporter):
+        raise KeyboardInterrupt
+
+    job = Job(interrupted, "train")
+    with qtbot.waitSignal(job.failed, timeout=WAIT) as failed:
+        lane.submit(job)
+    assert failed.args == ["KeyboardInterrupt"]
+    with qtbot.waitSignal(lane.submit(Job(lambda r: 7, "next")).finished, timeout=WAIT):
+        pass  # the lane's thread lives on
+    assert lane.shutdown()
+
+
+def test_the_split_warning_follows_the_validation_share(qtbot, make_window, tiny_checkpoint,
+                                                        tmp_path):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "f", n=3))
+    wait_checked(qtbot, panel)
+    panel.form.val_fraction.setValue(0.1)  # 3 images a class: none held out
+    assert "no validation images for: apple, lime, plum" in panel.data_view.warnings.text()
+    panel.form.val_fraction.setValue(0.4)  # one each now
+    assert "no validation images" not in panel.data_view.warnings.text()
+    assert "fewer than" in panel.data_view.warnings.text()  # the others stay
+
+
+def test_pause_and_resume_say_so_once_and_then_go_back(qtbot, make_window, tiny_checkpoint):
+    window, panel = train_window(make_window, tiny_checkpoint)
+    panel.progress.setFormat("Epoch 1/7 · batch 3/23")
+    panel._on_paused(True)
+    panel._on_paused(False)
+    panel._on_paused(True)  # again before the next batch came
+    assert panel.progress.format() == "Paused · Epoch 1/7 · batch 3/23"
+    panel._on_paused(False)
+    assert panel.progress.format() == "Epoch 1/7 · batch 3/23"
+    assert not panel.rate_label.text().startswith("Paused")
+
+
+def test_the_start_from_label_follows_the_model_in_use_while_the_tab_is_open(
+        qtbot, make_window, tiny_checkpoint):
+    from training.paths import bundled_checkpoint
+    window, panel = train_window(make_window, tiny_checkpoint)
+    assert panel.form.start_combo.itemText(0).startswith("tiny, the model in use")
+    window.use_checkpoint(bundled_checkpoint())  # "Use it" on the banner, the Train tab open
+    assert panel.form.start_combo.itemText(0).startswith("cifar10, the model in use")

@@ -84,7 +84,8 @@ def test_an_unfinished_run_is_offered_at_launch_and_resumes_from_its_next_epoch(
     record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
     window, panel = train_window(make_window, tiny_checkpoint)
     assert window.banner.isVisible()
-    assert "ended unexpectedly after epoch 1 of 3. Resume it from epoch 2?" in window.banner.label.text()
+    assert "did not finish: it stopped after epoch 1 of 3. Resume it from epoch 2?" in \
+        window.banner.label.text()
     epochs = []
     window.trainer.epoch.connect(lambda p: epochs.append(p["epoch"]))
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
@@ -211,3 +212,17 @@ def test_the_checkpoint_a_run_started_from_is_kept_while_it_runs_or_can_be_resum
     assert window.store.rename(renamed, "again") is None and renamed.is_file()
     assert "training started from it" in panel.notice.text()
     monkeypatch.undo()  # nothing runs: closing the window asks nothing
+
+
+def test_after_a_resume_start_does_not_train_the_data_checked_before(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    other = fruit_folders(tmp_path / "other", classes=("fig", "kiwi"))
+    window, panel = train_window(make_window, tiny_checkpoint, other)
+    wait_checked(qtbot, panel)
+    assert panel.start_button.isEnabled()
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
+        qtbot.mouseClick(window.banner.button("Resume"), Qt.MouseButton.LeftButton)
+        assert window.trainer.data is None and panel.data_view.check is None
+    assert panel.data_view.path() == record.data  # the box shows the resumed run's data
+    assert not panel.start_button.isEnabled()  # not "other", which the box no longer shows

@@ -416,3 +416,13 @@ def test_a_parents_head_is_kept_only_for_the_same_classes_in_the_datas_order():
     np.testing.assert_array_equal(other.get_layer("logits").get_weights()[0], fresh)  # new head
     np.testing.assert_array_equal(other.get_layer("stem_conv").get_weights()[0],
                                   parent.get_layer("stem_conv").get_weights()[0])  # backbone
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit("the app has gone")])
+def test_a_run_interrupted_after_an_epoch_stays_resumable(tmp_path, interrupt):
+    """Ctrl+C in the app's terminal, or the app gone while the run was paused: the run is
+    offered again at the next launch (it was marked failed and its backup deleted)."""
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, interrupt)
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    assert left.id == record.id and left.completed_epochs() == 1
