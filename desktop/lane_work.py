@@ -68,16 +68,16 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliv
         deliver(out)
 
 
-def walk_folders(folders, reporter, batch: int = 256, tag=None) -> int:
+def walk_folders(folders, reporter, batch: int = 256, tag=None) -> tuple[int, list]:
     """Report ``(tag, files)`` for the image files below ``folders``, in batches (at least every
-    0.1 s). Returns how many were found."""
+    0.1 s). Returns how many were found and the folders that could not be read (path, why)."""
     from training.predict import iter_image_files
 
-    found, last, total = [], time.monotonic(), 0
+    found, last, total, errors = [], time.monotonic(), 0, []
     for folder in folders:
-        for path in iter_image_files(folder):
+        for path in iter_image_files(folder, reporter.cancelled, errors):
             if reporter.cancelled():
-                return total
+                return total, errors
             found.append(path)
             total += 1
             if len(found) >= batch or time.monotonic() - last > 0.1:
@@ -85,7 +85,7 @@ def walk_folders(folders, reporter, batch: int = 256, tag=None) -> int:
                 found, last = [], time.monotonic()
     if found:
         reporter.partial((tag, found))
-    return total
+    return total, errors
 
 
 @dataclass(frozen=True)

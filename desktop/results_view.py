@@ -264,7 +264,7 @@ class ResultsView(QWidget):
                 return None
         try:
             written = write_results(Path(path), self.rows(), self.checkpoint_meta(),
-                                    self.model.threshold)
+                                    self.model.threshold, kind)
         except (OSError, UnicodeError) as exc:
             self.message.emit(f"Could not export: {getattr(exc, 'strerror', None) or exc}")
             return None

@@ -203,8 +203,15 @@ class ClassifierSession(QObject):
 
     @Slot(object)
     def _on_walked(self, result) -> None:
-        stops, names, count = result
-        if count == 0 and stops == self._stops:  # said, not silently nothing
+        stops, names, (count, errors) = result
+        if stops != self._stops:
+            return  # stopped meanwhile
+        if errors:  # a folder (or some below it) that could not be read: said, not skipped
+            where, why = errors[0]
+            more = f" and {len(errors) - 1} more folder(s)" if len(errors) > 1 else ""
+            self.notice.emit(f"Cannot read {where}{more}: {why}." + (
+                "" if count else f" No image files found in {names}."))
+        elif count == 0:  # said, not silently nothing
             self.notice.emit(f"No image files found in {names}.")
 
     @Slot(object)

@@ -127,7 +127,7 @@ def load_labelled(path: str, part: str, reporter=None, policy=None):
 def cmd_predict(args) -> int:
     from .checkpoints import CheckpointError
     from .paths import bundled_checkpoint
-    from .predict import Classifier, classify_files, expand_paths
+    from .predict import Classifier, classify_files, expand_paths, iter_image_files
 
     try:
         classifier = Classifier.load(args.checkpoint or bundled_checkpoint())
@@ -137,8 +137,13 @@ def cmd_predict(args) -> int:
     # A file name that is not valid UTF-8 is printed escaped, never a UnicodeEncodeError.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    empty = [{"path": p, "ok": False, "error": "no image files found in this folder"}
-             for p in args.paths if Path(p).is_dir() and not any(expand_paths([p]))]
+    empty = []
+    for p in args.paths:
+        errors = []
+        if Path(p).is_dir() and next(iter_image_files(p, errors=errors), None) is None:
+            reason = (f"cannot read {errors[0][0]}: {errors[0][1]}" if errors
+                      else "no image files found in this folder")
+            empty.append({"path": p, "ok": False, "error": reason})
     classified = 0
     for result in [*empty, *classify_files(classifier, expand_paths(args.paths), args.top_k,
                                            args.strict)]:

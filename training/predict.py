@@ -67,31 +67,45 @@ class Classifier:
         return probabilities(self.model, images, self.info.tta)
 
 
-def iter_image_files(folder):
+def iter_image_files(folder, cancelled=None, errors: list | None = None):
     """Image files below ``folder``, recursively, in sorted order per folder.
 
-    Symbolic links to folders are not followed, so a link loop cannot trap the walk.
+    Symbolic links to folders are not followed, so a link loop cannot trap the walk. macOS's
+    "._NAME" companion files (resource forks on USB sticks and in zips) are not images.
+    ``cancelled()`` is asked at every folder (a huge tree with few images stops at once);
+    folders that cannot be read are added to ``errors`` as ``(path, reason)``.
     """
     import os
     from pathlib import Path
 
     from .preprocessing import is_image_path
 
-    for root, dirs, names in os.walk(folder, followlinks=False):
+    def unreadable(exc: OSError) -> None:
+        if errors is not None:
+            errors.append((exc.filename, exc.strerror or str(exc)))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=False):
+        if cancelled is not None and cancelled():
+            return
         dirs.sort()
         for name in sorted(names):
-            if is_image_path(Path(name)):
+            if not name.startswith("._") and is_image_path(Path(name)):
                 yield Path(root) / name
 
 
 def expand_paths(paths) -> list:
-    """Files named directly, plus image files found recursively in named folders."""
+    """Files named directly, plus image files found recursively in named folders. A pattern
+    the shell left as it was (Windows: ``photos\\*.jpg``) is expanded here."""
+    import glob
     from pathlib import Path
 
     files = []
     for raw in paths:
         path = Path(raw)
-        files.extend(iter_image_files(path) if path.is_dir() else [path])
+        if not path.exists() and glob.has_magic(str(raw)):
+            files.extend(expand_paths(sorted(glob.glob(str(raw)))) or [path])
+        else:
+            files.extend(iter_image_files(path) if path.is_dir() else [path])
     return files
 
 

@@ -11,16 +11,21 @@ from .checkpoints import atomic_write_bytes, now_iso
 FIELDS = ("file", "class", "probability", "flags", "error")
 
 
-def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: float) -> Path:
-    """Write ``rows`` (dicts with :data:`FIELDS`) to ``path``; CSV or JSON by its suffix.
+def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: float,
+                  kind: str | None = None) -> Path:
+    """Write ``rows`` (dicts with :data:`FIELDS`) to ``path``: ``kind`` "csv" or "json", by
+    default by its suffix. A name without a suffix gets the kind's (``results`` -> ``.json``).
 
     ``checkpoint`` identifies the model (``name``, ``model_sha256``, ``data_fingerprint``); CSV
     carries it in ``#`` comment lines above the column names, JSON in a ``checkpoint`` object.
     """
     path = Path(path)
+    kind = kind or ("json" if path.suffix.lower() == ".json" else "csv")
+    if not path.suffix:  # Qt's dialogs on Linux add none: the file says what it holds
+        path = path.with_name(f"{path.name}.{kind}")
     header = {**checkpoint, "low_confidence_below": threshold, "exported": now_iso(),
               "rows": len(rows)}
-    if path.suffix.lower() == ".json":
+    if kind == "json":
         text = json.dumps({"checkpoint": header, "results": rows}, indent=2)
     else:
         out = io.StringIO()

@@ -143,3 +143,22 @@ def test_clear_list_also_clears_what_the_detail_side_showed(qtbot, make_window, 
     clear.trigger()
     assert window.bars.bars == [] and "Drop an image" in window.bars.message.text()
     assert "red.png" not in window.input_check.facts.text() and window.hint.isVisible()
+
+
+def test_a_dropped_folder_that_cannot_be_read_says_so(qtbot, make_window, tiny_checkpoint,
+                                                      tmp_path, monkeypatch):
+    import os
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real_scandir = os.scandir
+
+    def refuse(path="."):  # as for a folder the user may not read (the tests run as root)
+        if str(path) == str(folder):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    window = make_window(tiny_checkpoint)
+    with qtbot.waitSignal(window.session.notice, timeout=WAIT) as notice:
+        drop(window, [folder])
+    assert notice.args[0].startswith(f"Cannot read {folder}: Permission denied.")

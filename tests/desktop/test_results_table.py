@@ -111,6 +111,8 @@ def test_keyboard_copy_and_export_with_the_checkpoint_in_the_header(qtbot, make_
     assert data["checkpoint"]["name"] == "tiny" and data["checkpoint"]["data_fingerprint"] == ""
     broken = next(r for r in data["results"] if r["file"].endswith("broken.png"))
     assert broken["flags"] == ["failed"] and broken["error"] and broken["class"] is None
+    named = view.export("json", str(tmp_path / "my results"))  # typed without a suffix
+    assert named.name == "my results.json" and json.loads(named.read_text())["results"]
 
 
 def test_wrong_predictions_can_be_collected_into_a_class_folder(qtbot, make_window,

@@ -28,3 +28,30 @@ def test_top_k_orders_by_probability_and_clips_k():
     guesses = top_k(np.array([0.1, 0.7, 0.2]), ("a", "b", "c"), k=10)
     assert [g.label for g in guesses] == ["b", "c", "a"]
     assert top_k(np.array([0.1, 0.7, 0.2]), ("a", "b", "c"), k=0)[0].label == "b"
+
+
+def test_a_folder_walk_skips_macos_companions_expands_patterns_and_reports_unreadable_folders(
+        tmp_path, monkeypatch):
+    import os
+
+    from training.predict import expand_paths, iter_image_files
+    (tmp_path / "photos" / "deep").mkdir(parents=True)
+    for name in ("a.jpg", "._a.jpg", "b.png", "notes.txt"):
+        (tmp_path / "photos" / name).write_bytes(b"x")
+    assert [p.name for p in iter_image_files(tmp_path / "photos")] == ["a.jpg", "b.png"]
+    # a pattern the shell did not expand (Windows' cmd and PowerShell leave them)
+    assert [p.name for p in expand_paths([str(tmp_path / "photos" / "*.jpg")])] == ["a.jpg"]
+    asked = []
+    assert list(iter_image_files(tmp_path / "photos", lambda: asked.append(1) or True)) == []
+    assert asked  # asked at the first folder: a huge tree with no images stops at once
+    real_scandir = os.scandir
+
+    def refuse(path="."):
+        if str(path).endswith("deep"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)  # as for a folder the user may not read
+    errors = []
+    assert len(list(iter_image_files(tmp_path / "photos", errors=errors))) == 2
+    assert errors == [(str(tmp_path / "photos" / "deep"), "Permission denied")]
