@@ -31,8 +31,8 @@ from .checkpoints import now_iso
 from .export_formats import (WRITERS, ExportError, compute_dtypes, load_exported, onnx_modules,
                              quiet_tensorflow, serving_model)
 from .export_notes import write_description, write_notes
-from .parity import (LENIENT_AGREEMENT, MIN_PARITY_IMAGES, STRICT_AGREEMENT, SYNTHETIC,
-                     ParitySample, parity, parity_sample)
+from .parity import (LENIENT_AGREEMENT, MAX_FLOAT_DIFF, MIN_PARITY_IMAGES, STRICT_AGREEMENT,
+                     SYNTHETIC, ParitySample, parity, parity_sample)
 from .reporting import Reporter, SilentReporter, first_line
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "MIN_PARITY_IMAGES", "ParitySample",
@@ -63,8 +63,10 @@ class ExportResult:
     def summary(self) -> str:
         """One line: what was written and the parity figures."""
         p = self.parity
-        verdict = "OK" if self.ok else \
-            f"PARITY FAILED (needs {p['min_agreement']:.0%} top-1 agreement; do not ship it)"
+        needs = f"{p['min_agreement']:.0%} top-1 agreement"
+        if p.get("max_allowed_diff") is not None:
+            needs += f" and probabilities within {p['max_allowed_diff']:.0e}"
+        verdict = "OK" if self.ok else f"PARITY FAILED (needs {needs}; do not ship it)"
         if not self.ok and p["sample"] == SYNTHETIC:
             verdict += ("; synthetic images are ambiguous to a trained model, so check again "
                         "on labelled images")
@@ -129,7 +131,8 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
         step(0.6, "checking parity with the app")
         with quiet_tensorflow():  # a fresh model's predict traces again: TensorFlow warns
             figures = parity(load_exported(fmt, staged), model, info, sample.images,
-                             LENIENT_AGREEMENT if lenient else STRICT_AGREEMENT)
+                             LENIENT_AGREEMENT if lenient else STRICT_AGREEMENT,
+                             None if lenient else MAX_FLOAT_DIFF)
         step(0.95, "putting it in place")
     except BaseException:  # cancelled, or it does not run: no unchecked model stays behind
         _remove(staged)

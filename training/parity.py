@@ -14,6 +14,9 @@ from .reporting import Reporter
 MIN_PARITY_IMAGES = 200
 STRICT_AGREEMENT = 1.0    # float exports: every top-1 answer must match the app's
 LENIENT_AGREEMENT = 0.99  # int8 weights, or a mixed-precision checkpoint exported in float32
+# float exports: no probability more than this away from the app's (measured: ~1e-6), else the
+# low-confidence flag (a threshold on the top probability) would fall on other images
+MAX_FLOAT_DIFF = 1e-3
 SYNTHETIC_SEED = 20240
 SYNTHETIC = "synthetic images"  # the parity sample's source when no labelled data is given
 
@@ -26,13 +29,15 @@ class ParitySample:
     source: str
 
 
-def parity(exported_predict, model, info, images, min_agreement: float = STRICT_AGREEMENT) -> dict:
+def parity(exported_predict, model, info, images, min_agreement: float = STRICT_AGREEMENT,
+           max_diff: float | None = MAX_FLOAT_DIFF) -> dict:
     """Compare an export's probabilities with the app's on uint8 ``images``.
 
     Returns:
         ``images``, ``top1_agreement`` (fraction of images whose most probable class is the
-        app's), ``max_abs_diff`` (largest absolute probability difference), ``min_agreement`` and
-        ``ok`` (agreement >= ``min_agreement``).
+        app's), ``max_abs_diff`` (largest absolute probability difference), ``min_agreement``,
+        ``max_allowed_diff`` (``max_diff``; None: not checked) and ``ok`` (agreement >=
+        ``min_agreement`` and the difference within ``max_diff``).
     """
     from .predict import probabilities
 
@@ -44,8 +49,10 @@ def parity(exported_predict, model, info, images, min_agreement: float = STRICT_
                           f"the app {expected.shape}")
     agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
     diff = float(np.max(np.abs(got - expected)))
+    close = max_diff is None or diff <= max_diff
     return {"images": len(images), "top1_agreement": agreement, "max_abs_diff": diff,
-            "min_agreement": min_agreement, "ok": bool(agreement >= min_agreement)}
+            "min_agreement": min_agreement, "max_allowed_diff": max_diff,
+            "ok": bool(agreement >= min_agreement and close)}
 
 
 def parity_sample(data_path=None, n: int = 256, policy: Preprocessing = Preprocessing(),

@@ -272,8 +272,9 @@ def test_a_job_ended_by_an_interrupt_still_says_so(qtbot):
     with qtbot.waitSignal(job.failed, timeout=WAIT) as failed:
         lane.submit(job)
     assert failed.args == ["KeyboardInterrupt"]
-    with qtbot.waitSignal(lane.submit(Job(lambda r: 7, "next")).finished, timeout=WAIT):
-        pass  # the lane's thread lives on
+    following = Job(lambda reporter: 7, "next")
+    with qtbot.waitSignal(following.finished, timeout=WAIT):  # connected before it can run
+        lane.submit(following)  # the lane's thread lives on
     assert lane.shutdown()
 
 

@@ -296,6 +296,26 @@ def test_cancel_stops_between_steps_and_leaves_no_unchecked_model(checkpoint, he
     assert set(json.loads((out / "parity.json").read_text())) == {"keras"}
 
 
+def test_a_float_export_whose_probabilities_drift_fails_parity_though_its_top_class_agrees(
+        checkpoint, held_out):
+    """A top probability 0.05 off moves the low-confidence flag onto other images: a float
+    export must also stay within 1e-3 of the app's probabilities (int8 need not)."""
+    from training.parity import LENIENT_AGREEMENT, parity
+    from training.predict import probabilities
+    model, info = load_checkpoint(checkpoint)
+
+    def drifting(images):
+        p = probabilities(model, images, info.tta)
+        top = p.argmax(axis=1)
+        p[np.arange(len(p)), top] += 0.05  # the same top class, a larger probability
+        return p / p.sum(axis=1, keepdims=True)
+
+    strict = parity(drifting, model, info, held_out)
+    assert strict["top1_agreement"] == 1.0 and strict["max_abs_diff"] > 1e-3
+    assert not strict["ok"] and strict["max_allowed_diff"] == 1e-3
+    assert parity(drifting, model, info, held_out, LENIENT_AGREEMENT, None)["ok"]
+
+
 def test_parity_sample_is_deterministic_and_big_enough():
     first, again = parity_sample(), parity_sample()
     assert first.source == "synthetic images" and first.images.shape == (256, 32, 32, 3)
