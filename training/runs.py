@@ -34,6 +34,7 @@ class RunRecord:
     status: str = RUNNING
     pid: int = 0
     data_fingerprint: str = ""
+    pid_started: str = ""     # when that process started (Linux; "" elsewhere): a reused pid
     folder: str = field(default="", compare=False)
 
     @property
@@ -69,7 +70,8 @@ def new_run(data: str, out: str | Path, config: dict, parent: str | Path | None 
     (folder / "backup").mkdir(parents=True)
     return _write(RunRecord(folder.name, str(data), str(out), dict(config),
                             str(parent) if parent else None, fine_tune, created, RUNNING,
-                            os.getpid(), data_fingerprint, str(folder)))
+                            os.getpid(), data_fingerprint, process_started(os.getpid()),
+                            str(folder)))
 
 
 def update(record: RunRecord, **changes) -> RunRecord:
@@ -78,7 +80,30 @@ def update(record: RunRecord, **changes) -> RunRecord:
 
 def claim(record: RunRecord) -> RunRecord:
     """Mark a resumed run as owned by this process."""
-    return _write(replace(record, status=RUNNING, pid=os.getpid()))
+    return _write(replace(record, status=RUNNING, pid=os.getpid(),
+                          pid_started=process_started(os.getpid())))
+
+
+def process_started(pid: int) -> str:
+    """When process ``pid`` started, as this boot's id and its start in clock ticks (Linux's
+    /proc), or "" where that cannot be read: a run's pid that now names another process (after
+    a power cut the numbers start again) is then told apart from the app that ran it."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the name
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def _still_running(record: RunRecord) -> bool:
+    """The process that ran ``record`` is alive (the same process, not its reused pid)."""
+    if not _alive(record.pid):
+        return False
+    if record.pid_started and record.pid != os.getpid():
+        now = process_started(record.pid)
+        return not now or now == record.pid_started
+    return True
 
 
 def set_status(record: RunRecord, status: str) -> RunRecord:
@@ -135,7 +160,7 @@ def unfinished_runs(root: Path | None = None) -> list[RunRecord]:
     found = []
     for folder in root.iterdir():
         record = read_run(folder) if folder.is_dir() else None
-        if (record is not None and record.status == RUNNING and not _alive(record.pid)
+        if (record is not None and record.status == RUNNING and not _still_running(record)
                 and record.completed_epochs() > 0):
             found.append(record)
     return sorted(found, key=lambda r: r.created, reverse=True)

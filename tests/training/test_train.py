@@ -426,3 +426,19 @@ def test_a_run_interrupted_after_an_epoch_stays_resumable(tmp_path, interrupt):
     record = run_failing_in_epoch_2(tmp_path, interrupt)
     [left] = runs.unfinished_runs(tmp_path / "runs")
     assert left.id == record.id and left.completed_epochs() == 1
+
+
+def test_a_run_whose_pid_now_names_another_process_is_offered_again(tmp_path):
+    """After a power cut process numbers start again: the run's pid may name some other live
+    process, which must not hide the run from the resume offer (Linux: its start is recorded)."""
+    import os
+
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, KeyboardInterrupt())
+    other = os.getppid()  # alive, and not the process that ran it
+    started = runs.process_started(other)
+    assert started  # this test runs on Linux
+    runs.update(record, pid=other, pid_started=started)  # still that process: not offered
+    assert runs.unfinished_runs(tmp_path / "runs") == []
+    runs.update(record, pid=other, pid_started="another boot:12345")  # the pid was reused
+    assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
