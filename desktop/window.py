@@ -308,10 +308,12 @@ class MainWindow(QMainWindow):
             return
         record = runs[0]
         done, total = record.completed_epochs(), record.config.get("epochs", "?")
+        missing = "" if Path(record.data).exists() else (
+            f" Its data ({record.data}) is not there now: reconnect it first, or discard the run.")
         self.banner.offer(
             f"A training run on {Path(record.data).name} (started {record.created[:16].replace('T', ' ')} "
             f"UTC) did not finish: it stopped after epoch {done} of {total}. Resume it from epoch "
-            f"{done + 1}?",
+            f"{done + 1}?{missing}",
             [("Resume", lambda: self.resume_run(record)),
              ("Discard", lambda: self.trainer.discard(record))])
 

@@ -123,8 +123,10 @@ def test_a_training_process_killed_mid_run_is_reported_and_offered_for_resumptio
 
 
 def test_discarding_an_unfinished_run_forgets_it(qtbot, make_window, tiny_checkpoint, tmp_path):
-    crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    import shutil
+    shutil.rmtree(crashed_run(tmp_path, fruit_folders(tmp_path / "fruit")).data)  # unplugged
     window, _ = train_window(make_window, tiny_checkpoint)
+    assert "is not there now: reconnect it first, or discard the run" in window.banner.label.text()
     qtbot.mouseClick(window.banner.button("Discard"), Qt.MouseButton.LeftButton)
     assert not window.banner.isVisible() and runs.unfinished_runs() == []
 
