@@ -1,0 +1,122 @@
+"""A training run's record (training.runs): a run that ends before it finishes (a full disk,
+Ctrl+C, the app gone) is offered for resumption from its last epoch; one that would only fail
+again is not; whether the process that ran it is still alive (a reused pid, Windows)."""
+from pathlib import Path
+
+import pytest
+
+from training.train import Cancelled
+
+from .test_train import TINY, RecordingReporter, colour_set
+
+
+class FailInEpoch2(RecordingReporter):
+    """Raises ``error`` at the first batch of epoch 2, after epoch 1's backup was written."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def partial(self, payload):
+        super().partial(payload)
+        if payload["kind"] == "batch" and payload["epoch"] == 2:
+            raise self.error
+
+
+def run_failing_in_epoch_2(tmp_path, error, name="run"):
+    """A run record whose training raised ``error`` in epoch 2."""
+    from training import runs
+    record = runs.new_run("colours", tmp_path / f"{name}.keras", TINY.to_dict(),
+                          root=tmp_path / "runs")
+    with pytest.raises(type(error)):
+        runs.run_training(record, colour_set(), FailInEpoch2(error))
+    return record
+
+
+def test_a_run_that_fails_after_an_epoch_can_be_resumed_from_it(tmp_path):
+    """An error mid-run (a full disk, say) keeps the run's backup, as a crash does: the app
+    offers to resume it instead of starting over."""
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, OSError(28, "No space left on device"))
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    assert left.id == record.id and left.completed_epochs() == 1
+    # failing before any epoch finished leaves nothing to resume
+    early = runs.new_run("colours", tmp_path / "early.keras", TINY.to_dict(), root=tmp_path / "runs")
+
+    class FailAtOnce(RecordingReporter):
+        def partial(self, payload):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        runs.run_training(early, colour_set(), FailAtOnce())
+    assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
+
+
+def test_a_run_that_fails_in_a_way_that_would_repeat_is_not_offered_for_resumption(tmp_path):
+    from training import runs
+    record = run_failing_in_epoch_2(
+        tmp_path, RuntimeError("a bug, or a loss that is NaN: resuming would only repeat it"))
+    assert runs.unfinished_runs(tmp_path / "runs") == []
+    assert runs.read_run(Path(record.folder)).status == runs.FAILED
+
+
+def test_stopping_a_resumed_run_before_it_trains_again_keeps_it_resumable(tmp_path):
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, OSError(28, "No space left on device"))
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    stopped = RecordingReporter()
+    stopped.cancel.set()  # Resume, then Stop while TensorFlow loads
+    with pytest.raises(Cancelled):
+        runs.run_training(runs.claim(left), colour_set(), stopped)
+    [again] = runs.unfinished_runs(tmp_path / "runs")
+    assert again.id == record.id and again.completed_epochs() == 1
+
+
+@pytest.mark.parametrize("handle, error, wait, alive", [
+    (0, 87, None, False),  # ERROR_INVALID_PARAMETER: no such process
+    (0, 5, None, True),  # ERROR_ACCESS_DENIED: it runs, as another user
+    (7, 0, 0x102, True),  # WAIT_TIMEOUT: still running
+    (7, 0, 0, False),  # signalled: it has exited (its handle lingers while someone holds it)
+])
+def test_on_windows_a_run_is_alive_while_its_process_is(monkeypatch, handle, error, wait, alive):
+    """The Windows branch of the liveness check, against a stand-in for kernel32 (these tests
+    run on Linux): os.kill(pid, 0) there would send Ctrl+C instead of asking."""
+    import ctypes
+    from types import SimpleNamespace
+
+    from training import runs
+    closed = []
+    kernel32 = SimpleNamespace(OpenProcess=lambda access, inherit, pid: handle,
+                               GetLastError=lambda: error,
+                               WaitForSingleObject=lambda h, ms: wait,
+                               CloseHandle=closed.append)
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(kernel32=kernel32), raising=False)
+    monkeypatch.setattr(runs.os, "name", "nt")
+    assert runs._alive(4242) is alive
+    assert closed == ([handle] if handle else [])  # every handle opened is closed
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit("the app has gone")])
+def test_a_run_interrupted_after_an_epoch_stays_resumable(tmp_path, interrupt):
+    """Ctrl+C in the app's terminal, or the app gone while the run was paused: the run is
+    offered again at the next launch (it was marked failed and its backup deleted)."""
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, interrupt)
+    [left] = runs.unfinished_runs(tmp_path / "runs")
+    assert left.id == record.id and left.completed_epochs() == 1
+
+
+def test_a_run_whose_pid_now_names_another_process_is_offered_again(tmp_path):
+    """After a power cut process numbers start again: the run's pid may name some other live
+    process, which must not hide the run from the resume offer (Linux: its start is recorded)."""
+    import os
+
+    from training import runs
+    record = run_failing_in_epoch_2(tmp_path, KeyboardInterrupt())
+    other = os.getppid()  # alive, and not the process that ran it
+    started = runs.process_started(other)
+    assert started  # this test runs on Linux
+    runs.update(record, pid=other, pid_started=started)  # still that process: not offered
+    assert runs.unfinished_runs(tmp_path / "runs") == []
+    runs.update(record, pid=other, pid_started="another boot:12345")  # the pid was reused
+    assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
