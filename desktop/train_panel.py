@@ -149,7 +149,7 @@ class TrainPanel(QWidget):
 
     def forget_checked_data(self) -> None:
         """Another run's data takes the box (a resume): what was checked before is not offered
-        to Start; the box's data is checked when that run ends."""
+        to Start; to train on the box's data after that run, Check reads it."""
         if self.controller.check_job is not None:
             self.controller.check_job.cancel()
             self.controller.check_job = None
