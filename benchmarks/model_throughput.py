@@ -10,7 +10,9 @@ timed the same way on the same random uint8 images; prints the median images/s o
 
 The hardware's ceiling, measured in the same run: the median rate of a 2048x2048 float32 matrix
 product (``tf.matmul``, oneDNN, every core), against which each network's achieved rate is put
-(its multiply-adds per image, counted from its layers, times two for a flip-TTA pass).
+(its multiply-adds per image, counted from its layers, times two for a flip-TTA pass), and the
+CPU's float32 FMA peak (``benchmarks/cpu_peak.py``, where gcc is present) with the rate it allows
+each network at most.
 """
 from __future__ import annotations
 
@@ -44,6 +46,10 @@ def main() -> int:
     peak = matmul_gflops()
     print(f"float32 matrix product (2048x2048, tf.matmul): median {peak:6.1f} GFLOP/s "
           "(this machine's ceiling for float32 networks)")
+    fma_peak = float32_fma_peak()
+    if fma_peak:
+        print(f"float32 FMA peak (benchmarks/cpu_peak.py, every core): {fma_peak:6.1f} GFLOP/s "
+              "(no float32 network can compute faster)")
     images = np.random.default_rng(0).integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
     base = None
     for i, path in enumerate([bundled_checkpoint(), *args.checkpoint]):
@@ -63,7 +69,25 @@ def main() -> int:
               f"median {rate:7.1f} images/s   x{rate / base:4.2f} bundled   "
               f"{macs / 1e6:5.0f} M multiply-adds/image: {achieved:5.1f} GFLOP/s = "
               f"{achieved / peak:4.0%} of the matrix product", flush=True)
+        if fma_peak:
+            print(f"{'':28s} at most {fma_peak * 1e9 / (2 * macs):7.1f} images/s at the FMA peak "
+                  f"(running at {achieved / fma_peak:4.0%} of it)", flush=True)
     return 0
+
+
+def float32_fma_peak() -> float | None:
+    """Median float32 512-bit FMA GFLOP/s on every core, or None without a C compiler."""
+    import shutil
+    import tempfile
+
+    import cpu_peak
+
+    if not (shutil.which("gcc") or shutil.which("cc")):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        binary = cpu_peak.build(Path(folder), bf16=False)
+        return statistics.median(cpu_peak.gflops(binary, "fp32x512", os.cpu_count() or 1, 0.5)
+                                 for _ in range(3))
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
