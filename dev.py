@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 LOCK = ROOT / "requirements.txt"
 STAMP = VENV / "requirements.sha256"
+VENV_BYTES = 3_000_000_000  # what the locked packages take on disk, with room to unpack (2.4 GB)
 
 
 def venv_python() -> Path:
@@ -60,8 +61,15 @@ def ensure_venv() -> Path:
     if not works:
         STAMP.unlink(missing_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
+    free = shutil.disk_usage(VENV).free
+    if free < VENV_BYTES:
+        print(f"warning: {free / 1e9:.1f} GB free on the disk of {VENV}; the locked packages "
+              f"take about {VENV_BYTES / 1e9:.1f} GB", file=sys.stderr, flush=True)
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["install", "-r", str(LOCK)], check=True)
+    if subprocess.run(pip + ["install", "-r", str(LOCK)]).returncode:
+        raise SystemExit(f"error: pip could not install {LOCK.name} into {VENV} (its message is "
+                         f"above; {shutil.disk_usage(VENV).free / 1e9:.1f} GB free on that disk "
+                         f"now); run the same command again once it is fixed")
     STAMP.write_text(want + "\n")
     return python
 
