@@ -127,14 +127,12 @@ class DataCheckView(QGroupBox):
         """The split a run will use, from the counts (no images copied on the GUI thread)."""
         if self.check is None:
             return
-        from training.data import split_warning, validation_take
+        from training.data import validation_take
         held = sum(validation_take(c, val_fraction) for c in self.check.counts)
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
                                  "out for validation (stratified by class)")
         # the split's own warning follows the share chosen now, not the one checked with
-        warnings = [w for w in self.check.warnings if not w.startswith("no validation images")]
-        if (held_out := split_warning(self.check.class_names, self.check.counts, val_fraction)):
-            warnings.append(held_out)
+        warnings = self.check.warnings_at(val_fraction)
         self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warnings.setVisible(bool(warnings))
 

@@ -326,7 +326,18 @@ class DataCheck:
     conflicting: int                  # of those, copies filed under a different class
     train_images: int
     val_images: int
-    warnings: tuple[str, ...]
+    data_warnings: tuple[str, ...]    # about the images themselves, whatever the split
+    val_fraction: float               # the validation share the split above was made with
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything to warn about for the split this check was made with."""
+        return self.warnings_at(self.val_fraction)
+
+    def warnings_at(self, val_fraction: float) -> tuple[str, ...]:
+        """The data's own warnings and the split's, for another validation share."""
+        held_out = split_warning(self.class_names, self.counts, val_fraction)
+        return self.data_warnings + ((held_out,) if held_out else ())
 
     @property
     def total(self) -> int:
@@ -358,10 +369,8 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
     if duplicates:
         extra = f", {conflicting} of them filed under another class" if conflicting else ""
         warnings.append(f"{duplicates} duplicate image(s){extra}")
-    if (held_out := split_warning(names, counts, val_fraction)):
-        warnings.append(held_out)
     return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
-                     len(data) - sum(takes), sum(takes), tuple(warnings))
+                     len(data) - sum(takes), sum(takes), tuple(warnings), val_fraction)
 
 
 def split_warning(names, counts, val_fraction: float) -> str:

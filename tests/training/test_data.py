@@ -108,6 +108,17 @@ def test_a_clean_data_set_has_no_warnings():
     assert check_data(data, 0.1).warnings == ()
 
 
+def test_the_split_warning_follows_the_validation_share_asked_for():
+    rng = np.random.default_rng(0)
+    data = ImageSet(rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+                    np.repeat(np.arange(3), 4).astype(np.int32), ("a", "b", "c"))
+    check = check_data(data, 0.1)  # 4 images a class: 10 % holds none out
+    assert check.warnings[-1] == "no validation images for: a, b, c"
+    assert not any("validation" in w for w in check.warnings_at(0.25))
+    assert check.warnings_at(0.25) == check.data_warnings  # "fewer than 10 images" stays
+    assert check.warnings_at(0.0) == check.data_warnings  # no split asked for: nothing missing
+
+
 @pytest.mark.parametrize("layout, message", [
     ({}, "needs at least two class subfolders, found 0"),
     ({"only": 3}, "needs at least two class subfolders, found 1"),
