@@ -191,13 +191,9 @@ class EvaluationPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setProperty("state", "")
-        self.status.setText(f"Evaluating {checkpoint.stem}…")
-        if self.lane.busy():  # an export runs: said, not a silent wait
-            self.status.setText(f"Waiting for the running export to finish, then evaluating "
-                                f"{checkpoint.stem}…")
-            job.started.connect(lambda: self.status.setText(f"Evaluating {checkpoint.stem}…"))
-        self.lane.submit(job)
-        return job
+        # the lane's other jobs are exports (this tab runs one evaluation at a time)
+        return self.lane.submit_saying(job, self.status.setText, f"Evaluating {checkpoint.stem}…",
+                                       "the running export")
 
     def cancel(self) -> None:
         if self.job is not None:

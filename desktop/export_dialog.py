@@ -133,14 +133,9 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.outcome.setProperty("state", "")
-        self.outcome.setText(f"Exporting as {FORMAT_NAMES[fmt]}…")
-        if self.lane.busy():  # an evaluation or another export runs: said, not a silent wait
-            self.outcome.setText(f"Waiting for the running evaluation or export to finish, then "
-                                 f"exporting as {FORMAT_NAMES[fmt]}…")
-            self.job.started.connect(
-                lambda: self.outcome.setText(f"Exporting as {FORMAT_NAMES[fmt]}…"))
-        self.lane.submit(self.job)
-        return self.job
+        return self.lane.submit_saying(self.job, self.outcome.setText,
+                                       f"Exporting as {FORMAT_NAMES[fmt]}…",
+                                       "the running evaluation or export")
 
     def _on_progress(self, fraction: float, message: str) -> None:
         if message:  # "reading the data", "converting to tflite", "checking parity…"

@@ -120,6 +120,16 @@ class JobLane(QObject):
         with self._lock:
             return bool(self._pending)
 
+    def submit_saying(self, job: Job, show, doing: str, behind: str) -> Job:
+        """Queue ``job`` and ``show`` what it does; while it waits behind ``behind`` (a job
+        already on this lane) say so until it starts: a queued job is never a silent wait."""
+        if self.busy():
+            show(f"Waiting for {behind} to finish, then {doing[:1].lower()}{doing[1:]}")
+            job.started.connect(lambda: show(doing))
+        else:
+            show(doing)
+        return self.submit(job)
+
     def _work(self) -> None:
         while (job := self._queue.get()[2]) is not None:
             if job.cancel_flag.is_set():  # it still ends with one of its signals
