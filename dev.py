@@ -137,24 +137,42 @@ def main(argv: list[str]) -> int:
         print("usage: python dev.py {run|test|train|package|setup|lock} [args...]", file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]
+    if cmd == "lock":
+        return lock(Path(rest[0]) if rest else LOCK)
     python = ensure_venv()
     if cmd == "setup":
         return 0
     if cmd == "package":
         return package(python, rest)
-    if cmd == "lock":
-        frozen = subprocess.run([str(python), "-m", "pip", "freeze"], check=True,
-                                capture_output=True, text=True).stdout
+    return subprocess.call([str(python), *commands[cmd], *rest], cwd=ROOT)
+
+
+def lock(out: Path) -> int:
+    """Resolve ``requirements.in`` afresh in a throw-away venv and freeze it into ``out`` (the
+    lock, unless a path is given): what `.venv` holds plays no part, so a dependency dropped
+    from ``requirements.in`` leaves the lock too."""
+    if sys.version_info[:2] != (3, 11):
+        raise SystemExit("error: run this with Python 3.11 (python3.11 dev.py lock)")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lock-") as folder:
+        venv.EnvBuilder(with_pip=True, symlinks=os.name != "nt").create(folder)
+        python = Path(folder) / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+        pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
+        if subprocess.run(pip + ["install", "-r", str(ROOT / "requirements.in")]).returncode:
+            raise SystemExit("error: pip could not install requirements.in (its message is above); "
+                             "the lock is unchanged")
+        frozen = subprocess.run(pip + ["freeze"], check=True, capture_output=True, text=True).stdout
         # tensorflow-cpu has wheels for x86-64 Linux and Windows only: plain tensorflow of the
         # same release elsewhere (freeze writes the one installed here, without markers)
         frozen = re.sub(r"(?im)^tensorflow[-_]cpu==(\S+)$", lambda m: (
             f'tensorflow_cpu=={m[1]}; sys_platform != "darwin" and platform_machine in '
             f'"x86_64 AMD64"\ntensorflow=={m[1]}; sys_platform == "darwin" or platform_machine '
             f'not in "x86_64 AMD64"'), frozen)
-        LOCK.write_text("# Locked versions for Python 3.11 (generated from requirements.in by: "
-                        "python dev.py lock)\n" + frozen)
-        return 0
-    return subprocess.call([str(python), *commands[cmd], *rest], cwd=ROOT)
+    out.write_text("# Locked versions for Python 3.11 (generated from requirements.in by: "
+                   "python dev.py lock)\n" + frozen)
+    print(f"wrote {out}: {len(frozen.splitlines())} packages", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

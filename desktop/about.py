@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import platform
 import sys
+from html import escape
 from importlib import metadata
 
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 
 from training import __version__
-from training.paths import project_root, user_data_dir
+from training.paths import project_root, user_data_dir, user_log_dir
 
 # Distributions named in About; the packaged app carries their metadata (build.spec).
 LIBRARIES = (("PySide6-Essentials", "PySide6"), ("tensorflow-cpu", "TensorFlow"),
@@ -38,8 +40,9 @@ def library_versions() -> list[tuple[str, str]]:
     return found
 
 
-def about_html(checkpoint_name: str = "") -> str:
-    """Rich text for the About box: name, version, libraries, where the user's data lives."""
+def about_html(checkpoint_name: str = "", settings_file: str = "") -> str:
+    """Rich text for the About box: name, version, libraries, and where the user's checkpoints,
+    settings (native QSettings, unless ``PIXELCLASSIFIER_HOME`` moves them) and log are."""
     frozen = " (packaged)" if getattr(sys, "frozen", False) else ""
     rows = "".join(f"<tr><td>{name}</td><td>&nbsp;{version}</td></tr>"
                    for name, version in library_versions())
@@ -48,4 +51,7 @@ def about_html(checkpoint_name: str = "") -> str:
             "<p>A desktop image classifier: drop pictures on a local convolutional network, "
             "retrain it on your own images. Works offline; nothing leaves your machine.</p>"
             f"{model}<table>{rows}</table>"
-            f"<p>Your checkpoints and settings: {user_data_dir()}</p>")
+            "<p>Where your things are kept:</p><table>"
+            f"<tr><td>Checkpoints, evaluations</td><td>&nbsp;{escape(str(user_data_dir()))}</td></tr>"
+            f"<tr><td>Settings</td><td>&nbsp;{escape(settings_file or QSettings().fileName())}</td></tr>"
+            f"<tr><td>Log</td><td>&nbsp;{escape(str(user_log_dir()))}</td></tr></table>")

@@ -244,7 +244,8 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         from .about import about_html
-        QMessageBox.about(self, "About Pixel Classifier", about_html(self.session.checkpoint.stem))
+        QMessageBox.about(self, "About Pixel Classifier", about_html(self.session.checkpoint.stem,
+                                                                  self.settings.fileName()))
 
     # -- training -------------------------------------------------------------------------------
     def _on_tab_changed(self, index: int) -> None:

@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QMessageBox
 from desktop.about import about_html, app_icon
 from desktop.desktop_entry import entry_text, install_desktop_entry
 from training import __version__
+from training.paths import user_data_dir, user_log_dir
 
 from .conftest import ROOT
 
@@ -26,6 +27,9 @@ def test_about_names_the_version_and_the_libraries(qtbot, make_window, tiny_chec
     for library in ("PySide6", "Qt", "TensorFlow", "Keras", "NumPy", "Pillow", "Python"):
         assert f"<td>{library}</td>" in text
     assert about_html() == about_html("")  # no model named when none is given
+    # where checkpoints, settings and the log are (each its own place)
+    assert str(user_data_dir()) in text and str(user_log_dir()) in text
+    assert window.settings.fileName() in text and window.settings.fileName().endswith(".ini")
 
 
 def test_window_icon_has_every_size_from_16_to_512(qapp):
