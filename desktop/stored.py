@@ -16,7 +16,10 @@ def stored(settings, key: str, default, kind: type | None = None):
         return default
     try:
         if kind is bool:
-            return value if isinstance(value, bool) else str(value).strip().lower() == "true"
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()  # QSettings' ini files store "true" / "false"
+            return True if text in ("true", "1") else False if text in ("false", "0") else default
         if kind in (int, float):
             number = float(value)
             if not math.isfinite(number):

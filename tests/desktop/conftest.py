@@ -30,11 +30,27 @@ def make_window(qtbot, tmp_path):
         return window
 
     yield make
+    import multiprocessing
+    left = []
     for window in windows:
         if window.isVisible():
             window.close()  # waits for the worker threads
-        window.trainer.shutdown()
-        window.session.shutdown()
+        # (pytest-qt closed it already): closing must have stopped every lane and child process
+        left += [lane.name for lane in window_lanes(window) if lane.thread.is_alive()]
+    left += [p.name for p in multiprocessing.active_children()]
+    try:
+        assert not left, f"closing the window left these running: {left}"
+    finally:
+        for window in windows:
+            window.trainer.shutdown()
+            window.session.shutdown()
+
+
+def window_lanes(window):
+    """Every worker lane a window owns: the session's, the trainer's and the library tabs'."""
+    session = window.session
+    return (session.walker, session.files, session.model_lane, session.loader,
+            window.trainer.lane, window.library.lane, window.library.import_lane)
 
 
 def drop(widget, paths):
@@ -49,6 +65,27 @@ def drop(widget, paths):
     event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
+
+
+class JobRecord:
+    """Every job queued on a lane from now on: its progress and how it ended, connected before
+    the job is queued (a job on an idle lane can end before ``start()`` returns)."""
+
+    def __init__(self, monkeypatch, lane) -> None:
+        self.progress: list[tuple] = []
+        self.ended: list[tuple[str, object]] = []
+        submit = lane.submit
+
+        self.jobs: list = []  # kept alive: a deleted job's queued signals are never delivered
+
+        def recording(job, urgent=False):
+            self.jobs.append(job)
+            job.progress.connect(lambda *args: self.progress.append(args))
+            job.finished.connect(lambda result: self.ended.append(("finished", result)))
+            job.failed.connect(lambda reason: self.ended.append(("failed", reason)))
+            return submit(job, urgent)
+
+        monkeypatch.setattr(lane, "submit", recording)
 
 
 def tflite_export_dialog(window, checkpoint, folder):

@@ -1,12 +1,15 @@
 """The window as a user drives it: drops and pastes (odd ones too), input check, bars, strict
 mode, a hand-edited settings file, closing (folders: test_classify_folders.py; models:
 test_classify_models.py)."""
+import multiprocessing
+
 import numpy as np
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
-from .conftest import ROOT, WAIT, drop
+from .conftest import ROOT, WAIT, drop, window_lanes
+
 
 def settled(window):
     return all(i.state in ("classified", "failed", "stopped") for i in window.session.items.items)
@@ -171,16 +174,22 @@ def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_d
     qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
     window.bars.k_box.setValue(2)
     assert len(window.bars.bars) == 2
-    assert int(window.settings.value("top_k")) == 2
+    window.close()
+    window.settings.sync()
+    again = make_window(tiny_checkpoint)  # the next launch, on the same settings file
+    assert again.bars.k == again.bars.k_box.value() == 2
+    drop(again, [image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: settled(again) and bool(again.bars.bars), timeout=WAIT)
+    assert len(again.bars.bars) == 2
 
 
 def test_closing_the_window_stops_every_worker_thread(qtbot, make_window, image_dir, tiny_checkpoint):
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir])
     window.close()
-    session = window.session
-    for lane in (session.walker, session.files, session.model_lane, session.loader):
+    for lane in window_lanes(window):
         assert not lane.thread.is_alive(), lane.name
+    assert not multiprocessing.active_children()  # the training child too
 
 
 def test_bundled_checkpoint_recognises_the_sample_ship(qtbot, make_window):
@@ -277,7 +286,18 @@ def test_a_hand_edited_settings_file_cannot_stop_the_app_from_starting(qtbot, tm
     window = MainWindow(ClassifierSession(tiny_checkpoint),
                         QSettings(str(ini), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
-    form = window.train_panel.form
-    assert form.epochs.value() == 12 and form.fine_tune() in ("full", "head")
-    assert 0 < form.lr.value() and window.bars.k >= 1
+    clean = MainWindow(ClassifierSession(tiny_checkpoint),  # what an untouched file gives
+                       QSettings(str(tmp_path / "clean.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(clean)
+    form, default = window.train_panel.form, clean.train_panel.form
+    assert form.epochs.value() == 12 != default.epochs.value()  # "12.0" is still a number
+    for name in ("batch_size", "lr", "val_fraction"):
+        assert getattr(form, name).value() == getattr(default, name).value(), name
+    assert form.flip.isChecked() == default.flip.isChecked()
+    assert form.fine_tune() == default.fine_tune() == "full"  # layers=7: no such choice
+    assert window.bars.k == clean.bars.k == 5
+    assert not window.input_check.show_why.isChecked()
+    window.show()
+    assert window.isVisible()
     window.close()
+    clean.close()
