@@ -2,12 +2,16 @@
 small preview each row keeps."""
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from .conftest import WAIT, drop
 from .test_window import row_texts, settled
 
 def test_clear_list_during_a_folder_drop_leaves_it_empty(qtbot, make_window, tiny_checkpoint,
-                                                         tmp_path):
+                                                         tmp_path, monkeypatch):
+    import threading
+
+    import desktop.session
     from tests.conftest import solid
 
     folder = tmp_path / "many"
@@ -16,10 +20,21 @@ def test_clear_list_during_a_folder_drop_leaves_it_empty(qtbot, make_window, tin
         solid((i % 256, 90, 160)).save(folder / f"{i:03d}.png")
     window = make_window(tiny_checkpoint)
     session = window.session
+    walked, walk = threading.Event(), desktop.session.walk_folders
+
+    def walk_then_say(*args, **kwargs):
+        try:
+            return walk(*args, **kwargs)
+        finally:
+            walked.set()
+
+    monkeypatch.setattr(desktop.session, "walk_folders", walk_then_say)
     drop(window, [folder])
+    assert walked.wait(30)  # every batch found is posted to the GUI thread, none delivered yet
     clear = next(a for a in window.menuBar().actions()[0].menu().actions() if "Clear" in a.text())
-    clear.trigger()  # before the search's first results reach the list
+    clear.trigger()  # before the search's results reach the list
     qtbot.waitUntil(lambda: not any(lane.busy() for lane in session._lanes), timeout=WAIT)
+    QApplication.processEvents()  # the stale batches arrive now
     assert session.items.items == [] and not window.classify.progress.isVisible()
 
 

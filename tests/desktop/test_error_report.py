@@ -2,6 +2,8 @@
 import logging
 import threading
 
+from PySide6.QtWidgets import QApplication
+
 from desktop.error_report import ErrorReporter, setup_logging
 
 
@@ -58,7 +60,7 @@ def test_the_same_error_again_and_again_is_shown_once_and_logged_each_time(qtbot
             except KeyError as exc:
                 reporter.handle(type(exc), exc, exc.__traceback__)
         qtbot.waitUntil(lambda: len(shown) == 1)
-        qtbot.wait(50)
+        QApplication.processEvents()  # every report posted is delivered by now
         assert len(shown) == 1
     finally:
         for handler in logging.getLogger().handlers[:]:

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from training.checkpoints import CheckpointInfo, sidecar_path
+from training.paths import user_checkpoints_dir
 
 from .conftest import WAIT
 from .test_checkpoints_panel import user_checkpoint
@@ -111,8 +112,8 @@ def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint
     window = make_window(tiny_checkpoint)
     panel = window.evaluation_panel
     panel.path_edit.setText(str(tmp_path / "nowhere"))
-    with qtbot.waitSignal(panel.start().failed, timeout=WAIT):
-        pass
+    panel.start()
+    qtbot.waitUntil(lambda: "Evaluation failed" in panel.status.text(), timeout=WAIT)
     assert "Evaluation failed: no such file or folder" in panel.status.text()
     assert panel.run_button.isEnabled()
 
@@ -197,9 +198,10 @@ def test_work_queued_behind_a_running_job_says_so_and_an_import_does_not_wait(
     panel.path_edit.setText(str(tmp_path / "shapes"))
     job = panel.start()
     assert panel.status.text().startswith("Waiting for the running export to finish")
-    imported = open_checkpoints(window).import_file(copy_of_tiny("friend"))
-    with qtbot.waitSignal(imported.finished, timeout=WAIT):
-        pass  # on its own lane: not behind the export
+    checkpoints = open_checkpoints(window)
+    checkpoints.import_file(copy_of_tiny("friend"))
+    qtbot.waitUntil(lambda: checkpoints.selected_paths() == [user_checkpoints_dir() / "friend.keras"],
+                    timeout=WAIT)  # on its own lane: not behind the export
     assert panel.status.text().startswith("Waiting")
     with qtbot.waitSignal(job.started, timeout=WAIT):
         release.set()

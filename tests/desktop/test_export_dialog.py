@@ -2,7 +2,7 @@
 run, a chosen folder kept across formats, Esc cancelling."""
 from PySide6.QtCore import Qt
 
-from .conftest import WAIT, tflite_export_dialog
+from .conftest import WAIT, JobRecord, tflite_export_dialog
 
 def test_export_from_the_window_reports_parity(qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
@@ -49,7 +49,7 @@ def test_onnx_is_offered_only_where_its_packages_are(qtbot, make_window, tiny_ch
 
 
 def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
-        qtbot, make_window, tiny_checkpoint, tmp_path):
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
     window = make_window(tiny_checkpoint)
     dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "usb" / "tiny-tflite")
     dialog.format.setCurrentIndex(dialog.format.findData("onnx"))
@@ -64,14 +64,13 @@ def test_export_dialog_keeps_a_chosen_folder_across_formats_and_esc_cancels(
         for i in range(3):
             Image.new("RGB", (32, 32), colour).save(tmp_path / "few" / name / f"{i}.png")
     dialog.data.setText(str(tmp_path / "few"))
+    record = JobRecord(monkeypatch, dialog.lane)
     job = dialog.start()
-    ended = []
-    job.failed.connect(ended.append)
-    job.finished.connect(ended.append)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # Esc cancels, as Close does
     assert not dialog.isVisible() and job.cancel_flag.is_set()
-    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
-    assert isinstance(ended[0], str) and "cancel" in ended[0]
+    qtbot.waitUntil(lambda: bool(record.ended), timeout=WAIT)
+    [(how, why)] = record.ended
+    assert how == "failed" and "cancel" in why
 
 
 def test_a_checkpoint_being_exported_cannot_be_deleted_until_the_export_ends(
