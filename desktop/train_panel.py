@@ -125,6 +125,7 @@ class TrainPanel(QWidget):
         c.resumed.connect(self._on_resumed)
         c.progress.connect(self._on_progress)
         c.paused_changed.connect(self._on_paused)
+        c.held.connect(self._on_held)
         c.run_finished.connect(self._on_finished)
         c.run_failed.connect(self._on_failed)
         c.running_changed.connect(self._set_running)
@@ -292,8 +293,11 @@ class TrainPanel(QWidget):
 
     def _on_batch(self, p: dict) -> None:
         self.chart.add_batch(p["step"], p["steps"], p["loss"])
-        if not self.controller.paused():
-            self.progress.setFormat(f"Epoch {p['epoch']}/{p['epochs']} · batch {p['batch']}/{p['steps']}")
+        where = f"Epoch {p['epoch']}/{p['epochs']} · batch {p['batch']}/{p['steps']}"
+        if self.controller.paused():  # the batch under way when Pause was pressed
+            self.progress.setFormat("Paused · " + where)
+        else:
+            self.progress.setFormat(where)
             self.rate_label.setText(f"{p['images_per_s']:,.0f} images/s · {format_duration(p['eta_s'])}")
 
     def _on_epoch(self, p: dict) -> None:
@@ -311,10 +315,15 @@ class TrainPanel(QWidget):
         shown = self.progress.format().removeprefix("Paused · ")  # never "Paused · Paused · "
         if paused:
             self.progress.setFormat("Paused · " + shown)
-            self.rate_label.setText("Paused: the run waits at the next batch. Resume to continue.")
+            self.rate_label.setText("Pausing: the batch under way finishes first…")
         else:
             self.progress.setFormat(shown)
             self.rate_label.setText("Going on from the next batch…")
+
+    def _on_held(self, where: dict) -> None:
+        if self.controller.paused():  # (not when Resume came before the run got here)
+            self.rate_label.setText(f"Paused after batch {where['batch']} of epoch "
+                                    f"{where['epoch']}. Resume to continue.")
 
     def _on_finished(self, result) -> None:
         self.chart.stop()

@@ -50,6 +50,7 @@ class TrainController(QObject):
     epoch = Signal(dict)  # per-epoch logs: loss, val_loss, val_accuracy, ...
     resumed = Signal(dict)  # a resumed run's earlier history
     paused_changed = Signal(bool)
+    held = Signal(dict)  # a paused run now waits (after batch "batch" of epoch "epoch")
     run_finished = Signal(object)  # TrainResult
     run_failed = Signal(str)
     running_changed = Signal(bool)
@@ -165,6 +166,8 @@ class TrainController(QObject):
             self.epoch.emit(payload)
         elif kind == "resumed":
             self.resumed.emit(payload)
+        elif kind == "held":
+            self.held.emit(payload)
 
     def _end(self) -> None:
         self.job = None

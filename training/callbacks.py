@@ -37,9 +37,6 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
 
         def on_train_batch_end(self, batch, logs=None):
             self.seen += min(config.batch_size, n_train - batch * config.batch_size)
-            waited = reporter.pause_point()  # returns at once when cancelled
-            self.paused_s += waited
-            self.epoch_paused += waited
             active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
             done = (self.epoch * steps + batch + 1) / (config.epochs * steps)
             run_done = done - self.first_epoch / config.epochs
@@ -49,6 +46,11 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                               "loss": float(logs.get("loss", float("nan"))),
                               "images_per_s": self.seen / active, "eta_s": eta})
             reporter.progress(done)
+            if reporter.paused():  # held here, after this batch's report: "held" says so
+                reporter.partial({"kind": "held", "epoch": self.epoch + 1, "batch": batch + 1})
+                waited = reporter.pause_point()  # returns at once when cancelled
+                self.paused_s += waited
+                self.epoch_paused += waited
             if reporter.cancelled():
                 self.stopped = True
                 self.model.stop_training = True

@@ -1,7 +1,6 @@
 """The Train tab as a user drives it: data check, a live run and its chart, remembered settings,
 the data read the way the chosen start needs, and a trained checkpoint the window then uses
 (stopping, pausing and resuming runs: test_train_runs.py)."""
-import time
 
 import numpy as np
 import pytest
@@ -93,15 +92,11 @@ def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
     assert "known after the first batches" in panel.estimate_label.text()  # no run of it yet
     batches = []
     window.trainer.batch.connect(batches.append)
-    t0 = time.monotonic()
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    seconds = time.monotonic() - t0
     result = finished.args[0]
     train_points, val_points, acc_points = panel.chart.point_counts()
     assert train_points == len(batches) > 0 and val_points == acc_points == 3
-    # drawn by a 10 Hz timer (plus a last flush), not once per batch
-    assert panel.chart.redraws <= min(len(batches), 10 * seconds + 2)
     assert "Saved" in panel.result_label.text() and "validation accuracy" in panel.result_label.text()
     assert not panel.stop_button.isEnabled() and panel.start_button.isEnabled()
     # saved in the per-user folder with its sidecar, and loads

@@ -44,11 +44,17 @@ def test_pause_holds_the_run_and_resume_continues_it(qtbot, make_window, tiny_ch
     window.trainer.batch.connect(batches.append)
     panel.start()
     qtbot.waitUntil(lambda: len(batches) >= 1, timeout=RUN_WAIT)
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    assert panel.pause_button.text() == "Resume" and "Paused" in panel.rate_label.text()
-    qtbot.wait(300)  # batches already reported, or in flight when the click arrived, come in
+    with qtbot.waitSignal(window.trainer.held, timeout=RUN_WAIT) as held:
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        assert panel.pause_button.text() == "Resume" and "Pausing" in panel.rate_label.text()
+    # every batch before the run stopped has arrived now (the same pipe, in order)
+    assert batches[-1]["batch"] == held.args[0]["batch"]
+    assert "Paused after batch" in panel.rate_label.text()
+    last = batches[-1]  # the bar names the batch the run waits after
+    assert panel.progress.format() == f"Paused · Epoch {last['epoch']}/4 · batch {last['batch']}/{last['steps']}"
     seen = len(batches)
-    qtbot.wait(600)  # the event loop runs; the paused run must not
+    with qtbot.assertNotEmitted(window.trainer.batch, wait=600):
+        pass  # the event loop runs for 0.6 s; the paused run does not
     assert len(batches) == seen
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
         qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)

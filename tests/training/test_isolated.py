@@ -17,12 +17,18 @@ class Recorder(SilentReporter):
     def __init__(self, cancel=None):
         super().__init__(cancel)
         self.messages, self.partials = [], []
+        self.held, self.stepping = threading.Event(), threading.Event()
 
     def progress(self, fraction, message=""):
         self.messages.append((fraction, message))
 
     def partial(self, payload):
-        self.partials.append(payload)
+        if payload == "held":  # the job says it is paused now
+            self.held.set()
+        else:
+            self.partials.append(payload)
+            if len(self.partials) == 3:
+                self.stepping.set()
 
 
 class Refused(Exception):
@@ -39,7 +45,9 @@ def counting_job(n, reporter):
 def job_until_cancelled(reporter):
     steps, waited = 0, 0.0
     while not reporter.cancelled():
-        waited += reporter.pause_point()
+        if reporter.paused():
+            reporter.partial("held")  # what training's callback does before it waits
+            waited += reporter.pause_point()
         steps += 1
         reporter.partial(steps)
         time.sleep(0.005)  # a step's work
@@ -92,14 +100,12 @@ def test_pause_holds_the_child_and_cancel_stops_it():
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.monotonic() + 60
-    while len(reporter.partials) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert reporter.stepping.wait(60)  # it runs
     flag.pause()
-    time.sleep(0.3)  # the pause reaches the child; what it sent before that arrives
+    assert reporter.held.wait(60)  # it waits now; all it sent before that has arrived
     held = len(reporter.partials)
-    time.sleep(0.5)
-    assert len(reporter.partials) == held  # nothing while paused
+    time.sleep(0.5)  # a window in which a paused job must send nothing
+    assert len(reporter.partials) == held
     flag.set()  # cancel (also wakes a paused job)
     worker.join(60)
     assert not worker.is_alive()
