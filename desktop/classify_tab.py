@@ -67,6 +67,7 @@ class ClassifyTab(QSplitter):
         session.model_failed.connect(
             lambda reason: self.bars.show_message(f"Could not load the model: {reason}"))
         session.explained.connect(self._on_explained)
+        session.explain_failed.connect(self._on_explain_failed)
         session.keras_ready.connect(self._on_keras_ready)
         # Many images (a folder): "n of m classified" and Stop, for the window's status bar,
         # refreshed at most 10 times a second.
@@ -188,6 +189,11 @@ class ClassifyTab(QSplitter):
         """Grad-CAM needs the Keras model: a map made by occlusion meanwhile is redone."""
         if self.input_check.wants_saliency() and self.input_check.method.currentData() == "grad-cam":
             self.show_current()
+
+    def _on_explain_failed(self, item_id: int, reason: str) -> None:
+        item = self.current_item()
+        if item is not None and item.id == item_id:
+            self.input_check.clear_saliency(f"Could not find the evidence: {reason}")
 
     def _on_explained(self, result) -> None:
         item = self.current_item()

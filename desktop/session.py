@@ -29,6 +29,7 @@ class ClassifierSession(QObject):
     model_failed = Signal(str)
     busy_changed = Signal(bool)
     explained = Signal(object)  # Explanation: a saliency map for one item and class
+    explain_failed = Signal(int, str)  # item id, why no map could be made
     notice = Signal(str)  # a one-line note for the status bar (a folder without images)
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
@@ -306,6 +307,7 @@ class ClassifierSession(QObject):
 
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
+        job.failed.connect(lambda reason: self._on_classify_failed(generation, ids, reason))
         job.moveToThread(self.thread())
         return self.model_lane.submit(job)
 
@@ -326,6 +328,12 @@ class ClassifierSession(QObject):
                 self._done += 1
                 self.items.touch(item_id)
 
+    def _on_classify_failed(self, generation: int, ids, reason: str) -> None:
+        """The model raised on a batch (out of memory, a runtime error): its rows say so
+        instead of waiting for ever; a batch cancelled before it ran is Stop's to handle."""
+        if reason != CANCELLED_BEFORE_START and generation == self._generation:
+            self._give_up(ids, reason)
+
     def explain(self, item: ImageItem, class_index: int, method: str = "occlusion") -> Job | None:
         """Compute where the evidence for ``class_index`` lies in ``item``'s model input, on the
         model lane; ``explained`` delivers it. A newer request cancels one still queued.
@@ -344,6 +352,9 @@ class ClassifierSession(QObject):
                                                  class_index, method, reporter), "explain")
         job.partial.connect(self._on_explained)
         job.finished.connect(self._on_explained)
+        job.failed.connect(lambda reason: None if reason == CANCELLED_BEFORE_START or
+                           generation != self._generation else
+                           self.explain_failed.emit(item.id, reason))
         self._explaining = job
         self.model_lane.submit(job, urgent=True)  # not behind a whole folder's classifications
         return job

@@ -188,3 +188,18 @@ def test_with_no_readable_checkpoint_at_launch_every_image_says_why(qtbot, make_
     qtbot.waitUntil(lambda: row_texts(window).get("green.jpg", "").startswith(
         "not classified: the model could not be loaded"), timeout=WAIT)
     assert "no sidecar typo.json" in window.bars.message.text()  # the bars say why too
+
+
+def test_a_batch_the_model_fails_on_says_why_instead_of_waiting(qtbot, make_window, image_dir,
+                                                                 tiny_checkpoint, monkeypatch):
+    window = make_window(tiny_checkpoint, load=False)
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        window.session.load_model()
+
+    def out_of_memory(arrays):
+        raise MemoryError("not enough memory for this batch")
+
+    monkeypatch.setattr(window.session.classifier, "classify", out_of_memory)
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    assert set(row_texts(window).values()) == {"not classified: not enough memory for this batch"}

@@ -114,3 +114,20 @@ def test_show_why_does_not_wait_behind_a_folders_classifications(qtbot, make_win
     qtbot.waitUntil(lambda: not lane.busy(), timeout=WAIT)
     assert ran[0] == "map"  # asked for last, made first (next after the batch in progress)
     assert ran[-3:] == ["batch 0", "batch 1", "batch 2"]  # the batches follow, in their order
+
+
+def test_a_map_that_cannot_be_made_says_why(qtbot, make_window, image_dir, tiny_checkpoint,
+                                            monkeypatch):
+    import desktop.session
+
+    def fails(*args):
+        raise RuntimeError("occlusion ran out of memory")
+
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    monkeypatch.setattr(desktop.session, "find_evidence", fails)
+    window.input_check.show_why.setChecked(True)
+    qtbot.waitUntil(lambda: window.input_check.caption.text()
+                    == "Could not find the evidence: occlusion ran out of memory", timeout=WAIT)
+    assert window.input_check.heat is None
