@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoub
                                QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
 
 from .items import ImageListModel
+from .jobs import Job, JobLane
 from .stored import stored
 
 FLAG_FILTERS = (("", "All flags"), ("none", "No flags"), ("low confidence", "Low confidence"),
@@ -71,6 +72,7 @@ class ResultsView(QWidget):
     def __init__(self, model: ImageListModel, checkpoint_meta, parent=None) -> None:
         super().__init__(parent)
         self.model, self.checkpoint_meta = model, checkpoint_meta
+        self.copy_lane = JobLane("copy", self)  # Add to Training Class: files copied off the GUI
         self.proxy = ResultsFilter(self)
         self.proxy.setSourceModel(model)
         self.table = QTableView(sortingEnabled=True, alternatingRowColors=True, wordWrap=False)
@@ -209,37 +211,48 @@ class ResultsView(QWidget):
         menu.addAction("Export Table as JSON…", lambda: self.export("json"))
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
-    def add_to_class(self, root: str | None = None, class_name: str | None = None) -> list:
+    def add_to_class(self, root: str | None = None, class_name: str | None = None) -> Job | None:
         """Copy the selected files into a class folder of a training data set: the loop from
-        "this is wrong" to "now it is right" (fine-tune on that folder in the Train tab)."""
+        "this is wrong" to "now it is right" (fine-tune on that folder in the Train tab). The
+        copying runs on a worker (thousands of files, a slow drive); ``message`` tells the end."""
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QInputDialog
-        from training.results import collect_into_class
+        from training.results import class_folder, collect_into_class
         files = [i.source for i in self.selected_items() if isinstance(i.source, Path)]
         if not files:
             self.message.emit("Only files can be added to a class folder (not pasted images).")
-            return []
+            return None
         settings = QSettings()
         if root is None:
             root = QFileDialog.getExistingDirectory(
                 self, "Training data folder (one subfolder per class)",
                 stored(settings, "collect/root", ""))
             if not root:
-                return []
+                return None
         if class_name is None:
             class_name, ok = QInputDialog.getItem(self, "Add to class", "Class:",
                                                   list(self.model.class_names), 0, True)
             if not ok:
-                return []
+                return None
         try:
-            copies = collect_into_class(files, Path(root), class_name)
-        except (OSError, ValueError) as exc:
+            folder = class_folder(Path(root), class_name)
+        except ValueError as exc:
             self.message.emit(f"Not added: {exc}")
-            return []
+            return None
         settings.setValue("collect/root", str(root))
-        self.message.emit(f"Copied {len(copies)} image(s) to {Path(root) / class_name.strip()}; "
-                          "fine-tune on that folder in the Train tab.")
-        return copies
+        job = Job(lambda reporter: collect_into_class(files, Path(root), class_name, reporter),
+                  "add to class")
+        job.progress.connect(lambda fraction, text: self.message.emit(f"Adding to {folder.name}: "
+                                                                      f"{text}…"))
+        job.finished.connect(lambda copies: self.message.emit(
+            f"Copied {len(copies)} image(s) to {folder}; fine-tune on that folder in the Train tab."))
+        job.failed.connect(lambda reason: self.message.emit(f"Not all added: {reason}"))
+        self.message.emit(f"Adding {len(files)} image(s) to {folder.name}…")
+        return self.copy_lane.submit(job)
+
+    def shutdown(self) -> None:
+        """Stop a copy under way (the files copied so far stay) and its worker thread."""
+        self.copy_lane.shutdown()
 
     def rows(self) -> list[dict]:
         """Every row shown (filters applied), in the table's order, as plain dicts."""

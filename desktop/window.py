@@ -344,6 +344,7 @@ class MainWindow(QMainWindow):
         self.trainer.shutdown()
         self.train_panel.chart.stop()
         self.classify.progress_timer.stop()
+        self.classify.results.shutdown()
         self.library.close()
         self.session.shutdown()
         event.accept()

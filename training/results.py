@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 from .checkpoints import atomic_write_bytes, now_iso
+from .reporting import Reporter, SilentReporter
 
 FIELDS = ("file", "class", "probability", "flags", "error")
 
@@ -43,25 +45,50 @@ def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: flo
     return path
 
 
-def collect_into_class(files, root: Path, class_name: str) -> list[Path]:
-    """Copy image ``files`` into ``root/class_name/`` (a class-folder data set the Train tab
-    reads), never overwriting: a name already there gets a numbered suffix. Returns the copies.
+def class_folder(root: Path, class_name: str) -> Path:
+    """``root/class_name``, checked before any copying.
 
     Raises:
         ValueError: the class name is empty or would leave ``root``.
     """
-    import shutil
-
     class_name = class_name.strip()
     if not class_name or class_name in (".", "..") or any(c in class_name for c in "/\\\0"):
         raise ValueError(f"{class_name!r} is not a usable class folder name")
-    folder = Path(root) / class_name
+    return Path(root) / class_name
+
+
+def collect_into_class(files, root: Path, class_name: str,
+                       reporter: Reporter | None = None) -> list[Path]:
+    """Copy image ``files`` into ``root/class_name/`` (a class-folder data set the Train tab
+    reads), never overwriting: a name already there gets a numbered suffix. Each file appears
+    whole or not at all (copied under a hidden name, then renamed). Returns the copies.
+
+    Raises:
+        ValueError: the class name is empty or would leave ``root``.
+        OSError: a file could not be copied (the message says how many were, before it).
+        InterruptedError: the reporter says stop (the copies made so far stay).
+    """
+    import shutil
+
+    reporter = reporter or SilentReporter()
+    files = [Path(f) for f in files]
+    folder = class_folder(root, class_name)
     folder.mkdir(parents=True, exist_ok=True)
-    copies = []
-    for file in map(Path, files):
+    copies: list[Path] = []
+    for file in files:
+        if reporter.cancelled():
+            raise InterruptedError(f"stopped: {len(copies)} of {len(files)} copied")
         target, n = folder / file.name, 2
         while target.exists():
             target, n = folder / f"{file.stem} ({n}){file.suffix}", n + 1
-        shutil.copy2(file, target)
+        partial = target.with_name(f".partial-{target.name}")
+        try:
+            shutil.copy2(file, partial)
+            os.replace(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise OSError(f"{file.name}: {exc.strerror or exc} ({len(copies)} of {len(files)} "
+                          "copied before it)") from exc
         copies.append(target)
+        reporter.progress(len(copies) / len(files), f"copied {len(copies)} of {len(files)}")
     return copies

@@ -50,7 +50,8 @@ def window_lanes(window):
     """Every worker lane a window owns: the session's, the trainer's and the library tabs'."""
     session = window.session
     return (session.walker, session.files, session.model_lane, session.loader,
-            window.trainer.lane, window.library.lane, window.library.import_lane)
+            window.trainer.lane, window.library.lane, window.library.import_lane,
+            window.classify.results.copy_lane)
 
 
 def drop(widget, paths):

@@ -125,12 +125,18 @@ def test_wrong_predictions_can_be_collected_into_a_class_folder(qtbot, make_wind
     root = tmp_path / "my data"
     (root / "green").mkdir(parents=True)
     (root / "green" / "green.jpg").write_bytes(b"already there")
-    copies = window.results.add_to_class(str(root), "green")
+    said = []
+    window.results.message.connect(said.append)
+    window.results.add_to_class(str(root), "green")  # copied on a worker: the window stays live
+    qtbot.waitUntil(lambda: any(m.startswith("Copied") for m in said), timeout=WAIT)
+    assert said[-1] == (f"Copied 2 image(s) to {root / 'green'}; fine-tune on that folder in "
+                        "the Train tab.")
     assert sorted(p.name for p in (root / "green").iterdir()) == ["green (2).jpg", "green.jpg",
                                                                   "red.png"]
     assert (root / "green" / "green.jpg").read_bytes() == b"already there"  # never overwritten
-    assert len(copies) == 2 and (image_dir / "red.png").is_file()  # copies, not moves
-    assert window.results.add_to_class(str(root), "../escape") == []
+    assert (image_dir / "red.png").is_file()  # copies, not moves
+    assert window.results.add_to_class(str(root), "../escape") is None
+    assert said[-1].startswith("Not added: '../escape' is not a usable class folder name")
 
 
 def test_reveal_opens_the_folder_holding_the_file(qtbot, make_window, tiny_checkpoint, image_dir,
