@@ -168,10 +168,18 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
             shown = name.encode("utf-8", "surrogateescape").decode("latin-1")
             raise DataError(f"the class folder name {shown!r} is not UTF-8 text: rename the "
                             "folder") from None
+    from .predict import iter_image_files
+
     reporter = reporter or SilentReporter()
-    files = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
-             if f.is_file() and is_image_path(f)]
+    files, unreadable = [], []
+    for i, c in enumerate(classes):  # listing a huge tree stops at once on cancel
+        found = sorted(iter_image_files(root / c, reporter.cancelled, unreadable))
+        if reporter.cancelled():
+            raise DataError("cancelled")
+        files += [(f, i) for f in found]
     images, labels, skipped, names = [], [], [], []
+    for where, why in unreadable:  # a subfolder that cannot be read: listed, not a crash
+        skipped.append((str(Path(where).relative_to(root)) + "/", f"folder cannot be read: {why}"))
     for n, (file, label) in enumerate(files):
         if reporter.cancelled():
             raise DataError("cancelled")

@@ -277,3 +277,38 @@ def test_a_class_folder_name_that_is_not_utf8_is_refused_with_its_name(tmp_path)
             "utf-8", "surrogateescape"))
     with pytest.raises(DataError, match="'café' is not UTF-8 text: rename the folder"):
         load_labelled(root)
+
+
+def test_a_cancel_stops_the_listing_of_a_huge_class_tree_before_any_image_is_read(tmp_path):
+    from training.reporting import CancelFlag, SilentReporter
+    root = make_folders(tmp_path / "home", {"photos": 2, "music": 2})
+    for i in range(200):  # a tree of folders (a home folder dropped as data)
+        (root / "photos" / f"album {i:03d}").mkdir()
+
+    class CancelWhileListing(SilentReporter):
+        asked = 0
+
+        def cancelled(self):
+            self.asked += 1
+            if self.asked == 5:
+                self.cancel.set()
+            return super().cancelled()
+
+        def progress(self, fraction, message=""):
+            raise AssertionError(f"read images after the cancel: {message}")
+
+    reporter = CancelWhileListing(CancelFlag())
+    with pytest.raises(DataError, match="cancelled"):
+        load_labelled(root, reporter=reporter)
+    assert reporter.asked < 20  # stopped in the listing, not after walking all 200 folders
+
+
+def test_nested_class_folders_are_read_in_the_same_order_as_before(tmp_path):
+    """The order of the images (and so the data fingerprint a resumable run checks) is the
+    sorted order of their paths, as it was when the listing used rglob."""
+    root = make_folders(tmp_path / "d", {"a": 2, "b": 2})
+    (root / "a" / "sub").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "a" / "sub" / "0.png")
+    Image.new("RGB", (8, 8)).save(root / "a" / "z.png")
+    data = load_labelled(root)
+    assert data.files == ("a/0.png", "a/1.png", "a/sub/0.png", "a/z.png", "b/0.png", "b/1.png")
