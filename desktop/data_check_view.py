@@ -96,6 +96,9 @@ class DataCheckView(QGroupBox):
         for widget in (self.counts_view, self.warnings, self.skipped_label, self.skipped):
             widget.hide()
 
+    def show_idle(self, text: str) -> None:
+        self._set_status(text, "")
+
     def show_loading(self, text: str) -> None:
         self._set_status(text, "busy")
 

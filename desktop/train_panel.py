@@ -156,6 +156,8 @@ class TrainPanel(QWidget):
             self.controller.check_job = None
         self.controller.data, self.controller.data_path = None, ""
         self.data_view.clear()
+        self.data_view.show_idle("Not checked: a resumed run reads its own data; Check reads "
+                                 "this box's data after it.")
         self.form.n_images = None
         self.estimate_label.clear()
         self.start_button.setEnabled(False)

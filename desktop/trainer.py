@@ -66,6 +66,7 @@ class TrainController(QObject):
         self.record: runs.RunRecord | None = None
         self._child = None  # a training.isolated.ChildProcess, prepared during the data check
         self._fresh = False  # the run going is a new one (not a resumed one)
+        self._closed = False  # shut down: a check finishing after that starts no process
 
     # -- data ----------------------------------------------------------------------------------
     def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
@@ -74,7 +75,8 @@ class TrainController(QObject):
             self.check_job.cancel()
         self.data, self.data_path, self.data_policy = None, path, policy
         job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r), "check data")
-        job.progress.connect(lambda _f, text: text and self.data_loading.emit(text))
+        job.progress.connect(lambda _f, text, job=job: text and job is self.check_job
+                             and self.data_loading.emit(text))  # (not a replaced check's)
         job.finished.connect(lambda result, job=job: self._on_checked(job, path, result))
         job.failed.connect(lambda reason, job=job: job is self.check_job and self.data_failed.emit(reason))
         self.check_job = job
@@ -82,8 +84,8 @@ class TrainController(QObject):
         self.lane.submit(job)
 
     def _on_checked(self, job: Job, path: str, result) -> None:
-        if job is not self.check_job:
-            return  # a newer check replaced this one
+        if job is not self.check_job or self._closed:
+            return  # a newer check replaced this one, or the window closed meanwhile
         self.data, check = result
         if self.isolate and (self._child is None or not self._child.alive()):
             from training.isolated import ChildProcess  # not at launch: multiprocessing is 10 ms
@@ -227,8 +229,12 @@ class TrainController(QObject):
     def shutdown(self, timeout_s: float = 60.0) -> bool:
         """Stop whatever runs (keeping the best epoch) and wait for the thread; end the prepared
         training process."""
+        self._closed = True
         if self.job is not None:
             self.job.cancel()
+        if self.check_job is not None:
+            self.check_job.cancel()
+            self.check_job = None
         stopped = self.lane.shutdown(timeout_s)
         child, self._child = self._child, None
         if child is not None:

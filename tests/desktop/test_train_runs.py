@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 from training import runs
 from training.checkpoints import load_checkpoint
 
-from .conftest import WAIT, drop
+from .conftest import WAIT, JobRecord, drop
 from .test_train_panel import (RUN_WAIT, TINY_NET, fruit_folders, long_run_past_its_first_epoch,
                                train_window, wait_checked)
 
@@ -234,3 +234,60 @@ def test_after_a_resume_start_does_not_train_the_data_checked_before(
         assert window.trainer.data is None and panel.data_view.check is None
     assert panel.data_view.path() == record.data  # the box shows the resumed run's data
     assert not panel.start_button.isEnabled()  # not "other", which the box no longer shows
+
+
+def test_a_resume_during_a_data_check_leaves_no_stale_reading_status(
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import desktop.trainer
+    from training.data import DataError
+    record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    reading = threading.Event()
+
+    def slow_check(path, policy, val_fraction, seed, reporter):
+        reporter.progress(0.1, "read 0 of 9 images")
+        reading.set()
+        while not reporter.cancelled():  # a big folder being read
+            time.sleep(0.01)
+        reporter.progress(0.5, "read 5 of 9 images")  # reported as the cancel arrives
+        raise DataError("cancelled")
+
+    monkeypatch.setattr(desktop.trainer, "load_and_check", slow_check)
+    window, panel = train_window(make_window, tiny_checkpoint,
+                                 fruit_folders(tmp_path / "other", classes=("fig", "kiwi")))
+    assert reading.wait(30)
+    qtbot.waitUntil(lambda: "read 0 of 9" in panel.data_view.status.text(), timeout=WAIT)
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
+        qtbot.mouseClick(window.banner.button("Resume"), Qt.MouseButton.LeftButton)
+    assert panel.data_view.path() == record.data
+    assert panel.data_view.status.text().startswith("Not checked: a resumed run reads its own")
+
+
+def test_a_data_check_ending_while_the_window_closes_starts_no_training_process(
+        qtbot, monkeypatch):
+    """The last part of a check cannot be cancelled (hashing, a cached archive): when it ends
+    after the window began closing, the training process it would prepare is not started."""
+    import multiprocessing
+    import threading
+
+    import desktop.trainer
+    from desktop.trainer import TrainController
+    running, release = threading.Event(), threading.Event()
+
+    def uncancellable_check(path, policy, val_fraction, seed, reporter):
+        running.set()
+        assert release.wait(30)
+        return "data", "check"
+
+    monkeypatch.setattr(desktop.trainer, "load_and_check", uncancellable_check)
+    trainer = TrainController()
+    record = JobRecord(monkeypatch, trainer.lane)  # its slots run after the trainer's own
+    trainer.check("anything", None, 0.1)
+    assert running.wait(30)
+    threading.Timer(0.2, release.set).start()  # it ends while shutdown waits for the lane
+    assert trainer.shutdown()
+    qtbot.waitUntil(lambda: bool(record.ended), timeout=WAIT)  # the result, after the close
+    assert record.ended[0][0] == "finished"
+    assert trainer._child is None and not multiprocessing.active_children()
