@@ -130,6 +130,7 @@ class SelfTest:
 def run_self_test(app, window, session) -> int:
     """Run the three steps (at most ``TIMEOUT_MS``); returns the exit status."""
     test = SelfTest(app, window, session)
+    window.confirm_close = False  # a failure during its training run must not wait for an answer
     hook = sys.excepthook
     # printed, not the installed hook's modal dialog: nobody would close it here
     sys.excepthook = lambda kind, value, tb: (traceback.print_exception(kind, value, tb),

@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.settings = settings or QSettings()
+        self.confirm_close = True  # False: closing during a run stops it without asking
         self.setWindowTitle("Pixel Classifier")
         self.setAcceptDrops(True)
         self.classify = ClassifyTab(session, self.settings)
@@ -331,7 +332,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.train_panel)
 
     def closeEvent(self, event) -> None:
-        if self.trainer.running():
+        if self.trainer.running() and self.confirm_close:
             answer = QMessageBox.question(
                 self, "Training is running",
                 "Stop training and close? The best epoch so far is kept as a checkpoint.",

@@ -13,3 +13,29 @@ def test_self_test_classifies_the_sample_and_exits_0(tmp_path):
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "self-test: sample-ship.jpg: ship" in proc.stdout
+
+
+def test_a_self_test_failing_while_it_trains_exits_instead_of_asking(qtbot, make_window,
+                                                                     monkeypatch):
+    """Nobody answers a dialog in a packaging check: a failure (or the time limit) during the
+    self-test's training run ends it, stopping the run, without 'Training is running' asked."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    import desktop.self_test
+    from training.paths import bundled_checkpoint
+
+    def asked(*args):
+        raise AssertionError("the self-test asked a question nobody can answer")
+
+    monkeypatch.setattr(QMessageBox, "question", asked)
+
+    class FailsWhileTraining(desktop.self_test.SelfTest):
+        def train(self):
+            self.window.trainer.running_changed.connect(
+                lambda running: running and self.fail("injected while training"))
+            super().train()
+
+    monkeypatch.setattr(desktop.self_test, "SelfTest", FailsWhileTraining)
+    window = make_window(bundled_checkpoint())
+    assert desktop.self_test.run_self_test(QApplication.instance(), window, window.session) == 1
+    assert not window.isVisible() and not window.trainer.lane.thread.is_alive()  # run stopped
