@@ -95,6 +95,8 @@ class ClassifierSession(QObject):
 
         def read_with_numpy(reporter):
             from training.numpy_net import NumpyNet
+            if generation != self._generation:
+                return None  # another model was asked for before this one's turn came
             try:
                 net = NumpyNet.load(path)
             except Exception:  # not understood or unreadable: the Keras load gives the verdict
@@ -104,6 +106,8 @@ class ClassifierSession(QObject):
 
         def load_with_keras(reporter):
             from training.predict import Classifier
+            if generation != self._generation:  # a newer switch: loading this would only
+                return None  # delay the model the user chose last
             try:
                 classifier = Classifier.load(path)  # traced here: the model lane never waits
             except BaseException:

@@ -203,3 +203,34 @@ def test_a_batch_the_model_fails_on_says_why_instead_of_waiting(qtbot, make_wind
     drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
     qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
     assert set(row_texts(window).values()) == {"not classified: not enough memory for this batch"}
+
+
+def test_checkpoints_switched_in_a_row_load_only_the_last_one_chosen(
+        qtbot, make_window, tiny_checkpoint, copy_of_tiny, monkeypatch):
+    """Use for Predictions on A, then B, then C while A still loads: B is never loaded (it
+    would only delay C, the one chosen)."""
+    import threading
+    from pathlib import Path
+
+    from training.predict import Classifier
+
+    real_load, gate, calls = Classifier.load.__func__, threading.Event(), []
+
+    def recording_load(cls, path):
+        calls.append(Path(path).stem)
+        if len(calls) == 1:
+            assert gate.wait(30)
+        return real_load(cls, path)
+
+    monkeypatch.setattr(Classifier, "load", classmethod(recording_load))
+    a, b, c = (copy_of_tiny(name) for name in ("a", "b", "c"))
+    window = make_window(tiny_checkpoint, load=False)
+    session = window.session
+    session.load_model(a)
+    qtbot.waitUntil(lambda: calls == ["a"], timeout=WAIT)  # A's Keras load is under way
+    session.load_model(b)
+    session.load_model(c)
+    with qtbot.waitSignal(session.keras_ready, timeout=WAIT):
+        gate.set()
+    assert calls == ["a", "c"] and session.checkpoint == c
+    assert isinstance(session.classifier, Classifier)
