@@ -152,4 +152,7 @@ class JobLane(QObject):
         self.cancel_all()
         self._queue.put((2, next(self._order), None))  # after the cancelled jobs' signals
         self.thread.join(timeout_s)
+        if self.thread.is_alive():  # a job that never looks at its cancel flag: said in the log
+            log.warning("lane %s still busy %.0f s after it was asked to stop; leaving it "
+                        "(a daemon thread ends with the app)", self.name, timeout_s)
         return not self.thread.is_alive()
