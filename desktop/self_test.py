@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 
 from training.paths import project_root
 from training.preprocessing import Preprocessing
@@ -48,6 +48,8 @@ class SelfTest:
 
     def __init__(self, app, window, session) -> None:
         self.app, self.window, self.session = app, window, session
+        # its own event loop, not the application's: ending it leaves the app usable (tests)
+        self.loop = QEventLoop()
         self.code = 1
         self.failed = False  # once failed, a later success cannot make the exit status 0
         self.item = None
@@ -56,8 +58,10 @@ class SelfTest:
 
     def fail(self, reason: str) -> None:
         print(f"self-test: FAILED: {reason}", file=sys.stderr, flush=True)
+        if self.failed:
+            return  # the first failure ended it
         self.failed, self.code = True, 1
-        self.app.quit()
+        self.loop.quit()
 
     # -- 1. the bundled checkpoint --------------------------------------------------------------
     def start(self) -> None:
@@ -90,7 +94,7 @@ class SelfTest:
             if tuple(names) != tuple(sorted(COLOURS)):
                 return self.fail(f"the new checkpoint has classes {names}")
             self.code = 0
-            self.app.quit()
+            self.loop.quit()
 
     stage = "sample"
 
@@ -143,7 +147,7 @@ def run_self_test(app, window, session) -> int:
     timeout = QTimer(singleShot=True, interval=TIMEOUT_MS)
     timeout.timeout.connect(lambda: test.fail(f"no result within {TIMEOUT_MS // 1000} s"))
     timeout.start()
-    app.exec()
+    test.loop.exec()
     timeout.stop()
     window.close()
     window.settings.sync()  # written now, inside the scratch home that is removed next
