@@ -73,6 +73,7 @@ class ResultsView(QWidget):
         super().__init__(parent)
         self.model, self.checkpoint_meta = model, checkpoint_meta
         self.copy_lane = JobLane("copy", self)  # Add to Training Class: files copied off the GUI
+        self._copying: list[Job] = []
         self.proxy = ResultsFilter(self)
         self.proxy.setSourceModel(model)
         self.table = QTableView(sortingEnabled=True, alternatingRowColors=True, wordWrap=False)
@@ -242,11 +243,18 @@ class ResultsView(QWidget):
         settings.setValue("collect/root", str(root))
         job = Job(lambda reporter: collect_into_class(files, Path(root), class_name, reporter),
                   "add to class")
+        # held until it ends: Qt drops a queued call to a lambda whose job is gone
+        self._copying.append(job)
+
+        def ended(text: str) -> None:
+            self._copying.remove(job)
+            self.message.emit(text)
+
         job.progress.connect(lambda fraction, text: self.message.emit(f"Adding to {folder.name}: "
                                                                       f"{text}…"))
-        job.finished.connect(lambda copies: self.message.emit(
+        job.finished.connect(lambda copies: ended(
             f"Copied {len(copies)} image(s) to {folder}; fine-tune on that folder in the Train tab."))
-        job.failed.connect(lambda reason: self.message.emit(f"Not all added: {reason}"))
+        job.failed.connect(lambda reason: ended(f"Not all added: {reason}"))
         self.message.emit(f"Adding {len(files)} image(s) to {folder.name}…")
         return self.copy_lane.submit(job)
 

@@ -6,6 +6,7 @@ model-loading job, so nothing dropped early is lost.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from training.checkpoints import CheckpointInfo, read_info
 from .items import ImageItem, ImageListModel, to_qimage
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 from .lane_work import find_evidence, read_sources, walk_folders
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierSession(QObject):
@@ -307,11 +310,17 @@ class ClassifierSession(QObject):
             classifier = self.classifier
             if classifier is None:  # the checkpoint could not be loaded
                 return generation, ids, None
-            return generation, ids, classifier.classify(arrays)
+            try:
+                return generation, ids, classifier.classify(arrays)
+            except Exception as exc:  # out of memory, a runtime error: the rows say so
+                # (returned, not raised: nothing keeps this job alive for a failed signal's
+                # queued call, which Qt drops with the job; a bound finished slot is kept)
+                log.exception("classifying a batch of %d images failed", len(ids))
+                return generation, ids, str(exc).strip().splitlines()[0] if str(exc).strip() \
+                    else type(exc).__name__
 
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
-        job.failed.connect(lambda reason: self._on_classify_failed(generation, ids, reason))
         job.moveToThread(self.thread())
         return self.model_lane.submit(job)
 
@@ -325,18 +334,15 @@ class ClassifierSession(QObject):
         if probs is None:  # no model: each row says why instead of waiting for ever
             self._give_up(ids, self._load_error or "the model could not be loaded")
             return
+        if isinstance(probs, str):  # the model failed on this batch: why
+            self._give_up(ids, probs)
+            return
         for item_id, row in zip(ids, probs):
             item = self.items.get(item_id)
             if item is not None and item.state == "checked":
                 item.probabilities, item.state = row, "classified"
                 self._done += 1
                 self.items.touch(item_id)
-
-    def _on_classify_failed(self, generation: int, ids, reason: str) -> None:
-        """The model raised on a batch (out of memory, a runtime error): its rows say so
-        instead of waiting for ever; a batch cancelled before it ran is Stop's to handle."""
-        if reason != CANCELLED_BEFORE_START and generation == self._generation:
-            self._give_up(ids, reason)
 
     def explain(self, item: ImageItem, class_index: int, method: str = "occlusion") -> Job | None:
         """Compute where the evidence for ``class_index`` lies in ``item``'s model input, on the

@@ -190,18 +190,26 @@ def test_with_no_readable_checkpoint_at_launch_every_image_says_why(qtbot, make_
     assert "no sidecar typo.json" in window.bars.message.text()  # the bars say why too
 
 
-def test_a_batch_the_model_fails_on_says_why_instead_of_waiting(qtbot, make_window, image_dir,
-                                                                 tiny_checkpoint, monkeypatch):
+def test_batches_the_model_fails_on_say_why_instead_of_waiting(qtbot, make_window, tmp_path,
+                                                                tiny_checkpoint, monkeypatch):
+    from tests.conftest import solid
     window = make_window(tiny_checkpoint, load=False)
     with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
         window.session.load_model()
+    calls = []
 
     def out_of_memory(arrays):
+        calls.append(len(arrays))
         raise MemoryError("not enough memory for this batch")
 
     monkeypatch.setattr(window.session.classifier, "classify", out_of_memory)
-    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
-    qtbot.waitUntil(lambda: settled(window) and len(window.session.items.items) == 2, timeout=WAIT)
+    (tmp_path / "many").mkdir()
+    for i in range(100):  # several batches, each of which fails
+        solid((i, 90, 160)).save(tmp_path / "many" / f"{i:03d}.png")
+    drop(window, [tmp_path / "many"])
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 100 and settled(window),
+                    timeout=WAIT)
+    assert len(calls) > 1
     assert set(row_texts(window).values()) == {"not classified: not enough memory for this batch"}
 
 

@@ -128,11 +128,14 @@ def test_wrong_predictions_can_be_collected_into_a_class_folder(qtbot, make_wind
     said = []
     window.results.message.connect(said.append)
     window.results.add_to_class(str(root), "green")  # copied on a worker: the window stays live
-    qtbot.waitUntil(lambda: any(m.startswith("Copied") for m in said), timeout=WAIT)
-    assert said[-1] == (f"Copied 2 image(s) to {root / 'green'}; fine-tune on that folder in "
-                        "the Train tab.")
+    window.results.add_to_class(str(root), "again")  # a second one queued behind the first
+    qtbot.waitUntil(lambda: sum(m.startswith("Copied") for m in said) == 2, timeout=WAIT)
+    assert [m for m in said if m.startswith("Copied")] == [
+        f"Copied 2 image(s) to {root / name}; fine-tune on that folder in the Train tab."
+        for name in ("green", "again")]  # each says how it ended
     assert sorted(p.name for p in (root / "green").iterdir()) == ["green (2).jpg", "green.jpg",
                                                                   "red.png"]
+    assert sorted(p.name for p in (root / "again").iterdir()) == ["green.jpg", "red.png"]
     assert (root / "green" / "green.jpg").read_bytes() == b"already there"  # never overwritten
     assert (image_dir / "red.png").is_file()  # copies, not moves
     assert window.results.add_to_class(str(root), "../escape") is None
