@@ -40,6 +40,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RUN_TIMEOUT_MS = 1_800_000
 
+from training.reporting import SilentReporter  # noqa: E402 (after the path above; imports nothing heavy)
+
 
 def write_batches(folder: Path, data) -> Path:
     """Write an ImageSet as a CIFAR-10 python batch (what the app reads through its check)."""
@@ -65,24 +67,16 @@ def epoch_rates(epochs: list[dict], n_train: int) -> list[float]:
     return [n_train / e["seconds"] for e in epochs[1:]]
 
 
-class EpochLog:
+class EpochLog(SilentReporter):
     """A reporter that keeps the epoch payloads (headless side)."""
 
     def __init__(self):
+        super().__init__()
         self.epochs = []
-
-    def progress(self, fraction, message=""):
-        pass
 
     def partial(self, payload):
         if payload.get("kind") == "epoch":
             self.epochs.append(payload)
-
-    def cancelled(self):
-        return False
-
-    def pause_point(self):
-        return 0.0
 
 
 def main() -> int:
