@@ -155,7 +155,12 @@ def lock(out: Path) -> int:
         raise SystemExit("error: run this with Python 3.11 (python3.11 dev.py lock)")
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="lock-") as folder:
+    # beside the project, not in the system's temp folder (often a small tmpfs)
+    with tempfile.TemporaryDirectory(prefix=".lock-venv-", dir=ROOT) as folder:
+        free = shutil.disk_usage(folder).free
+        if free < VENV_BYTES:
+            print(f"warning: {free / 1e9:.1f} GB free beside the project; resolving the lock "
+                  f"installs about {VENV_BYTES / 1e9:.1f} GB", file=sys.stderr, flush=True)
         venv.EnvBuilder(with_pip=True, symlinks=os.name != "nt").create(folder)
         python = Path(folder) / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
         pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]

@@ -317,7 +317,8 @@ class TrainPanel(QWidget):
         shown = self.progress.format().removeprefix("Paused · ")  # never "Paused · Paused · "
         if paused:
             self.progress.setFormat("Paused · " + shown)
-            self.rate_label.setText("Pausing: the batch under way finishes first…")
+            self.rate_label.setText("Pausing: the run holds after its current (or next) "
+                                    "training batch…")
         else:
             self.progress.setFormat(shown)
             self.rate_label.setText("Going on from the next batch…")

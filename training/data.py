@@ -373,7 +373,11 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
         warnings.append(f"imbalanced: {big} has {max(counts)} images, {few} only {min(counts)} "
                         f"(over {MAX_IMBALANCE:g}:1)")
     if data.skipped:
-        warnings.append(f"{len(data.skipped)} unreadable file(s) will be skipped")
+        folders = sum(name.endswith("/") for name, _ in data.skipped)  # (whole folders)
+        if len(data.skipped) > folders:
+            warnings.append(f"{len(data.skipped) - folders} unreadable file(s) will be skipped")
+        if folders:
+            warnings.append(f"{folders} folder(s) cannot be read: none of their images are used")
     if duplicates:
         extra = f", {conflicting} of them filed under another class" if conflicting else ""
         warnings.append(f"{duplicates} duplicate image(s){extra}")

@@ -312,3 +312,22 @@ def test_nested_class_folders_are_read_in_the_same_order_as_before(tmp_path):
     Image.new("RGB", (8, 8)).save(root / "a" / "z.png")
     data = load_labelled(root)
     assert data.files == ("a/0.png", "a/1.png", "a/sub/0.png", "a/z.png", "b/0.png", "b/1.png")
+
+
+def test_a_subfolder_that_cannot_be_read_is_reported_as_a_folder(tmp_path, monkeypatch):
+    root = make_folders(tmp_path / "d", {"a": 12, "b": 12})
+    (root / "a" / "locked").mkdir()
+    walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, followlinks=False):
+        for entry in walk(top, onerror=onerror, followlinks=followlinks):
+            if entry[0].endswith("locked"):  # as os.walk reports a folder it may not list
+                onerror(PermissionError(13, "Permission denied", entry[0]))
+                continue
+            yield entry
+
+    monkeypatch.setattr(os, "walk", walk_with_a_locked_folder)  # (root reads any folder)
+    data = load_labelled(root)
+    assert data.skipped == (("a/locked/", "folder cannot be read: Permission denied"),)
+    assert check_data(data, 0.1).warnings == (
+        "1 folder(s) cannot be read: none of their images are used",)
