@@ -10,6 +10,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -60,6 +61,8 @@ class CheckpointInfo:
     @classmethod
     def from_json(cls, text: str) -> "CheckpointInfo":
         try:
+            if len(text) > MAX_SIDECAR_CHARS:  # ours are kilobytes; the table reads every one
+                raise ValueError(f"{len(text) / 1e6:.0f} MB is far more than a sidecar holds")
             data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
@@ -98,11 +101,20 @@ _FIELD_TYPES = {"tta": str, "metrics": dict, "data_fingerprint": str, "config": 
 _NUMBERS = {"metrics": ("test_accuracy", "val_accuracy", "val_accuracy_tta", "test_images",
                         "val_images", "train_images", "best_epoch", "command_wall_s"),
             "config": ("epochs_run", "wall_time_s", "epochs"),
-            "calibration": ("threshold", "images")}
+            "calibration": ("threshold", "images", "ece")}
+
+
+MAX_SIDECAR_CHARS = 4_000_000
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A finite int or float: a 400-digit integer or 1e999 would fail later, while painting."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _check_types(known: dict) -> None:
@@ -120,6 +132,9 @@ def _check_types(known: dict) -> None:
     for name, values in known.get("history", {}).items():
         if not isinstance(values, list):
             raise ValueError(f"history {name!r} is not a list")
+        if not all(v is None or _is_number(v) or v != v for v in values):  # drawn in charts
+            raise ValueError(f"history {name!r} holds something other than numbers")  # (a NaN
+            # loss is a diverged epoch's record; infinities and 400-digit integers are not)
 
 
 def _jsonable(value):

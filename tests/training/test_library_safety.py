@@ -32,6 +32,11 @@ HOSTILE = {
     "seed is text": {"seed": "one"},
     "epochs run is text": {"config": {"epochs_run": "many"}},
     "resize size is not the input size": {"preprocessing": {"size": [64, 64]}},
+    "accuracy of 400 digits": {"metrics": {"test_accuracy": 10 ** 400}},
+    "infinite wall time": {"config": {"wall_time_s": float("inf")}},
+    "an evaluation of 400 digits": {"evaluations": {"x": {"accuracy": 10 ** 400}}},
+    "an infinite loss in the history": {"history": {"loss": [1.0, float("inf")]}},
+    "a 5 MB command": {"command": "x" * 5_000_000},
 }
 
 
@@ -48,6 +53,13 @@ def test_a_hostile_sidecar_is_listed_with_a_reason_not_a_crash(tmp_path, change)
     assert "\n" not in entries["bad"].error
     with pytest.raises(CheckpointError):
         load_checkpoint(bad)
+
+
+def test_a_diverged_epoch_in_the_history_is_kept(tmp_path):
+    """A NaN loss is a run's own record of an epoch that diverged: still a readable sidecar."""
+    make(tmp_path, "diverged", history={"loss": [1.0, float("nan")]})
+    [entry] = list_checkpoints(tmp_path)
+    assert entry.info is not None and entry.info.history["loss"][0] == 1.0
 
 
 def test_a_deeply_nested_sidecar_is_refused_in_one_line(tmp_path):
