@@ -178,7 +178,7 @@ class CheckpointsPanel(QWidget):
 
         def table(rows) -> str:
             return "<table cellspacing=4>" + "".join(
-                f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
+                f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(_clip(v))}</td></tr>"
                 for k, v in rows if v) + "</table>"
 
         return (table(summary) + "<p><b>Technical record</b> (the sidecar's own fields)</p>"
@@ -278,3 +278,8 @@ def _data_argument(command: str | None) -> str:
         if flag == "--data":
             return Path(value).name
     return ""
+
+
+def _clip(text: str, limit: int = 4000) -> str:
+    """At most ``limit`` characters of a sidecar's field: laying out megabytes freezes the tab."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
