@@ -74,6 +74,20 @@ def test_truncated_pickle_gives_a_reason(tmp_path):
         load_cifar10_batches(folder, "train")
 
 
+def test_a_pickle_calling_an_allowed_function_with_bad_arguments_gives_a_reason(tmp_path):
+    import codecs
+    folder = write_batches(tmp_path / "batches")
+
+    class UnknownCodec:  # _codecs.encode is allowed (numpy's own pickles use it)
+        def __reduce__(self):
+            return codecs.encode, ("a", "no-such-codec")
+
+    with open(folder / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": UnknownCodec(), b"labels": []}, f)
+    with pytest.raises(DataError, match="data_batch_1: not a readable pickle"):
+        load_cifar10_batches(folder, "train")
+
+
 def make_folders(root, counts, size=(20, 16)):
     rng = np.random.default_rng(1)
     for name, n in counts.items():
