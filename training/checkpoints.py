@@ -221,6 +221,7 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     if path.suffix != ".keras":
         raise ValueError("checkpoint path must end in .keras")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _settle_pending(path)  # an earlier save cut short: its sidecar first, before this one fails
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _file_mode())
@@ -242,6 +243,26 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     os.replace(pending, sidecar_path(path))
     _fsync_dir(path.parent)
     return path
+
+
+def _settle_pending(path: Path) -> None:
+    """Finish a save killed between its two renames (its pending sidecar names the model now
+    at ``path``: it becomes the sidecar), or drop a stale pending sidecar (a save killed
+    earlier). Then a failing save can remove its own pending file without losing another's."""
+    pending = pending_sidecar_path(path)
+    if not pending.exists():
+        return
+    try:
+        newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
+        finished = bool(newer.model_sha256) and path.is_file() \
+            and newer.model_sha256 == file_sha256(path)
+    except (CheckpointError, OSError, UnicodeDecodeError):
+        finished = False
+    if finished:
+        os.replace(pending, sidecar_path(path))
+        _fsync_dir(path.parent)
+    else:
+        pending.unlink(missing_ok=True)
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -140,3 +140,29 @@ def test_a_diverging_run_stops_by_itself_and_keeps_the_last_good_epoch(tmp_path,
     assert info.metrics["best_epoch"] == 1
     probs = model.predict_on_batch(np.zeros((2, 32, 32, 3), np.float32))
     assert np.isfinite(probs).all()
+
+
+def test_a_failed_save_after_one_killed_between_its_renames_keeps_the_checkpoint_loadable(
+        tmp_path):
+    """Killed between its two renames, a save leaves the new model, the old sidecar and a
+    pending one naming the new model; the next save of that checkpoint then fails (a full
+    disk): the pending sidecar of the earlier save must not go with it."""
+    import shutil
+
+    from training.checkpoints import pending_sidecar_path, sidecar_path
+    a = model_a()
+    path = save_checkpoint(a, CheckpointInfo(class_names=("a", "b", "c"), seed=0),
+                           tmp_path / "ckpt.keras")
+    b = save_checkpoint(model_a(), CheckpointInfo(class_names=("x", "y", "z"), seed=1),
+                        tmp_path / "other" / "b.keras")
+    shutil.copyfile(b, path)  # as the kill left it: B's model, A's sidecar, B's pending one
+    shutil.copyfile(sidecar_path(b), pending_sidecar_path(path))
+
+    class FullDisk:
+        def save(self, target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(FullDisk(), CheckpointInfo(class_names=("a", "b", "c"), seed=2), path)
+    model, info = load_checkpoint(path)  # the model on disk, with its own sidecar
+    assert info.seed == 1 and info.class_names == ("x", "y", "z")
