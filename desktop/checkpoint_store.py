@@ -215,6 +215,7 @@ class CheckpointStore(QObject):
             new = rename_checkpoint(self.free(path), name)
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not rename {path.stem}: {exc}")
+            self.refresh()  # the table shows the files as they are
             return None
         self.undo_stack.push(_RenameCommand(self, path, new))
         self.follow(path, new)

@@ -7,6 +7,7 @@ folder (:func:`training.paths.user_checkpoints_dir`); a checkpoint's files are `
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes,
                           pending_sidecar_path, read_info, sidecar_path)
 from .reporting import first_line
+
+log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[\w][\w .,()+=-]{0,79}$")  # no path separators, no leading dot
 # A name's UTF-8 bytes, so that NAME plus the longest suffix a file gets (".NAME.json.pending",
@@ -143,18 +146,25 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
     except CheckpointError:
         info = None  # an unreadable sidecar moves along as it is
     old_name = path.stem
+    try:  # serialised before anything moves: a sidecar that cannot be written stops it here
+        text = replace(info, name=new_name).to_json().encode() if info is not None else None
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"its sidecar cannot be rewritten: {first_line(exc)}") from None
     moves = [(file, target.parent / file.name.replace(old_name, new_name, 1))
              for file in checkpoint_files(path, pending=False)]
     _move_all(moves)
-    if info is not None:
+    if text is not None:
         try:
-            atomic_write_bytes(sidecar_path(target), replace(info, name=new_name).to_json().encode())
+            atomic_write_bytes(sidecar_path(target), text)
         except OSError as exc:
             _move_all([(new, old) for old, new in moves])
             raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
         pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
-    for sibling in target.parent.glob("*.json"):
-        _rename_parent(sibling, old_name, new_name, info.model_sha256 if info else "")
+    for sibling in target.parent.glob("*.json"):  # best effort: the rename has happened
+        try:
+            _rename_parent(sibling, old_name, new_name, info.model_sha256 if info else "")
+        except Exception:  # noqa: BLE001 - a child's sidecar that cannot be rewritten keeps
+            log.warning("could not point %s at %s", sibling.name, new_name, exc_info=True)
     return target
 
 
@@ -166,7 +176,7 @@ def _rename_parent(side: Path, old: str, new: str, sha256: str) -> None:
         return
     try:
         info = CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
-    except (CheckpointError, OSError):
+    except (CheckpointError, OSError, UnicodeDecodeError):  # not ours to read: left as it is
         return
     if info.parent == old and not (info.parent_sha256 and sha256 and info.parent_sha256 != sha256):
         atomic_write_bytes(side, replace(info, parent=new).to_json().encode())

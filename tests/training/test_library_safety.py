@@ -2,6 +2,7 @@
 moves that fail half way, a save cut short before a rename, names taken while a checkpoint is
 in the trash or an import runs, names a file system cannot hold."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,22 @@ def test_an_evaluation_whose_checkpoint_vanished_meanwhile_still_returns_its_res
     record, probs, _ = evaluate.evaluate_checkpoint(path, data)
     assert record["images"] == 12 and probs.shape == (12, 3)
     assert record["not_stored"] and "\n" not in record["not_stored"]
+
+
+def test_a_rename_goes_through_whatever_the_other_sidecars_hold(tmp_path, monkeypatch):
+    """A Latin-1 sidecar of another file in the folder, or a child's sidecar that cannot be
+    rewritten (a full disk), does not turn a rename that has moved the files into an error."""
+    parent = make(tmp_path, "A")
+    child = make(tmp_path, "kid", parent="A")
+    (tmp_path / "notes.json").write_bytes("{\"name\": \"caf\xe9\"}".encode("latin-1"))
+    write = library.atomic_write_bytes
+
+    def disk_full_for_the_child(path, data):
+        if Path(path).name == "kid.json":
+            raise OSError(28, "No space left on device")
+        return write(path, data)
+
+    monkeypatch.setattr(library, "atomic_write_bytes", disk_full_for_the_child)
+    renamed = rename_checkpoint(parent, "A2")
+    assert renamed == tmp_path / "A2.keras" and load_checkpoint(renamed)[1].name == "A2"
+    assert read_info(child).parent == "A"  # left as it was, the rename still done
