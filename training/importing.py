@@ -60,37 +60,50 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
 
 def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) -> Path:
     """Move a checked model into ``folder`` as ``wanted`` or the next free "wanted (n)", never
-    replacing a file that appeared meanwhile (a rename, an undo, another app instance)."""
+    replacing a file that appeared meanwhile (a rename, an undo, another app instance).
+
+    The sidecar claims the name first, then the model joins it: the library never lists a model
+    without its sidecar, even for a moment, and a crash in between leaves only a sidecar (which
+    lists nothing and keeps the name taken)."""
     for _ in range(100):
         name = _free_name(folder, wanted)
         side = staged.with_name(f"{name}.json")
         atomic_write_bytes(side, replace(info, name=name).to_json().encode())
         target = folder / f"{name}.keras"
+        if not _place_exclusive(side, sidecar_path(target)):
+            continue  # a sidecar of that name appeared meanwhile
         try:
-            os.link(staged, target)  # fails if it exists, unlike a rename
-        except FileExistsError:
-            continue
-        except OSError:  # a file system without hard links: copy, refusing an existing file
-            try:
-                with open(staged, "rb") as src, open(target, "xb") as dst:
-                    try:
-                        shutil.copyfileobj(src, dst)
-                    except BaseException:  # a full disk: no half model left in the library
-                        dst.close()
-                        target.unlink(missing_ok=True)
-                        raise
-            except FileExistsError:
-                continue
-        if sidecar_path(target).exists():  # a sidecar appeared: take ours back, next name
-            target.unlink()
-            continue
-        try:
-            os.replace(side, sidecar_path(target))
-        except OSError:
-            target.unlink(missing_ok=True)
+            placed = _place_exclusive(staged, target)
+        except BaseException:
+            sidecar_path(target).unlink(missing_ok=True)
             raise
-        return target
+        if placed:
+            return target
+        sidecar_path(target).unlink(missing_ok=True)  # ours: the model's name was taken
     raise CheckpointError(f"no free name for {wanted} in {folder}")
+
+
+def _place_exclusive(source: Path, target: Path) -> bool:
+    """Put ``source`` at ``target`` unless something is there (False then): a hard link, or a
+    copy on a file system without them; a copy cut short (a full disk) leaves nothing."""
+    try:
+        os.link(source, target)  # fails if it exists, unlike a rename
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        pass
+    try:
+        with open(source, "rb") as src, open(target, "xb") as dst:
+            try:
+                shutil.copyfileobj(src, dst)
+            except BaseException:
+                dst.close()
+                target.unlink(missing_ok=True)
+                raise
+    except FileExistsError:
+        return False
+    return True
 
 
 def _load_untrusted(path: Path, shown: str = ""):

@@ -214,3 +214,19 @@ def test_a_rename_goes_through_whatever_the_other_sidecars_hold(tmp_path, monkey
     renamed = rename_checkpoint(parent, "A2")
     assert renamed == tmp_path / "A2.keras" and load_checkpoint(renamed)[1].name == "A2"
     assert read_info(child).parent == "A"  # left as it was, the rename still done
+
+
+def test_an_imported_model_never_appears_without_its_sidecar(tmp_path, monkeypatch):
+    source = make(tmp_path / "elsewhere", "theirs", classes=("x", "y"))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    link, seen = importing.os.link, []
+
+    def watching(src, dst):
+        if str(dst).endswith(".keras"):  # the model joins: its sidecar is there already
+            seen.append(sidecar_path(Path(dst)).exists())
+        return link(src, dst)
+
+    monkeypatch.setattr(importing.os, "link", watching)
+    imported = import_checkpoint(source, lib)
+    assert seen == [True] and read_info(imported).class_names == ("x", "y")
