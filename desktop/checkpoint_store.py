@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
 
 from training.checkpoints import CheckpointError
-from training.library import (Entry, empty_trash, list_checkpoints, prune_trash,
+from training.library import (Entry, clean_debris, empty_trash, list_checkpoints, prune_trash,
                               rename_checkpoint, restore_checkpoint, trash_checkpoint)
 from training.paths import user_evaluations_dir
 
@@ -150,6 +150,7 @@ class CheckpointStore(QObject):
         # this window's own trash: another running instance empties only its own when it closes
         self.trash = Path(trash) / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         prune_trash(Path(trash))  # what crashed sessions left behind, weeks ago
+        clean_debris(self.folder)  # saves and imports killed mid-way, days ago
         # the checkpoints running jobs write (a training run), read (its parent, an export) or
         # store results in (an evaluation), and the parents of unfinished runs: not renamed or
         # deleted under them. The window sets this: path -> what holds it and what to do

@@ -248,6 +248,32 @@ def prune_trash(root: Path, days: float = 14) -> None:
             pass
 
 
+def clean_debris(folder: Path, days: float = 1) -> list[Path]:
+    """Remove what saves and imports killed mid-way left in ``folder`` more than ``days`` ago:
+    import staging folders (``.import.*``) and temporary files (``.NAME.*.keras``,
+    ``.NAME.*.tmp``). Pending sidecars stay (:func:`read_info` may need one). Returns them."""
+    import time
+
+    removed = []
+    if not Path(folder).is_dir():
+        return removed
+    for path in Path(folder).glob(".*"):
+        try:
+            old = time.time() - path.lstat().st_mtime > days * 86400
+            if not old:
+                continue
+            if path.is_dir() and path.name.startswith(".import."):
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and path.suffix in (".keras", ".tmp"):
+                path.unlink()
+            else:
+                continue
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
 def _safe_stem(stem: str, fallback: str = "imported", room: int = 8) -> str:
     """``stem`` as a valid checkpoint name, with ``room`` bytes left over (for " (12)")."""
     cleaned = re.sub(r"[^\w .,()+=-]", "_", stem).strip(" .") or fallback

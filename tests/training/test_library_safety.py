@@ -230,3 +230,27 @@ def test_an_imported_model_never_appears_without_its_sidecar(tmp_path, monkeypat
     monkeypatch.setattr(importing.os, "link", watching)
     imported = import_checkpoint(source, lib)
     assert seen == [True] and read_info(imported).class_names == ("x", "y")
+
+
+def test_what_killed_saves_and_imports_left_days_ago_is_cleaned_up(tmp_path):
+    import os
+    import time
+
+    from training.library import clean_debris
+    kept = make(tmp_path, "mine")
+    staging = tmp_path / ".import.abc123"
+    staging.mkdir()
+    (staging / "theirs.keras").write_bytes(b"a copy")
+    debris = [tmp_path / ".mine.x1y2.keras", tmp_path / ".mine.json.q9.tmp"]
+    for path in debris:
+        path.write_bytes(b"half")
+    fresh = tmp_path / ".mine.z3.keras"  # a save under way right now: not touched
+    fresh.write_bytes(b"writing")
+    pending = pending_sidecar_path(kept)
+    pending.write_text("{}")
+    week_ago = time.time() - 7 * 86400
+    for path in (staging, *debris, pending):
+        os.utime(path, (week_ago, week_ago))
+    removed = clean_debris(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([staging.name] + [p.name for p in debris])
+    assert fresh.exists() and pending.exists() and load_checkpoint(kept)
