@@ -26,7 +26,10 @@ def _text(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        if abs(value) >= 10:
+            return f"{value:,.1f}"
+        # 4 significant digits below 0.01 (learning rates 1e-4 vs 5e-5 must not both read 0.0001)
+        return f"{value:.4g}" if 0 < abs(value) < 0.01 else f"{value:.4f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     if isinstance(value, (dict, list, tuple)):

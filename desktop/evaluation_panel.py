@@ -221,9 +221,9 @@ class EvaluationPanel(QWidget):
         self.message.emit(text)
 
     def _on_failed(self, reason: str) -> None:
-        self._done()
-        self._fail("Evaluation cancelled." if "cancel" in reason.lower() else
-                   f"Evaluation failed: {reason}")
+        cancelled = self.job is not None and self.job.cancel_flag.is_set()  # (not the text:
+        self._done()  # a folder named "cancelled-orders" is no cancel)
+        self._fail("Evaluation cancelled." if cancelled else f"Evaluation failed: {reason}")
 
     def _on_finished(self, outcome) -> None:
         self._done()
@@ -244,11 +244,15 @@ class EvaluationPanel(QWidget):
             else ""
         import html
         name = self._running.stem if self._running is not None else ""
+        skipped = record.get("skipped", 0)
         self.summary.setText(
             (f"{html.escape(name)}: " if name else "") +
             f"<b>Accuracy {record['accuracy']:.2%}</b> on {record['images']:,} images "
-            f"({record.get('data', '')}{mirrored}); "
-            f"mean confidence {record['mean_confidence']:.1%}")
+            f"({html.escape(record.get('data', ''))}{mirrored}); "
+            f"mean confidence {record['mean_confidence']:.1%}" +
+            (f"; <b>{skipped:,} unreadable file(s) left out</b>" if skipped else ""))
+        self.summary.setToolTip("\n".join(f"{name}: {why}" for name, why in
+                                          record.get("skipped_examples", [])))
         self.per_class_model.set_rows(record["per_class"])
         if "calibration" in record:
             self.reliability.show_bins(record["calibration"])

@@ -30,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify image files and folders")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-    p.add_argument("--top-k", type=int, default=5, metavar="K")
+    p.add_argument("--top-k", type=int, default=5, metavar="K",
+                   help="classes shown per image (at least 1, at most the checkpoint's classes)")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    p.add_argument("--strict", action="store_true", help="refuse images that are not 32x32 RGB")
+    p.add_argument("--strict", action="store_true", help="refuse images that are not exactly the checkpoint's input size (32x32 "
+                   "for the bundled one), RGB")
 
     t = sub.add_parser("train", help="train a checkpoint")
     t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive, CIFAR-10 python batches "
@@ -287,11 +289,18 @@ def cmd_evaluate(args) -> int:
     except (CheckpointError, DataError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    if record.get("not_stored"):  # shown, but not kept with the checkpoint
+        print(f"warning: not stored with {checkpoint.stem}: {record['not_stored']}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(record))
     else:
         print(f"accuracy {record['accuracy']:.4f} on {record['images']} images ({record['data']}), "
               f"mean confidence {record['mean_confidence']:.3f}")
+        if record.get("skipped"):
+            print(f"{record['skipped']} unreadable file(s) left out:", file=sys.stderr)
+            for name, why in record["skipped_examples"]:
+                print(f"  skipped {name}: {why}", file=sys.stderr)
         for name, row in record["per_class"].items():
             shown = {k: "  -  " if row[k] is None else f"{row[k]:.3f}"
                      for k in ("precision", "recall", "f1")}
@@ -309,6 +318,11 @@ def cmd_calibrate(args) -> int:
     from .paths import bundled_checkpoint
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
+    if not os.access(sidecar_path(checkpoint), os.W_OK) or not os.access(checkpoint.parent,
+                                                                        os.W_OK):
+        print(f"error: {checkpoint.stem}'s sidecar cannot be written here (a read-only install): "
+              "calibrate a copy of it (--checkpoint)", file=sys.stderr)
+        return 1
     try:
         model, info = load_checkpoint(checkpoint)
         data = load_labelled(args.data, "train", policy=info.preprocessing)

@@ -73,8 +73,12 @@ def evaluate(model, data: ImageSet, tta: str = "none", reporter: Reporter | None
 
 def evaluation_record(summary: dict, data: ImageSet, description: str) -> dict:
     """The summary plus what identifies the data and when it was made (what the sidecar keeps)."""
-    return {**summary, "data": description, "data_source": data.source,
-            "data_fingerprint": data.fingerprint(), "created": now_iso()}
+    record = {**summary, "data": description, "data_source": data.source,
+              "data_fingerprint": data.fingerprint(), "created": now_iso()}
+    if data.skipped:  # files left out (unreadable): said with the result, never silent
+        record["skipped"] = len(data.skipped)
+        record["skipped_examples"] = [list(pair) for pair in data.skipped[:10]]
+    return record
 
 
 def overlay_path(checkpoint: Path, folder: Path, info: CheckpointInfo | None = None) -> Path:
@@ -223,7 +227,7 @@ def describe_data(path: Path, data: ImageSet) -> str:
             return "CIFAR-10 test part"
         if is_cifar10_batches(path):  # other pixels (not JPEG-compressed): kept apart
             return "CIFAR-10 test part (python batches)"
-    return f"class folders {path.name}"
+    return f"class folders {path.resolve().name or path.resolve()}"  # ("." has no name)
 
 
 def align_classes(data: ImageSet, class_names) -> ImageSet:
@@ -244,12 +248,15 @@ def align_classes(data: ImageSet, class_names) -> ImageSet:
     text = [unicodedata.normalize("NFC", n) for n in class_names]
     folded = [n.casefold() for n in text]
     order, unknown = [], []
-    for name in data.class_names:
+    present = set(np.unique(data.labels).tolist())
+    for index, name in enumerate(data.class_names):
         name = unicodedata.normalize("NFC", name)
         if name in text:
             order.append(text.index(name))
         elif folded.count(name.casefold()) == 1:
             order.append(folded.index(name.casefold()))
+        elif index not in present:  # an empty folder (macOS's __MACOSX): changes no number
+            order.append(0)
         else:
             unknown.append(name)
     if unknown:

@@ -229,10 +229,10 @@ def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot
     record = {"class_names": ["a", "b"], "data_fingerprint": "sha256:same", "created": "t",
               "accuracy": 0.6, "per_class": {"a": {"recall": 0.5}, "b": {"recall": 0.7}}}
     paths = []
-    for name, recall_a, epochs in (("first", 0.5, 10), ("second", 0.8, 20)):
+    for name, recall_a, epochs, lr in (("first", 0.5, 10, 1e-4), ("second", 0.8, 20, 5e-5)):
         path = user_checkpoint(name, ("a", "b"))
         info = replace(read_info(path), metrics={"test_accuracy": recall_a},
-                       config={"epochs": epochs, "lr": 0.2},
+                       config={"epochs": epochs, "lr": lr},
                        history={"val_loss": [1.0, 0.8], "val_accuracy": [0.4, recall_a]},
                        evaluations={"CIFAR-10 test part": {
                            **record, "per_class": {"a": {"recall": recall_a}, "b": {"recall": 0.7}}}})
@@ -251,7 +251,7 @@ def test_compare_shows_metrics_per_class_difference_config_and_both_curves(qtbot
     assert ["Test accuracy", "80.00%", "50.00%"] in cells(dialog.metrics)
     assert ["a", "80.00%", "50.00%", "-30.00%"] in cells(dialog.per_class)
     assert ["b", "70.00%", "70.00%", "0.00%"] in cells(dialog.per_class)  # no difference
-    assert cells(dialog.config) == [["epochs", "20", "10"]]
+    assert cells(dialog.config) == [["epochs", "20", "10"], ["lr", "5e-05", "0.0001"]]
     assert len(dialog.chart.chart().series()) == 4  # loss and accuracy of each
     dialog.close()
 

@@ -111,7 +111,7 @@ def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
 def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint, tmp_path):
     window = make_window(tiny_checkpoint)
     panel = window.evaluation_panel
-    panel.path_edit.setText(str(tmp_path / "nowhere"))
+    panel.path_edit.setText(str(tmp_path / "cancelled-orders"))  # a failure, whatever its words
     panel.start()
     qtbot.waitUntil(lambda: "Evaluation failed" in panel.status.text(), timeout=WAIT)
     assert "Evaluation failed: no such file or folder" in panel.status.text()

@@ -132,3 +132,47 @@ def test_folder_names_match_classes_in_another_case_or_unicode_form():
     assert data.labels.tolist() == [1, 0, 2]
     with pytest.raises(ValueError, match="does not know"):  # "Cat": both "cat" and "CAT" known
         align_classes(ImageSet(images, np.array([0, 1, 2]), folders), ("cat", "CAT", "dog"))
+
+
+def test_unreadable_files_and_an_empty_unknown_folder_are_said_not_fatal(
+        tmp_path, checkpoint, capsys, monkeypatch):
+    """A broken file is left out and said (CLI, JSON); an empty folder the checkpoint does not
+    know (macOS's __MACOSX of an unzipped archive) changes no number and is no error;
+    `--data .` names the folder."""
+    data = make_class_folders(tmp_path / "colours", n=4)
+    (data / "red" / "broken.png").write_bytes(b"not an image")
+    (data / "__MACOSX").mkdir()
+    (data / "__MACOSX" / "._0.png").write_bytes(b"resource fork")
+    monkeypatch.chdir(data)
+    assert main(["evaluate", "--data", ".", "--checkpoint", str(checkpoint), "--json"]) == 0
+    out = capsys.readouterr()
+    result = json.loads(out.out)
+    assert result["images"] == 12 and result["skipped"] == 1
+    assert result["skipped_examples"][0][0] == "red/broken.png"
+    assert result["data"] == "class folders colours"
+    assert main(["evaluate", "--data", ".", "--checkpoint", str(checkpoint)]) == 0
+    assert "skipped red/broken.png:" in capsys.readouterr().err
+
+
+def test_a_result_that_could_not_be_kept_is_said_on_the_command_line(
+        tmp_path, checkpoint, capsys, monkeypatch):
+    import training.evaluate
+    from training.checkpoints import CheckpointError
+
+    def refuses(*args):
+        raise CheckpointError("mine changed while it was evaluated")
+
+    monkeypatch.setattr(training.evaluate, "store_evaluation", refuses)
+    data = make_class_folders(tmp_path / "colours", n=2)
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0
+    assert "warning: not stored with mine: mine changed while it was evaluated" in \
+        capsys.readouterr().err
+
+
+def test_calibrating_a_checkpoint_whose_sidecar_cannot_be_written_says_so(
+        tmp_path, checkpoint, capsys, monkeypatch):
+    import os
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # a read-only install
+    data = make_class_folders(tmp_path / "colours", n=4)
+    assert main(["calibrate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 1
+    assert "cannot be written here (a read-only install)" in capsys.readouterr().err
