@@ -318,8 +318,8 @@ def cmd_calibrate(args) -> int:
     from .paths import bundled_checkpoint
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
-    if not os.access(sidecar_path(checkpoint), os.W_OK) or not os.access(checkpoint.parent,
-                                                                        os.W_OK):
+    if sidecar_path(checkpoint).is_file() and not (  # (a missing one: "not found" below)
+            os.access(sidecar_path(checkpoint), os.W_OK) and os.access(checkpoint.parent, os.W_OK)):
         print(f"error: {checkpoint.stem}'s sidecar cannot be written here (a read-only install): "
               "calibrate a copy of it (--checkpoint)", file=sys.stderr)
         return 1

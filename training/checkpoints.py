@@ -104,7 +104,7 @@ _NUMBERS = {"metrics": ("test_accuracy", "val_accuracy", "val_accuracy_tta", "te
             "calibration": ("threshold", "images", "ece")}
 
 
-MAX_SIDECAR_CHARS = 4_000_000
+MAX_SIDECAR_CHARS = 64_000_000  # a 1,000-class evaluation is 13 MB; a store refuses to pass it
 
 
 def _is_number(value) -> bool:
@@ -254,7 +254,12 @@ def _settle_pending(path: Path) -> None:
         return
     try:
         newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
+        try:  # a sidecar written since (an evaluation) for the same model is the newer record
+            current = CheckpointInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
+        except (CheckpointError, OSError, UnicodeDecodeError):
+            current = None
         finished = bool(newer.model_sha256) and path.is_file() \
+            and (current is None or current.model_sha256 != newer.model_sha256) \
             and newer.model_sha256 == file_sha256(path)
     except (CheckpointError, OSError, UnicodeDecodeError):
         finished = False

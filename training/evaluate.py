@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .calibration import reliability
-from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, now_iso, read_info,
-                          sidecar_path)
+from .checkpoints import (MAX_SIDECAR_CHARS, CheckpointError, CheckpointInfo, atomic_write_bytes,
+                          now_iso, read_info, sidecar_path)
 from .data import ImageSet
 from .reporting import Reporter, SilentReporter, first_line
 
@@ -128,7 +129,11 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
     if key == "CIFAR-10 test part":
         metrics.update(test_accuracy=record["accuracy"], test_images=record["images"])
     info = replace(info, evaluations={**info.evaluations, key: record}, metrics=metrics)
-    atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
+    text = info.to_json()
+    if len(text) > MAX_SIDECAR_CHARS:  # kept, it would make the sidecar unreadable
+        raise CheckpointError(f"the sidecar would grow to {len(text) / 1e6:.0f} MB with this "
+                              "result (many classes): save the result as JSON instead")
+    atomic_write_bytes(sidecar_path(checkpoint), text.encode())
     return record
 
 
@@ -227,7 +232,8 @@ def describe_data(path: Path, data: ImageSet) -> str:
             return "CIFAR-10 test part"
         if is_cifar10_batches(path):  # other pixels (not JPEG-compressed): kept apart
             return "CIFAR-10 test part (python batches)"
-    return f"class folders {path.resolve().name or path.resolve()}"  # ("." has no name)
+    # ("." has no name; the absolute path's does, without following a link to another name)
+    return f"class folders {path.name or Path(os.path.abspath(path)).name or os.path.abspath(path)}"
 
 
 def align_classes(data: ImageSet, class_names) -> ImageSet:

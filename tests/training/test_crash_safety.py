@@ -153,7 +153,9 @@ def test_a_failed_save_after_one_killed_between_its_renames_keeps_the_checkpoint
     a = model_a()
     path = save_checkpoint(a, CheckpointInfo(class_names=("a", "b", "c"), seed=0),
                            tmp_path / "ckpt.keras")
-    b = save_checkpoint(model_a(), CheckpointInfo(class_names=("x", "y", "z"), seed=1),
+    other = model_a()
+    other.set_weights([w + 1 for w in other.get_weights()])  # another model: another hash
+    b = save_checkpoint(other, CheckpointInfo(class_names=("x", "y", "z"), seed=1),
                         tmp_path / "other" / "b.keras")
     shutil.copyfile(b, path)  # as the kill left it: B's model, A's sidecar, B's pending one
     shutil.copyfile(sidecar_path(b), pending_sidecar_path(path))
@@ -166,3 +168,26 @@ def test_a_failed_save_after_one_killed_between_its_renames_keeps_the_checkpoint
         save_checkpoint(FullDisk(), CheckpointInfo(class_names=("a", "b", "c"), seed=2), path)
     model, info = load_checkpoint(path)  # the model on disk, with its own sidecar
     assert info.seed == 1 and info.class_names == ("x", "y", "z")
+
+
+def test_a_sidecar_rewritten_since_a_killed_save_is_not_replaced_by_its_older_pending_one(
+        tmp_path):
+    """After the killed save, the sidecar was written again for the same model (an evaluation
+    kept with it): that record stays when the next save fails."""
+    from dataclasses import replace
+
+    from training.checkpoints import atomic_write_bytes, pending_sidecar_path, read_info, sidecar_path
+    path = save_checkpoint(model_a(), CheckpointInfo(class_names=("a", "b", "c"), seed=0),
+                           tmp_path / "ckpt.keras")
+    info = read_info(path)
+    atomic_write_bytes(pending_sidecar_path(path), info.to_json().encode())  # the older record
+    evaluated = replace(info, evaluations={"class folders x": {"accuracy": 0.5, "images": 2}})
+    atomic_write_bytes(sidecar_path(path), evaluated.to_json().encode())
+
+    class FullDisk:
+        def save(self, target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        save_checkpoint(FullDisk(), CheckpointInfo(class_names=("a", "b", "c"), seed=2), path)
+    assert load_checkpoint(path)[1].evaluations == evaluated.evaluations

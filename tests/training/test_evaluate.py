@@ -176,3 +176,30 @@ def test_calibrating_a_checkpoint_whose_sidecar_cannot_be_written_says_so(
     data = make_class_folders(tmp_path / "colours", n=4)
     assert main(["calibrate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 1
     assert "cannot be written here (a read-only install)" in capsys.readouterr().err
+
+
+def test_a_folder_reached_through_a_link_keeps_the_links_name(tmp_path):
+    import numpy as np
+
+    from training.data import ImageSet
+    from training.evaluate import describe_data
+    data = make_class_folders(tmp_path / "real-abc123", n=1)
+    (tmp_path / "cifar-test").symlink_to(data)
+    images = ImageSet(np.zeros((1, 32, 32, 3), np.uint8), np.array([0]), ("a", "b"))
+    assert describe_data(tmp_path / "cifar-test", images) == "class folders cifar-test"
+
+
+def test_a_result_too_big_for_the_sidecar_is_shown_but_not_kept(tmp_path, checkpoint, capsys,
+                                                                  monkeypatch):
+    import training.evaluate
+    monkeypatch.setattr(training.evaluate, "MAX_SIDECAR_CHARS", 3000)  # (1,000 classes' matrix)
+    data = make_class_folders(tmp_path / "colours", n=2)
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0
+    assert "warning: not stored with mine: the sidecar would grow to" in capsys.readouterr().err
+    assert read_info(checkpoint).evaluations == {}  # and the checkpoint still loads
+
+
+def test_calibrating_a_checkpoint_that_is_not_there_says_not_found(tmp_path, capsys):
+    data = make_class_folders(tmp_path / "colours", n=2)
+    assert main(["calibrate", "--data", str(data), "--checkpoint", str(tmp_path / "typo.keras")]) == 1
+    assert "not found" in capsys.readouterr().err

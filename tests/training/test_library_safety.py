@@ -37,7 +37,7 @@ HOSTILE = {
     "infinite wall time": {"config": {"wall_time_s": float("inf")}},
     "an evaluation of 400 digits": {"evaluations": {"x": {"accuracy": 10 ** 400}}},
     "an infinite loss in the history": {"history": {"loss": [1.0, float("inf")]}},
-    "a 5 MB command": {"command": "x" * 5_000_000},
+    "a 70 MB command": {"command": "x" * 70_000_000},
 }
 
 
