@@ -1,0 +1,51 @@
+"""What the window remembers from one launch to the next, and a settings file edited by hand."""
+from .conftest import WAIT, drop
+from .test_window import settled
+
+
+def test_k_sets_how_many_bars_show_and_is_remembered(qtbot, make_window, image_dir, tiny_checkpoint):
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    window.bars.k_box.setValue(2)
+    assert len(window.bars.bars) == 2
+    window.close()
+    window.settings.sync()
+    again = make_window(tiny_checkpoint)  # the next launch, on the same settings file
+    assert again.bars.k == again.bars.k_box.value() == 2
+    drop(again, [image_dir / "nested" / "blue.png"])
+    qtbot.waitUntil(lambda: settled(again) and bool(again.bars.bars), timeout=WAIT)
+    assert len(again.bars.bars) == 2
+
+
+def test_a_hand_edited_settings_file_cannot_stop_the_app_from_starting(qtbot, tmp_path,
+                                                                      tiny_checkpoint):
+    """Strings where numbers belong, '0,001' (read back as a list), empty values, nonsense
+    geometry: each setting falls back to its default and the window opens."""
+    from PySide6.QtCore import QSettings
+
+    from desktop.session import ClassifierSession
+    from desktop.window import MainWindow
+    ini = tmp_path / "edited.ini"
+    ini.write_text("[General]\ntop_k=five\ngeometry=hello\ncheckpoint=a, b\nshow_why=maybe\n"
+                   "[train]\nstart=active\nactive\\epochs=12.0\nactive\\batch_size=\n"
+                   "active\\lr=0,001\nactive\\val_fraction=abc\nactive\\layers=7\n"
+                   "active\\flip=1e3\n")
+    window = MainWindow(ClassifierSession(tiny_checkpoint),
+                        QSettings(str(ini), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    clean = MainWindow(ClassifierSession(tiny_checkpoint),  # what an untouched file gives
+                       QSettings(str(tmp_path / "clean.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(clean)
+    form, default = window.train_panel.form, clean.train_panel.form
+    assert form.epochs.value() == 12 != default.epochs.value()  # "12.0" is still a number
+    for name in ("batch_size", "lr", "val_fraction"):
+        assert getattr(form, name).value() == getattr(default, name).value(), name
+    assert form.flip.isChecked() == default.flip.isChecked()
+    assert form.fine_tune() == default.fine_tune() == "full"  # layers=7: no such choice
+    assert window.bars.k == clean.bars.k == 5
+    assert not window.input_check.show_why.isChecked()
+    window.show()
+    assert window.isVisible()
+    window.close()
+    clean.close()

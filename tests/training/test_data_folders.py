@@ -1,0 +1,89 @@
+"""Class folders as data: what evaluation accepts and training refuses, names that are not
+UTF-8, a cancel while a huge tree is listed, the order of nested folders, unreadable folders."""
+import os
+
+import pytest
+from PIL import Image
+
+from training.data import DataError, check_data, load_labelled
+
+from .test_data import make_folders
+
+
+def test_evaluation_takes_one_class_folder_or_empty_ones_and_training_does_not(tmp_path):
+    root = tmp_path / "only cats"
+    (root / "cat").mkdir(parents=True)
+    (root / "deer").mkdir()  # left empty
+    Image.new("RGB", (32, 32), (90, 60, 30)).save(root / "cat" / "1.png")
+    data = load_labelled(root, evaluation=True)
+    assert data.class_names == ("cat", "deer") and len(data) == 1
+    assert data.source == str(root.resolve())  # where it is, however the path was written
+    with pytest.raises(DataError, match="no readable image in class folder"):
+        load_labelled(root)
+    (root / "deer").rmdir()
+    with pytest.raises(DataError, match="at least two class subfolders"):
+        load_labelled(root)
+
+
+def test_a_class_folder_name_that_is_not_utf8_is_refused_with_its_name(tmp_path):
+    root = tmp_path / "ds"
+    for name in (b"caf\xe9", b"dog"):  # Latin-1 bytes: an old zip unpacked on Linux
+        os.makedirs(os.path.join(os.fsencode(root), name))
+        Image.new("RGB", (32, 32)).save(os.path.join(os.fsencode(root), name, b"1.png").decode(
+            "utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match="'café' is not UTF-8 text: rename the folder"):
+        load_labelled(root)
+
+
+def test_a_cancel_stops_the_listing_of_a_huge_class_tree_before_any_image_is_read(tmp_path):
+    from training.reporting import CancelFlag, SilentReporter
+    root = make_folders(tmp_path / "home", {"photos": 2, "music": 2})
+    for i in range(200):  # a tree of folders (a home folder dropped as data)
+        (root / "photos" / f"album {i:03d}").mkdir()
+
+    class CancelWhileListing(SilentReporter):
+        asked = 0
+
+        def cancelled(self):
+            self.asked += 1
+            if self.asked == 5:
+                self.cancel.set()
+            return super().cancelled()
+
+        def progress(self, fraction, message=""):
+            raise AssertionError(f"read images after the cancel: {message}")
+
+    reporter = CancelWhileListing(CancelFlag())
+    with pytest.raises(DataError, match="cancelled"):
+        load_labelled(root, reporter=reporter)
+    assert reporter.asked < 20  # stopped in the listing, not after walking all 200 folders
+
+
+def test_nested_class_folders_are_read_in_the_same_order_as_before(tmp_path):
+    """The order of the images (and so the data fingerprint a resumable run checks) is the
+    sorted order of their paths, as it was when the listing used rglob."""
+    root = make_folders(tmp_path / "d", {"a": 2, "b": 2})
+    (root / "a" / "sub").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "a" / "sub" / "0.png")
+    Image.new("RGB", (8, 8)).save(root / "a" / "z.png")
+    data = load_labelled(root)
+    assert data.files == ("a/0.png", "a/1.png", "a/sub/0.png", "a/z.png", "b/0.png", "b/1.png")
+
+
+def test_a_subfolder_that_cannot_be_read_is_reported_as_a_folder(tmp_path, monkeypatch):
+    root = make_folders(tmp_path / "d", {"a": 12, "b": 12})
+    (root / "a" / "locked").mkdir()
+    walk = os.walk
+
+    def walk_with_a_locked_folder(top, onerror=None, followlinks=False):
+        for entry in walk(top, onerror=onerror, followlinks=followlinks):
+            if entry[0].endswith("locked"):  # as os.walk reports a folder it may not list
+                onerror(PermissionError(13, "Permission denied", entry[0]))
+                continue
+            yield entry
+
+    monkeypatch.setattr(os, "walk", walk_with_a_locked_folder)  # (root reads any folder)
+    data = load_labelled(root)
+    assert data.skipped == (("a/locked/", "folder cannot be read: Permission denied"),)
+    assert check_data(data, 0.1).warnings == (
+        "1 folder(s) cannot be read: none of their images are used",)
