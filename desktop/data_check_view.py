@@ -130,7 +130,7 @@ class DataCheckView(QGroupBox):
         """The split a run will use, from the counts (no images copied on the GUI thread)."""
         if self.check is None:
             return
-        from training.data import validation_take
+        from training.splits import validation_take
         held = sum(validation_take(c, val_fraction) for c in self.check.counts)
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
                                  "out for validation (stratified by class)")

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: int, reporter):
     """Worker side of the data check: decode the data set once and describe it."""
-    from training.data import check_data, load_labelled
+    from training.data import load_labelled
+    from training.splits import check_data
 
     data = load_labelled(path, "train", policy, reporter, cache_dir=user_cache_dir())
     return data, check_data(data, val_fraction, seed)

@@ -252,22 +252,31 @@ def _settle_pending(path: Path) -> None:
     pending = pending_sidecar_path(path)
     if not pending.exists():
         return
-    try:
-        newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
-        try:  # a sidecar written since (an evaluation) for the same model is the newer record
-            current = CheckpointInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
-        except (CheckpointError, OSError, UnicodeDecodeError):
-            current = None
-        finished = bool(newer.model_sha256) and path.is_file() \
-            and (current is None or current.model_sha256 != newer.model_sha256) \
-            and newer.model_sha256 == file_sha256(path)
+    try:  # a sidecar written since (an evaluation) for the same model is the newer record
+        current = CheckpointInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
     except (CheckpointError, OSError, UnicodeDecodeError):
-        finished = False
-    if finished:
+        current = None
+    if _finished_pending(path, current) is not None:
         os.replace(pending, sidecar_path(path))
         _fsync_dir(path.parent)
     else:
         pending.unlink(missing_ok=True)
+
+
+def _finished_pending(path, current: CheckpointInfo | None) -> CheckpointInfo | None:
+    """The pending sidecar of a save killed between its two renames, when it names the model
+    now at ``path`` and the sidecar ``current`` does not; else None (none, stale or cut short)."""
+    pending = pending_sidecar_path(path)
+    if not pending.exists():
+        return None
+    try:
+        newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
+        if (newer.model_sha256 and (current is None or newer.model_sha256 != current.model_sha256)
+                and newer.model_sha256 == file_sha256(Path(path))):
+            return newer
+    except (CheckpointError, OSError, UnicodeDecodeError):
+        pass  # a pending sidecar cut short: the save never reached its renames
+    return None
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -288,15 +297,8 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
         info = None
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"cannot read sidecar: {exc}") from None
-    pending = pending_sidecar_path(path)
-    if pending.exists():
-        try:
-            newer = CheckpointInfo.from_json(pending.read_text(encoding="utf-8"))
-            if (newer.model_sha256 and (info is None or newer.model_sha256 != info.model_sha256)
-                    and newer.model_sha256 == file_sha256(Path(path))):
-                return newer
-        except (CheckpointError, OSError, UnicodeDecodeError):
-            pass  # a pending sidecar cut short: the save never reached its renames
+    if (newer := _finished_pending(path, info)) is not None:
+        return newer
     if info is None:
         raise CheckpointError(f"no sidecar {side.name} next to the model")
     return info

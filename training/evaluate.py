@@ -211,7 +211,7 @@ def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
         ValueError: when ``data`` is not the data the checkpoint was trained on (fingerprint), or
         the checkpoint kept no validation images.
     """
-    from .data import split
+    from .splits import split
 
     if info.data_fingerprint and data.fingerprint() != info.data_fingerprint:
         raise ValueError("this is not the data the checkpoint was trained on (fingerprint differs)")
@@ -224,7 +224,8 @@ def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
 
 def describe_data(path: Path, data: ImageSet) -> str:
     """The name an evaluation is stored under: the same data always gets the same name."""
-    from .data import CIFAR10_CLASSES, is_cifar10_batches
+    from .cifar_batches import is_cifar10_batches
+    from .data import CIFAR10_CLASSES
 
     path = Path(path)
     if tuple(data.class_names) == tuple(CIFAR10_CLASSES):

@@ -68,7 +68,8 @@ def parity_sample(data_path=None, n: int = 256, policy: Preprocessing = Preproce
     """
     if data_path is None:
         return ParitySample(_synthetic(n, policy), SYNTHETIC)
-    from .data import DataError, is_cifar10_batches, load_labelled
+    from .cifar_batches import is_cifar10_batches
+    from .data import DataError, load_labelled
     from .paths import user_cache_dir
 
     try:

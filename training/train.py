@@ -18,7 +18,8 @@ from .calibration import calibrate
 from .backups import claim_backup
 from .callbacks import RunHistory, completed_epochs, make_callbacks, repair_backup
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
-from .data import DataError, ImageSet, split
+from .data import DataError, ImageSet
+from .splits import split
 from .distill import teachers
 from .optim import make_optimizer
 from .preprocessing import Preprocessing

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data import (CIFAR10_CLASSES, DataError, ImageSet, check_data, load_cifar10_batches,
-                           load_labelled)
+from training.cifar_batches import load_cifar10_batches
+from training.data import CIFAR10_CLASSES, DataError, ImageSet, load_labelled
+from training.splits import check_data
 
 
 def write_batches(folder, n=20, protocol=2, names=CIFAR10_CLASSES):
@@ -207,7 +208,7 @@ def test_two_loads_of_one_archive_at_once_share_the_cache(tmp_path, monkeypatch)
 def test_every_image_keeps_the_name_of_its_file_through_splits(tmp_path):
     """An evaluated image can be traced back to its file (the gallery names it): class folders,
     and the python batches' own file names."""
-    from training.data import split
+    from training.splits import split
 
     root = tmp_path / "shapes"
     for c, name in enumerate(("red", "blue")):

@@ -5,7 +5,8 @@ import os
 import pytest
 from PIL import Image
 
-from training.data import DataError, check_data, load_labelled
+from training.data import DataError, load_labelled
+from training.splits import check_data
 
 from .test_data import make_folders
 

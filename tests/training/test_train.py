@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from training.checkpoints import load_checkpoint, read_info
-from training.data import DataError, ImageSet, load_class_folders, split
+from training.data import DataError, ImageSet, load_class_folders
+from training.splits import split
 from training.reporting import SilentReporter
 from training.batches import augment
 from training.callbacks import completed_epochs

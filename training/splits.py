@@ -1,0 +1,97 @@
+"""The split into training and validation images, and the data check shown before training."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import ImageSet
+
+MIN_PER_CLASS = 10
+MAX_IMBALANCE = 3.0
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    """What a user should know about a data set before training on it."""
+
+    class_names: tuple[str, ...]
+    counts: tuple[int, ...]           # images per class
+    skipped: tuple[tuple[str, str], ...]  # unreadable files and why
+    duplicates: int                   # images identical (after preprocessing) to an earlier one
+    conflicting: int                  # of those, copies filed under a different class
+    train_images: int
+    val_images: int
+    data_warnings: tuple[str, ...]    # about the images themselves, whatever the split
+    val_fraction: float               # the validation share the split above was made with
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything to warn about for the split this check was made with."""
+        return self.warnings_at(self.val_fraction)
+
+    def warnings_at(self, val_fraction: float) -> tuple[str, ...]:
+        """The data's own warnings and the split's, for another validation share."""
+        held_out = split_warning(self.class_names, self.counts, val_fraction)
+        return self.data_warnings + ((held_out,) if held_out else ())
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
+    """Count images per class, find duplicates and describe the split that training will use."""
+    names = data.class_names
+    counts = np.bincount(data.labels, minlength=len(names)).tolist()
+    first_label: dict[bytes, int] = {}
+    conflicting = 0
+    for image, label in zip(data.images, data.labels):
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        first = first_label.setdefault(key, int(label))
+        conflicting += first != int(label)
+    duplicates = len(data) - len(first_label)
+    takes = [validation_take(c, val_fraction) for c in counts]
+    warnings = []
+    small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
+    if small:
+        warnings.append(f"fewer than {MIN_PER_CLASS} images: {', '.join(small)}")
+    if min(counts) > 0 and max(counts) / min(counts) > MAX_IMBALANCE:
+        big, few = names[int(np.argmax(counts))], names[int(np.argmin(counts))]
+        warnings.append(f"imbalanced: {big} has {max(counts)} images, {few} only {min(counts)} "
+                        f"(over {MAX_IMBALANCE:g}:1)")
+    if data.skipped:
+        folders = sum(name.endswith("/") for name, _ in data.skipped)  # (whole folders)
+        if len(data.skipped) > folders:
+            warnings.append(f"{len(data.skipped) - folders} unreadable file(s) will be skipped")
+        if folders:
+            warnings.append(f"{folders} folder(s) cannot be read: none of their images are used")
+    if duplicates:
+        extra = f", {conflicting} of them filed under another class" if conflicting else ""
+        warnings.append(f"{duplicates} duplicate image(s){extra}")
+    return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
+                     len(data) - sum(takes), sum(takes), tuple(warnings), val_fraction)
+
+
+def split_warning(names, counts, val_fraction: float) -> str:
+    """The warning for classes the split leaves without validation images ("" for none)."""
+    no_val = [n for n, c in zip(names, counts) if validation_take(c, val_fraction) == 0]
+    return f"no validation images for: {', '.join(no_val)}" if val_fraction > 0 and no_val else ""
+
+
+def validation_take(count: int, fraction: float) -> int:
+    """How many of a class's ``count`` images the split holds out (at least one stays to train)."""
+    return min(int(round(count * fraction)), max(count - 1, 0))
+
+
+def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """Stratified split into (train, validation); each class keeps at least one training image."""
+    rng = np.random.default_rng(seed)
+    val_index = []
+    for label in range(len(data.class_names)):
+        members = rng.permutation(np.flatnonzero(data.labels == label))
+        val_index.extend(members[:validation_take(len(members), fraction)])
+    val_mask = np.zeros(len(data), bool)
+    val_mask[np.asarray(val_index, dtype=np.int64)] = True
+    return data.subset(np.flatnonzero(~val_mask)), data.subset(np.flatnonzero(val_mask))
