@@ -17,6 +17,7 @@ from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
 from training.checkpoints import CheckpointError
 from training.library import (Entry, clean_debris, empty_trash, list_checkpoints, prune_trash,
                               rename_checkpoint, restore_checkpoint, trash_checkpoint)
+from training.moves import recover_moves
 from training.paths import user_evaluations_dir
 
 from .table_model import RowsTableModel
@@ -149,6 +150,7 @@ class CheckpointStore(QObject):
         self.folder, self.bundled = Path(folder), Path(bundled)
         # this window's own trash: another running instance empties only its own when it closes
         self.trash = Path(trash) / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        recover_moves(self.folder, Path(trash))  # renames and deletes a crash cut short
         prune_trash(Path(trash))  # what crashed sessions left behind, weeks ago
         clean_debris(self.folder)  # saves and imports killed mid-way, days ago
         # the checkpoints running jobs write (a training run), read (its parent, an export) or

@@ -8,7 +8,6 @@ folder (:func:`training.paths.user_checkpoints_dir`); a checkpoint's files are `
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes,
                           pending_sidecar_path, read_info, sidecar_path)
+from .moves import journaled, move_all, same_file
 from .reporting import first_line
 
 log = logging.getLogger(__name__)
@@ -61,35 +61,6 @@ def checkpoint_files(path: Path, pending: bool = True) -> list[Path]:
     if pending:
         candidates.append(pending_sidecar_path(path))
     return [p for p in candidates if p.exists()]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same file under two names: a change of case only, on Windows and macOS disks."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _move_all(moves: list[tuple[Path, Path]]) -> None:
-    """Move each ``(source, target)`` without overwriting anything; if one move fails, the ones
-    already made are moved back, so a checkpoint is never left half here and half there."""
-    done = []
-    try:
-        for source, target in moves:
-            if target.exists() and not _same_file(source, target):
-                raise CheckpointError(f"{target.name} already exists")
-            os.rename(source, target)  # one file system (the trash is in the data folder):
-            done.append((source, target))  # a rename, never a copy that could be left half
-    except (OSError, CheckpointError) as exc:
-        for source, target in reversed(done):
-            try:
-                os.rename(target, source)
-            except OSError:
-                pass  # left where it is, under its own name: still on disk, nothing lost
-        if isinstance(exc, CheckpointError):
-            raise
-        raise CheckpointError(f"{first_line(exc)} (nothing was moved)") from None
 
 
 def read_entry(path: Path, bundled: bool = False) -> Entry:
@@ -138,7 +109,7 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
     target = path.with_name(f"{new_name}.keras")
     if target.name == path.name:  # not ``==``: Windows paths compare ignoring case
         return path
-    if any(p.exists() and not _same_file(p, mine) for p, mine in
+    if any(p.exists() and not same_file(p, mine) for p, mine in
            ((target, path), (sidecar_path(target), sidecar_path(path)))):
         raise CheckpointError(f"a checkpoint named {new_name} already exists")
     try:  # before moving: read_info prefers the pending sidecar of a save cut short
@@ -152,14 +123,15 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
         raise CheckpointError(f"its sidecar cannot be rewritten: {first_line(exc)}") from None
     moves = [(file, target.parent / file.name.replace(old_name, new_name, 1))
              for file in checkpoint_files(path, pending=False)]
-    _move_all(moves)
-    if text is not None:
-        try:
-            atomic_write_bytes(sidecar_path(target), text)
-        except OSError as exc:
-            _move_all([(new, old) for old, new in moves])
-            raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
-        pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
+    with journaled(target.parent, moves, back=True):  # a crash part-way: the old name again
+        move_all(moves)
+        if text is not None:
+            try:
+                atomic_write_bytes(sidecar_path(target), text)
+            except OSError as exc:
+                move_all([(new, old) for old, new in moves])
+                raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
+            pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
     for sibling in target.parent.glob("*.json"):  # best effort: the rename has happened
         try:
             _rename_parent(sibling, old_name, new_name, info.model_sha256 if info else "")
@@ -198,8 +170,10 @@ def trash_checkpoint(path: Path, trash: Path) -> Trashed:
         raise CheckpointError(f"checkpoint not found: {path}")
     trash.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="deleted.", dir=trash))
+    moves = [(file, folder / file.name) for file in files]
     try:
-        _move_all([(file, folder / file.name) for file in files])
+        with journaled(path.parent, moves, back=True):  # a crash part-way: not deleted
+            move_all(moves)
     except CheckpointError:
         folder.rmdir()
         raise
@@ -210,20 +184,24 @@ def restore_checkpoint(record: Trashed) -> Path:
     """Put a trashed checkpoint back where it was; if that name was taken meanwhile, under a
     free one ("NAME (restored)"). Returns where it now is."""
     original = record.original
-    files = sorted(record.folder.iterdir())
     name = _free_name(original.parent, original.stem, first=" (restored)")
-    if name != original.stem:
-        trashed = record.folder / original.name
-        try:
-            info = read_info(trashed)
-        except CheckpointError:
-            info = None
-        if info is not None:
-            atomic_write_bytes(sidecar_path(trashed), replace(info, name=name).to_json().encode())
-            pending_sidecar_path(trashed).unlink(missing_ok=True)
-        files = sorted(record.folder.iterdir())
-    _move_all([(file, original.parent / file.name.replace(original.stem, name, 1))
-               for file in files])
+
+    def moves() -> list[tuple[Path, Path]]:
+        return [(file, original.parent / file.name.replace(original.stem, name, 1))
+                for file in sorted(record.folder.iterdir())]
+
+    with journaled(original.parent, moves(), back=False):  # a crash part-way: restored
+        if name != original.stem:
+            trashed = record.folder / original.name
+            try:
+                info = read_info(trashed)
+            except CheckpointError:
+                info = None
+            if info is not None:
+                atomic_write_bytes(sidecar_path(trashed),
+                                   replace(info, name=name).to_json().encode())
+                pending_sidecar_path(trashed).unlink(missing_ok=True)
+        move_all(moves())
     record.folder.rmdir()
     return original.with_name(f"{name}.keras")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from .callbacks import completed_epochs
 from .checkpoints import atomic_write_bytes, now_iso
 from .paths import user_data_dir
+from .processes import process_started, same_process_alive
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 
@@ -84,26 +85,9 @@ def claim(record: RunRecord) -> RunRecord:
                           pid_started=process_started(os.getpid())))
 
 
-def process_started(pid: int) -> str:
-    """When process ``pid`` started, as this boot's id and its start in clock ticks (Linux's
-    /proc), or "" where that cannot be read: a run's pid that now names another process (after
-    a power cut the numbers start again) is then told apart from the app that ran it."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the name
-    except (OSError, IndexError, ValueError):
-        return ""
-
-
 def _still_running(record: RunRecord) -> bool:
     """The process that ran ``record`` is alive (the same process, not its reused pid)."""
-    if not _alive(record.pid):
-        return False
-    if record.pid_started and record.pid != os.getpid():
-        now = process_started(record.pid)
-        return not now or now == record.pid_started
-    return True
+    return same_process_alive(record.pid, record.pid_started)
 
 
 def set_status(record: RunRecord, status: str) -> RunRecord:
@@ -121,34 +105,6 @@ def read_run(folder: Path) -> RunRecord | None:
                          folder=str(folder))
     except (OSError, ValueError, TypeError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # os.kill(pid, 0) there sends Ctrl+C; ask Windows instead
-        return _alive_windows(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _alive_windows(pid: int) -> bool:  # Windows only; tested against a stand-in kernel32
-    import ctypes
-    kernel32 = ctypes.windll.kernel32
-    handle = kernel32.OpenProcess(0x00100000 | 0x1000, False, pid)  # SYNCHRONIZE, QUERY_LIMITED
-    if not handle:
-        return kernel32.GetLastError() == 5  # access denied: it exists, someone else's
-    try:
-        return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 def unfinished_runs(root: Path | None = None) -> list[RunRecord]:

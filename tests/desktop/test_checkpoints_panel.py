@@ -1,5 +1,6 @@
 """The Checkpoints tab as a user drives it: switch, delete and undo (also across windows and
-with a name taken meanwhile), rename, import refusals, details, compare, checkpoints in use."""
+with a name taken meanwhile), rename (also cut short by a crash), import refusals, details,
+compare, checkpoints in use."""
 
 from PySide6.QtCore import Qt
 
@@ -47,6 +48,18 @@ def test_switching_checkpoints_reclassifies_and_is_remembered(qtbot, make_window
     assert window.settings.value("checkpoint") is None  # not as this copy's path
     animals.unlink()
     assert remembered_checkpoint(window.settings).name == "cifar10.keras"  # gone: the bundled one
+
+
+def test_a_rename_cut_short_by_a_power_cut_is_whole_again_when_the_app_starts(make_window,
+                                                                              tiny_checkpoint):
+    from tests.training.test_move_crash_safety import run_child
+    mine = user_checkpoint("mine", ("a", "b"))
+    assert run_child("rename", 3, mine, "renamed") == -9  # journal, model moved, then killed
+    window = make_window(tiny_checkpoint, load=False)
+    open_checkpoints(window)
+    [entry] = [e for e in window.store.model.entries if not e.bundled]
+    assert entry.name == "mine" and entry.info.name == "mine" and entry.info.class_names == (
+        "a", "b")
 
 
 def test_use_of_a_checkpoint_whose_sidecar_went_meanwhile_keeps_the_one_in_use_marked(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training import importing, library
+from training import importing, library, moves
 from training.checkpoints import (CheckpointError, CheckpointInfo, file_sha256, load_checkpoint,
                                   pending_sidecar_path, read_info, save_checkpoint, sidecar_path)
 from training.importing import import_checkpoint
@@ -76,14 +76,14 @@ def test_a_delete_that_fails_half_way_moves_everything_back(tmp_path, monkeypatc
     history = tmp_path / "user" / "mine.history.csv"
     history.write_text("epoch,loss\n1,2.0\n")
     before = {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()}
-    real_rename = library.os.rename
+    real_rename = moves.os.rename
 
     def locked(source, target):  # e.g. the history open in a spreadsheet on Windows
         if str(source).endswith(".history.csv"):
             raise PermissionError(13, "The process cannot access the file", str(source))
         return real_rename(source, target)
 
-    monkeypatch.setattr(library.os, "rename", locked)
+    monkeypatch.setattr(moves.os, "rename", locked)
     with pytest.raises(CheckpointError, match="nothing was moved"):
         trash_checkpoint(path, tmp_path / "trash")
     assert {p.name: p.read_bytes() for p in (tmp_path / "user").iterdir()} == before

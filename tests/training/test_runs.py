@@ -84,15 +84,15 @@ def test_on_windows_a_run_is_alive_while_its_process_is(monkeypatch, handle, err
     import ctypes
     from types import SimpleNamespace
 
-    from training import runs
+    from training import processes
     closed = []
     kernel32 = SimpleNamespace(OpenProcess=lambda access, inherit, pid: handle,
                                GetLastError=lambda: error,
                                WaitForSingleObject=lambda h, ms: wait,
                                CloseHandle=closed.append)
     monkeypatch.setattr(ctypes, "windll", SimpleNamespace(kernel32=kernel32), raising=False)
-    monkeypatch.setattr(runs.os, "name", "nt")
-    assert runs._alive(4242) is alive
+    monkeypatch.setattr(processes.os, "name", "nt")
+    assert processes.alive(4242) is alive
     assert closed == ([handle] if handle else [])  # every handle opened is closed
 
 

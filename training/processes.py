@@ -1,0 +1,58 @@
+"""Is a process still there: what runs and file moves use to tell a crashed process's leftovers
+from the work of one still running (another window of the app, a training child)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def process_started(pid: int) -> str:
+    """When process ``pid`` started, as this boot's id and its start in clock ticks (Linux's
+    /proc), or "" where that cannot be read: a run's pid that now names another process (after
+    a power cut the numbers start again) is then told apart from the app that ran it."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the name
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Process ``pid`` exists (possibly another process that reuses a dead one's number)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) there sends Ctrl+C; ask Windows instead
+        return _alive_windows(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _alive_windows(pid: int) -> bool:  # Windows only; tested against a stand-in kernel32
+    import ctypes
+    kernel32 = ctypes.windll.kernel32
+    handle = kernel32.OpenProcess(0x00100000 | 0x1000, False, pid)  # SYNCHRONIZE, QUERY_LIMITED
+    if not handle:
+        return kernel32.GetLastError() == 5  # access denied: it exists, someone else's
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def same_process_alive(pid: int, started: str) -> bool:
+    """The process that recorded ``pid`` and ``started`` (:func:`process_started`) still runs,
+    not another one that now has its number."""
+    if not alive(pid):
+        return False
+    if started and pid != os.getpid():
+        now = process_started(pid)
+        return not now or now == started
+    return True
