@@ -150,7 +150,8 @@ class CheckpointStore(QObject):
         self.folder, self.bundled = Path(folder), Path(bundled)
         # this window's own trash: another running instance empties only its own when it closes
         self.trash = Path(trash) / f"session-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        recover_moves(self.folder, Path(trash))  # renames and deletes a crash cut short
+        self._trash_root = Path(trash)
+        recover_moves(self.folder, self._trash_root)  # renames and deletes a crash cut short
         prune_trash(Path(trash))  # what crashed sessions left behind, weeks ago
         clean_debris(self.folder)  # saves and imports killed mid-way, days ago
         # the checkpoints running jobs write (a training run), read (its parent, an export) or
@@ -163,6 +164,7 @@ class CheckpointStore(QObject):
         self.active: Path = self.bundled
 
     def refresh(self) -> None:
+        recover_moves(self.folder, self._trash_root)  # also another window's, that crashed since
         entries = [self._with_overlay(e) for e in list_checkpoints(self.folder, self.bundled)]
         self.model.set_entries(entries, self.active)
         self.listed.emit()

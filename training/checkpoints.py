@@ -221,7 +221,7 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     if path.suffix != ".keras":
         raise ValueError("checkpoint path must end in .keras")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _settle_pending(path)  # an earlier save cut short: its sidecar first, before this one fails
+    settle_pending(path)  # an earlier save cut short: its sidecar first, before this one fails
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _file_mode())
@@ -245,7 +245,7 @@ def save_checkpoint(model, info: CheckpointInfo, path: str | os.PathLike) -> Pat
     return path
 
 
-def _settle_pending(path: Path) -> None:
+def settle_pending(path: Path) -> None:
     """Finish a save killed between its two renames (its pending sidecar names the model now
     at ``path``: it becomes the sidecar), or drop a stale pending sidecar (a save killed
     earlier). Then a failing save can remove its own pending file without losing another's."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes,
-                          pending_sidecar_path, read_info, sidecar_path)
+                          pending_sidecar_path, read_info, settle_pending, sidecar_path)
 from .moves import journaled, move_all, same_file
 from .reporting import first_line
 
@@ -112,10 +112,13 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
     if any(p.exists() and not same_file(p, mine) for p, mine in
            ((target, path), (sidecar_path(target), sidecar_path(path)))):
         raise CheckpointError(f"a checkpoint named {new_name} already exists")
-    try:  # before moving: read_info prefers the pending sidecar of a save cut short
+    try:  # a save cut short: its pending sidecar becomes NAME.json, which the journal moves
+        settle_pending(path)
         info = read_info(path)
     except CheckpointError:
         info = None  # an unreadable sidecar moves along as it is
+    except OSError as exc:
+        raise CheckpointError(f"cannot settle its sidecar: {first_line(exc)}") from None
     old_name = path.stem
     try:  # serialised before anything moves: a sidecar that cannot be written stops it here
         text = replace(info, name=new_name).to_json().encode() if info is not None else None
@@ -190,17 +193,19 @@ def restore_checkpoint(record: Trashed) -> Path:
         return [(file, original.parent / file.name.replace(original.stem, name, 1))
                 for file in sorted(record.folder.iterdir())]
 
+    trashed = record.folder / original.name
+    try:  # a save cut short: its pending sidecar becomes NAME.json, which the journal moves
+        settle_pending(trashed)
+    except OSError as exc:
+        raise CheckpointError(f"cannot settle its sidecar: {first_line(exc)}") from None
     with journaled(original.parent, moves(), back=False):  # a crash part-way: restored
         if name != original.stem:
-            trashed = record.folder / original.name
             try:
-                info = read_info(trashed)
-            except CheckpointError:
-                info = None
-            if info is not None:
-                atomic_write_bytes(sidecar_path(trashed),
-                                   replace(info, name=name).to_json().encode())
-                pending_sidecar_path(trashed).unlink(missing_ok=True)
+                text = replace(read_info(trashed), name=name).to_json().encode()
+            except (CheckpointError, ValueError, RecursionError):
+                text = None  # a sidecar that cannot be rewritten keeps the name it had
+            if text is not None:
+                atomic_write_bytes(sidecar_path(trashed), text)
         move_all(moves())
     record.folder.rmdir()
     return original.with_name(f"{name}.keras")

@@ -6,8 +6,10 @@ the library folder) naming every move and which way a cut-short move settles; th
 once the moves (and, for a rename, the new sidecar) are done or undone in the same process. A
 journal left by a process that died part-way (a crash, a power cut, ``kill -9``) is settled by
 :func:`recover_moves` at the next start: all its files go back (a rename, a delete) or all go
-forward (a restore: a checkpoint is never left in a trash nobody offers), the sidecar's name is
-made the file's again, and the checkpoint is whole under one name with nothing lost.
+forward (a restore: a checkpoint is never left in a trash nobody offers; and any operation whose
+every move was made), the sidecar's name is made the file's again, and the checkpoint is whole
+under one name with nothing lost. A name taken meanwhile by another checkpoint is never
+overwritten.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .reporting import first_line
 log = logging.getLogger(__name__)
 
 JOURNAL_GLOB = ".moving.*.json"
+_TOKEN = uuid.uuid4().hex  # this process's journals, told apart from a dead one's with its pid
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -35,6 +38,10 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+class MoveIncomplete(CheckpointError):
+    """A move failed and undoing the moves already made failed too: the files are split."""
 
 
 def move_all(moves: list[tuple[Path, Path]]) -> None:
@@ -48,11 +55,15 @@ def move_all(moves: list[tuple[Path, Path]]) -> None:
             os.rename(source, target)  # one file system (the trash is in the data folder):
             done.append((source, target))  # a rename, never a copy that could be left half
     except (OSError, CheckpointError) as exc:
+        left = []
         for source, target in reversed(done):
             try:
                 os.rename(target, source)
             except OSError:
-                pass  # left where it is, under its own name: still on disk, nothing lost
+                left.append(target)  # still on disk, under its new name: the journal knows
+        if left:
+            raise MoveIncomplete(f"{first_line(exc)}; {left[0].name} could not be moved back "
+                                 "(it is settled when the app next starts)") from None
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{first_line(exc)} (nothing was moved)") from None
@@ -62,12 +73,12 @@ def move_all(moves: list[tuple[Path, Path]]) -> None:
 def journaled(folder: Path, moves: list[tuple[Path, Path]], back: bool = True):
     """Keep a journal of ``moves`` in ``folder`` while the with-block makes them. Should the
     process die inside the block, :func:`recover_moves` settles them: back to the sources
-    (``back``) or on to the targets. The block undoes its own failures (:func:`move_all`); any
-    other exception (Ctrl+C part-way) keeps the journal for the next start."""
+    (``back``) or on to the targets. An exception the block raises means it undid its moves
+    (:func:`move_all`), and the journal goes; not so for :class:`MoveIncomplete` or Ctrl+C."""
     folder = Path(folder)
     journal = folder / f".moving.{uuid.uuid4().hex}.json"
-    record = {"pid": os.getpid(), "started": process_started(os.getpid()), "back": back,
-              "moves": [[str(source), str(target)] for source, target in moves]}
+    record = {"pid": os.getpid(), "started": process_started(os.getpid()), "token": _TOKEN,
+              "back": back, "moves": [[str(source), str(target)] for source, target in moves]}
     try:
         atomic_write_bytes(journal, json.dumps(record, indent=1).encode())
     except OSError as exc:
@@ -75,11 +86,12 @@ def journaled(folder: Path, moves: list[tuple[Path, Path]], back: bool = True):
             from None
     try:
         yield
-    except (CheckpointError, OSError, ValueError):
-        _forget(journal, moves)  # undone in this process (or never started)
-        raise
-    else:
+    except MoveIncomplete:
+        raise  # split: the journal stays for the next start
+    except Exception:
         _forget(journal, moves)
+        raise
+    _forget(journal, moves)
 
 
 def _forget(journal: Path, moves) -> None:
@@ -88,51 +100,75 @@ def _forget(journal: Path, moves) -> None:
             _fsync_dir(folder)
         except OSError:
             pass
-    journal.unlink(missing_ok=True)
+    try:
+        journal.unlink(missing_ok=True)
+    except OSError as exc:  # the moves are done: a journal left over is settled as done later
+        log.warning("could not remove %s: %s", journal.name, first_line(exc))
 
 
 def recover_moves(folder: Path, trash: Path | None = None) -> list[Path]:
     """Settle the moves that processes which died part-way left in ``folder``'s journals; returns
-    the checkpoints (``.keras`` paths) made whole. A journal whose process still runs (another
-    window moving files now) is left alone, as is one naming a file outside ``folder`` and
-    ``trash``, or one that cannot be read (nothing written by :func:`journaled`)."""
+    the checkpoints (``.keras`` paths) made whole. Never raises: a journal it cannot settle is
+    left, with a line in the log. Left alone: a journal whose process still runs (another
+    window moving files now), one naming a file outside ``folder`` and ``trash``, one that
+    cannot be read (nothing :func:`journaled` writes) or whose moves meet files it does not
+    own (see :func:`_settle`)."""
     folder = Path(folder)
     settled = []
-    if not folder.is_dir():
+    try:
+        journals = sorted(folder.glob(JOURNAL_GLOB)) if folder.is_dir() else []
+    except OSError:
         return settled
-    for journal in sorted(folder.glob(JOURNAL_GLOB)):
+    for journal in journals:
         try:
-            record = json.loads(journal.read_text(encoding="utf-8"))
-            pid, started, back = int(record["pid"]), str(record["started"]), bool(record["back"])
-            moves = [(Path(source), Path(target)) for source, target in record["moves"]]
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            log.warning("left %s as it is: %s", journal.name, first_line(exc))
-            continue
-        if same_process_alive(pid, started):
-            continue
-        if not all(_allowed(p, folder, trash) for move in moves for p in move):
-            log.warning("left %s as it is: it names files outside the library", journal.name)
-            continue
-        try:
-            settled += _settle(moves, back)
-        except OSError as exc:
+            settled += _recover(journal, folder, trash)
+        except Exception as exc:  # noqa: BLE001 - a journal is a file on disk: never a crash
             log.warning("could not settle %s: %s", journal.name, first_line(exc))
-            continue
-        _forget(journal, moves)
     return settled
 
 
+def _recover(journal: Path, folder: Path, trash: Path | None) -> list[Path]:
+    record = json.loads(journal.read_text(encoding="utf-8"))
+    pid, started, back = int(record["pid"]), str(record["started"]), bool(record["back"])
+    moves = [(Path(source), Path(target)) for source, target in record["moves"]]
+    if pid == os.getpid():
+        if record.get("token") == _TOKEN:
+            return []  # this process, moving them now
+    elif same_process_alive(pid, started):
+        return []  # another window, moving them now
+    if not all(_allowed(p, folder, trash) for move in moves for p in move):
+        raise CheckpointError("it names files outside the library")
+    models = _settle(moves, back, trash)
+    _forget(journal, moves)
+    return models
+
+
 def _allowed(path: Path, folder: Path, trash: Path | None) -> bool:
-    path = Path(os.path.abspath(path))
-    return path.parent == Path(os.path.abspath(folder)) or (
-        trash is not None and Path(os.path.abspath(trash)) in path.parents)
+    parent = Path(path).parent.resolve()
+    return parent == folder.resolve() or (trash is not None and (
+        parent == Path(trash).resolve() or Path(trash).resolve() in parent.parents))
 
 
-def _settle(moves: list[tuple[Path, Path]], back: bool) -> list[Path]:
-    steps = [(target, source) for source, target in reversed(moves)] if back else moves
-    for start, end in steps:
-        if start.exists() and not end.exists():
-            os.rename(start, end)
+def _settle(moves: list[tuple[Path, Path]], back: bool, trash: Path | None) -> list[Path]:
+    """All the files to where ``back`` says (on, when every move was made), or none of them.
+    A file of another checkpoint in the way (its name taken since the crash) is never moved or
+    overwritten: files coming out of the trash (surely this checkpoint's) then go under a free
+    name; others stay as they are, and the journal with them."""
+    done = all(target.exists() and not source.exists() for source, target in moves)
+    if back and not done:  # (done: only the journal's removal was left: it stands)
+        steps = [(target, source) for source, target in reversed(moves)]
+    else:
+        steps = list(moves)
+    clash = [(start, end) for start, end in steps
+             if start.exists() and end.exists() and not same_file(start, end)]
+    if clash:
+        if trash is None or not all(Path(trash).resolve() in start.parent.resolve().parents
+                                    for start, _ in clash):
+            raise CheckpointError(f"{clash[0][1].name} belongs to another checkpoint now")
+        steps = _free_stem(steps)
+    todo = [(start, end) for start, end in steps
+            if start.exists() and (not end.exists() or same_file(start, end))]
+    move_all(todo)
     names = {p.stem for move in moves for p in move if p.suffix == ".keras"}
     models = [end for _, end in steps if end.suffix == ".keras" and end.exists()]
     for model in models:
@@ -140,13 +176,32 @@ def _settle(moves: list[tuple[Path, Path]], back: bool) -> list[Path]:
     return models
 
 
+def _free_stem(steps: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``steps`` with each file that is (or goes) where another checkpoint now is moved
+    under the first free "STEM (n)" instead."""
+    [model] = [end for _, end in steps if end.suffix == ".keras"] or [None]
+    if model is None:
+        raise CheckpointError("no model among the files")
+    stem = model.stem
+    n = 2
+    while True:
+        renamed = [(end if end.exists() and not start.exists() else start,
+                    end.with_name(end.name.replace(stem, f"{stem} ({n})", 1)))
+                   for start, end in steps]
+        if not any(end.exists() for _, end in renamed):
+            return renamed
+        n += 1
+
+
 def _match_name(model: Path, names: set[str]) -> None:
-    """A rename cut short after its new sidecar was written: the sidecar names the checkpoint
-    by the name it has on disk again (only a name the journal knew is replaced)."""
+    """A rename cut short after its new sidecar was written, or a checkpoint settled under a
+    free name: the sidecar names the checkpoint by its name on disk (only a name the journal
+    knew is replaced; a sidecar that cannot be read or written stays as it is)."""
     try:
         info = read_info(model)
-    except Exception:  # noqa: BLE001 - an untrusted sidecar that cannot be read stays as it is
-        return
-    if info.name != model.stem and info.name in names:
-        atomic_write_bytes(sidecar_path(model), replace(info, name=model.stem).to_json().encode())
-        pending_sidecar_path(model).unlink(missing_ok=True)
+        if info.name != model.stem and info.name in names:
+            text = replace(info, name=model.stem).to_json().encode()
+            atomic_write_bytes(sidecar_path(model), text)
+            pending_sidecar_path(model).unlink(missing_ok=True)
+    except Exception as exc:  # noqa: BLE001 - an untrusted sidecar: the name is cosmetic
+        log.warning("left the name in %s's sidecar: %s", model.name, first_line(exc))

@@ -66,11 +66,25 @@ def whole(lib, name, digest, seed):
             and (lib / f"{name}.history.csv").read_text() == f"epoch,loss\n0,{seed}\n")
 
 
-@pytest.mark.parametrize("op", ["rename", "trash", "restore"])
-def test_an_operation_killed_before_any_of_its_moves_leaves_one_whole_checkpoint(tmp_path, op):
+def visible(folder):
+    return sorted(p.name for p in Path(folder).iterdir() if not p.name.startswith("."))
+
+
+def files_of(*names):
+    return sorted(f"{name}{suffix}" for name in names for suffix in (".history.csv", ".json",
+                                                                     ".keras"))
+
+
+@pytest.mark.parametrize("op", ["rename", "rename pending", "trash", "restore"])
+def test_an_operation_killed_before_any_of_its_file_steps_leaves_one_whole_checkpoint(tmp_path,
+                                                                                        op):
+    """Killed before each os.rename/replace/unlink in turn, until one run finishes; after the
+    next start's recovery the folders hold exactly one whole checkpoint (and no journal)."""
     template = tmp_path / "template"
     mine = make(template / "lib", "mine", seed=0)
     digest = file_sha256(mine)
+    if op == "rename pending":  # a first save cut short between its renames: no mine.json yet
+        os.rename(template / "lib" / "mine.json", template / "lib" / ".mine.json.pending")
     if op == "restore":  # deleted, and its name taken meanwhile: it comes back renamed
         trashed = trash_checkpoint(mine, template / "trash" / "session-1")
         make(template / "lib", "mine", seed=1)
@@ -79,8 +93,8 @@ def test_an_operation_killed_before_any_of_its_moves_leaves_one_whole_checkpoint
         root = tmp_path / f"step{step}"
         shutil.copytree(template, root)
         lib, trash = root / "lib", root / "trash"
-        if op == "rename":
-            code = run_child(op, step, lib / "mine.keras", "renamed")
+        if op.startswith("rename"):
+            code = run_child("rename", step, lib / "mine.keras", "renamed")
         elif op == "trash":
             code = run_child(op, step, lib / "mine.keras", trash / "session-2")
         else:
@@ -89,41 +103,126 @@ def test_an_operation_killed_before_any_of_its_moves_leaves_one_whole_checkpoint
         assert code in (0, -9), (step, code)
         recover_moves(lib, trash)
         assert not list(lib.glob(JOURNAL_GLOB)), step
-        names = sorted(e.name for e in list_checkpoints(lib))
-        done = code == 0
-        if op == "rename":  # cut short: the old name, as if never asked
-            assert names == (["renamed"] if done else ["mine"]), step
+        names = [e.name for e in list_checkpoints(lib)]
+        if op.startswith("rename"):  # the old name, as if never asked, or the new one
+            expected = files_of(*names)
+            if (lib / ".mine.json.pending").exists():  # (killed before it became mine.json)
+                expected.remove("mine.json")
+            assert names in (["mine"], ["renamed"]) and visible(lib) == expected, step
             assert whole(lib, names[0], digest, seed=0), step
-        elif op == "trash":  # cut short: still there
-            assert names == ([] if done else ["mine"]), step
-            assert done or whole(lib, "mine", digest, seed=0), step
+            assert code == -9 or names == ["renamed"], step
+        elif op == "trash":  # still there, or deleted whole
+            [where] = [lib] if names else list(trash.glob("session-2/deleted.*"))
+            assert names in (["mine"], []) and visible(where) == files_of("mine"), step
+            assert whole(where, "mine", digest, seed=0), step
+            assert code == -9 or names == [], step
         elif step == 1:  # killed before its journal was written: nothing has moved yet
             assert names == ["mine"] and whole(folder, "mine", digest, seed=0)
         else:  # cut short later: restored all the same, under the free name
-            assert names == ["mine", "mine (restored)"], step
+            assert visible(lib) == files_of("mine", "mine (restored)"), step
             assert whole(lib, "mine (restored)", digest, seed=0), step
-        outcomes.add(done)
-        if done:
+        outcomes.add(code)
+        if code == 0:
             break
-    assert outcomes == {False, True}  # killed at every step, then a run that finished
+    assert outcomes == {-9, 0}  # killed at every step, then a run that finished
 
 
-def test_a_journal_of_a_process_still_moving_files_or_naming_other_files_is_left_alone(tmp_path):
+def test_a_restore_cut_short_whose_name_another_checkpoint_took_since_gets_a_free_one(tmp_path):
+    lib, trash = tmp_path / "lib", tmp_path / "trash"
+    mine = make(lib, "mine", seed=0)
+    digest = file_sha256(mine)
+    trashed = trash_checkpoint(mine, trash / "session-1")
+    make(lib, "mine", seed=1)  # its name taken: the restore goes to "mine (restored)"
+    assert run_child("restore", 3, mine, trashed.folder) == -9  # journal, history, killed
+    for file in lib.glob("mine (restored).*"):  # then another window's restore takes the name
+        file.unlink()
+    make(lib, "mine (restored)", seed=2)
+    assert recover_moves(lib, trash) == [lib / "mine (restored) (2).keras"]
+    assert visible(lib) == files_of("mine", "mine (restored)", "mine (restored) (2)")
+    assert whole(lib, "mine (restored) (2)", digest, seed=0)
+    assert whole(lib, "mine (restored)", file_sha256(lib / "mine (restored).keras"), seed=2)
+
+
+def test_a_rename_cut_short_is_never_settled_over_a_checkpoint_made_since(tmp_path, caplog):
+    lib = tmp_path / "lib"
+    mine = make(lib, "mine", seed=0)
+    assert run_child("rename", 3, mine, "renamed") == -9  # journal, model moved, then killed
+    (lib / "mine.keras").write_bytes(b"a model saved under the old name since")
+    before = {p.name: p.read_bytes() for p in lib.iterdir()}
+    assert recover_moves(lib) == []
+    assert {p.name: p.read_bytes() for p in lib.iterdir()} == before  # nothing moved, journal kept
+    assert "belongs to another checkpoint" in caplog.text
+
+
+def test_a_journal_of_a_process_still_moving_files_is_left_alone_until_it_is_gone(tmp_path):
+    """Another window (a live process), or this process itself, is moving these files now;
+    a pid that names another process since (a reboot) does not count."""
+    from training import moves
+    from training.processes import process_started
     lib = tmp_path / "lib"
     mine = make(lib, "mine", seed=0)
     moved = lib / "moved.keras"
     os.rename(mine, moved)  # part-way through a rename to "moved"
-    live = {"pid": os.getpid(), "started": "", "back": True, "moves": [[str(mine), str(moved)]]}
-    (lib / ".moving.live.json").write_text(json.dumps(live))  # this process: another window
-    outside = tmp_path / "elsewhere.txt"
-    outside.write_text("not the library's")
-    foreign = {"pid": 0, "started": "", "back": True, "moves": [[str(outside), str(lib / "x")]]}
-    (lib / ".moving.foreign.json").write_text(json.dumps(foreign))
-    (lib / ".moving.broken.json").write_text("{")
-    assert recover_moves(lib) == []
-    assert moved.exists() and not mine.exists() and outside.exists()
-    (lib / ".moving.live.json").write_text(json.dumps({**live, "pid": 0}))  # its process died
-    assert recover_moves(lib) == [mine] and read_info(mine).name == "mine"
-    assert sorted(p.name for p in lib.glob(JOURNAL_GLOB)) == [".moving.broken.json",
-                                                              ".moving.foreign.json"]
+    journal = lib / ".moving.other.json"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        started = process_started(other.pid)
+        assert started  # these tests run on Linux
+        record = {"back": True, "token": "theirs", "moves": [[str(mine), str(moved)], [
+            str(lib / "mine.json"), str(lib / "moved.json")]]}  # the sidecar not moved yet
+        for pid, when in ((other.pid, started), (os.getpid(), process_started(os.getpid()))):
+            token = moves._TOKEN if pid == os.getpid() else "theirs"
+            journal.write_text(json.dumps({**record, "pid": pid, "started": when, "token": token}))
+            assert recover_moves(lib) == [] and moved.exists() and not mine.exists()
+        journal.write_text(json.dumps({**record, "pid": other.pid, "started": "other boot:1"}))
+        assert recover_moves(lib) == [mine]  # that pid is another process now
+    finally:
+        other.kill()
+        other.wait()
+    assert read_info(mine).name == "mine" and not journal.exists()
 
+
+@pytest.mark.parametrize("journal", [
+    '{',
+    '{"pid": 1e999, "started": "", "back": true, "moves": []}',
+    '{"pid": 18446744073709551616, "started": "", "back": true, "moves": []}',
+    '[' * 100_000 + ']' * 100_000,
+    '{"pid": 0, "started": "", "back": true, "moves": [["OUTSIDE", "LIB/x.keras"]]}',
+    '{"pid": 0, "started": "", "back": false, "moves": [["TRASH/link/secret.txt", "LIB/x.txt"]]}',
+])
+def test_a_hostile_or_broken_journal_moves_nothing_and_never_raises(tmp_path, journal):
+    lib, trash, outside = tmp_path / "lib", tmp_path / "trash", tmp_path / "outside"
+    for folder in (lib, trash, outside):
+        folder.mkdir()
+    (outside / "secret.txt").write_text("not the library's")
+    (trash / "link").symlink_to(outside)  # inside the trash by name only
+    journal = journal.replace("OUTSIDE", str(outside / "secret.txt")).replace(
+        "TRASH", str(trash)).replace("LIB", str(lib))
+    (lib / ".moving.crafted.json").write_text(journal)
+    assert recover_moves(lib, trash) == []
+    assert (outside / "secret.txt").exists() and visible(lib) == []
+
+
+def test_a_rename_whose_journal_cannot_be_removed_stands_and_is_not_undone_later(tmp_path,
+                                                                                  monkeypatch):
+    """A journal held open by a virus scanner (Windows) after every move was made: the rename
+    succeeds, and the next start keeps it."""
+    from training.library import rename_checkpoint
+    lib = tmp_path / "lib"
+    mine = make(lib, "mine", seed=0)
+    digest = file_sha256(mine)
+    real_unlink = Path.unlink
+
+    def held(path, missing_ok=False):
+        if path.name.startswith(".moving."):
+            raise PermissionError(13, "The process cannot access the file", str(path))
+        return real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", held)
+    assert rename_checkpoint(mine, "renamed") == lib / "renamed.keras"
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    [journal] = lib.glob(JOURNAL_GLOB)
+    journal.write_text(journal.read_text().replace('"token"', '"was"'))  # its process is gone
+    recover_moves(lib)
+    assert visible(lib) == files_of("renamed") and whole(lib, "renamed", digest, seed=0)
+    assert not journal.exists()
