@@ -2,7 +2,7 @@
 
 Files are decoded through the one preprocessing path on the "files" lane, so their input check
 shows even while the model still loads; classification jobs queue on the "model" lane behind the
-model-loading job, so nothing dropped early is lost.
+model-loading job, so nothing dropped early is lost. Loading the model: :mod:`desktop.model_loading`.
 """
 from __future__ import annotations
 
@@ -11,50 +11,34 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QPixmap
-
-from training.checkpoints import CheckpointInfo, read_info
 
 from .items import ImageItem, ImageListModel, to_qimage
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 from .lane_work import find_evidence, read_sources, walk_folders
+from .model_loading import ModelLoading
 
 log = logging.getLogger(__name__)
 
 
-class ClassifierSession(QObject):
-    """The active checkpoint, the dropped images and the jobs between them."""
+class ClassifierSession(ModelLoading):
+    """The dropped images, the active checkpoint (:class:`ModelLoading`) and the jobs between
+    them."""
 
-    model_loading = Signal(str)  # checkpoint name
-    model_ready = Signal(object)  # CheckpointInfo; once per load, from whichever engine is first
-    keras_ready = Signal()  # the TensorFlow model took over (numpy's answers until then)
-    model_failed = Signal(str)
     busy_changed = Signal(bool)
     explained = Signal(object)  # Explanation: a saliency map for one item and class
     explain_failed = Signal(int, str)  # item id, why no map could be made
     notice = Signal(str)  # a one-line note for the status bar (a folder without images)
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(checkpoint, parent)
         self.items = ImageListModel(self)
         self.files = JobLane("files", self)  # decoding and checking images, in order
         self.walker = JobLane("walk", self)  # searching dropped folders, so rows come at once
-        self.model_lane = JobLane("model", self)  # every classification, in order
-        self.loader = JobLane("loader", self)  # imports TensorFlow, loads Keras models
         self._lanes = (self.walker, self.files, self.model_lane, self.loader)
         self._closed = False  # set by shutdown: results still queued for the GUI start nothing
-        self.classifier = None
         self.strict = False
-        self.checkpoint = Path(checkpoint)
-        self.info: CheckpointInfo | None = None
-        self._generation = 0  # counts model loads; a classification carries the one it ran for
-        self._ready = False  # model_ready emitted for the current generation
-        self._keras = False  # the current classifier is the Keras one (numpy's never replaces it)
-        self._lock = threading.Lock()  # generation and classifier, set from several threads
-        self._classifier_ready = threading.Event()
-        self._failed_generation = -1  # the load the Keras lane last refused
-        self._load_error = ""  # why it refused, for the rows it could not classify
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
@@ -62,84 +46,7 @@ class ClassifierSession(QObject):
         for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
 
-    # -- model -------------------------------------------------------------------------------
-    def load_model(self, checkpoint: Path | None = None) -> str:
-        """Read the sidecar now (cheap), load the network in the background.
-
-        Two loads race: numpy reads the network in about 0.1 s (``training.numpy_net``, on the
-        model lane) and classifies while TensorFlow is imported and the Keras model is loaded and
-        traced on the loader lane (about 2 s); the Keras classifier then takes over for every
-        later classification. Images that arrive before either is ready wait for the first. A
-        network numpy does not understand simply waits for Keras, which also has the last word
-        on whether the checkpoint is valid (``safe_mode``, sidecar checks).
-
-        Returns "" or why the sidecar cannot be read: then a model already in use stays in use
-        (nothing changes); with none, every image says why it is not classified.
-        """
-        path = Path(checkpoint or self.checkpoint)
-        try:
-            info = read_info(path)
-        except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is a reason
-            reason = str(exc)
-            if self.info is None:  # nothing to go on predicting with
-                self.checkpoint, self._load_error = path, f"the model could not be loaded: {reason}"
-                self._give_up([item.id for item in self.items.items], self._load_error)
-                self.model_failed.emit(reason)
-            return reason
-        self.checkpoint, self.info, self._load_error = path, info, ""
-        self.items.class_names = info.class_names
-        with self._lock:
-            self.classifier = None
-            self._generation += 1  # results of the previous model still queued are dropped
-            self._ready = self._keras = False
-            self._classifier_ready = ready = threading.Event()
-        generation, path = self._generation, self.checkpoint
-        self.model_loading.emit(path.stem)
-
-        def read_with_numpy(reporter):
-            from training.numpy_net import NumpyNet
-            if generation != self._generation:
-                return None  # another model was asked for before this one's turn came
-            try:
-                net = NumpyNet.load(path)
-            except Exception:  # not understood or unreadable: the Keras load gives the verdict
-                return None
-            self._install(generation, net, ready, keras=False)
-            return generation, net.info, "numpy"
-
-        def load_with_keras(reporter):
-            from training.predict import Classifier
-            if generation != self._generation:  # a newer switch: loading this would only
-                return None  # delay the model the user chose last
-            try:
-                classifier = Classifier.load(path)  # traced here: the model lane never waits
-            except BaseException:
-                self._install(generation, None, ready, keras=True)  # waiting jobs give up
-                self._failed_generation = generation
-                raise
-            self._install(generation, classifier, ready, keras=True)
-            return generation, classifier.info, "keras"
-
-        # Bound slots: with lambdas here model_ready was sometimes never delivered (a test caught it).
-        quick = Job(read_with_numpy, "read model with numpy")
-        quick.finished.connect(self._on_model_loaded)
-        self.model_lane.submit(quick)
-        full = Job(load_with_keras, "load model")
-        full.finished.connect(self._on_model_loaded)
-        full.failed.connect(self._on_load_failed)
-        self.loader.submit(full)
-        self._recheck_all()  # the new model may read images differently; its jobs queue behind
-        return ""
-
-    def _install(self, generation: int, classifier, ready: threading.Event, keras: bool) -> None:
-        """From a worker: make ``classifier`` the one later classifications use, unless a newer
-        checkpoint was asked for meanwhile. Keras's (or its refusal, None) replaces numpy's;
-        numpy's never replaces Keras's."""
-        with self._lock:
-            if generation == self._generation and (keras or not self._keras):
-                self.classifier, self._keras = classifier, keras
-                ready.set()
-
+    # -- images ------------------------------------------------------------------------------
     def _recheck_all(self) -> None:
         self._epoch += 1  # batches still being read for the old check are dropped
         self.files.cancel_all()  # and their reading stops: every item is read again below
@@ -149,17 +56,8 @@ class ClassifierSession(QObject):
         self.items.touch_all()
         self._read(list(self.items.items))
 
-    @Slot(str)
-    def _on_load_failed(self, reason: str) -> None:
-        if self._failed_generation != self._generation or reason == CANCELLED_BEFORE_START:
-            return  # an older load, or the app closing before the load began
-        with self._lock:
-            self._generation += 1  # numpy's results for a checkpoint Keras refuses are dropped
-            self.classifier = None
-        self._load_error = f"the model could not be loaded: {reason}"
-        # numpy's results came from the refused file: they go, and no row waits for ever
-        self._give_up([item.id for item in self.items.items], self._load_error)
-        self.model_failed.emit(reason)
+    def _give_up_all(self, reason: str) -> None:
+        self._give_up([item.id for item in self.items.items], reason)
 
     def _give_up(self, ids, reason: str) -> None:
         """Rows that were read but cannot be classified: not classified, and why."""
@@ -172,22 +70,6 @@ class ClassifierSession(QObject):
         if changed:
             self.items.touch_all()  # one signal for the table, not one per row
 
-    @Slot(object)
-    def _on_model_loaded(self, result) -> None:
-        if result is None:
-            return  # numpy could not read it; the Keras load decides
-        generation, info, engine = result
-        if generation != self._generation:
-            return
-        if engine == "keras":
-            self.keras_ready.emit()
-        if self._ready:
-            return
-        self._ready = True
-        self.info = info
-        self.model_ready.emit(info)
-
-    # -- images ------------------------------------------------------------------------------
     def add_paths(self, paths) -> list[ImageItem]:
         """Add files now and check them; folders are walked on the files lane (never the GUI
         thread), their image files joining the list in batches as they are found.
