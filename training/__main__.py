@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -18,103 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .cli_args import build_parser
 from .recipes import RECIPES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("predict", help="classify image files and folders")
-    p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-    p.add_argument("--top-k", type=int, default=5, metavar="K",
-                   help="classes shown per image (at least 1, at most the checkpoint's classes)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
-    p.add_argument("--strict", action="store_true", help="refuse images that are not exactly the checkpoint's input size (32x32 "
-                   "for the bundled one), RGB")
-
-    t = sub.add_parser("train", help="train a checkpoint")
-    t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive, CIFAR-10 python batches "
-                   "folder, or a folder with one subfolder per class")
-    start = t.add_mutually_exclusive_group()
-    start.add_argument("--from", dest="parent", help="checkpoint to fine-tune from")
-    start.add_argument("--scratch", action="store_true", help="start from random weights (default)")
-    t.add_argument("--head-only", action="store_true",
-                   help="with --from: train only the final layer, keep the backbone frozen")
-    t.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="preset config (default: fast from scratch, fine-tune with --from)")
-    t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
-    for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
-                       ("val-fraction", _share), ("seed", int), ("patience", int),
-                       ("weight-decay", float), ("label-smoothing", float), ("translate", int),
-                       ("stem", int), ("bn-momentum", float), ("logit-scale", float),
-                       ("lookahead", int), ("momentum", float), ("warmup", float),
-                       ("bias-lr-scale", float), ("muon-lr", float), ("muon-momentum", float)):
-        t.add_argument(f"--{flag}", type=kind)
-    t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
-    t.add_argument("--teacher", dest="teachers", action="append", metavar="CHECKPOINT",
-                   help="distil this checkpoint (repeat for an ensemble): the teachers' averaged "
-                   "probabilities on each augmented image join the targets")
-    t.add_argument("--distill", type=float,
-                   help="share of the teachers' probabilities in each target (default 0.5)")
-    t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
-    t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--activation", choices=["gelu", "relu"])
-    t.add_argument("--schedule", choices=["cosine", "triangle"], help="learning-rate shape")
-    t.add_argument("--init", choices=["glorot", "torch"], help="kernel initialiser")
-    t.add_argument("--optimizer", choices=["sgd", "muon"],
-                   help="muon: Muon steps for 3x3 convolution kernels, SGD for the rest")
-    t.add_argument("--alternate-flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="flip each image in every other epoch instead of at random (airbench)")
-    t.add_argument("--dirac", action=argparse.BooleanOptionalAction, default=None,
-                   help="3x3 convolutions start as identity where channels allow (airbench)")
-    t.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
-                   help="frozen 2x2 whitening first layer set from the training images")
-    t.add_argument("--bn-scale", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16"])
-    t.add_argument("--out", help="output .keras file or folder (default: the per-user folder)")
-    t.add_argument("--backup", help="folder for per-epoch backups: run the same command again "
-                   "after a crash and it resumes from the last completed epoch")
-    t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
-    t.add_argument("--no-test", action="store_true", help="skip the test-part evaluation")
-
-    e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
-    e.add_argument("--data", required=True,
-                   help="CIFAR-10 archive or batches folder (uses the test part) or class folders")
-    e.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-    e.add_argument("--part", choices=["test", "validation"], default="test",
-                   help="test: the archive's test part or all class folders; validation: the "
-                   "checkpoint's own held-out split of --data, its training data")
-    e.add_argument("--report", metavar="FILE", help="also write the result as .json or .csv")
-    e.add_argument("--json", action="store_true", help="print one JSON object")
-
-    c = sub.add_parser("calibrate", help="set a checkpoint's low-confidence threshold from its "
-                       "validation split (done by train; this is for older checkpoints)")
-    c.add_argument("--data", required=True, help="the data the checkpoint was trained on")
-    c.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-
-    from .export import FORMATS
-
-    x = sub.add_parser("export", help="export a checkpoint and check it predicts like the app")
-    x.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-    x.add_argument("--format", required=True, dest="fmt", choices=FORMATS)
-    x.add_argument("--out", required=True, help="export folder (created; an earlier export of "
-                   "the same checkpoint in it is updated)")
-    x.add_argument("--data", help="labelled data for the parity sample (CIFAR-10 archive or "
-                   "batches: the test part; or class folders); default: synthetic images")
-    x.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    return parser
-
-
-def _share(text: str) -> float:
-    """A share of the data, 0 (none) up to but not including 1 (all)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 up to (not including) 1")
-    return value
 
 
 def load_labelled(path: str, part: str, reporter=None, policy=None):
