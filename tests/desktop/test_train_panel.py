@@ -268,11 +268,11 @@ def test_the_split_warning_follows_the_validation_share(qtbot, make_window, tiny
 def test_pause_and_resume_say_so_once_and_then_go_back(qtbot, make_window, tiny_checkpoint):
     window, panel = train_window(make_window, tiny_checkpoint)
     panel.progress.setFormat("Epoch 1/7 · batch 3/23")
-    panel._on_paused(True)
-    panel._on_paused(False)
-    panel._on_paused(True)  # again before the next batch came
+    panel.run_view._on_paused(True)
+    panel.run_view._on_paused(False)
+    panel.run_view._on_paused(True)  # again before the next batch came
     assert panel.progress.format() == "Paused · Epoch 1/7 · batch 3/23"
-    panel._on_paused(False)
+    panel.run_view._on_paused(False)
     assert panel.progress.format() == "Epoch 1/7 · batch 3/23"
     assert not panel.rate_label.text().startswith("Paused")
 
