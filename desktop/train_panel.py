@@ -1,8 +1,8 @@
 """The Train tab: pick data, read its check, choose settings, then watch the run learn.
 
 The panel composes the data check, the settings form, the augmentation preview and the run
-side (:mod:`desktop.run_view`: live chart, progress, buttons), and turns clicks into calls on a :class:`TrainController`; it never trains or reads data
-itself.
+side (:mod:`desktop.run_view`: live chart, progress, buttons), and turns clicks into calls on a
+:class:`TrainController`; it never trains or reads data itself.
 """
 from __future__ import annotations
 
