@@ -3,11 +3,10 @@ the tabs (Classify: ``classify_tab``; Train; Checkpoints and Evaluate: ``library
 status bar, a banner for offers such as resuming a run, and the orderly close."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QTabWidget, QVBoxLayout, QWidget)
@@ -15,22 +14,13 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 from .banner import Banner
 from .classify_tab import ClassifyTab
 from .library_tabs import LibraryTabs
+from .mime_input import image_bytes, local_path
 from .session import ClassifierSession
 from .stored import stored
 from .train_panel import TrainPanel
 from .trainer import TrainController
 
 TRAIN_DATA_SUFFIXES = (".tar", ".gz", ".tgz", ".xz", ".bz2")
-
-
-def local_path(url) -> Path:
-    """A dropped file URL as a path, byte for byte: ``QUrl.toLocalFile`` decodes the name as
-    UTF-8, so a file whose name is not valid UTF-8 would be looked up under another name."""
-    if os.name != "posix":
-        return Path(url.toLocalFile())
-    from urllib.parse import unquote_to_bytes
-    encoded = url.path(QUrl.ComponentFormattingOption.FullyEncoded)
-    return Path(os.fsdecode(unquote_to_bytes(encoded)))
 
 
 class MainWindow(QMainWindow):
@@ -185,26 +175,9 @@ class MainWindow(QMainWindow):
                                          "the Checkpoints tab (Import .keras…).", 8000)
 
     def _add_image(self, mime, name: str) -> None:
-        """An image carried by a drop or the clipboard: its own PNG bytes when offered (no
-        re-encoding), else Qt's decoded image saved losslessly, without an alpha channel when it
-        is opaque (Qt hands most images over as ARGB32: each would have been reported as
-        transparent and converted). On the GUI thread, so saved the fast way: an opaque image
-        as BMP (a 4K screenshot: about 20 ms, against 0.9 s as compressed PNG), a transparent
-        one as uncompressed PNG (about 0.3 s)."""
-        if mime.hasFormat("image/png"):
-            self.session.add_bytes(bytes(mime.data("image/png")), name)
-            return
-        from PySide6.QtCore import QBuffer, QIODevice
-        from PySide6.QtGui import QImage
-        image = QImage(mime.imageData())
-        transparent = image.hasAlphaChannel() and not _opaque(image)
-        if not transparent:
-            image = image.convertToFormat(QImage.Format.Format_RGB888)
-        buffer = QBuffer()
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        # lossless hand-over to the one preprocessing path
-        image.save(buffer, "PNG", 100) if transparent else image.save(buffer, "BMP")
-        self.session.add_bytes(bytes(buffer.data()), name, origin="pixels only, no file")
+        """An image carried by a drop or the clipboard, handed over losslessly."""
+        data, origin = image_bytes(mime)
+        self.session.add_bytes(data, name, origin=origin)
 
     def open_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
@@ -349,13 +322,3 @@ class MainWindow(QMainWindow):
         self.library.close()
         self.session.shutdown()
         event.accept()
-
-
-def _opaque(image) -> bool:
-    """Whether every pixel of a QImage with an alpha channel is fully opaque."""
-    import numpy as np
-    from PySide6.QtGui import QImage
-    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
-    pixels = np.frombuffer(rgba.constBits(), np.uint8, rgba.sizeInBytes())
-    pixels = pixels.reshape(rgba.height(), rgba.bytesPerLine())[:, :rgba.width() * 4]
-    return bool((pixels[:, 3::4] == 255).all())
