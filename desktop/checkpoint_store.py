@@ -254,4 +254,5 @@ class CheckpointStore(QObject):
     def close(self) -> None:
         """The app closes: what was deleted is deleted for good."""
         self.undo_stack.clear()
-        empty_trash(self.trash)
+        recover_moves(self.folder, self._trash_root, own=True)  # a delete that failed half-way:
+        empty_trash(self.trash)  # its files come back before the trash goes

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes,
                           pending_sidecar_path, read_info, settle_pending, sidecar_path)
-from .moves import journaled, move_all, same_file
+from .moves import MoveIncomplete, journaled, move_all, same_file
 from .reporting import first_line
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,13 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
             try:
                 atomic_write_bytes(sidecar_path(target), text)
             except OSError as exc:
-                move_all([(new, old) for old, new in moves])
-                raise CheckpointError(f"cannot write its sidecar: {first_line(exc)}") from None
+                why = first_line(exc)
+                try:
+                    move_all([(new, old) for old, new in moves])
+                except CheckpointError:  # neither way through: the journal settles it
+                    raise MoveIncomplete(f"renamed, but its sidecar could not be rewritten "
+                                         f"({why})") from None
+                raise CheckpointError(f"cannot write its sidecar: {why}") from None
             pending_sidecar_path(path).unlink(missing_ok=True)  # its contents are the sidecar now
     for sibling in target.parent.glob("*.json"):  # best effort: the rename has happened
         try:
@@ -177,6 +182,8 @@ def trash_checkpoint(path: Path, trash: Path) -> Trashed:
     try:
         with journaled(path.parent, moves, back=True):  # a crash part-way: not deleted
             move_all(moves)
+    except MoveIncomplete:
+        raise  # some files are in the folder: the journal brings them back
     except CheckpointError:
         folder.rmdir()
         raise
@@ -277,8 +284,8 @@ def run_name(data_path, when: str) -> str:
 
 def _free_name(folder: Path, name: str, first: str = " (2)") -> str:
     """``name``, or the first of ``name`` + ``first``, "name (3)", ... no checkpoint uses."""
-    def taken(candidate: str) -> bool:
-        return any(p.exists() for p in (folder / f"{candidate}.keras", folder / f"{candidate}.json"))
+    def taken(candidate: str) -> bool:  # any of a checkpoint's files (a history left alone)
+        return bool(checkpoint_files(folder / f"{candidate}.keras"))
 
     if not taken(name):
         return name

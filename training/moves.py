@@ -84,14 +84,44 @@ def journaled(folder: Path, moves: list[tuple[Path, Path]], back: bool = True):
     except OSError as exc:
         raise CheckpointError(f"cannot write in {folder}: {first_line(exc)} (nothing was moved)") \
             from None
-    try:
-        yield
-    except MoveIncomplete:
-        raise  # split: the journal stays for the next start
-    except Exception:
+    with _lock(journal, wait=True):  # held while moving: another process never settles it
+        try:
+            yield
+        except MoveIncomplete:
+            raise  # split: the journal stays for the next start (or this window's close)
+        except Exception:
+            _forget(journal, moves)
+            raise
         _forget(journal, moves)
-        raise
-    _forget(journal, moves)
+
+
+@contextmanager
+def _lock(journal: Path, wait: bool = False):
+    """An exclusive lock on ``journal`` (where the OS has ``flock``: POSIX); yields whether it
+    was got (without ``wait``, False while another process holds it, or the journal is gone)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the owner's pid says whether it still runs
+        yield journal.exists()
+        return
+    try:
+        fd = os.open(journal, os.O_RDONLY)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError:
+            yield False
+            return
+        try:  # the journal may have been settled and removed while this waited
+            same = os.path.samestat(os.fstat(fd), os.stat(journal))
+        except OSError:
+            same = False
+        yield same
+    finally:
+        os.close(fd)
 
 
 def _forget(journal: Path, moves) -> None:
@@ -106,13 +136,14 @@ def _forget(journal: Path, moves) -> None:
         log.warning("could not remove %s: %s", journal.name, first_line(exc))
 
 
-def recover_moves(folder: Path, trash: Path | None = None) -> list[Path]:
+def recover_moves(folder: Path, trash: Path | None = None, own: bool = False) -> list[Path]:
     """Settle the moves that processes which died part-way left in ``folder``'s journals; returns
     the checkpoints (``.keras`` paths) made whole. Never raises: a journal it cannot settle is
     left, with a line in the log. Left alone: a journal whose process still runs (another
     window moving files now), one naming a file outside ``folder`` and ``trash``, one that
     cannot be read (nothing :func:`journaled` writes) or whose moves meet files it does not
-    own (see :func:`_settle`)."""
+    own (see :func:`_settle`). With ``own``, also this process's journals (kept after a
+    :class:`MoveIncomplete`): the window calls it so when it closes, when nothing moves."""
     folder = Path(folder)
     settled = []
     try:
@@ -121,18 +152,20 @@ def recover_moves(folder: Path, trash: Path | None = None) -> list[Path]:
         return settled
     for journal in journals:
         try:
-            settled += _recover(journal, folder, trash)
+            with _lock(journal) as mine:  # not while its owner moves, or another settles it
+                if mine:
+                    settled += _recover(journal, folder, trash, own)
         except Exception as exc:  # noqa: BLE001 - a journal is a file on disk: never a crash
             log.warning("could not settle %s: %s", journal.name, first_line(exc))
     return settled
 
 
-def _recover(journal: Path, folder: Path, trash: Path | None) -> list[Path]:
+def _recover(journal: Path, folder: Path, trash: Path | None, own: bool) -> list[Path]:
     record = json.loads(journal.read_text(encoding="utf-8"))
     pid, started, back = int(record["pid"]), str(record["started"]), bool(record["back"])
     moves = [(Path(source), Path(target)) for source, target in record["moves"]]
     if pid == os.getpid():
-        if record.get("token") == _TOKEN:
+        if record.get("token") == _TOKEN and not own:
             return []  # this process, moving them now
     elif same_process_alive(pid, started):
         return []  # another window, moving them now
@@ -154,7 +187,7 @@ def _settle(moves: list[tuple[Path, Path]], back: bool, trash: Path | None) -> l
     A file of another checkpoint in the way (its name taken since the crash) is never moved or
     overwritten: files coming out of the trash (surely this checkpoint's) then go under a free
     name; others stay as they are, and the journal with them."""
-    done = all(target.exists() and not source.exists() for source, target in moves)
+    done = all(_listed(target) and not _listed(source) for source, target in moves)
     if back and not done:  # (done: only the journal's removal was left: it stands)
         steps = [(target, source) for source, target in reversed(moves)]
     else:
@@ -174,6 +207,15 @@ def _settle(moves: list[tuple[Path, Path]], back: bool, trash: Path | None) -> l
     for model in models:
         _match_name(model, names)
     return models
+
+
+def _listed(path: Path) -> bool:
+    """``path`` exists under exactly that name (on disks that ignore case, "Mine.keras" is
+    not listed while the file is still called "mine.keras")."""
+    try:
+        return path.name in os.listdir(path.parent)
+    except OSError:
+        return False
 
 
 def _free_stem(steps: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:

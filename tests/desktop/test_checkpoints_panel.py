@@ -62,6 +62,25 @@ def test_a_rename_cut_short_by_a_power_cut_is_whole_again_when_the_app_starts(ma
         "a", "b")
 
 
+def test_a_delete_that_fails_half_way_and_cannot_go_back_is_whole_again_after_closing(
+        make_window, tiny_checkpoint, monkeypatch):
+    """A file held open (Windows) stops a delete half-way and its undoing: the window says
+    so, and when it closes the files come back before its trash is emptied."""
+    from tests.training.test_move_crash_safety import failing_renames
+    from training.checkpoints import read_info
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(tiny_checkpoint, load=False)
+    open_checkpoints(window)
+    errors = []
+    window.store.error.connect(errors.append)
+    failing_renames(monkeypatch, lambda n, source: n >= 2)
+    assert not window.store.delete(mine)
+    monkeypatch.undo()
+    assert "could not be moved back" in errors[0] and not mine.exists()
+    window.close()
+    assert mine.exists() and read_info(mine).class_names == ("a", "b")  # model and sidecar
+
+
 def test_use_of_a_checkpoint_whose_sidecar_went_meanwhile_keeps_the_one_in_use_marked(
         qtbot, make_window, tiny_checkpoint):
     gone = user_checkpoint("gone", ("a", "b"))

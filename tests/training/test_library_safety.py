@@ -128,6 +128,10 @@ def test_restoring_when_the_name_was_taken_meanwhile_uses_a_free_name(tmp_path):
     assert info.metrics["val_accuracy"] == 0.6 and info.name == "model (restored)"
     assert newcomer.read_bytes() == newcomer_bytes
     assert read_info(newcomer).metrics["val_accuracy"] == 0.9
+    record = trash_checkpoint(restored, tmp_path / "trash")
+    (tmp_path / "user" / "model (restored).history.csv").write_text("someone else's history")
+    again = restore_checkpoint(record)  # a name whose history is there is taken
+    assert again.name == "model (restored) (restored).keras"
 
 
 def test_names_a_file_system_cannot_hold_or_that_clash_with_history_files_are_refused(tmp_path):

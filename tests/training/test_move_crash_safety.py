@@ -226,3 +226,77 @@ def test_a_rename_whose_journal_cannot_be_removed_stands_and_is_not_undone_later
     recover_moves(lib)
     assert visible(lib) == files_of("renamed") and whole(lib, "renamed", digest, seed=0)
     assert not journal.exists()
+
+
+def test_a_journal_another_process_holds_is_not_settled_under_it(tmp_path):
+    """A second window settling the same dead journal (both started at once) waits its turn:
+    the lock, not the pid, says someone is at it."""
+    lib = tmp_path / "lib"
+    mine = make(lib, "mine", seed=0)
+    os.rename(mine, lib / "moved.keras")
+    journal = lib / ".moving.dead.json"
+    journal.write_text(json.dumps({"pid": 0, "started": "", "back": True, "moves": [
+        [str(mine), str(lib / "moved.keras")], [str(lib / "mine.json"), str(lib / "moved.json")]]}))
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
+                               "time.sleep(120)", str(journal)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert recover_moves(lib) == [] and journal.exists()
+        assert visible(lib) == ["mine.history.csv", "mine.json", "moved.keras"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert recover_moves(lib) == [mine] and visible(lib) == files_of("mine")
+
+
+def failing_renames(monkeypatch, fail):
+    """os.rename fails (a file held open on Windows) for the calls ``fail(n, source)`` picks."""
+    from training import moves
+    real, calls = moves.os.rename, []
+
+    def rename(source, target):
+        calls.append(source)
+        if fail(len(calls), Path(source)):
+            raise PermissionError(13, "The process cannot access the file", str(source))
+        return real(source, target)
+
+    monkeypatch.setattr(moves.os, "rename", rename)
+
+
+def test_a_delete_that_can_neither_finish_nor_go_back_is_settled_and_loses_nothing(
+        tmp_path, monkeypatch):
+    from training.moves import MoveIncomplete
+    lib, trash = tmp_path / "lib", tmp_path / "trash"
+    mine = make(lib, "mine", seed=0)
+    digest = file_sha256(mine)
+    failing_renames(monkeypatch, lambda n, source: n >= 2)  # the 2nd move and the way back
+    with pytest.raises(MoveIncomplete, match="could not be moved back"):
+        trash_checkpoint(mine, trash / "session-1")
+    monkeypatch.undo()
+    assert not mine.exists()  # the model is in the trash, its sidecar is not
+    assert recover_moves(lib, trash) == []  # this process's own journal: not while it runs
+    assert recover_moves(lib, trash, own=True) == [mine]  # what the window does when it closes
+    assert visible(lib) == files_of("mine") and whole(lib, "mine", digest, seed=0)
+
+
+def test_a_rename_whose_sidecar_cannot_be_written_and_cannot_go_back_says_so(tmp_path,
+                                                                              monkeypatch):
+    from training import library
+    from training.moves import MoveIncomplete
+    lib = tmp_path / "lib"
+    mine = make(lib, "mine", seed=0)
+    digest = file_sha256(mine)
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(library, "atomic_write_bytes", disk_full)
+    failing_renames(monkeypatch, lambda n, source: source.name.startswith("renamed"))
+    with pytest.raises(MoveIncomplete, match="renamed, but its sidecar could not be rewritten "
+                                             r"\(\[Errno 28\] No space left on device\)"):
+        library.rename_checkpoint(mine, "renamed")
+    monkeypatch.undo()
+    assert recover_moves(lib, own=True) == [lib / "renamed.keras"]  # every move was made
+    assert visible(lib) == files_of("renamed") and whole(lib, "renamed", digest, seed=0)
