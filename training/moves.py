@@ -62,8 +62,9 @@ def move_all(moves: list[tuple[Path, Path]]) -> None:
             except OSError:
                 left.append(target)  # still on disk, under its new name: the journal knows
         if left:
-            raise MoveIncomplete(f"{first_line(exc)}; {left[0].name} could not be moved back "
-                                 "(it is put back when this window closes, or the app next starts)") from None
+            raise MoveIncomplete(f"{first_line(exc)}; {left[0].name} could not be moved back (it "
+                                 "is put back when this window closes, or the app next starts)") \
+                from None
         if isinstance(exc, CheckpointError):
             raise
         raise CheckpointError(f"{first_line(exc)} (nothing was moved)") from None
