@@ -12,7 +12,7 @@ import numpy as np
 
 from .calibration import reliability
 from .checkpoints import (MAX_SIDECAR_CHARS, CheckpointError, CheckpointInfo, atomic_write_bytes,
-                          now_iso, read_info, sidecar_path)
+                          now_iso, read_info, readable_json, sidecar_path)
 from .data import ImageSet
 from .reporting import Reporter, SilentReporter, first_line
 
@@ -116,7 +116,7 @@ def store_evaluation(checkpoint: Path, record: dict, overlay: Path | None = None
         key, record = _stored_under(record, current)
         current[key] = record
         overlay.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(overlay, json.dumps(current, indent=2).encode())
+        atomic_write_bytes(overlay, readable_json(current).encode())
         return record
     from dataclasses import replace
 

@@ -106,3 +106,27 @@ def test_unknown_custom_objects_and_a_wrong_input_shape_are_refused(tmp_path):
                             tmp_path / "shape.keras")
     with pytest.raises(CheckpointError, match=r"model input \(32, 32, 3\) differs from sidecar"):
         load_checkpoint(other)
+
+
+def test_a_sidecar_with_a_big_confusion_matrix_stays_small_readable_and_exact():
+    """A 300-class evaluation: one matrix row per line (each number on its own line made the
+    sidecar 3x bigger, and 64 MB is where a sidecar is refused); strings that look like
+    number lists are kept as they are."""
+    import json
+
+    from training.checkpoints import CheckpointInfo
+    from training.evaluate import summarize
+    rng = np.random.default_rng(0)
+    names = tuple(f"class {i}" for i in range(300))
+    probs = rng.dirichlet(np.ones(300), 3000).astype(np.float32)
+    summary = summarize(probs, rng.integers(0, 300, 3000), names, "none")
+    info = CheckpointInfo(class_names=names, evaluations={"held out": summary},
+                          command="train --note '[\n 1,\n 2\n]' [1, 2]",
+                          history={"loss": [0.5, float("nan"), 0.25]})
+    text = info.to_json()
+    spread = json.dumps(json.loads(text), indent=2, sort_keys=True)
+    assert len(text) < len(spread) / 2.5
+    assert text.count("\n") < 300 * 12  # a line per matrix row, not per number
+    again = CheckpointInfo.from_json(text)
+    assert again.evaluations == info.evaluations and again.command == info.command
+    assert again.history["loss"][0] == 0.5 and np.isnan(again.history["loss"][1])
