@@ -55,7 +55,7 @@ class ExportDialog(QDialog):
         self.folder = QLineEdit(str(default_folder(self.checkpoint, self.format.currentData())))
         self._fmt = self.format.currentData()
         self.format.currentIndexChanged.connect(self._format_changed)
-        browse = QPushButton("Choose…", clicked=self._browse)
+        browse = QPushButton("Choose…", clicked=self._browse, autoDefault=False)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
@@ -68,8 +68,9 @@ class ExportDialog(QDialog):
         form.addRow("Check with:", self.data)
         self.progress = QProgressBar(visible=False)
         self.outcome = QLabel(wordWrap=True, objectName="result")
-        self.export_button = QPushButton("Export", objectName="primary", clicked=self.start)
-        self.close_button = QPushButton("Close", clicked=self.close)
+        self.export_button = QPushButton("Export", objectName="primary", clicked=self.start,
+                                         default=True)  # Enter exports
+        self.close_button = QPushButton("Close", clicked=self.close, autoDefault=False)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.export_button)
@@ -111,16 +112,25 @@ class ExportDialog(QDialog):
         if folder:
             self.folder.setText(str(Path(folder) / f"{self.checkpoint.stem}-{self.format.currentData()}"))
 
-    def start(self) -> Job:
-        from training.export import export_checkpoint, parity_sample
+    def start(self) -> Job | None:
+        """Export on the library's lane; None (and why, in the dialog) for a folder that is
+        not a full path."""
+        from training.export import check_export, export_checkpoint, parity_sample
         from training.checkpoints import read_info
-        fmt, out = self.format.currentData(), Path(self.folder.text().strip())
-        data = self.data.text().strip() or None
+        fmt, typed = self.format.currentData(), self.folder.text().strip()
+        out = Path(typed).expanduser()  # "~/exports/x", as a shell would read it
+        if not typed or not out.is_absolute():  # relative to what? (the app's working folder
+            self._show("Give the folder as a full path, or pick one with Choose….", error=True)
+            return None  # is wherever it was started from)
+        self.folder.setText(str(out))
+        data = str(Path(self.data.text().strip()).expanduser()) if self.data.text().strip() \
+            else None
         checkpoint = self.checkpoint
         self.settings.setValue("export/format", fmt)
         self._exporting = fmt
 
         def run(reporter):
+            check_export(checkpoint, fmt, out)  # refusals first, before the data is read
             info = read_info(checkpoint)
             sample = parity_sample(data, 256, info.preprocessing, info.class_names, reporter)
             return export_checkpoint(checkpoint, fmt, out, sample=sample, reporter=reporter)

@@ -249,11 +249,12 @@ def cmd_calibrate(args) -> int:
 def cmd_export(args) -> int:
     """Exit 0 when the export predicts like the app, 3 when it was written but disagrees."""
     from .checkpoints import CheckpointError, read_info
-    from .export import ExportError, export_checkpoint, parity_sample
+    from .export import ExportError, check_export, export_checkpoint, parity_sample
     from .paths import bundled_checkpoint
 
     checkpoint = args.checkpoint or bundled_checkpoint()
     try:
+        check_export(checkpoint, args.fmt, args.out)  # refusals before the data is read
         info = read_info(checkpoint)
         sample = parity_sample(args.data, 256, info.preprocessing, info.class_names)
         result = export_checkpoint(checkpoint, args.fmt, args.out, sample=sample)

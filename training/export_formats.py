@@ -106,7 +106,9 @@ def _tflite_writer(quantise: bool):
     def write(serving, path: Path, input_shape) -> None:
         import tensorflow as tf
 
-        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".staging-") as staging:
+        # the intermediate SavedModel in the system's temp folder: TensorFlow reads its
+        # variables by a glob pattern, which a folder such as "Models [final]" breaks
+        with tempfile.TemporaryDirectory(prefix="pixelclassifier-tflite-") as staging:
             _saved_model(serving, Path(staging) / "saved_model")
             converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(staging) / "saved_model"))
             if quantise:  # dynamic range: int8 weights, float32 input, output and activations
@@ -118,6 +120,12 @@ def _tflite_writer(quantise: bool):
                 raise ExportError(f"TFLite conversion failed: {_first_line(exc)}") from None
         atomic_write_bytes(path, data)
     return write
+
+
+def _globbed(path: Path) -> bool:
+    """Characters TensorFlow's file matching reads as a pattern in ``path``."""
+    text = str(Path(path).resolve())
+    return any(c in text for c in "[]") or (os.name != "nt" and "\\" in text)
 
 
 def onnx_modules():
@@ -213,7 +221,12 @@ def _runtime(fmt: str, path: Path):
         return model.predict_on_batch
     if fmt == "savedmodel":
         import tensorflow as tf
-        loaded = tf.saved_model.load(str(path))
+        if _globbed(path):  # TensorFlow finds the variables by a glob pattern: "[" breaks it
+            with tempfile.TemporaryDirectory(prefix="pixelclassifier-savedmodel-") as copy:
+                shutil.copytree(path, Path(copy) / "saved_model")
+                loaded = tf.saved_model.load(str(Path(copy) / "saved_model"))
+        else:
+            loaded = tf.saved_model.load(str(path))
         return lambda x: loaded.serve(x)  # holds ``loaded``: its variables die with it
     if fmt == "onnx":
         _, onnxruntime = onnx_modules()

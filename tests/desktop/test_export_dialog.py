@@ -90,3 +90,22 @@ def test_a_checkpoint_being_exported_cannot_be_deleted_until_the_export_ends(
     assert window.store.delete(mine) and not mine.exists()  # once it is done
     window.export_dialog.close()
     dialog.close()
+
+
+def test_the_folder_is_a_full_path_or_refused_and_enter_exports(qtbot, make_window,
+                                                                 tiny_checkpoint, tmp_path,
+                                                                 monkeypatch):
+    """"~/exports" is the home folder's, not a folder named "~" wherever the app was started;
+    a relative path is refused with a reason; Enter presses Export, not Choose…."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    window = make_window(tiny_checkpoint)
+    dialog = tflite_export_dialog(window, tiny_checkpoint, tmp_path / "x")
+    assert dialog.export_button.isDefault()
+    dialog.folder.setText("exports/tiny")
+    assert dialog.start() is None and "full path" in dialog.outcome.text()
+    dialog.folder.setText("~/exports/tiny")
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT):
+        qtbot.keyClick(dialog.folder, Qt.Key.Key_Return)
+    assert (tmp_path / "home" / "exports" / "tiny" / "model.tflite").is_file()
+    assert dialog.folder.text() == str(tmp_path / "home" / "exports" / "tiny")
+    dialog.close()

@@ -1,0 +1,103 @@
+"""Export, what goes wrong around it: folder names TensorFlow reads as patterns, a first export
+that fails or is cancelled (nothing stays), a broken export that top-1 agreement alone would
+pass, the names the notes give each runtime's input and output, refusals before data is read."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.checkpoints import load_checkpoint
+from training.export import export_checkpoint
+from training.predict import probabilities
+
+from . import test_export
+from .test_export import CancelAtStep
+
+checkpoint, held_out = test_export.checkpoint, test_export.held_out  # the same fixtures
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_an_export_into_a_folder_with_brackets_works_and_its_notes_name_the_tensors(
+        checkpoint, held_out, tmp_path, fmt):
+    """TensorFlow finds a SavedModel's variables by a glob pattern: "Models [final]" made
+    both formats fail with an error blaming the model."""
+    import tensorflow as tf
+    out = tmp_path / "Models [final]" / fmt
+    result = export_checkpoint(checkpoint, fmt, out, sample=held_out)
+    assert result.ok and result.parity["top1_agreement"] == 1.0
+    described = json.loads((out / "preprocessing.json").read_text())
+    if fmt == "tflite":
+        interpreter = tf.lite.Interpreter(model_path=str(result.artefact))
+        names = (interpreter.get_input_details()[0]["name"],
+                 interpreter.get_output_details()[0]["name"])
+    else:
+        import shutil
+        shutil.copytree(result.artefact, tmp_path / "plain")  # a path without brackets
+        signature = tf.saved_model.load(str(tmp_path / "plain")).signatures["serving_default"]
+        names = (*signature.structured_input_signature[1], *signature.structured_outputs)
+    assert names == (described["input"]["names"][fmt], described["output"]["names"][fmt])
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_first_export_that_fails_or_is_cancelled_leaves_nothing_behind(
+        checkpoint, held_out, tmp_path, monkeypatch, existing):
+    """No labels, README or parity notes about a model that is not there (the folder the
+    dialog suggests is under Documents, where users would find them)."""
+    from training import export
+    out = tmp_path / "new export"
+    if existing:
+        out.mkdir()  # an empty folder the user made for it: stays, empty
+    with pytest.raises(InterruptedError):  # cancelled after the conversion
+        export_checkpoint(checkpoint, "keras", out, sample=held_out, reporter=CancelAtStep(3))
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
+
+    def broken_writer(serving, path, input_shape):
+        path.write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setitem(export.WRITERS, "keras", broken_writer)
+    with pytest.raises(export.ExportError, match="No space left"):
+        export_checkpoint(checkpoint, "keras", out, sample=held_out)
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
+
+
+@pytest.mark.parametrize("broken", ["square roots", "logits", "nan"])
+def test_a_broken_export_fails_parity_even_where_only_top1_agreement_is_asked(
+        checkpoint, held_out, broken):
+    """int8 and mixed-precision exports need 99 % top-1 agreement, not 1e-3 closeness: an
+    export whose outputs keep the order but are not the probabilities still fails."""
+    from training.parity import LENIENT_AGREEMENT, LENIENT_MAX_DIFF, parity
+    model, info = load_checkpoint(checkpoint)
+
+    def export(images):
+        p = probabilities(model, images, info.tta)
+        if broken == "square roots":
+            return np.sqrt(p)
+        if broken == "logits":
+            return np.log(p) - np.log(p).mean(axis=1, keepdims=True)
+        p[0] = np.nan
+        return p
+
+    figures = parity(export, model, info, held_out, LENIENT_AGREEMENT, LENIENT_MAX_DIFF)
+    assert not figures["ok"]
+    assert parity(lambda images: probabilities(model, images, info.tta), model, info,
+                  held_out, LENIENT_AGREEMENT, LENIENT_MAX_DIFF)["ok"]
+
+
+def test_the_cli_refuses_a_folder_before_reading_the_parity_data(checkpoint, tmp_path,
+                                                                 monkeypatch, capsys):
+    from training import parity
+    from training.__main__ import main
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "holiday.jpg").write_bytes(b"the user's")
+
+    def read_data(*args, **kwargs):
+        raise AssertionError("the data was read before the folder was checked")
+
+    monkeypatch.setattr(parity, "parity_sample", read_data)
+    monkeypatch.setattr("training.export.parity_sample", read_data)
+    assert main(["export", "--format", "keras", "--checkpoint", str(checkpoint), "--out",
+                 str(tmp_path / "taken"), "--data", str(tmp_path)]) == 1
+    assert "is not empty and holds no export" in capsys.readouterr().err
