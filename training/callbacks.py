@@ -252,3 +252,19 @@ def completed_epochs(backup_dir: str | Path | None) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return 0
+
+
+def finished_epochs_backup(folder: Path, progress):
+    """Keras's ``BackupAndRestore`` (weights, optimizer, epoch; two copies), written only for an
+    epoch that finished: not for one Stop cut short (a resume would take its half-trained
+    weights for a whole epoch) nor one whose loss diverged (NaN weights to resume from)."""
+    import keras
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("loss")
+            if progress.stopped or (loss is not None and not math.isfinite(float(loss))):
+                return
+            super().on_epoch_end(epoch, logs)
+
+    return Backup(str(folder), delete_checkpoint=False, double_checkpoint=True)

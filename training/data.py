@@ -154,6 +154,12 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    parts = {c.lower() for c in classes}
+    if parts in ({"train", "test"}, {"train", "test", "val"}, {"train", "val"}) and all(
+            any(q.is_dir() for q in (root / c).iterdir()) for c in classes):
+        raise DataError(f"{root.name} holds a data set's parts ({', '.join(classes)}), each with "
+                        "class folders: choose its train folder to train on, its test folder "
+                        "to evaluate (as classes, the test images would be trained on)")
     if len(classes) < min_classes:
         need = "one class subfolder" if min_classes == 1 else f"{min_classes} class subfolders"
         raise DataError(f"{root.name} needs at least {need.replace('2', 'two')}, found "

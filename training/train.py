@@ -16,7 +16,8 @@ import numpy as np
 from .batches import training_batches
 from .calibration import calibrate
 from .backups import claim_backup
-from .callbacks import RunHistory, completed_epochs, make_callbacks, repair_backup
+from .callbacks import (RunHistory, completed_epochs, finished_epochs_backup, make_callbacks,
+                        repair_backup)
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
 from .splits import split
@@ -51,7 +52,9 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         tensorboard_dir: also write TensorBoard logs there.
 
     A cancel through ``reporter`` stops at the next batch; the best epoch so far is kept. Loss
-    that becomes NaN stops the run the same way, keeping the last good checkpoint.
+    that becomes NaN stops the run the same way, keeping the last good checkpoint. A fine-tune
+    on its parent's data (same fingerprint) uses the parent's train/validation split. Flip TTA
+    is recorded only for a network trained with flips.
     """
     import keras
 
@@ -83,7 +86,14 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     elif fine_tune == "head":
         raise ValueError("head-only training needs a checkpoint to start from")
     keras.utils.set_random_seed(config.seed)
-    train_set, val_set = split(data, config.val_fraction, config.seed)
+    fingerprint = data.fingerprint()
+    split_seed, split_share = config.seed, config.val_fraction
+    if (parent_info is not None and parent_info.data_fingerprint == fingerprint
+            and _is_share(parent_info.config.get("val_fraction"))
+            and isinstance(parent_info.seed, int)):
+        # the parent's own split: images it trained on never pick or judge the child's epochs
+        split_seed, split_share = parent_info.seed, float(parent_info.config["val_fraction"])
+    train_set, val_set = split(data, split_share, split_seed)
     n_classes = len(data.class_names)
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
@@ -106,10 +116,15 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
         optimizer=make_optimizer(config, total),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"])
-    tta = "hflip" if config.tta else "none"
+    # flip TTA only for a network trained on mirrored images: with flips off (text, arrows,
+    # left/right classes) a mirror image is another picture, and averaging it in would blur
+    tta = "hflip" if config.tta and config.flip else "none"
     base = dict(class_names=data.class_names, input_shape=shape, preprocessing=preprocessing,
-                tta=tta, data_fingerprint=data.fingerprint(), data_source=data.source,
-                config={**config.to_dict(), "precision_used": dtype, "fine_tune": fine_tune},
+                tta=tta, data_fingerprint=fingerprint, data_source=data.source,
+                config={**config.to_dict(), "precision_used": dtype, "fine_tune": fine_tune,
+                        "split": {"seed": split_seed, "val_fraction": split_share,
+                                  "from_parent": (split_seed, split_share)
+                                  != (config.seed, config.val_fraction)}},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup = Path(backup_dir) if backup_dir is not None else None
@@ -152,8 +167,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if tensorboard_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(tensorboard_dir), update_freq="epoch"))
     if backup is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False,
-                                                          double_checkpoint=True))
+        callbacks.append(finished_epochs_backup(backup, progress))
     if first_epoch:
         reporter.partial({"kind": "resumed", "epoch": first_epoch, "epochs": config.epochs,
                           "steps": steps, "history": dict(history.data)})
@@ -168,7 +182,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
               batch_size=config.batch_size, callbacks=callbacks, verbose=0,
               shuffle=False)  # the batches shuffle themselves, the same way on resume
     nan_stop = history.diverged()
-    if not out.is_file():
+    if not float32_copy and (first_epoch == 0 or not out.is_file()):  # nothing of this run's
+        # (a file already at ``out`` is its result only when this run resumed one that saved)
         if progress.stopped:
             raise Cancelled("stopped before the first epoch finished: nothing was saved")
         raise RuntimeError("training produced no usable epoch (the loss was NaN from the start)")
@@ -181,7 +196,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if len(val_set) and not progress.stopped:  # a user waiting on Stop does not wait for this
         from .predict import probabilities
         probs = probabilities(best, val_set.images, tta)
-        metrics["val_accuracy_tta" if config.tta else "val_accuracy"] = float(
+        metrics["val_accuracy_tta" if tta != "none" else "val_accuracy"] = float(
             np.mean(probs.argmax(1) == val_set.labels))
         info = replace(info, calibration=calibrate(probs, val_set.labels))
     epochs_run = len(history.data.get("loss", []))
@@ -199,6 +214,10 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
 class Cancelled(Exception):
     """The run was stopped before anything worth keeping existed."""
+
+
+def _is_share(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
 
 
 def network(config: TrainConfig, n_classes: int, shape: tuple, dtype: str):

@@ -1,0 +1,87 @@
+"""Training, what must not go wrong quietly: flip averaging for a network never shown mirror
+images, a half epoch taken for a whole one on resume, a run that saved nothing taking over a
+checkpoint already at its path, a fine-tune judged on its parent's training images, a data set's
+test part trained on as a class."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from training import runs
+from training.checkpoints import read_info
+from training.data import DataError, ImageSet, load_class_folders
+from training.train import Cancelled, train
+
+from .test_train import TINY, RecordingReporter, colour_set
+
+
+def mirror_classes():
+    """Two classes that are each other's mirror image: "/" stripes and "\\" stripes."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 60, (64, 32, 32, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:32, :32]
+    images[:32][:, (xx + yy) % 6 == 0] += 180
+    images[32:][:, (xx - yy) % 6 == 0] += 180
+    return ImageSet(images, np.repeat([0, 1], 32).astype(np.int32), ("slash", "backslash"))
+
+
+def test_a_network_trained_without_flips_predicts_without_flip_averaging(tmp_path):
+    """Flips off (left/right classes, text): averaging with the mirror image would turn "/"
+    into half "\\" in every prediction, evaluation and export."""
+    result = train(mirror_classes(), replace(TINY, flip=False), tmp_path / "stripes.keras")
+    info = read_info(result.checkpoint)
+    assert info.tta == "none" and "val_accuracy_tta" not in info.metrics
+    flipped = train(colour_set(16), TINY, tmp_path / "colours.keras")  # flips on: averaged
+    assert read_info(flipped.checkpoint).tta == "hflip"
+
+
+def test_a_run_stopped_in_its_first_epoch_is_not_offered_as_one_epoch_done(tmp_path):
+    """Keras still ends an epoch Stop cut short: its backup was written as epoch 1, and the
+    next launch offered to resume from half-trained weights."""
+    config = replace(TINY, batch_size=8)
+    data = colour_set(16)
+    record = runs.new_run("colours", tmp_path / "run.keras", config.to_dict(),
+                          root=tmp_path / "runs")
+    with pytest.raises(Cancelled):
+        runs.run_training(record, data, RecordingReporter(cancel_after_batches=2))
+    assert record.completed_epochs() == 0 and runs.unfinished_runs(tmp_path / "runs") == []
+
+
+def test_a_run_that_saves_nothing_leaves_a_checkpoint_already_at_its_path_as_it_was(tmp_path):
+    """A fresh run whose loss is NaN from the first batch, written to the path of an older
+    checkpoint: it used to say "saved" and stamp its history onto the older model."""
+    out = tmp_path / "model.keras"
+    train(colour_set(16), TINY, out)
+    before = (out.read_bytes(), out.with_suffix(".json").read_text())
+    data = colour_set(16, seed=5)
+    other = ImageSet(data.images[::-1].copy(), data.labels[::-1].copy(), ("x", "y", "z"))
+    with pytest.raises(RuntimeError, match="no usable epoch"):
+        train(other, replace(TINY, lr=1e30, seed=3), out, RecordingReporter())
+    assert (out.read_bytes(), out.with_suffix(".json").read_text()) == before
+
+
+def test_a_fine_tune_on_its_parents_data_keeps_the_parents_validation_images(tmp_path):
+    """Another seed or validation share would put images the parent trained on into the
+    child's validation part, which picks its best epoch and its calibration."""
+    data = colour_set(20)
+    parent = train(data, replace(TINY, val_fraction=0.25, seed=0), tmp_path / "parent.keras")
+    child = train(data, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "child.keras",
+                  parent=parent.checkpoint)
+    info = read_info(child.checkpoint)
+    assert info.config["split"] == {"seed": 0, "val_fraction": 0.25, "from_parent": True}
+    assert info.metrics["val_images"] == parent.info.metrics["val_images"]
+    other = ImageSet(data.images[:, :, ::-1].copy(), data.labels, data.class_names)  # other data
+    third = train(other, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "third.keras",
+                  parent=parent.checkpoint)
+    assert read_info(third.checkpoint).config["split"]["from_parent"] is False
+
+
+def test_an_extracted_archive_root_is_not_read_as_two_classes_train_and_test(tmp_path):
+    from PIL import Image
+    for part in ("train", "test"):
+        for name in ("cat", "dog"):
+            (tmp_path / "cifar" / part / name).mkdir(parents=True)
+            Image.new("RGB", (32, 32)).save(tmp_path / "cifar" / part / name / "0.png")
+    with pytest.raises(DataError, match="choose its train folder"):
+        load_class_folders(tmp_path / "cifar")
+    assert load_class_folders(tmp_path / "cifar" / "train").class_names == ("cat", "dog")
