@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QSizePolicy, QSplitter, QTabBar, QVBoxLayout, QWidget)
 
 from .input_check import InputCheckView
 from .results_view import ResultsView
@@ -58,7 +58,13 @@ class ClassifyTab(QSplitter):
         right_scroll.setWidget(right)
         self.addWidget(left)
         self.addWidget(right_scroll)
-        self.setStretchFactor(1, 1)
+        # both sides share a resize (the table's names and flags need room too); a narrow
+        # window gives the table less, never clips the detail side's pictures and bars
+        self.setStretchFactor(0, 4)
+        self.setStretchFactor(1, 5)
+        right_scroll.setMinimumWidth(right.minimumSizeHint().width()
+                                     + right_scroll.verticalScrollBar().sizeHint().width())
+        self.setCollapsible(1, False)
         self.setSizes([480, 620])
         session.items.item_changed.connect(self._on_item_changed)
         session.items.all_changed.connect(self.show_current)
@@ -121,6 +127,9 @@ class ClassifyTab(QSplitter):
         self.hint.hide()
         if not self.results.table.currentIndex().isValid():
             self.results.select_row(first)
+            focus = QApplication.focusWidget()
+            if focus is None or isinstance(focus, QTabBar):  # a drop: arrows walk the list
+                self.results.table.setFocus()
 
     def _on_item_changed(self, item_id: int) -> None:
         item = self.current_item()
@@ -142,10 +151,16 @@ class ClassifyTab(QSplitter):
         item = self.current_item()
         info = self.session.info
         self.input_check.show_item(item, info.preprocessing if info else None)
-        if item is None:
+        hidden = self.session.items.rowCount() - self.results.proxy.rowCount()
+        if item is None and hidden and not self.results.proxy.rowCount():
+            self.bars.show_message(f"No image matches the filters ({hidden} hidden).")
+        elif item is None:
             self.bars.show_message("Drop an image to see predictions.")
+        elif item.state == "failed" and item.error.startswith("strict "):
+            self.bars.show_message("Not classified: it is not exactly what the model takes, and "
+                                   "View > Strict 32×32 input is on (turn it off to convert it).")
         elif item.state == "failed":
-            self.bars.show_message("No predictions: this file could not be read (why: below).")
+            self.bars.show_message("No predictions: this file cannot be used (why: below).")
         elif item.state == "stopped":
             self.bars.show_message(f"Not classified: {item.error}." if item.error else
                                    "Not classified: you pressed Stop. Drop it again to classify it.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -153,6 +154,11 @@ class InputCheckView(QGroupBox):
             self.facts.setText("Select an image to see how it is prepared for the model.")
             return
         name = html.escape(item.name)
+        if isinstance(item.source, Path):  # the folder too: two "0000.jpg" are told apart
+            folder = str(item.source.parent).encode("utf-8", "surrogateescape").decode(
+                "utf-8", "backslashreplace")
+            folder = folder if len(folder) <= 48 else "…" + folder[-47:]  # (no wider panel)
+            name += f" <span style='color:#666'>in {html.escape(folder)}</span>"
         if item.report is None:
             reason = {"failed": "Cannot use: " + html.escape(item.error),
                       "stopped": "Not read: stopped"}.get(item.state, "reading…")

@@ -1,12 +1,14 @@
 """The dropped images: a Qt table model over plain item records."""
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 
 from .table_model import RowsTableModel
 
@@ -25,7 +27,7 @@ class ImageItem:
     error: str = ""
     report: object = None  # training.preprocessing.InputReport (array + preview)
     probabilities: np.ndarray | None = None
-    thumbnail: QPixmap | None = None
+    thumbnail: QIcon | None = None  # the row's picture, made on the GUI thread
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -112,11 +114,16 @@ class ImageListModel(RowsTableModel):
                 return f"{top[1]:.1%}" if top else ""
             return self.flag_text(item)
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
-            return item.thumbnail
+            # an icon, not a pixmap: the view gives every icon the same box, so names line up
+            # whatever the picture's shape (and a row without one keeps the box empty)
+            return item.thumbnail if item.thumbnail is not None else _blank_icon()
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            flags = self.flag_text(item)
-            return f"{item.name}: {self.status_text(item)}" + (f" ({flags})" if flags and
-                                                               item.state != "failed" else "")
+            status = self.status_text(item)
+            flags = [f for f in sorted(self.flags_of(item)) if f not in status]
+            where = f"\n{item.source}" if role == Qt.ItemDataRole.ToolTipRole and isinstance(
+                item.source, Path) else ""
+            return f"{item.name}: {status}" + (
+                f" ({', '.join(flags)})" if flags and item.state != "failed" else "") + where
         if role == Qt.ItemDataRole.ForegroundRole and column == 3 and item.state == "failed":
             return QColor("#b00020")
         if role == Qt.ItemDataRole.UserRole:
@@ -131,7 +138,7 @@ class ImageListModel(RowsTableModel):
         top = self.top(item)
         if top is not None:
             low = " (low confidence)" if top[1] < self.threshold else ""
-            return f"{top[0]} {top[1]:.0%}{low}"
+            return f"{top[0]} {top[1]:.1%}{low}"
         return "waiting for the model" if item.state == "checked" else "reading"
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -195,3 +202,21 @@ class ImageListModel(RowsTableModel):
         self.items.clear()
         self._row_of.clear()
         self.endResetModel()
+
+
+def row_icon(picture: QImage) -> QIcon:
+    """A row's icon: ``picture`` centred on a transparent square, so a 1x1 image or a very
+    wide one take the same room as any other and the file names line up."""
+    from .lane_work import THUMB_SIZE as box  # the largest a row's picture is made
+    canvas = QPixmap(box, box)
+    canvas.fill(Qt.GlobalColor.transparent)
+    if not picture.isNull():
+        painter = QPainter(canvas)
+        painter.drawImage((box - picture.width()) // 2, (box - picture.height()) // 2, picture)
+        painter.end()
+    return QIcon(canvas)
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_icon() -> QIcon:
+    return row_icon(QImage())

@@ -80,6 +80,7 @@ class ResultsView(QWidget):
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setIconSize(QSize(40, 40))
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table for the bars and buttons
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file's end visible
         self._flags_delegate = _ElideRight(self.table)
         self.table.setItemDelegateForColumn(3, self._flags_delegate)
@@ -153,6 +154,10 @@ class ResultsView(QWidget):
                                self.min_probability.value() / 100,
                                self.flag_filter.currentData() or "")
         self._update_count()
+        if not self.table.currentIndex().isValid() and self.proxy.rowCount():
+            self.table.setCurrentIndex(self.proxy.index(0, 0))  # a row to look at, not "drop"
+        else:
+            self.current_changed.emit(self.current_item())  # none left: the detail says why
 
     def _update_count(self, *_) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtGui import QPixmap
 
-from .items import ImageItem, ImageListModel, to_qimage
+from .items import ImageItem, ImageListModel, row_icon, to_qimage
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 from .lane_work import find_evidence, read_sources, walk_folders
 from .model_loading import ModelLoading
@@ -43,6 +42,7 @@ class ClassifierSession(ModelLoading):
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
         self._explaining: Job | None = None  # the latest saliency request; older ones are cancelled
+        self._roots: set[Path] = set()  # the folders dropped so far
         for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
 
@@ -81,6 +81,7 @@ class ClassifierSession(ModelLoading):
         items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
         self._add(items)
         if folders:
+            self._roots.update(folders)  # a found file is named by its path inside one
             stops = self._stops
             names = ", ".join(f.name or str(f) for f in folders)
             job = Job(lambda reporter: (stops, names, walk_folders(folders, reporter, tag=stops)),
@@ -109,7 +110,13 @@ class ClassifierSession(ModelLoading):
         stops, files = found
         if stops != self._stops:
             return  # found before the user pressed Stop, delivered after
-        self._add([ImageItem(source=f, name=f.name) for f in files])
+        self._add([ImageItem(source=f, name=self._name_in_root(f)) for f in files])
+
+    def _name_in_root(self, file: Path) -> str:
+        """A found file's path inside the folder it was dropped with ("cat/0000.jpg"): files
+        of the same name in class folders are told apart."""
+        roots = [root for root in file.parents if root in self._roots]
+        return file.relative_to(roots[0]).as_posix() if roots else file.name
 
     def add_bytes(self, data: bytes, name: str = "pasted image", origin: str = "") -> ImageItem:
         item = ImageItem(source=data, name=name, origin=origin)
@@ -173,7 +180,7 @@ class ClassifierSession(ModelLoading):
                 item.state, item.error, item.report = "failed", result, None
             else:
                 item.state, item.report = "checked", result
-                item.thumbnail = QPixmap.fromImage(to_qimage(thumb))
+                item.thumbnail = row_icon(to_qimage(thumb))
             self.items.touch(item_id)
 
     def _classify(self, generation: int, ready: threading.Event, batch) -> Job:

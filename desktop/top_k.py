@@ -33,10 +33,11 @@ class TopKBars(QGroupBox):
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.threshold)
         threshold_row.addWidget(self.reset_threshold)
-        threshold_row.addWidget(self.calibrated, 1)
+        threshold_row.addStretch(1)
         form = QFormLayout()
         form.addRow("Classes shown (k):", self.k_box)
         form.addRow("Low confidence below:", threshold_row)
+        form.addRow("", self.calibrated)  # its own line: beside the box it was squeezed
         self.low_warning = QLabel(objectName="warnings", wordWrap=True, visible=False)
         self.rows = QVBoxLayout()
         self.message = QLabel()
@@ -113,8 +114,9 @@ class TopKBars(QGroupBox):
             return
         top = float(self._probs.max())
         if top < self.threshold.value() / 100:
-            self.low_warning.setText(f"Low confidence ({top:.0%} is below {self.threshold.value():.0f} %"
-                                     "): maybe none of these classes.")
+            self.low_warning.setText(f"Low confidence ({top:.1%} is below "
+                                     f"{self.threshold.value() / 100:.1%}): maybe none of these "
+                                     "classes.")
             self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]
         while len(self._rows) < len(order):

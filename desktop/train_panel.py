@@ -94,7 +94,11 @@ class TrainPanel(QWidget):
 
     def check_data(self, path: str | None = None) -> None:
         path = path or self.data_view.path()
-        if not path or self.controller.running():
+        if self.controller.running():
+            return
+        if not path:  # Check pressed with nothing to check: say what it needs
+            self.data_view.show_failed("Choose the data first: Archive…, Folder…, or type its "
+                                       "path above.")
             return
         self.settings.setValue("train/data_path", path)
         self.data_view.clear()

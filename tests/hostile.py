@@ -112,10 +112,10 @@ def image_files() -> dict[str, tuple[bytes, Expect]]:
         "bomb-30000x30000.png": (png_of_zeros(30000, 30000), refused("too large")),
         # under Pillow's limit, over our MAX_PIXELS budget: refused from the header too
         "bomb-9000x8000.png": (png_of_zeros(9000, 8000), refused("too large: 9000x8000 pixels")),
-        "tiny-1x1.png": (encoded(Image.new("RGB", (1, 1), (200, 30, 30)), "PNG"), ok("1x1")),
+        "tiny-1x1.png": (encoded(Image.new("RGB", (1, 1), (200, 30, 30)), "PNG"), ok("1×1")),
         # A legitimate, tiny file; the resize policy decides what of it the model sees, and says so
-        "wide-20000x3.png": (encoded(Image.fromarray(noise(3, 20000)), "PNG"), ok("20000x3")),
-        "tall-3x20000.png": (encoded(Image.fromarray(noise(20000, 3)), "PNG"), ok("3x20000")),
+        "wide-20000x3.png": (encoded(Image.fromarray(noise(3, 20000)), "PNG"), ok("20000×3")),
+        "tall-3x20000.png": (encoded(Image.fromarray(noise(20000, 3)), "PNG"), ok("3×20000")),
         "cmyk.jpg": (encoded(rgb.convert("CMYK"), "JPEG", quality=90), ok("CMYK")),
         "sixteen-bit.png": (encoded(sixteen, "PNG"), ok("16-bit")),
         "sixteen-bit.tif": (encoded(sixteen, "TIFF"), ok("16-bit")),
@@ -128,7 +128,7 @@ def image_files() -> dict[str, tuple[bytes, Expect]]:
         "exif-rotated.jpg": (exif_rotated_jpeg(), ok("rotated upright", "orientation 6")),
         "greyscale.jpg": (encoded(rgb.convert("L"), "JPEG"), ok("greyscale")),
         "float-nan.tif": (encoded(float_with_nan(), "TIFF"), ok("32-bit float")),
-        "png-named.jpg": (png, ok("64x48")),  # the content decides, not the suffix
+        "png-named.jpg": (png, ok("64×48")),  # the content decides, not the suffix
         "conforming.png": (encoded(Image.fromarray(noise(32, 32)), "PNG"), ok()),
     }
 

@@ -125,10 +125,13 @@ def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Prepro
     except ImageRejected:
         raise
     except Image.UnidentifiedImageError:
-        raise ImageRejected("not an image (Pillow cannot identify this file)") from None
+        raise ImageRejected("not an image in a format the app reads (JPEG, PNG, GIF, BMP, WebP, "
+                            "TIFF and others)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected("too large: decompression bomb protection") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+            raise ImageRejected("corrupt or truncated image: the file ends early") from None
         raise ImageRejected(_one_line("corrupt or truncated image", exc)) from None
     except MemoryError:
         raise ImageRejected("too large to decode in memory") from None
@@ -156,10 +159,10 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
         and _exif_orientation(image) in (0, 1) and not deep and "transparency" not in image.info
     if strict and not conforms:
         raise ImageRejected(
-            f"strict {target_w}x{target_h}: image is {width}x{height} {mode}"
+            f"strict {target_w}×{target_h}: image is {width}×{height} {mode}"
             + (f", {frames} frames" if frames > 1 else "")
             + (" with a transparent colour" if "transparency" in image.info else "")
-            + f"; the model takes exactly {target_w}x{target_h} RGB")
+            + f"; the model takes exactly {target_w}×{target_h} RGB")
     steps: list[str] = []
     if deep:
         steps.append("16 bits per channel reduced to 8 (the model takes 8-bit RGB)")
@@ -275,7 +278,8 @@ def _to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Imag
         return canvas.convert("RGB")
     words = {"P": "palette colours", "L": "greyscale", "1": "black-and-white",
              "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV"}
-    steps.append(f"converted {words.get(mode, mode)} ({mode}) to RGB")
+    word = words.get(mode, mode)
+    steps.append(f"converted {word}{'' if word == mode else f' ({mode})'} to RGB")
     return image.convert("RGB")
 
 
@@ -284,9 +288,13 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
     if image.size == target:
         return image
     width, height = image.size
-    if policy.resize == "crop":
+    same_shape = width * target[1] == height * target[0]  # nothing to crop, pad or squash
+    if same_shape:
+        image = image.resize(target, Image.Resampling.LANCZOS)
+        how = "resized"
+    elif policy.resize == "crop":
         image = ImageOps.fit(image, target, method=Image.Resampling.LANCZOS)
-        how = "centre-cropped to the same aspect ratio and resized"
+        how = f"centre-cropped to the model's {_ratio(*target)} shape and resized"
     elif policy.resize == "pad":
         x0, y0, w, h = pad_box(width, height, target)
         padded = Image.new("RGB", target, (policy.pad_value,) * 3)
@@ -296,8 +304,13 @@ def _resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Imag
     else:
         image = image.resize(target, Image.Resampling.LANCZOS)
         how = "squashed (aspect ratio not kept)"
-    steps.append(f"{width}x{height} {how} to {target[0]}x{target[1]} (Lanczos)")
+    steps.append(f"{width}×{height} {how} to {target[0]}×{target[1]} (Lanczos)")
     return image
+
+
+def _ratio(width: int, height: int) -> str:
+    return "square" if width == height else f"{width}:{height}"
+
 
 
 def pad_box(width: int, height: int, target: tuple[int, int]) -> tuple[int, int, int, int]:

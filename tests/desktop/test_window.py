@@ -42,7 +42,9 @@ def test_drop_of_files_and_a_folder_with_a_broken_file(qtbot, make_window, image
     drop(window, [image_dir, extra])
     qtbot.waitUntil(lambda: len(window.session.items.items) == 5 and settled(window), timeout=WAIT)
     rows = row_texts(window)
-    assert set(rows) == {"red.png", "green.jpg", "blue.png", "broken.png", "extra.png"}
+    # a file in a subfolder is named by its path inside the dropped folder: files of one name
+    # in two class folders are told apart (its tooltip gives the whole path)
+    assert set(rows) == {"red.png", "green.jpg", "nested/blue.png", "broken.png", "extra.png"}
     assert rows["broken.png"].startswith("cannot use: ")
     assert all(rows[n].split()[0] in ("red", "green", "blue") for n in rows if n != "broken.png")
     broken = window.session.items.items[[i.name for i in window.session.items.items].index("broken.png")]
@@ -78,7 +80,7 @@ def test_pasting_an_image_from_the_clipboard(qtbot, make_window, tiny_checkpoint
     qtbot.waitUntil(lambda: len(window.session.items.items) == 1 and settled(window), timeout=WAIT)
     item = window.session.items.items[0]
     assert item.name == "pasted image" and item.state == "classified"
-    assert any("50x40" in step for step in item.report.conversions)  # resized, and said so
+    assert any("50×40" in step for step in item.report.conversions)  # resized, and said so
 
 
 def test_strict_mode_rejects_non_conforming_images_with_a_reason(qtbot, make_window, image_dir,
@@ -89,7 +91,7 @@ def test_strict_mode_rejects_non_conforming_images_with_a_reason(qtbot, make_win
     window.strict_action.trigger()
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
     rows = row_texts(window)
-    assert rows["green.jpg"].startswith("cannot use: strict 32x32: image is 64x48 RGB")
+    assert rows["green.jpg"].startswith("cannot use: strict 32×32: image is 64×48 RGB")
     assert not rows["red.png"].startswith("cannot use")
 
 
@@ -99,7 +101,7 @@ def test_strict_switched_while_a_drop_is_still_being_read_applies_to_it(qtbot, m
     drop(window, [image_dir / "green.jpg"])  # 64x48: read (not yet shown) under the lenient check
     window.strict_action.trigger()  # before the GUI thread has seen that read
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
-    assert row_texts(window)["green.jpg"].startswith("cannot use: strict 32x32: image is 64x48 RGB")
+    assert row_texts(window)["green.jpg"].startswith("cannot use: strict 32×32: image is 64×48 RGB")
 
 
 def test_a_dropped_image_reaches_the_model_while_the_gui_thread_is_busy(qtbot, make_window,

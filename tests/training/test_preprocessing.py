@@ -28,7 +28,10 @@ def test_large_image_is_resized_by_the_chosen_policy(tmp_path, policy, expected_
     report = load_image(save(Image.new("RGB", (640, 480), "red"), tmp_path, "big.png"),
                         Preprocessing(resize=policy))
     assert report.array.shape == (32, 32, 3) and not report.conforms
-    assert expected_word in report.conversions[-1] and "640x480" in report.conversions[-1]
+    assert expected_word in report.conversions[-1] and "640×480" in report.conversions[-1]
+    square = load_image(save(Image.new("RGB", (64, 64), "red"), tmp_path, "square.png"),
+                        Preprocessing(resize=policy))  # nothing to crop, pad or squash
+    assert square.conversions == ["64×64 resized to 32×32 (Lanczos)"]
 
 
 def test_pad_policy_keeps_the_whole_picture_inside_grey_borders(tmp_path):
@@ -98,7 +101,7 @@ def test_colour_key_transparency_is_composited_on_the_background(tmp_path, mode,
     assert any("colour-key transparency" in step for step in report.conversions)
     assert not report.conforms  # changed pixels: not "exactly what the model takes"
     if mode == "RGB":
-        with pytest.raises(ImageRejected, match="32x32 RGB with a transparent colour"):
+        with pytest.raises(ImageRejected, match="32×32 RGB with a transparent colour"):
             load_image(tmp_path / "keyed.png", strict=True)
 
 
@@ -156,7 +159,7 @@ def test_missing_file_and_too_many_pixels(tmp_path, monkeypatch):
 
 def test_strict_mode_rejects_non_conforming_images_with_a_reason(tmp_path):
     path = save(Image.new("RGB", (64, 64)), tmp_path, "big.png")
-    with pytest.raises(ImageRejected, match="strict 32x32: image is 64x64 RGB"):
+    with pytest.raises(ImageRejected, match="strict 32×32: image is 64×64 RGB"):
         load_image(path, strict=True)
     assert load_image(save(Image.new("RGB", (32, 32)), tmp_path, "ok.png"), strict=True).conforms
 

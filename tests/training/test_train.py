@@ -185,7 +185,8 @@ def test_class_folders_are_read_and_unreadable_files_skipped(tmp_path):
     (tmp_path / "dog" / "bad.jpg").write_bytes(b"nope")
     data = load_class_folders(tmp_path)
     assert data.class_names == ("cat", "dog") and len(data) == 6
-    assert data.skipped == (("dog/bad.jpg", "not an image (Pillow cannot identify this file)"),)
+    assert data.skipped == (("dog/bad.jpg", "not an image in a format the app reads (JPEG, PNG, "
+                                              "GIF, BMP, WebP, TIFF and others)"),)
 
 
 def test_split_is_stratified_and_reproducible():
