@@ -129,10 +129,16 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
         except Exception as exc:  # a converter's or TensorFlow's own error: one line
             raise ExportError(f"cannot write {fmt}: {first_line(exc)}") from None
         step(0.6, "checking parity with the app")
-        with quiet_tensorflow():  # a fresh model's predict traces again: TensorFlow warns
-            figures = parity(load_exported(fmt, staged), model, info, sample.images,
-                             LENIENT_AGREEMENT if lenient else STRICT_AGREEMENT,
-                             LENIENT_MAX_DIFF if lenient else MAX_FLOAT_DIFF)
+        try:
+            with quiet_tensorflow():  # a fresh model's predict traces again: TensorFlow warns
+                figures = parity(load_exported(fmt, staged), model, info, sample.images,
+                                 LENIENT_AGREEMENT if lenient else STRICT_AGREEMENT,
+                                 LENIENT_MAX_DIFF if lenient else MAX_FLOAT_DIFF)
+        except (ExportError, InterruptedError, MemoryError):
+            raise
+        except Exception as exc:  # its runtime's own error (onnxruntime, TFLite): one line
+            raise ExportError(f"the exported {fmt} model does not run: {first_line(exc)}") \
+                from None
         step(0.95, "putting it in place")
     except BaseException:  # cancelled, or it does not run: no unchecked model stays behind
         _remove(staged)

@@ -101,3 +101,19 @@ def test_the_cli_refuses_a_folder_before_reading_the_parity_data(checkpoint, tmp
     assert main(["export", "--format", "keras", "--checkpoint", str(checkpoint), "--out",
                  str(tmp_path / "taken"), "--data", str(tmp_path)]) == 1
     assert "is not empty and holds no export" in capsys.readouterr().err
+
+
+def test_an_export_whose_runtime_fails_is_one_line_and_leaves_nothing(checkpoint, held_out,
+                                                                      tmp_path, monkeypatch):
+    from training import export
+
+    def crashing_runtime(fmt, path):
+        def predict(images):
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status\n"
+                               "stack trace follows")
+        return predict
+
+    monkeypatch.setattr(export, "load_exported", crashing_runtime)
+    with pytest.raises(export.ExportError, match="does not run: .ONNXRuntimeError. : 6") as error:
+        export_checkpoint(checkpoint, "keras", tmp_path / "out", sample=held_out)
+    assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
