@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .checkpoints import _jsonable, atomic_write_bytes
+from .checkpoints import atomic_write_bytes
+from .sidecar_format import jsonable
 from .data import DataError
 
 
@@ -13,7 +14,7 @@ def claim_backup(backup: Path, first_epoch: int, config_type, run: dict) -> None
     """A backup folder belongs to one run: resuming from it with other data, config, start or
     output would mix two runs, so that is refused with what differs. A fresh run claims it.
     ``config_type`` (TrainConfig) fills in the defaults of settings a later version added."""
-    run = json.loads(json.dumps(run, default=_jsonable))  # tuples as lists, as stored
+    run = json.loads(json.dumps(run, default=jsonable))  # tuples as lists, as stored
     if first_epoch:
         try:
             stored = json.loads((backup / "run.json").read_text())
