@@ -118,7 +118,7 @@ class InputCheckView(QGroupBox):
         policy cut the rest away; None when it sees the whole picture."""
         if self.report is None or self.policy is None or self.policy.resize != "crop":
             return None
-        from training.preprocessing import crop_box
+        from training.conversions import crop_box
         width, height = self.report.original.size
         box = crop_box(width, height, tuple(self.policy.size))
         return box if box[2:] != (width, height) else None

@@ -163,12 +163,12 @@ def to_original(saliency: np.ndarray, size: tuple[int, int], policy) -> np.ndarr
     th, tw = saliency.shape
     out = np.zeros((height, width), np.float32)
     if policy.resize == "crop":
-        from .preprocessing import crop_box
+        from .conversions import crop_box
         x0, y0, cw, ch = crop_box(width, height, (tw, th))
         out[y0:y0 + ch, x0:x0 + cw] = _upsample(saliency, (ch, cw))
         return out
     if policy.resize == "pad":
-        from .preprocessing import pad_box
+        from .conversions import pad_box
         x0, y0, cw, ch = pad_box(width, height, (tw, th))  # where the picture lies in the input
         saliency = saliency[y0:y0 + ch, x0:x0 + cw]
     return _upsample(saliency, (height, width))

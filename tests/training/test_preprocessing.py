@@ -224,7 +224,7 @@ def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits():
 def test_pad_places_the_picture_where_pillow_does_and_the_saliency_map_finds_it(tmp_path, size):
     from PIL import ImageOps
 
-    from training.preprocessing import pad_box
+    from training.conversions import pad_box
     from training.saliency import to_original
     picture = Image.new("RGB", size, (255, 255, 255))
     x0, y0, w, h = pad_box(*size, (32, 32))
