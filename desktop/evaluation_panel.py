@@ -39,6 +39,7 @@ class EvaluationPanel(QWidget):
         self.evaluated_checkpoint: Path | None = None  # the one ``outcome`` belongs to
         self.job: Job | None = None
         self.outcome = None  # (record, probabilities, ImageSet) of the last evaluation
+        self._outcomes = 0  # results shown so far: names the one a gallery belongs to
         self.model_combo = QComboBox(toolTip="The checkpoint to evaluate: the bundled one or "
                                      "any in your data folder")
         self.model_combo.setAccessibleName("Checkpoint to evaluate")
@@ -228,6 +229,7 @@ class EvaluationPanel(QWidget):
     def _on_finished(self, outcome) -> None:
         self._done()
         self.outcome = outcome
+        self._outcomes += 1  # galleries of an earlier result are not this one's
         record = outcome[0]
         self.show_record(record)
         self.evaluated_checkpoint = self._running
@@ -270,7 +272,7 @@ class EvaluationPanel(QWidget):
         if self.outcome is None or not index.isValid():
             return
         from .gallery import GalleryDialog
-        cell = (id(self.outcome), index.row(), index.column())
+        cell = (self._outcomes, index.row(), index.column())  # (an id() is reused)
         if cell in self.galleries and self.galleries[cell].isVisible():
             self.galleries[cell].raise_()  # a double-click (clicked + activated) opens one
             self.galleries[cell].activateWindow()
@@ -278,6 +280,7 @@ class EvaluationPanel(QWidget):
         record, probs, data = self.outcome
         names = record["class_names"]
         picked = self.cell_indices(index.row(), index.column())
+        picked = picked[np.argsort(-probs[picked].max(1), kind="stable")]  # most confident first
         title = (f"{names[index.row()]} predicted as {names[index.column()]}: "
                  f"{len(picked)} image(s)")
         source = Path(data.source) if data.source else None

@@ -72,7 +72,8 @@ class ConfusionModel(QAbstractTableModel):
 
 
 class ReliabilityChart(QWidget):
-    """Accuracy against confidence per bin (bars) beside the diagonal of perfect calibration."""
+    """Accuracy (blue) beside mean confidence (orange) per confidence bin: where they match,
+    the model is calibrated (the orange bars stand for the diagonal of a reliability plot)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

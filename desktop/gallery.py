@@ -55,7 +55,7 @@ class GalleryModel(QAbstractListModel):
             return pixmap
         if role == Qt.ItemDataRole.DisplayRole:
             name, p = self.top(row, 1)[0]
-            return f"{self.label(row)}\n{name} {p:.0%}"
+            return f"{self.label(row)}\n{name} {p:.1%}"
         if role == Qt.ItemDataRole.ToolTipRole:
             where = self.files[row] or f"image #{int(self.indices[row])} of the data set"
             return where + "\n" + "\n".join(f"{name}: {p:.1%}" for name, p in self.top(row, 3))

@@ -23,7 +23,7 @@ class TopKBars(QGroupBox):
         self.threshold = QDoubleSpinBox(minimum=0, maximum=100, decimals=1, singleStep=1,
                                         suffix=" %", value=50)
         self.threshold.setAccessibleName("Low-confidence threshold")
-        self.threshold.valueChanged.connect(lambda v: self._on_threshold(v / 100))
+        self.threshold.valueChanged.connect(lambda _: self._on_threshold(self.current_threshold()))
         self.calibrated = QLabel(objectName="note", wordWrap=True)
         self.reset_threshold = QPushButton("Reset", toolTip="Back to the checkpoint's calibrated "
                                            "threshold")
@@ -66,6 +66,16 @@ class TopKBars(QGroupBox):
         self.calibrated.setText(f"calibrated: {threshold:.1%}{detail}" if calibrated else
                                 "default: this checkpoint was not calibrated")
         self.threshold.setValue(threshold * 100)
+        self._on_threshold(self.current_threshold())  # exact, even when the box shows the same
+
+    def current_threshold(self) -> float:
+        """The threshold in use: the calibrated value itself (0.430442) while the box shows it
+        rounded (43.0 %), else what the box says."""
+        exact = self._calibrated_value
+        if round(exact * 100, self.threshold.decimals()) == round(self.threshold.value(),
+                                                                  self.threshold.decimals()):
+            return exact
+        return self.threshold.value() / 100
 
     def _on_threshold(self, value: float) -> None:
         self._render()
@@ -113,9 +123,9 @@ class TopKBars(QGroupBox):
             self.bars = []
             return
         top = float(self._probs.max())
-        if top < self.threshold.value() / 100:
+        if top < self.current_threshold():
             self.low_warning.setText(f"Low confidence ({top:.1%} is below "
-                                     f"{self.threshold.value() / 100:.1%}): maybe none of these "
+                                     f"{self.current_threshold():.1%}): maybe none of these "
                                      "classes.")
             self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]

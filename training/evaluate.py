@@ -42,6 +42,10 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names, tta: str = "no
     ``confusion_matrix`` (rows = true class, columns = predicted, in ``class_names`` order),
     ``class_names``, ``mean_confidence`` and ``images``."""
     k, n = len(class_names), len(labels)
+    if n and not np.isfinite(probs).all():  # a broken model: its NaN would count as class 0
+        raise ValueError("the model gives non-finite probabilities (NaN or infinity) for "
+                         f"{int((~np.isfinite(probs).all(axis=1)).sum())} image(s): its weights "
+                         "are broken")
     pred = probs.argmax(1) if n else np.zeros(0, int)
     confusion = np.zeros((k, k), np.int64)
     np.add.at(confusion, (np.asarray(labels), pred), 1)
@@ -52,8 +56,10 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names, tta: str = "no
         # class absent from the data was not "always missed"
         precision = float(tp / predicted) if predicted else None
         recall = float(tp / support) if support else None
-        f1 = None if precision is None or recall is None else \
-            float(2 * precision * recall / max(precision + recall, 1e-12))
+        # F1 = 2TP / (2TP + FP + FN): 0 for a class with images the model never predicts (its
+        # worst case, not "undefined"); undefined only when the class is neither there nor said
+        wrong = 2 * tp + (predicted - tp) + (support - tp)
+        f1 = float(2 * tp / wrong) if wrong else None
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1,
                            "support": int(support)}
     return {"accuracy": float(np.trace(confusion) / max(n, 1)), "per_class": per_class,
@@ -216,7 +222,12 @@ def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
     if info.data_fingerprint and data.fingerprint() != info.data_fingerprint:
         raise ValueError("this is not the data the checkpoint was trained on (fingerprint differs)")
     fraction = float(info.config.get("val_fraction", 0.0))
-    _, val = split(data, fraction, int(info.config.get("seed", info.seed or 0)))
+    seed = int(info.config.get("seed", info.seed or 0))
+    used = info.config.get("split")  # the split the run really held out (a fine-tune on its
+    if isinstance(used, dict) and isinstance(used.get("seed"), int) and isinstance(  # parent's
+            used.get("val_fraction"), (int, float)):  # data keeps the parent's)
+        seed, fraction = used["seed"], float(used["val_fraction"])
+    _, val = split(data, fraction, seed)
     if not len(val):
         raise ValueError("the checkpoint kept no validation images")
     return val

@@ -242,3 +242,18 @@ def test_checkpoints_switched_in_a_row_load_only_the_last_one_chosen(
         gate.set()
     assert calls == ["a", "c"] and session.checkpoint == c
     assert isinstance(session.classifier, Classifier)
+
+
+def test_the_calibrated_threshold_is_used_exactly_not_as_the_box_rounds_it(qtbot, make_window,
+                                                                          tiny_checkpoint):
+    """The box shows 43.0 % for a calibrated 0.430442: rows are flagged against 0.430442 (an
+    image at 43.02 % is below it), not against the rounded 0.43."""
+    window = make_window(tiny_checkpoint)
+    bars = window.bars
+    bars.set_calibration(0.430442, True)
+    assert bars.threshold.value() == 43.0 and bars.current_threshold() == 0.430442
+    assert window.session.items.threshold == 0.430442
+    bars.threshold.setValue(50.0)  # the user's own value: as typed
+    assert bars.current_threshold() == 0.5 and window.session.items.threshold == 0.5
+    bars.reset_threshold.click()
+    assert window.session.items.threshold == 0.430442

@@ -207,3 +207,31 @@ def test_work_queued_behind_a_running_job_says_so_and_an_import_does_not_wait(
         release.set()
     assert not panel.status.text().startswith("Waiting")
     qtbot.waitUntil(lambda: panel.job is None, timeout=WAIT)
+
+
+def test_a_cell_of_a_new_result_opens_a_gallery_of_that_result_most_confident_first(
+        qtbot, make_window, tiny_checkpoint, tmp_path, copy_of_tiny):
+    """A gallery still open from the previous evaluation is not raised for the new one's cell
+    (it was found by the old result's id(), which Python hands out again)."""
+    checkpoint = copy_of_tiny("eval")
+    data = tmp_path / "shapes"
+    colour_folders(data)
+    window = make_window(tiny_checkpoint)
+    panel = window.evaluation_panel
+    window.evaluate_checkpoint(checkpoint)
+    panel.path_edit.setText(str(data))
+    shown = []
+    for _ in range(3):
+        with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+            qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+        matrix = panel.confusion_model.matrix
+        row = int(matrix.sum(1).argmax())
+        index = panel.confusion.model().index(row, int(matrix[row].argmax()))  # most images
+        panel.confusion.clicked.emit(index)
+        shown.append(panel.gallery)
+        _, probs, _ = panel.outcome
+        tops = [float(probs[i].max()) for i in panel.gallery.model.indices]
+        assert tops == sorted(tops, reverse=True)  # the surest first
+    assert len({id(g) for g in shown}) == 3 and all(g.isVisible() for g in shown)
+    for gallery in shown:
+        gallery.close()

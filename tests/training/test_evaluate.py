@@ -205,3 +205,17 @@ def test_calibrating_a_checkpoint_that_is_not_there_says_not_found(tmp_path, cap
     data = make_class_folders(tmp_path / "colours", n=2)
     assert main(["calibrate", "--data", str(data), "--checkpoint", str(tmp_path / "typo.keras")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_f1_of_a_class_never_predicted_is_zero_and_non_finite_outputs_are_refused():
+    """F1 = 2TP / (2TP + FP + FN): a class the model always misses scores 0 (its worst), not
+    "undefined" like its precision; a NaN row would have counted as a prediction of class 0."""
+    import numpy as np
+
+    from training.evaluate import summarize
+    probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]], np.float32)  # never "dog"
+    dog = summarize(probs, np.array([0, 1, 1]), ("cat", "dog"))["per_class"]["dog"]
+    assert dog == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 2}
+    probs[1] = np.nan
+    with pytest.raises(ValueError, match="non-finite probabilities .* for 1 image"):
+        summarize(probs, np.array([0, 1, 1]), ("cat", "dog"))

@@ -70,6 +70,8 @@ def test_a_fine_tune_on_its_parents_data_keeps_the_parents_validation_images(tmp
     info = read_info(child.checkpoint)
     assert info.config["split"] == {"seed": 0, "val_fraction": 0.25, "from_parent": True}
     assert info.metrics["val_images"] == parent.info.metrics["val_images"]
+    from training.evaluate import validation_part  # the Evaluate tab's "validation split"
+    assert len(validation_part(data, info)) == info.metrics["val_images"]  # and calibrate's
     other = ImageSet(data.images[:, :, ::-1].copy(), data.labels, data.class_names)  # other data
     third = train(other, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "third.keras",
                   parent=parent.checkpoint)
