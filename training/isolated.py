@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import time
 import traceback
 
-from .reporting import CancelFlag, SilentReporter, first_line
+from .reporting import SharedFlag, SilentReporter, first_line
 
 log = logging.getLogger(__name__)
+
+CHILD_LOG = "training-child.log"  # in the per-user log folder: what a child says and why it died
+STOP_GRACE_S = 45.0  # after Stop, a child that sends nothing for this long is ended by force
 
 
 class ChildDied(RuntimeError):
@@ -34,7 +39,7 @@ class _PipeReporter(SilentReporter):
     """The child's reporter: sends progress and partials to the parent; cancel and pause come
     from the flag the parent shares with it."""
 
-    def __init__(self, conn, cancel: CancelFlag) -> None:
+    def __init__(self, conn, cancel: SharedFlag) -> None:
         super().__init__(cancel)
         self.conn = conn
 
@@ -45,24 +50,34 @@ class _PipeReporter(SilentReporter):
         self.conn.send(("partial", payload))
 
 
-def _child_main(conn, flag: CancelFlag, warm_imports: tuple[str, ...]) -> None:
+def _child_main(conn, flag: SharedFlag, warm_imports: tuple[str, ...]) -> None:
     """The child: import what the job needs, then wait for the job, run it and send its outcome."""
     import importlib
     import signal
 
+    _end_with_parent()
+    _log_to_file()
     # Ctrl+C in the app's terminal is the app's to handle: the run stops through the app (its
     # Stop, or its closing), never half way through a write in here
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in warm_imports:
-        importlib.import_module(name)
+    failed = None
+    try:
+        for name in warm_imports:
+            importlib.import_module(name)
+    except BaseException as exc:  # a bundle missing a module, a broken TensorFlow: said below
+        log.exception("the training process could not import %s", name)
+        failed = exc
     try:
         fn, args = conn.recv()
-    except EOFError:  # the parent went away or closed us before giving a job
+    except (EOFError, OSError):  # the parent went away or closed us before giving a job
         return
     try:
+        if failed is not None:
+            raise failed
         result = fn(*args, reporter=_PipeReporter(conn, flag))
     except BaseException as exc:  # everything goes back to the parent, which decides
         text = traceback.format_exc()
+        log.error("job failed:\n%s", text)
         try:
             conn.send(("error", exc, text))
         except Exception:  # an exception that does not pickle still reaches the parent as text
@@ -72,6 +87,52 @@ def _child_main(conn, flag: CancelFlag, warm_imports: tuple[str, ...]) -> None:
     conn.close()
 
 
+def _end_with_parent() -> None:
+    """A thread that ends this process the moment the app's process is gone (killed, crashed):
+    never an orphan training on for nobody, nor one that writes over the run a later launch
+    resumed. (The pipe only tells when something is sent; a validation pass sends nothing.)"""
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(70)  # saves are atomic: whatever was being written stays as it was
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _log_to_file() -> None:
+    """The child's log records, warnings, tracebacks and native crashes (faulthandler) go to
+    ``CHILD_LOG``: a child started from a desktop entry has no terminal to print to."""
+    import faulthandler
+
+    from .paths import user_log_dir
+    try:
+        folder = user_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CHILD_LOG
+        if path.is_file() and path.stat().st_size > 2_000_000:
+            os.replace(path, path.with_name(CHILD_LOG + ".1"))
+        stream = open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    except OSError:
+        return  # no log folder: the job still runs
+    stream.write(f"--- training process {os.getpid()} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    faulthandler.enable(stream)
+    try:
+        os.dup2(stream.fileno(), 2)  # TensorFlow's own messages and aborts land there too
+    except OSError:
+        pass
+
+
 class ChildProcess:
     """One spawned process, started now, that runs one job later (see the module docstring)."""
 
@@ -79,7 +140,7 @@ class ChildProcess:
                  name: str = "job") -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._flag = CancelFlag(ctx.Event)
+        self._flag = SharedFlag(ctx)
         self.process = ctx.Process(target=_child_main, args=(child_conn, self._flag, warm_imports),
                                    name=f"pixelclassifier-{name}", daemon=True)
         self.process.start()
@@ -101,22 +162,31 @@ class ChildProcess:
             self._conn.send((fn, args))
         except (BrokenPipeError, OSError) as exc:
             raise ChildDied(self._death_message(), self.process.pid) from exc
+        stopped_at = None  # when Stop came: a child silent for STOP_GRACE_S after it is ended
         try:
             while True:
                 if reporter.cancelled():
                     self._flag.set()
+                    stopped_at = stopped_at or time.monotonic()
                 elif reporter.paused():
                     self._flag.pause()
                 else:
                     self._flag.resume()
-                if not self._conn.poll(0.05):
-                    if not self.process.is_alive() and not self._conn.poll(0):
-                        raise ChildDied(self._death_message(), self.process.pid)
-                    continue
                 try:
-                    message = self._conn.recv()
-                except EOFError:
+                    waiting = not self._conn.poll(0.05)
+                    if waiting and not self.process.is_alive() and not self._conn.poll(0):
+                        raise ChildDied(self._death_message(), self.process.pid)
+                    message = None if waiting else self._conn.recv()
+                except (EOFError, OSError):  # (a child dead before reading its job: a reset)
                     raise ChildDied(self._death_message(), self.process.pid) from None
+                if message is None:
+                    if stopped_at and time.monotonic() - stopped_at > STOP_GRACE_S:
+                        self.process.kill()  # hung (native code, a stuck import): Stop wins
+                        raise ChildDied(f"the {self._job_name()} process did not stop within "
+                                        f"{STOP_GRACE_S:.0f} s of Stop and was ended",
+                                        self.process.pid)
+                    continue
+                stopped_at = stopped_at and time.monotonic()  # it still talks: more grace
                 kind = message[0]
                 if kind == "progress":
                     reporter.progress(message[1], message[2])
@@ -133,11 +203,14 @@ class ChildProcess:
         finally:
             self.close()
 
+    def _job_name(self) -> str:
+        return self.process.name.split('-', 1)[-1]
+
     def _death_message(self) -> str:
         self.process.join(5)
         code = self.process.exitcode
         how = f"exit code {code}" if code is None or code >= 0 else f"signal {-code}"
-        return f"the {self.process.name.split('-', 1)[-1]} process ended unexpectedly ({how})"
+        return (f"the {self._job_name()} process ended unexpectedly ({how}){_last_words()}")
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Let the child end once it has sent its outcome; one that never got a job holds
@@ -148,3 +221,17 @@ class ChildProcess:
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(5)
+
+
+def _last_words() -> str:
+    """The end of the child's log, for a death message: what it said before it died."""
+    from .paths import user_log_dir
+    try:
+        path = user_log_dir() / CHILD_LOG
+        with open(path, "rb") as handle:
+            handle.seek(max(path.stat().st_size - 4000, 0))
+            lines = [ln.strip() for ln in handle.read().decode("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln and not ln.startswith("---")]
+    return f"; its log ({path}) ends: {lines[-1][:200]}" if lines else ""

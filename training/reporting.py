@@ -73,6 +73,48 @@ class CancelFlag:
         return time.monotonic() - t0
 
 
+class SharedFlag(CancelFlag):
+    """The cancel flag and pause switch shared with a child process, without a lock: one byte
+    of shared memory that only the parent writes (run, paused, cancelled) and the child reads.
+    A multiprocessing Event takes a semaphore for every look, and a process killed while it
+    held one left the other side waiting for ever (an orphaned run, or a window stuck on
+    "training"); here nothing is ever held."""
+
+    RUN, PAUSED, CANCELLED = 0, 1, 2
+
+    def __init__(self, ctx) -> None:  # (a multiprocessing context)
+        self._state = ctx.RawValue("b", self.RUN)
+
+    def set(self) -> None:
+        self._state.value = self.CANCELLED  # a paused job wakes up to notice it
+
+    def is_set(self) -> bool:
+        return self._state.value == self.CANCELLED
+
+    def pause(self) -> None:
+        if self._state.value == self.RUN:
+            self._state.value = self.PAUSED
+
+    def resume(self) -> None:
+        if self._state.value == self.PAUSED:
+            self._state.value = self.RUN
+
+    def paused(self) -> bool:
+        return self._state.value == self.PAUSED
+
+    def wait_while_paused(self) -> float:
+        if self._state.value != self.PAUSED:
+            return 0.0
+        import multiprocessing
+        t0 = time.monotonic()
+        parent = multiprocessing.parent_process()
+        while self._state.value == self.PAUSED:
+            time.sleep(0.05)
+            if parent is not None and not parent.is_alive():
+                raise SystemExit("the app that paused this run has gone")  # not an orphan
+        return time.monotonic() - t0
+
+
 class SilentReporter:
     """A reporter that drops progress and reads an optional cancel flag."""
 

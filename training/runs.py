@@ -109,16 +109,20 @@ def read_run(folder: Path) -> RunRecord | None:
 
 def unfinished_runs(root: Path | None = None) -> list[RunRecord]:
     """Runs left "running" by a process that no longer exists, with at least one epoch to resume
-    from; newest first."""
+    from; newest first. Such runs that never finished an epoch are forgotten (their folders
+    would otherwise stay for ever)."""
     root = Path(root or runs_dir())
     if not root.is_dir():
         return []
     found = []
     for folder in root.iterdir():
         record = read_run(folder) if folder.is_dir() else None
-        if (record is not None and record.status == RUNNING and not _still_running(record)
-                and record.completed_epochs() > 0):
+        if record is None or record.status != RUNNING or _still_running(record):
+            continue
+        if record.completed_epochs() > 0:
             found.append(record)
+        else:  # ended before its first epoch (a crash, a kill): nothing to resume, ever
+            discard_run(record)
     return sorted(found, key=lambda r: r.created, reverse=True)
 
 

@@ -120,3 +120,15 @@ def test_a_run_whose_pid_now_names_another_process_is_offered_again(tmp_path):
     assert runs.unfinished_runs(tmp_path / "runs") == []
     runs.update(record, pid=other, pid_started="another boot:12345")  # the pid was reused
     assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
+
+
+def test_a_run_that_died_before_its_first_epoch_is_forgotten_not_kept_for_ever(tmp_path):
+    """Nothing to resume from: its folder used to stay in the runs folder, never offered and
+    never removed."""
+    from training import runs
+    record = runs.new_run("colours", tmp_path / "run.keras", {}, root=tmp_path / "runs")
+    assert Path(record.folder).is_dir() and runs.unfinished_runs(tmp_path / "runs") == []
+    assert Path(record.folder).is_dir()  # its process (this one) still runs: kept
+    runs.update(record, pid=0, pid_started="")  # its process is gone
+    assert runs.unfinished_runs(tmp_path / "runs") == []
+    assert not Path(record.folder).exists()
