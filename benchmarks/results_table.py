@@ -52,12 +52,14 @@ def run_ours(rows: int, app, thumb, rng) -> dict:
     view.show()
     view.set_class_names(names)
     probs = rng.dirichlet(np.full(10, 0.3), rows).astype(np.float32)
+    from PySide6.QtGui import QIcon
+    icon = QIcon(thumb)  # a row's picture as the app keeps it (desktop.items.row_icon)
     t0 = time.perf_counter()
     for start in range(0, rows, 256):
         batch = []
         for i in range(start, min(start + 256, rows)):
             item = ImageItem(source=Path(f"/data/img{i:05d}.png"), name=f"img{i:05d}.png",
-                             state="classified", probabilities=probs[i], thumbnail=thumb)
+                             state="classified", probabilities=probs[i], thumbnail=icon)
             batch.append(item)
         model.add(batch)
         app.processEvents()

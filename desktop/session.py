@@ -42,7 +42,6 @@ class ClassifierSession(ModelLoading):
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
         self._explaining: Job | None = None  # the latest saliency request; older ones are cancelled
-        self._roots: set[Path] = set()  # the folders dropped so far
         for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
 
@@ -81,10 +80,10 @@ class ClassifierSession(ModelLoading):
         items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
         self._add(items)
         if folders:
-            self._roots.update(folders)  # a found file is named by its path inside one
-            stops = self._stops
+            stops, roots = self._stops, tuple(folders)  # a found file is named inside its root
             names = ", ".join(f.name or str(f) for f in folders)
-            job = Job(lambda reporter: (stops, names, walk_folders(folders, reporter, tag=stops)),
+            job = Job(lambda reporter: (stops, names, walk_folders(folders, reporter,
+                                                                   tag=(stops, roots))),
                       "find images")
             job.partial.connect(self._on_found)
             job.finished.connect(self._on_walked)
@@ -107,16 +106,10 @@ class ClassifierSession(ModelLoading):
 
     @Slot(object)
     def _on_found(self, found) -> None:
-        stops, files = found
+        (stops, roots), files = found
         if stops != self._stops:
             return  # found before the user pressed Stop, delivered after
-        self._add([ImageItem(source=f, name=self._name_in_root(f)) for f in files])
-
-    def _name_in_root(self, file: Path) -> str:
-        """A found file's path inside the folder it was dropped with ("cat/0000.jpg"): files
-        of the same name in class folders are told apart."""
-        roots = [root for root in file.parents if root in self._roots]
-        return file.relative_to(roots[0]).as_posix() if roots else file.name
+        self._add([ImageItem(source=f, name=_name_in(f, roots)) for f in files])
 
     def add_bytes(self, data: bytes, name: str = "pasted image", origin: str = "") -> ImageItem:
         item = ImageItem(source=data, name=name, origin=origin)
@@ -303,3 +296,11 @@ class ClassifierSession(ModelLoading):
         self._closed = True
         for lane in self._lanes:
             lane.shutdown()
+
+
+def _name_in(file: Path, roots) -> str:
+    """A found file's path inside the dropped folder it was found in ("cat/0000.jpg"): files of
+    the same name in class folders are told apart."""
+    inside = [root for root in roots if root in file.parents]
+    return file.relative_to(min(inside, key=lambda r: len(r.parts))).as_posix() if inside \
+        else file.name

@@ -65,8 +65,10 @@ class TopKBars(QGroupBox):
         self._calibrated_value = threshold
         self.calibrated.setText(f"calibrated: {threshold:.1%}{detail}" if calibrated else
                                 "default: this checkpoint was not calibrated")
+        shown = self.threshold.value()
         self.threshold.setValue(threshold * 100)
-        self._on_threshold(self.current_threshold())  # exact, even when the box shows the same
+        if self.threshold.value() == shown:  # the box did not change: say the exact value once
+            self._on_threshold(self.current_threshold())
 
     def current_threshold(self) -> float:
         """The threshold in use: the calibrated value itself (0.430442) while the box shows it

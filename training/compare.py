@@ -15,7 +15,7 @@ def compare(a: CheckpointInfo, b: CheckpointInfo) -> dict:
         names it), empty when there is none; ``histories``: (a, b) training curves.
     """
     metrics = [(k, a.metrics.get(k), b.metrics.get(k)) for k in sorted({*a.metrics, *b.metrics})]
-    skip = {"wall_time_s"}
+    skip = {"wall_time_s", "split"}  # (split: shown by the data and seed it comes from)
     import json
 
     from .recipes import TrainConfig

@@ -24,7 +24,7 @@ from .reporting import SharedFlag, SilentReporter, first_line
 log = logging.getLogger(__name__)
 
 CHILD_LOG = "training-child.log"  # in the per-user log folder: what a child says and why it died
-STOP_GRACE_S = 45.0  # after Stop, a child that sends nothing for this long is ended by force
+STOP_GRACE_S = 90.0  # after Stop, a child that sends nothing for this long is ended by force
 
 
 class ChildDied(RuntimeError):
@@ -182,9 +182,9 @@ class ChildProcess:
                 if message is None:
                     if stopped_at and time.monotonic() - stopped_at > STOP_GRACE_S:
                         self.process.kill()  # hung (native code, a stuck import): Stop wins
-                        raise ChildDied(f"the {self._job_name()} process did not stop within "
-                                        f"{STOP_GRACE_S:.0f} s of Stop and was ended",
-                                        self.process.pid)
+                        raise ChildDied(f"the {self._job_name()} process did not answer Stop "
+                                        f"within {STOP_GRACE_S:.0f} s and was ended (what it "
+                                        "had saved is kept)", self.process.pid)
                     continue
                 stopped_at = stopped_at and time.monotonic()  # it still talks: more grace
                 kind = message[0]
@@ -210,7 +210,8 @@ class ChildProcess:
         self.process.join(5)
         code = self.process.exitcode
         how = f"exit code {code}" if code is None or code >= 0 else f"signal {-code}"
-        return (f"the {self._job_name()} process ended unexpectedly ({how}){_last_words()}")
+        return (f"the {self._job_name()} process ended unexpectedly ({how})"
+                f"{_last_words(self.process.pid)}")
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Let the child end once it has sent its outcome; one that never got a job holds
@@ -223,7 +224,7 @@ class ChildProcess:
             self.process.join(5)
 
 
-def _last_words() -> str:
+def _last_words(pid: int | None = None) -> str:
     """The end of the child's log, for a death message: what it said before it died."""
     from .paths import user_log_dir
     try:
@@ -233,5 +234,10 @@ def _last_words() -> str:
             lines = [ln.strip() for ln in handle.read().decode("utf-8", "replace").splitlines()]
     except OSError:
         return ""
-    lines = [ln for ln in lines if ln and not ln.startswith("---")]
-    return f"; its log ({path}) ends: {lines[-1][:200]}" if lines else ""
+    mine, own = [], pid is None
+    for line in lines:  # other children (another window's) write to the same file
+        if line.startswith("--- training process "):
+            own = pid is None or line.split()[3] == str(pid)
+        elif line and own:
+            mine.append(line)
+    return f"; its log ({path}) ends: {mine[-1][:200]}" if mine else ""

@@ -88,11 +88,16 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     keras.utils.set_random_seed(config.seed)
     fingerprint = data.fingerprint()
     split_seed, split_share = config.seed, config.val_fraction
-    if (parent_info is not None and parent_info.data_fingerprint == fingerprint
-            and _is_share(parent_info.config.get("val_fraction"))
-            and isinstance(parent_info.seed, int)):
-        # the parent's own split: images it trained on never pick or judge the child's epochs
-        split_seed, split_share = parent_info.seed, float(parent_info.config["val_fraction"])
+    if parent_info is not None and parent_info.data_fingerprint == fingerprint:
+        # the parent's own split (the one it really held out: a fine-tune's is its parent's):
+        # images it, or its ancestors, trained on never pick or judge the child's epochs
+        used = parent_info.config.get("split")
+        if (isinstance(used, dict) and isinstance(used.get("seed"), int)
+                and _is_share(used.get("val_fraction"))):
+            split_seed, split_share = used["seed"], float(used["val_fraction"])
+        elif _is_share(parent_info.config.get("val_fraction")) and isinstance(parent_info.seed,
+                                                                              int):
+            split_seed, split_share = parent_info.seed, float(parent_info.config["val_fraction"])
     train_set, val_set = split(data, split_share, split_seed)
     n_classes = len(data.class_names)
     dtype = compute_dtype(config.precision)

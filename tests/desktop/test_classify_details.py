@@ -26,6 +26,16 @@ def test_rows_name_files_by_their_folder_line_up_and_carry_the_whole_path(
     model = window.session.items
     names = {item.name for item in model.items}
     assert {"cat/0000.png", "ship/0000.png", "broken.png"} <= names  # not two "0000.png"
+    window.session.clear()
+    drop(window, [tmp_path / "test" / "cat"])  # a class folder, then the folder above it
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    drop(window, [tmp_path / "test"])
+    qtbot.waitUntil(lambda: settled(window, 3), timeout=WAIT)
+    assert sorted(i.name for i in model.items) == ["0000.png", "cat/0000.png", "ship/0000.png"]
+    window.session.clear()
+    drop(window, [tmp_path / "test", colour_folder(tmp_path / "more", n=1)])
+    qtbot.waitUntil(lambda: settled(window, 6), timeout=WAIT)
+    names = {item.name for item in model.items}
     for row, item in enumerate(model.items):
         icon = model.data(model.index(row, 0), Qt.ItemDataRole.DecorationRole)
         # an icon for every row, a failed one too: the view gives icons one box, so the names

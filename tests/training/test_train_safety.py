@@ -72,6 +72,9 @@ def test_a_fine_tune_on_its_parents_data_keeps_the_parents_validation_images(tmp
     assert info.metrics["val_images"] == parent.info.metrics["val_images"]
     from training.evaluate import validation_part  # the Evaluate tab's "validation split"
     assert len(validation_part(data, info)) == info.metrics["val_images"]  # and calibrate's
+    grandchild = train(data, replace(TINY, val_fraction=0.5, seed=9), tmp_path / "gc.keras",
+                       parent=child.checkpoint)  # its parent's split is its grandparent's
+    assert read_info(grandchild.checkpoint).config["split"]["val_fraction"] == 0.25
     other = ImageSet(data.images[:, :, ::-1].copy(), data.labels, data.class_names)  # other data
     third = train(other, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "third.keras",
                   parent=parent.checkpoint)
