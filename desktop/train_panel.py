@@ -97,8 +97,8 @@ class TrainPanel(QWidget):
         if self.controller.running():
             return
         if not path:  # Check pressed with nothing to check: say what it needs
-            self.data_view.show_failed("Choose the data first: Archive…, Folder…, or type its "
-                                       "path above.")
+            self.data_view.show_idle("Nothing to check yet: choose the data with Archive… or "
+                                     "Folder…, or type its path above.")
             return
         self.settings.setValue("train/data_path", path)
         self.data_view.clear()

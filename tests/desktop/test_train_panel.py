@@ -85,6 +85,13 @@ def test_unusable_data_is_explained_in_the_panel(qtbot, make_window, tiny_checkp
     assert message in panel.data_view.status.text() and not panel.start_button.isEnabled()
 
 
+def test_check_with_no_data_says_what_it_needs(make_window, tiny_checkpoint):
+    panel = make_window(tiny_checkpoint, load=False).train_panel
+    panel.data_view.path_edit.setText("")
+    panel.check_data()  # Check pressed with an empty box: it used to do nothing at all
+    assert panel.data_view.status.text().startswith("Nothing to check yet: choose the data")
+
+
 def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
         qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
     window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
