@@ -23,7 +23,7 @@ class TopKBars(QGroupBox):
         self.threshold = QDoubleSpinBox(minimum=0, maximum=100, decimals=1, singleStep=1,
                                         suffix=" %", value=50)
         self.threshold.setAccessibleName("Low-confidence threshold")
-        self.threshold.valueChanged.connect(lambda _: self._on_threshold(self.current_threshold()))
+        self.threshold.valueChanged.connect(self._on_threshold)
         self.calibrated = QLabel(objectName="note", wordWrap=True)
         self.reset_threshold = QPushButton("Reset", toolTip="Back to the checkpoint's calibrated "
                                            "threshold")
@@ -68,7 +68,7 @@ class TopKBars(QGroupBox):
         shown = self.threshold.value()
         self.threshold.setValue(threshold * 100)
         if self.threshold.value() == shown:  # the box did not change: say the exact value once
-            self._on_threshold(self.current_threshold())
+            self._on_threshold()
 
     def current_threshold(self) -> float:
         """The threshold in use: the calibrated value itself (0.430442) while the box shows it
@@ -79,9 +79,9 @@ class TopKBars(QGroupBox):
             return exact
         return self.threshold.value() / 100
 
-    def _on_threshold(self, value: float) -> None:
+    def _on_threshold(self, *_) -> None:
         self._render()
-        self.threshold_changed.emit(value)
+        self.threshold_changed.emit(self.current_threshold())
 
     def show_message(self, text: str) -> None:
         self._probs = None
@@ -124,11 +124,10 @@ class TopKBars(QGroupBox):
                 row.hide()
             self.bars = []
             return
-        top = float(self._probs.max())
-        if top < self.current_threshold():
-            self.low_warning.setText(f"Low confidence ({top:.1%} is below "
-                                     f"{self.current_threshold():.1%}): maybe none of these "
-                                     "classes.")
+        top, threshold = float(self._probs.max()), self.current_threshold()
+        if top < threshold:
+            self.low_warning.setText(f"Low confidence ({top:.1%} is below {threshold:.1%}): "
+                                     "maybe none of these classes.")
             self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]
         while len(self._rows) < len(order):

@@ -217,16 +217,11 @@ def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
         ValueError: when ``data`` is not the data the checkpoint was trained on (fingerprint), or
         the checkpoint kept no validation images.
     """
-    from .splits import split
+    from .splits import held_out_by, split
 
     if info.data_fingerprint and data.fingerprint() != info.data_fingerprint:
         raise ValueError("this is not the data the checkpoint was trained on (fingerprint differs)")
-    fraction = float(info.config.get("val_fraction", 0.0))
-    seed = int(info.config.get("seed", info.seed or 0))
-    used = info.config.get("split")  # the split the run really held out (a fine-tune on its
-    if isinstance(used, dict) and isinstance(used.get("seed"), int) and isinstance(  # parent's
-            used.get("val_fraction"), (int, float)):  # data keeps the parent's)
-        seed, fraction = used["seed"], float(used["val_fraction"])
+    seed, fraction = held_out_by(info)  # (a fine-tune on its parent's data: the parent's)
     _, val = split(data, fraction, seed)
     if not len(val):
         raise ValueError("the checkpoint kept no validation images")

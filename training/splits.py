@@ -95,3 +95,20 @@ def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSe
     val_mask = np.zeros(len(data), bool)
     val_mask[np.asarray(val_index, dtype=np.int64)] = True
     return data.subset(np.flatnonzero(~val_mask)), data.subset(np.flatnonzero(val_mask))
+
+
+def held_out_by(info) -> tuple[int, float]:
+    """The seed and validation share of the split the run that made checkpoint ``info`` (a
+    CheckpointInfo) held out: its ``config.split`` (a fine-tune on its parent's data keeps the
+    parent's), else, for a checkpoint made before that was recorded, its own settings."""
+    used = info.config.get("split")
+    if isinstance(used, dict) and isinstance(used.get("seed"), int) and _is_share(
+            used.get("val_fraction")):
+        return used["seed"], float(used["val_fraction"])
+    share = info.config.get("val_fraction", 0.0)
+    return (int(info.config.get("seed", info.seed or 0)),
+            float(share) if _is_share(share) else 0.0)
+
+
+def _is_share(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1

@@ -20,7 +20,7 @@ from .callbacks import (RunHistory, completed_epochs, finished_epochs_backup, ma
                         repair_backup)
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
-from .splits import split
+from .splits import held_out_by, split
 from .distill import teachers
 from .optim import make_optimizer
 from .preprocessing import Preprocessing
@@ -91,13 +91,9 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     if parent_info is not None and parent_info.data_fingerprint == fingerprint:
         # the parent's own split (the one it really held out: a fine-tune's is its parent's):
         # images it, or its ancestors, trained on never pick or judge the child's epochs
-        used = parent_info.config.get("split")
-        if (isinstance(used, dict) and isinstance(used.get("seed"), int)
-                and _is_share(used.get("val_fraction"))):
-            split_seed, split_share = used["seed"], float(used["val_fraction"])
-        elif _is_share(parent_info.config.get("val_fraction")) and isinstance(parent_info.seed,
-                                                                              int):
-            split_seed, split_share = parent_info.seed, float(parent_info.config["val_fraction"])
+        parents_seed, parents_share = held_out_by(parent_info)
+        if parents_share > 0:  # (one trained on all of it leaves nothing clean to keep)
+            split_seed, split_share = parents_seed, parents_share
     train_set, val_set = split(data, split_share, split_seed)
     n_classes = len(data.class_names)
     dtype = compute_dtype(config.precision)
@@ -219,10 +215,6 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
 
 class Cancelled(Exception):
     """The run was stopped before anything worth keeping existed."""
-
-
-def _is_share(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
 
 
 def network(config: TrainConfig, n_classes: int, shape: tuple, dtype: str):

@@ -118,16 +118,22 @@ def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint
     assert panel.run_button.isEnabled()
 
 
-def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkpoint, tmp_path,
-                                                 copy_of_tiny):
-    from desktop.gallery import GalleryDialog
+def panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny):
+    """The Evaluate tab of a new window, on a copy of the tiny checkpoint and the colour
+    folders as its data, ready to run."""
     checkpoint = copy_of_tiny("eval")
     data = tmp_path / "shapes"
     colour_folders(data)
     window = make_window(tiny_checkpoint)
-    panel = window.evaluation_panel
     window.evaluate_checkpoint(checkpoint)
-    panel.path_edit.setText(str(data))
+    window.evaluation_panel.path_edit.setText(str(data))
+    return window.evaluation_panel
+
+
+def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkpoint, tmp_path,
+                                                 copy_of_tiny):
+    from desktop.gallery import GalleryDialog
+    panel = panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny)
     with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     index = panel.confusion.model().index(0, 0)
@@ -213,13 +219,7 @@ def test_a_cell_of_a_new_result_opens_a_gallery_of_that_result_most_confident_fi
         qtbot, make_window, tiny_checkpoint, tmp_path, copy_of_tiny):
     """A gallery still open from the previous evaluation is not raised for the new one's cell
     (it was found by the old result's id(), which Python hands out again)."""
-    checkpoint = copy_of_tiny("eval")
-    data = tmp_path / "shapes"
-    colour_folders(data)
-    window = make_window(tiny_checkpoint)
-    panel = window.evaluation_panel
-    window.evaluate_checkpoint(checkpoint)
-    panel.path_edit.setText(str(data))
+    panel = panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny)
     shown = []
     for _ in range(3):
         with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
