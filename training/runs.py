@@ -13,7 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .callbacks import completed_epochs
+from .backups import completed_epochs
 from .checkpoints import atomic_write_bytes, now_iso
 from .paths import user_data_dir
 from .processes import process_started, same_process_alive

@@ -15,9 +15,8 @@ import numpy as np
 
 from .batches import training_batches
 from .calibration import calibrate
-from .backups import claim_backup
-from .callbacks import (RunHistory, completed_epochs, finished_epochs_backup, make_callbacks,
-                        repair_backup)
+from .backups import claim_backup, completed_epochs, finished_epochs_backup, repair_backup
+from .callbacks import RunHistory, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
 from .splits import held_out_by, split

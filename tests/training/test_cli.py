@@ -96,7 +96,7 @@ def test_train_on_bad_data_exits_1_with_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_killed_after_its_first_epoch_resumes_from_epoch_2(tmp_path):
-    from training.callbacks import completed_epochs
+    from training.backups import completed_epochs
     data = make_class_folders(tmp_path / "colours", n=300, size=32)
     backup, out = tmp_path / "backup", tmp_path / "run.keras"
     args = [sys.executable, "-m", "training", "train", "--data", str(data), "--epochs", "4",

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from training.backups import resumed_out
-from training.callbacks import RunHistory, completed_epochs, make_callbacks
+from training.backups import completed_epochs, resumed_out
+from training.callbacks import RunHistory, make_callbacks
 from training.data import DataError
 from training.reporting import SilentReporter
 from training.train import train
@@ -75,6 +75,40 @@ def test_a_backup_whose_epoch_record_was_cut_short_still_resumes(tmp_path, crash
     # from the epoch before (the previous copy) where there is one, else from the start
     assert reporter.batches[0]["epoch"] == resumes_at
     assert reporter.epochs[-1]["epoch"] == 3
+
+
+def test_a_crash_between_an_epochs_weights_and_its_record_resumes_as_if_never_interrupted(tmp_path):
+    whole = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "whole.keras", whole)
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(3), backup_dir=backup)
+    # what a crash while epoch 2 was being saved leaves: its weights, and epoch 1's record
+    (backup / "training_metadata.json").write_bytes(
+        (backup / "training_metadata.json.bkp").read_bytes())
+    assert completed_epochs(backup) == 1  # the run is offered from where it really is
+    resumed = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "run.keras", resumed, backup_dir=backup)
+    # epoch 2 again from epoch 1's weights (not from epoch 2's): the uninterrupted curve
+    assert [e["epoch"] for e in resumed.epochs] == [2, 3]
+    assert [b["loss"] for b in resumed.batches] == pytest.approx(
+        [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["weights cut short", "weights gone"])
+def test_a_backup_whose_weights_were_lost_resumes_from_the_epoch_before(tmp_path, damage):
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(3), backup_dir=backup)
+    weights = backup / "latest.weights.h5"
+    if damage == "weights gone":
+        weights.unlink()
+    else:
+        weights.write_bytes(weights.read_bytes()[:1000])
+    assert completed_epochs(backup) == 1
+    resumed = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "run.keras", resumed, backup_dir=backup)
+    assert [e["epoch"] for e in resumed.epochs] == [2, 3]
 
 
 def test_a_resumed_run_with_lookahead_ends_with_the_weights_of_one_never_interrupted(tmp_path):

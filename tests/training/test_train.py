@@ -13,7 +13,7 @@ from training.data import DataError, ImageSet, load_class_folders
 from training.splits import split
 from training.reporting import SilentReporter
 from training.batches import augment
-from training.callbacks import completed_epochs
+from training.backups import completed_epochs
 from training.train import Cancelled, TrainConfig, train
 
 TINY = TrainConfig(epochs=3, batch_size=16, lr=0.05, widths=(4, 8, 8), stem=4, val_fraction=0.25,
