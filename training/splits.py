@@ -48,11 +48,11 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
     first_label: dict[bytes, int] = {}
     conflicting = 0
     for image, label in zip(data.images, data.labels):
-        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
-        first = first_label.setdefault(key, int(label))
+        first = first_label.setdefault(_key(image), int(label))
         conflicting += first != int(label)
     duplicates = len(data) - len(first_label)
-    takes = [validation_take(c, val_fraction) for c in counts]
+    val_images = int(_held_out(data, val_fraction, seed).sum()) if duplicates else sum(
+        validation_take(c, val_fraction) for c in counts)
     warnings = []
     small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
     if small:
@@ -69,9 +69,10 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
             warnings.append(f"{folders} folder(s) cannot be read: none of their images are used")
     if duplicates:
         extra = f", {conflicting} of them filed under another class" if conflicting else ""
-        warnings.append(f"{duplicates} duplicate image(s){extra}")
+        warnings.append(f"{duplicates} duplicate image(s){extra} (no copy of a training image "
+                        "is held out)")
     return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
-                     len(data) - sum(takes), sum(takes), tuple(warnings), val_fraction)
+                     len(data) - val_images, val_images, tuple(warnings), val_fraction)
 
 
 def split_warning(names, counts, val_fraction: float) -> str:
@@ -86,7 +87,15 @@ def validation_take(count: int, fraction: float) -> int:
 
 
 def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Stratified split into (train, validation); each class keeps at least one training image."""
+    """Stratified split into (train, validation); each class keeps at least one training image.
+    A drawn validation image with an exact copy among the training images is trained on
+    instead: a copy would be judged on pixels the network learnt (validation only shrinks, so
+    images an earlier split held out stay held out)."""
+    held_out = _held_out(data, fraction, seed)
+    return data.subset(np.flatnonzero(~held_out)), data.subset(np.flatnonzero(held_out))
+
+
+def _held_out(data: ImageSet, fraction: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     val_index = []
     for label in range(len(data.class_names)):
@@ -94,7 +103,15 @@ def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSe
         val_index.extend(members[:validation_take(len(members), fraction)])
     val_mask = np.zeros(len(data), bool)
     val_mask[np.asarray(val_index, dtype=np.int64)] = True
-    return data.subset(np.flatnonzero(~val_mask)), data.subset(np.flatnonzero(val_mask))
+    if val_mask.any():
+        trained = {_key(data.images[i]) for i in np.flatnonzero(~val_mask)}
+        for i in np.flatnonzero(val_mask):
+            val_mask[i] = _key(data.images[i]) not in trained
+    return val_mask
+
+
+def _key(image: np.ndarray) -> bytes:
+    return hashlib.blake2b(image.tobytes(), digest_size=16).digest()
 
 
 def held_out_by(info) -> tuple[int, float]:

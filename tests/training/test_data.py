@@ -113,7 +113,7 @@ def test_data_check_counts_warns_and_describes_the_split(tmp_path):
     text = " | ".join(check.warnings)
     assert "fewer than 10 images: plums (6)" in text
     assert "imbalanced: apples has 41 images, plums only 6" in text
-    assert "1 unreadable file(s)" in text and "2 duplicate image(s), 1 of them filed under another" in text
+    assert "1 unreadable file(s)" in text and "2 duplicate image(s), 1 of them filed under another class (no copy" in text
 
 
 def test_a_clean_data_set_has_no_warnings():

@@ -10,7 +10,7 @@ import pytest
 
 from training.checkpoints import load_checkpoint, read_info
 from training.data import DataError, ImageSet, load_class_folders
-from training.splits import split
+from training.splits import check_data, split
 from training.reporting import SilentReporter
 from training.batches import augment
 from training.backups import completed_epochs
@@ -195,6 +195,20 @@ def test_split_is_stratified_and_reproducible():
     train_b, val_b = split(data, 0.25, seed=1)
     assert np.array_equal(val_a.labels, val_b.labels)
     assert np.bincount(val_a.labels).tolist() == [5, 5, 5] and len(train_a) == 45
+
+
+def test_no_validation_image_is_a_copy_of_a_training_image():
+    data = colour_set(20)
+    copies = np.concatenate([data.images, data.images[:30]])  # 30 images twice, same labels
+    labels = np.concatenate([data.labels, data.labels[:30]])
+    twice = ImageSet(copies, labels, data.class_names)
+    train_part, val_part = split(twice, 0.25, seed=1)
+    trained = {image.tobytes() for image in train_part.images}
+    assert val_part.images.size and not any(image.tobytes() in trained for image in val_part.images)
+    assert len(train_part) + len(val_part) == 90  # moved to training, not dropped
+    # the check before training counts the split training will really use
+    check = check_data(twice, 0.25, seed=1)
+    assert (check.train_images, check.val_images) == (len(train_part), len(val_part))
 
 
 def test_augment_flips_and_shifts_without_changing_shape():
