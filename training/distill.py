@@ -10,15 +10,26 @@ from .checkpoints import load_checkpoint
 from .data import DataError, ImageSet
 from .predict import probabilities
 from .preprocessing import Preprocessing
+from .splits import held_out_by
 
 
-def teachers(paths, data: ImageSet, preprocessing: Preprocessing):
+def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
+             held_out: tuple[int, float] = (0, 0.0), fingerprint: str = ""):
     """Knowledge distillation: a function from a batch of uint8 images to the average of the
     teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
-    know the data's classes in its order and take its image size."""
+    know the data's classes in its order and take its image size; a teacher trained on this data
+    (``fingerprint``) must have held out this run's validation split (``held_out``: seed and
+    share), or what it learnt of those images would reach the student and its validation."""
     loaded = []
     for path in paths:
         model, info = load_checkpoint(path)
+        if fingerprint and info.data_fingerprint == fingerprint and held_out[1] > 0:
+            seed, share = held_out_by(info)
+            if (seed, share) != tuple(held_out):
+                theirs = (f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
+                          else "it held none out")
+                raise DataError(f"teacher {Path(path).name} trained on images this run holds "
+                                f"out for validation ({theirs})")
         if tuple(info.class_names) != tuple(data.class_names):
             raise DataError(f"teacher {Path(path).name} knows other classes than the data "
                             f"({', '.join(info.class_names)})")

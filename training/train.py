@@ -98,7 +98,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     dtype = compute_dtype(config.precision)
     shape = tuple(data.images.shape[1:])
     model = network(config, n_classes, shape, dtype)
-    teacher = teachers(config.teachers, data, preprocessing) if config.teachers else None
+    teacher = teachers(config.teachers, data, preprocessing, (split_seed, split_share),
+                       fingerprint) if config.teachers else None
     stop_here_if_asked()
     if config.whiten and source is None:
         model.get_layer("whiten_conv").set_weights([whitening_kernel(train_set.images, seed=config.seed)])

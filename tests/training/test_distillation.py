@@ -82,3 +82,22 @@ def test_a_teacher_of_other_classes_or_preparation_is_refused_with_its_reason(tm
     with pytest.raises(ValueError, match="distill must be between 0 and 1"):
         train(data, replace(TINY, distill=2.0), tmp_path / "x.keras")
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_path):
+    data = colour_set(seed=3)
+    teacher = train(data, TINY, tmp_path / "teacher.keras").checkpoint  # held out seed 0's 25 %
+    for other in (dict(seed=1), dict(val_fraction=0.5)):
+        with pytest.raises(DataError, match=r"teacher teacher.keras trained on images this run "
+                                            r"holds out for validation \(it held out seed 0's 25%"):
+            train(data, replace(TINY, teachers=(str(teacher),), **other), tmp_path / "x.keras")
+    assert not (tmp_path / "x.keras").exists()
+    # the same split, or a run that holds nothing out, may learn from it
+    kept = train(data, replace(TINY, epochs=1, teachers=(str(teacher),)), tmp_path / "same.keras")
+    assert kept.checkpoint.is_file()
+    assert train(data, replace(TINY, epochs=1, val_fraction=0.0, teachers=(str(teacher),)),
+                 tmp_path / "none.keras").checkpoint.is_file()
+    everything = train(data, replace(TINY, epochs=1, val_fraction=0.0), tmp_path / "all.keras")
+    with pytest.raises(DataError, match=r"\(it held none out\)"):
+        train(data, replace(TINY, teachers=(str(everything.checkpoint),)), tmp_path / "x.keras")
+
