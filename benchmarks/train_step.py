@@ -30,7 +30,7 @@ def rates(dtype: str, batch: int, repeats: int, seconds: float, jit: bool = Fals
 
     from training.optim import make_optimizer
     from training.recipes import RECIPES, TrainConfig
-    from training.train import network
+    from training.model import network
 
     config = TrainConfig(**RECIPES["fast"])
     model = network(config, 10, (32, 32, 3), dtype)

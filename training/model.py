@@ -138,3 +138,50 @@ def dirac_init(model) -> int:
         layer.set_weights([kernel] + layer.get_weights()[1:])
         changed += 1
     return changed
+
+
+def network(config, n_classes: int, shape: tuple, dtype: str):
+    """The network ``config`` (a TrainConfig) describes, from ``build_model``."""
+    return build_model(n_classes, config.widths, config.stem, shape, dtype, config.residual,
+                       activation=config.activation, bn_momentum=config.bn_momentum,
+                       bn_scale=config.bn_scale, logit_scale=config.logit_scale,
+                       whiten=config.whiten, init=config.init)
+
+
+def architecture_of(model) -> dict:
+    """The config fields describing a network built by ``build_model`` (widths, stem, residual,
+    activation, batch norm, logit scale, whitening)."""
+    from .checkpoints import CheckpointError
+
+    names = {layer.name: layer for layer in model.layers}
+    try:
+        bn = names["group1_a_bn"]
+        return {"stem": int(names["stem_conv"].filters) if "stem_conv" in names else 0,
+                "widths": tuple(int(names[f"group{i}_a_conv"].filters) for i in (1, 2, 3)),
+                "residual": "group1_res1_conv" in names,
+                "activation": next(n.rsplit("_", 1)[1] for n in names if n.startswith("group1_a_")
+                                   and n.rsplit("_", 1)[1] in ("gelu", "relu")),
+                "bn_momentum": float(bn.momentum), "bn_scale": bool(bn.scale),
+                "logit_scale": float(names["logit_scale"].scale) if "logit_scale" in names else 1.0,
+                "whiten": "whiten_conv" in names}
+    except (KeyError, StopIteration):
+        raise CheckpointError("this checkpoint's network is not one the app can fine-tune") from None
+
+
+def copy_weights(source, model, source_classes=None, classes=None) -> None:
+    """Copy weights from ``source`` into ``model`` wherever layer names and shapes match. The head
+    (``logits``) only where it means the same: the same classes (their columns put in the data's
+    order when it differs); other classes, even as many, get a new head."""
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in model.layers:
+        other = by_name.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        weights = other.get_weights()
+        if layer.name == "logits" and source_classes is not None and classes is not None:
+            if sorted(source_classes) != sorted(classes) or len(set(classes)) != len(classes):
+                continue  # other classes: a new head, trained from scratch
+            order = [list(source_classes).index(name) for name in classes]
+            weights = [w[..., order] for w in weights]  # one column per class, the data's order
+        if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
+            layer.set_weights(weights)

@@ -3,7 +3,8 @@ whose architecture is read back exactly (fine-tuning rebuilds the same network).
 import numpy as np
 
 from training.model import whitening_kernel
-from training.train import TrainConfig, architecture_of, network
+from training.model import architecture_of, network
+from training.train import TrainConfig
 
 
 def test_the_whitening_layer_decorrelates_2x2_patches_to_unit_variance(rng):

@@ -284,18 +284,18 @@ def test_stop_before_training_begins_saves_nothing_and_does_not_wait_for_fit(tmp
 
 def test_a_parents_head_is_kept_only_for_the_same_classes_in_the_datas_order():
     from training.model import build_model
-    from training.train import _copy_weights
+    from training.model import copy_weights
     parent = build_model(3, widths=(4, 8, 8), stem=4)
     kernel, *rest = parent.get_layer("logits").get_weights()
     same = build_model(3, widths=(4, 8, 8), stem=4)
-    _copy_weights(parent, same, ("bird", "cat", "dog"), ("dog", "bird", "cat"))
+    copy_weights(parent, same, ("bird", "cat", "dog"), ("dog", "bird", "cat"))
     got = same.get_layer("logits").get_weights()
     np.testing.assert_array_equal(got[0], kernel[:, [2, 0, 1]])  # "dog" is still dog
     for ours, theirs in zip(got[1:], rest):
         np.testing.assert_array_equal(ours, theirs[..., [2, 0, 1]])
     other = build_model(3, widths=(4, 8, 8), stem=4)
     fresh = other.get_layer("logits").get_weights()[0].copy()
-    _copy_weights(parent, other, ("bird", "cat", "dog"), ("cat", "dog", "fox"))
+    copy_weights(parent, other, ("bird", "cat", "dog"), ("cat", "dog", "fox"))
     np.testing.assert_array_equal(other.get_layer("logits").get_weights()[0], fresh)  # new head
     np.testing.assert_array_equal(other.get_layer("stem_conv").get_weights()[0],
                                   parent.get_layer("stem_conv").get_weights()[0])  # backbone
