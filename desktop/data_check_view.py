@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                                QVBoxLayout)
 
 from .items import to_qimage
+from .styling import set_state
 
 PREVIEW_COUNT, PREVIEW_SCALE = 10, 2
 
@@ -145,9 +146,7 @@ class DataCheckView(QGroupBox):
 
     def _set_status(self, text: str, state: str) -> None:
         self.status.setText(text)
-        self.status.setProperty("state", state)
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
+        set_state(self.status, state)
 
 
 class AugmentPreview(QGroupBox):

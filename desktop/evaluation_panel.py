@@ -19,6 +19,7 @@ from training.paths import user_cache_dir
 from .evaluation_views import ConfusionModel, PerClassModel, ReliabilityChart
 from .jobs import Job, JobLane
 from .stored import stored
+from .styling import set_state
 
 PARTS = (("test", "Test images (CIFAR-10 archive or class folders)"),
          ("validation", "Its validation split (pick its training data)"))
@@ -191,7 +192,7 @@ class EvaluationPanel(QWidget):
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setProperty("state", "")
+        set_state(self.status, "")
         # the lane's other jobs are exports (this tab runs one evaluation at a time)
         return self.lane.submit_saying(job, self.status.setText, f"Evaluating {checkpoint.stem}…",
                                        "the running export")
@@ -216,9 +217,8 @@ class EvaluationPanel(QWidget):
         self.progress.hide()
 
     def _fail(self, text: str) -> None:
-        self.status.setProperty("state", "error")
+        set_state(self.status, "error")
         self.status.setText(text)
-        self.status.style().polish(self.status)
         self.message.emit(text)
 
     def _on_failed(self, reason: str) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
 
 from .jobs import Job, JobLane
 from .stored import stored
+from .styling import set_state
 
 FORMAT_NAMES = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel",
                 "tflite": "TFLite, float32", "tflite-int8": "TFLite, dynamic-range int8",
@@ -142,7 +143,7 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.outcome.setProperty("state", "")
+        set_state(self.outcome, "")
         return self.lane.submit_saying(self.job, self.outcome.setText,
                                        f"Exporting as {FORMAT_NAMES[fmt]}…",
                                        "the running evaluation or export")
@@ -181,9 +182,8 @@ class ExportDialog(QDialog):
         self.exported.emit(result)
 
     def _show(self, text: str, error: bool = False) -> None:
-        self.outcome.setProperty("state", "error" if error else "")
+        set_state(self.outcome, "error" if error else "")
         self.outcome.setText(text)
-        self.outcome.style().polish(self.outcome)
 
     def closeEvent(self, event) -> None:
         self._cancel()

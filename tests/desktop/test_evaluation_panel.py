@@ -118,6 +118,30 @@ def test_evaluation_of_missing_data_says_why(qtbot, make_window, tiny_checkpoint
     assert panel.run_button.isEnabled()
 
 
+def test_a_result_after_a_failure_is_not_shown_in_the_failures_red(qtbot, make_window,
+                                                                   tiny_checkpoint, tmp_path,
+                                                                   copy_of_tiny):
+    from PySide6.QtGui import QPalette
+
+    from training.paths import project_root
+
+    app = QApplication.instance()
+    app.setStyleSheet((project_root() / "resources" / "style.qss").read_text(encoding="utf-8"))
+    try:
+        panel = panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny)
+        data = panel.path_edit.text()
+        panel.path_edit.setText("")
+        panel.start()  # "Choose the data to evaluate on first." in red
+        red = panel.status.palette().color(QPalette.ColorRole.WindowText)
+        panel.path_edit.setText(data)
+        with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
+            panel.start()
+        assert panel.status.text().startswith("Saved with")
+        assert panel.status.palette().color(QPalette.ColorRole.WindowText) != red
+    finally:
+        app.setStyleSheet("")
+
+
 def panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny):
     """The Evaluate tab of a new window, on a copy of the tiny checkpoint and the colour
     folders as its data, ready to run."""
