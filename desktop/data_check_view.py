@@ -73,8 +73,7 @@ class DataCheckView(QGroupBox):
         self.request_check()
 
     def request_check(self) -> None:
-        if self.path():
-            self.check_requested.emit(self.path())
+        self.check_requested.emit(self.path())  # an empty box is answered with what to do
 
     def _browse_archive(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CIFAR-10 archive", self.path(),

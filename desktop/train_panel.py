@@ -23,9 +23,17 @@ from .train_settings import TrainSettingsForm
 from .trainer import TrainController
 
 
+# A run's speed is remembered for later estimates only when it ran this long: in a shorter one,
+# starting up (building, tracing) is most of the time and would make every estimate far too long.
+MIN_MEASURED_S = 60.0
+
+
 def format_minutes(seconds: float) -> str:
+    """"about 5 min", "about 2 h 05 min", or "under a minute"."""
+    if seconds < 30:
+        return "under a minute"
     minutes = max(int(round(seconds / 60)), 1)
-    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"about {minutes} min" if minutes < 90 else f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
 class TrainPanel(QWidget):
@@ -103,6 +111,8 @@ class TrainPanel(QWidget):
         self.settings.setValue("train/data_path", path)
         self.data_view.clear()
         self.form.n_images = None
+        self._update_transfer_note()  # nothing said about the data checked before stays
+        self.update_estimate()
         self.start_button.setEnabled(False)
         self.controller.check(path, self.needed_policy(), self.form.val_fraction.value())
 
@@ -136,6 +146,9 @@ class TrainPanel(QWidget):
 
     def _on_data_failed(self, reason: str) -> None:
         self.data_view.show_failed(reason)
+        self.form.n_images = None
+        self._update_transfer_note()
+        self.update_estimate()
         self.start_button.setEnabled(False)
 
     def _on_data_checked(self, data, check) -> None:
@@ -199,7 +212,7 @@ class TrainPanel(QWidget):
                                         "this network measured on this computer yet).")
             return
         seconds = expected_seconds(config, self.form.n_images, rate)
-        self.estimate_label.setText(f"Expected time: about {format_minutes(seconds)} "
+        self.estimate_label.setText(f"Expected time: {format_minutes(seconds)} "
                                     f"({config.epochs} epochs at {rate:,.0f} training images/s, "
                                     f"{source}).")
 
@@ -241,7 +254,8 @@ class TrainPanel(QWidget):
         self.run_view.show_finished(result)
         info = result.info
         wall, epochs = info.config.get("wall_time_s"), info.config.get("epochs_run")
-        if (info.config.get("stopped") in (None, "early") and wall and epochs  # whole epochs
+        if (info.config.get("stopped") in (None, "early") and epochs  # whole epochs
+                and (wall or 0) >= MIN_MEASURED_S
                 and info.config.get("fine_tune", "full") == "full"):  # head-only runs are faster
             rate = info.metrics.get("train_images", 0) * epochs / wall  # start-up, validation, saves in
             self.settings.setValue(f"train/speed/{speed_key(TrainConfig.from_dict(info.config))}", rate)

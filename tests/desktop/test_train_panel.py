@@ -85,15 +85,35 @@ def test_unusable_data_is_explained_in_the_panel(qtbot, make_window, tiny_checkp
     assert message in panel.data_view.status.text() and not panel.start_button.isEnabled()
 
 
-def test_check_with_no_data_says_what_it_needs(make_window, tiny_checkpoint):
+def test_check_with_no_data_says_what_it_needs(qtbot, make_window, tiny_checkpoint):
     panel = make_window(tiny_checkpoint, load=False).train_panel
     panel.data_view.path_edit.setText("")
-    panel.check_data()  # Check pressed with an empty box: it used to do nothing at all
+    qtbot.mouseClick(panel.data_view.check_button, Qt.MouseButton.LeftButton)  # it did nothing
     assert panel.data_view.status.text().startswith("Nothing to check yet: choose the data")
 
 
+def test_a_failed_check_leaves_nothing_said_about_the_data_checked_before(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
+    wait_checked(qtbot, panel)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    panel.model_changed()
+    qtbot.waitUntil(lambda: panel.data_view.check is not None, timeout=WAIT)  # (read again)
+    assert "Your 3 classes differ" in panel.form.transfer_note.text()
+    assert panel.estimate_label.text().startswith("Expected time")
+    panel.data_view.path_edit.setText(str(tmp_path / "gone"))
+    qtbot.mouseClick(panel.data_view.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Cannot train on this" in panel.data_view.status.text(), timeout=WAIT)
+    assert "classes differ" not in panel.form.transfer_note.text()
+    assert panel.estimate_label.text() == ""
+
+
 def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
-        qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
+        qtbot, make_window, tiny_checkpoint, tmp_path, image_dir, monkeypatch):
+    from desktop.train_panel import format_minutes
+    from training.recipes import TrainConfig, speed_key
+
+    monkeypatch.setattr("desktop.train_panel.MIN_MEASURED_S", 0.0)  # this tiny run counts
     window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
     wait_checked(qtbot, panel)
     assert "known after the first batches" in panel.estimate_label.text()  # no run of it yet
@@ -116,8 +136,14 @@ def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(
     rate = info.metrics["train_images"] * 3 / info.config["wall_time_s"]
     assert f"at {rate:,.0f} training images/s, this computer's last run" in panel.estimate_label.text()
     panel.form.epochs.setValue(30)
-    minutes = max(round(info.metrics["train_images"] * 30 / rate / 60), 1)
-    assert f"Expected time: about {minutes} min (30 epochs" in panel.estimate_label.text()
+    expected = format_minutes(info.metrics["train_images"] * 30 / rate)
+    assert f"Expected time: {expected} (30 epochs" in panel.estimate_label.text()
+    # by default a run this short (mostly start-up) is not remembered as this computer's speed
+    monkeypatch.setattr("desktop.train_panel.MIN_MEASURED_S", 60.0)
+    panel.settings.remove(f"train/speed/{speed_key(TrainConfig.from_dict(info.config))}")
+    panel._on_finished(result)
+    panel.update_estimate()
+    assert "known after the first batches" in panel.estimate_label.text()
     # the window offers it; taking the offer makes its predictions show
     assert window.banner.isVisible() and "New checkpoint" in window.banner.label.text()
     with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
