@@ -104,6 +104,8 @@ class _DeleteCommand(QUndoCommand):
                                                            self.store.trash))
         self.record = record or self.record
         self.store.refresh()
+        if record is not None:
+            self.store.stepped.emit(f"Deleted {original.stem} again (Ctrl+Z to undo)", None)
         if record is not None and original == self.store.active:
             # put back and used since: as when deleted, predictions go back to the bundled one
             self.store.set_active(self.store.bundled)
@@ -115,6 +117,8 @@ class _DeleteCommand(QUndoCommand):
             self.record = replace(self.record, original=restored)
             self.setText(f"Delete {restored.stem}")
         self.store.refresh()
+        if restored is not None:
+            self.store.stepped.emit(f"Restored {restored.stem}", restored)
 
 
 class _RenameCommand(QUndoCommand):
@@ -129,11 +133,13 @@ class _RenameCommand(QUndoCommand):
         if self.store.guard(lambda: rename_checkpoint(self.store.free(self.old),
                                                       self.new.stem)) is not None:
             self.store.follow(self.old, self.new)
+            self.store.stepped.emit(f"Renamed {self.old.stem} to {self.new.stem} again", self.new)
 
     def undo(self) -> None:
         if self.store.guard(lambda: rename_checkpoint(self.store.free(self.new),
                                                       self.old.stem)) is not None:
             self.store.follow(self.new, self.old)
+            self.store.stepped.emit(f"Renamed {self.new.stem} back to {self.old.stem}", self.old)
 
 
 class CheckpointStore(QObject):
@@ -143,6 +149,7 @@ class CheckpointStore(QObject):
     error = Signal(str)  # a one-line reason an operation was refused
     moved = Signal(object, object)  # old Path, new Path: renamed (or a rename undone)
     listed = Signal()  # the list was read again (deleted, restored, renamed, trained...)
+    stepped = Signal(str, object)  # what an undo or redo did, and the checkpoint to show (or None)
 
     def __init__(self, folder: Path, bundled: Path, trash: Path, undo_stack: QUndoStack | None = None,
                  parent=None) -> None:

@@ -35,7 +35,8 @@ class CheckpointsPanel(QWidget):
         self.store, self.lane = store, lane
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(store.model)
-        self.table = QTableView(sortingEnabled=True, alternatingRowColors=True)
+        self.table = QTableView(sortingEnabled=True, alternatingRowColors=True,
+                                tabKeyNavigation=False)  # Tab leaves it for the buttons
         self.table.setModel(self.proxy)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -65,6 +66,7 @@ class CheckpointsPanel(QWidget):
         self.notice = QLabel(wordWrap=True, visible=False)  # why an import was refused, etc.
         self.notice.setProperty("state", "error")
         store.error.connect(self.show_error)
+        store.stepped.connect(self._on_stepped)
         store.active_changed.connect(lambda *_: self._on_selection())  # "In Use" follows
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -103,6 +105,15 @@ class CheckpointsPanel(QWidget):
         self.table.selectionModel().select(
             selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows)
+        if not selection.isEmpty():  # the keyboard goes on from there
+            self.table.selectionModel().setCurrentIndex(
+                selection.indexes()[0], QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    def _on_stepped(self, text: str, path) -> None:
+        """An undo or redo (Ctrl+Z, Ctrl+Shift+Z) says what it did and shows its checkpoint."""
+        self.message.emit(text)
+        if path is not None:
+            self.select(path)
 
     def _on_selection(self) -> None:
         paths = self.selected_paths()

@@ -39,7 +39,7 @@ class DataCheckView(QGroupBox):
                              wordWrap=True)
         self.counts = QStandardItemModel(0, 2, self)
         self.counts.setHorizontalHeaderLabels(["class", "images"])
-        self.counts_view = QTableView()
+        self.counts_view = QTableView(tabKeyNavigation=False)
         self.counts_view.setModel(self.counts)
         self.counts_view.verticalHeader().hide()
         self.counts_view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

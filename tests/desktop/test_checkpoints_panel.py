@@ -108,6 +108,12 @@ def test_delete_then_undo_restores_the_checkpoint(qtbot, make_window, tiny_check
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert mine.exists() and sidecar_path(mine).exists()
     assert "mine" in [e.name for e in window.store.model.entries]
+    # it says so, and the restored checkpoint is selected with its buttons
+    assert window.statusBar().currentMessage() == "Restored mine"
+    assert panel.selected_paths() == [mine] and panel.delete_button.isEnabled()
+    here = panel.table.currentIndex()
+    qtbot.keyClick(panel.table, Qt.Key.Key_Tab)  # Tab leaves the table, not walks its cells
+    assert panel.table.currentIndex() == here
     panel.select(window.store.bundled)
     assert not panel.delete_button.isEnabled()
     assert not window.store.delete(window.store.bundled)  # refused even when asked directly
@@ -196,6 +202,7 @@ def test_rename_keeps_it_active_and_can_be_undone(qtbot, make_window):
     assert window.session.checkpoint == renamed and window.store.active == renamed
     window.undo_action.trigger()
     assert mine.is_file() and not renamed.exists() and window.session.checkpoint == mine
+    assert window.statusBar().currentMessage() == "Renamed holiday photos back to mine"
     with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
         pass
 
