@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
         if args.teachers:
             overrides["teachers"] = tuple(str(Path(t).resolve()) for t in args.teachers)
         if args.widths:
-            overrides["widths"] = tuple(int(w) for w in args.widths.split(","))
+            overrides["widths"] = args.widths
         config = replace(config, **overrides)
         policy = read_info(args.parent).preprocessing if args.parent else None
         data = load_labelled(args.data, "train", reporter, policy)

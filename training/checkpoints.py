@@ -86,6 +86,10 @@ class CheckpointInfo:
             if tuple(policy.size) != (shape[1], shape[0]):
                 raise ValueError(f"preprocessing size {tuple(policy.size)} (width, height) is "
                                  f"not the input shape {shape}")
+            if len(set(names)) != len(names):
+                raise ValueError("class_names names a class twice")
+            if data.get("tta", "none") not in ("none", "hflip"):
+                raise ValueError(f"tta {data['tta']!r} is not 'none' or 'hflip'")
             known.update(class_names=tuple(names), input_shape=shape, preprocessing=policy)
             return cls(**known)
         except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is one line
@@ -247,6 +251,10 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     if (newer := _finished_pending(path, info)) is not None:
         return newer
     if info is None:
+        if Path(path).is_dir():
+            raise CheckpointError(f"{path} is a folder, not a .keras checkpoint")
+        if not Path(path).exists():
+            raise CheckpointError(f"checkpoint not found: {path}")
         raise CheckpointError(f"no sidecar {side.name} next to the model")
     return info
 
@@ -261,13 +269,19 @@ def load_checkpoint(path: str | os.PathLike):
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{path} is a folder, not a .keras checkpoint" if path.is_dir()
+                              else f"checkpoint not found: {path}")
     info = read_info(path)
     if info.model_sha256 and file_sha256(path) != info.model_sha256:
         raise CheckpointError(f"{path.name} is not the model its sidecar was written for "
                               "(SHA-256 differs)")
+    import zipfile
+
     import keras
 
+    if not zipfile.is_zipfile(path):  # Keras says "File not found" of a file cut short
+        raise CheckpointError(f"cannot load {path.name}: not a whole .keras file (a .keras file "
+                              "is a zip archive; this one is damaged or cut short)")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for corrupt or unsafe files

@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify image files and folders")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
-    p.add_argument("--top-k", type=int, default=5, metavar="K",
+    p.add_argument("--top-k", type=_positive, default=5, metavar="K",
                    help="classes shown per image (at least 1, at most the checkpoint's classes)")
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     p.add_argument("--strict", action="store_true", help="refuse images that are not exactly the checkpoint's input size (32x32 "
@@ -33,20 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--recipe", choices=sorted(RECIPES),
                    help="preset config (default: fast from scratch, fine-tune with --from)")
     t.add_argument("--config", help="re-run the config recorded in a checkpoint's sidecar (.json)")
-    for flag, kind in (("epochs", int), ("batch-size", int), ("lr", float),
-                       ("val-fraction", _share), ("seed", int), ("patience", int),
-                       ("weight-decay", float), ("label-smoothing", float), ("translate", int),
-                       ("stem", int), ("bn-momentum", float), ("logit-scale", float),
-                       ("lookahead", int), ("momentum", float), ("warmup", float),
-                       ("bias-lr-scale", float), ("muon-lr", float), ("muon-momentum", float)):
+    for flag, kind in (("epochs", _positive), ("batch-size", _positive), ("lr", _not_negative),
+                       ("val-fraction", _share), ("seed", _count), ("patience", _count),
+                       ("weight-decay", _not_negative), ("label-smoothing", _share),
+                       ("translate", _count), ("stem", _count), ("bn-momentum", _share),
+                       ("logit-scale", _above_zero), ("lookahead", _count),
+                       ("momentum", _share), ("warmup", _share), ("bias-lr-scale", _not_negative),
+                       ("muon-lr", _not_negative), ("muon-momentum", _share)):
         t.add_argument(f"--{flag}", type=kind)
-    t.add_argument("--widths", help="channels of the three conv groups, e.g. 64,256,256")
+    t.add_argument("--widths", type=_widths,
+                   help="channels of the three conv groups, e.g. 64,256,256")
     t.add_argument("--teacher", dest="teachers", action="append", metavar="CHECKPOINT",
                    help="distil this checkpoint (repeat for an ensemble): the teachers' averaged "
                    "probabilities on each augmented image join the targets")
     t.add_argument("--distill", type=float,
                    help="share of the teachers' probabilities in each target (default 0.5)")
-    t.add_argument("--cutout", type=int, help="side of the random cutout square, pixels")
+    t.add_argument("--cutout", type=_count, help="side of the random cutout square, pixels")
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--activation", choices=["gelu", "relu"])
     t.add_argument("--schedule", choices=["cosine", "triangle"], help="learning-rate shape")
@@ -97,7 +99,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _share(text: str) -> float:
     """A share of the data, 0 (none) up to but not including 1 (all)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 up to (not including) 1")
+    return _number(text, float, lambda v: 0 <= v < 1,
+                   "a share from 0 up to (not including) 1")
+
+
+def _number(text: str, kind, ok, wanted: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not {wanted}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text} is not {wanted}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a whole number of at least 1")
+
+
+def _count(text: str) -> int:
+    return _number(text, int, lambda v: v >= 0, "a whole number of at least 0")
+
+
+def _not_negative(text: str) -> float:
+    return _number(text, float, lambda v: 0 <= v < float("inf"), "a number of at least 0")
+
+
+def _above_zero(text: str) -> float:
+    return _number(text, float, lambda v: 0 < v < float("inf"), "a number above 0")
+
+
+def _widths(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        widths = tuple(int(p) for p in parts)
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not three channel counts of at least 1, "
+                                         "e.g. 64,256,256")
+    return widths

@@ -92,8 +92,12 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     reporter = reporter or SilentReporter()
     try:
         archive = tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"not a readable tar archive: {path.name} ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    except tarfile.TarError:
+        raise DataError(f"{path.name} is not a data set the app reads: a file must be the "
+                        "CIFAR-10 archive (.tar.gz); a folder, CIFAR-10's python batches or "
+                        "one folder of images per class") from None
     try:
         _read_archive(archive, path, part, policy, reporter, images, labels, skipped, files)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # cut short, corrupt

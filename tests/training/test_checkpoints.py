@@ -64,14 +64,24 @@ def test_corrupt_zip_invalid_json_and_missing_sidecar_are_refused(tmp_path):
         load_checkpoint(path)
     side = json.loads(sidecar_path(path).read_text())
     sidecar_path(path).write_text(json.dumps({**side, "model_sha256": ""}))  # no hash to check
-    with pytest.raises(CheckpointError, match="cannot load"):
-        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="cannot load m.keras: not a whole .keras file"):
+        load_checkpoint(path)  # (Keras itself said "File not found")
+    for wrong, why in (({"tta": "banana"}, "tta 'banana' is not"),
+                       ({"class_names": ["a", "a", "b"]}, "names a class twice")):
+        sidecar_path(path).write_text(json.dumps({**side, **wrong}))
+        with pytest.raises(CheckpointError, match=why):  # (it changed predictions silently)
+            read_info(path)
     sidecar_path(path).write_text("{not json")
     with pytest.raises(CheckpointError, match="invalid sidecar"):
         read_info(path)
     sidecar_path(path).unlink()
     with pytest.raises(CheckpointError, match="no sidecar"):
         read_info(path)
+    for missing in (tmp_path / "nothere.keras", tmp_path):  # one message, whatever reads it
+        with pytest.raises(CheckpointError, match="checkpoint not found|is a folder, not a"):
+            read_info(missing)
+        with pytest.raises(CheckpointError, match="checkpoint not found|is a folder, not a"):
+            load_checkpoint(missing)
 
 
 def test_bundled_checkpoint_is_complete_and_loads_safely():

@@ -44,6 +44,18 @@ def test_usage_error_exits_2():
     assert run_cli("no-such-command").returncode == 2
 
 
+@pytest.mark.parametrize("args, said", [
+    (("train", "--data", "x", "--batch-size", "0"), "0 is not a whole number of at least 1"),
+    (("train", "--data", "x", "--epochs", "-1"), "-1 is not a whole number of at least 1"),
+    (("train", "--data", "x", "--lr", "-1"), "-1 is not a number of at least 0"),
+    (("train", "--data", "x", "--lr", "nan"), "nan is not a number of at least 0"),
+    (("train", "--data", "x", "--widths", "abc"), "abc is not three channel counts"),
+    (("predict", "x.png", "--top-k", "0"), "0 is not a whole number of at least 1")])
+def test_numbers_out_of_range_are_usage_errors_before_any_work(args, said):
+    proc = run_cli(*args)  # (a traceback, a NaN story, or a run that trained on nonsense)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr
+
+
 def make_class_folders(root, n=12, size=24):
     """Three colour classes of small noisy images, enough to train on in seconds."""
     rng = np.random.default_rng(0)
