@@ -216,7 +216,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    """Write the calibration into the checkpoint's sidecar (the model file is not touched)."""
+    """Write the calibration into the checkpoint's sidecar (the model file is not touched). The
+    bundled checkpoint's ships with the app: without ``--checkpoint`` naming it, it is measured
+    and printed, and the sidecar is left as shipped."""
     from .calibration import calibrate
     from .checkpoints import CheckpointError, atomic_write_bytes, load_checkpoint, sidecar_path
     from .data import DataError
@@ -224,7 +226,8 @@ def cmd_calibrate(args) -> int:
     from .paths import bundled_checkpoint
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
-    if sidecar_path(checkpoint).is_file() and not (  # (a missing one: "not found" below)
+    store = args.checkpoint is not None
+    if store and sidecar_path(checkpoint).is_file() and not (  # (a missing one: "not found" below)
             os.access(sidecar_path(checkpoint), os.W_OK) and os.access(checkpoint.parent, os.W_OK)):
         print(f"error: {checkpoint.stem}'s sidecar cannot be written here (a read-only install): "
               "calibrate a copy of it (--checkpoint)", file=sys.stderr)
@@ -234,8 +237,9 @@ def cmd_calibrate(args) -> int:
         data = load_labelled(args.data, "train", policy=info.preprocessing)
         val = validation_part(data, info)
         result = calibrate(predict_set(model, val, info.tta), val.labels)
-        atomic_write_bytes(sidecar_path(checkpoint), replace(info, calibration=result).to_json()
-                           .encode())
+        if store:
+            atomic_write_bytes(sidecar_path(checkpoint), replace(info, calibration=result)
+                               .to_json().encode())
     except (CheckpointError, DataError, ValueError, OSError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
@@ -243,6 +247,9 @@ def cmd_calibrate(args) -> int:
           f"{result['images']} validation images (flags {result['flagged_correct']:.1%} of the "
           f"correct and {result['flagged_wrong']:.1%} of the wrong predictions); "
           f"expected calibration error {result['ece']:.3f}")
+    if not store:
+        print("(not stored: the bundled checkpoint's sidecar is kept as shipped; name it with "
+              "--checkpoint to rewrite it)")
     return 0
 
 

@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="set a checkpoint's low-confidence threshold from its "
                        "validation split (done by train; this is for older checkpoints)")
     c.add_argument("--data", required=True, help="the data the checkpoint was trained on")
-    c.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
+    c.add_argument("--checkpoint", help="a .keras checkpoint: its sidecar gets the threshold "
+                   "(default: the bundled one, measured and printed; its sidecar is kept as "
+                   "shipped)")
 
     from .export import FORMATS
 

@@ -201,6 +201,24 @@ def test_a_result_too_big_for_the_sidecar_is_shown_but_not_kept(tmp_path, checkp
     assert "class folders colours" not in before
 
 
+def test_calibrating_the_bundled_checkpoint_measures_it_but_leaves_its_sidecar_as_shipped(
+        tmp_path, checkpoint, capsys, monkeypatch):
+    import training.evaluate
+    from training import paths
+    from training.checkpoints import sidecar_path
+    monkeypatch.setattr(paths, "bundled_checkpoint", lambda: checkpoint)  # stands for it
+    # (the tiny checkpoint held nothing out: its calibration reads all of the data)
+    monkeypatch.setattr(training.evaluate, "validation_part", lambda data, info: data)
+    shipped = sidecar_path(checkpoint).read_bytes()
+    data = make_class_folders(tmp_path / "colours", n=4)
+    assert main(["calibrate", "--data", str(data)]) == 0  # the README's command: it rewrote
+    out = capsys.readouterr().out                          # a tracked file in a checkout
+    assert "low-confidence threshold" in out and "not stored" in out
+    assert sidecar_path(checkpoint).read_bytes() == shipped
+    assert main(["calibrate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0
+    assert read_info(checkpoint).calibration["images"] > 0  # named: stored
+
+
 def test_calibrating_a_checkpoint_that_is_not_there_says_not_found(tmp_path, capsys):
     data = make_class_folders(tmp_path / "colours", n=2)
     assert main(["calibrate", "--data", str(data), "--checkpoint", str(tmp_path / "typo.keras")]) == 1
