@@ -103,6 +103,12 @@ def cmd_train(args) -> int:
             overrides["widths"] = args.widths
         config = replace(config, **overrides)
         policy = read_info(args.parent).preprocessing if args.parent else None
+        out = Path(args.out) if args.out else user_checkpoints_dir()
+        if out.suffix != ".keras":
+            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
+        if why := _cannot_write(out):  # found before the data is read and the run trains
+            print(f"error: --out: {why}", file=sys.stderr)
+            return 2
         data = load_labelled(args.data, "train", reporter, policy)
         if not args.config:  # what the user gave stays; the rest is scaled to the data
             scaled = fit_to_data(config, len(data),
@@ -111,9 +117,6 @@ def cmd_train(args) -> int:
                 print(f"{len(data)} images: batch size {scaled.batch_size}, learning rate "
                       f"{scaled.lr:.4g}, {scaled.epochs} epochs (the recipe scaled to the data)")
             config = scaled
-        out = Path(args.out) if args.out else user_checkpoints_dir()
-        if out.suffix != ".keras":
-            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
         command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for name, reason in data.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
@@ -130,6 +133,23 @@ def cmd_train(args) -> int:
     stem = result.checkpoint.with_suffix("")
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     return 0
+
+
+def _cannot_write(path: Path) -> str:
+    """Why a file cannot be written at ``path`` (folders missing on the way would be made), or
+    "". Nothing is left behind."""
+    import tempfile
+
+    if path.is_dir():
+        return f"{path} is a folder: name a file"
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
+    return ""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -185,6 +205,9 @@ def cmd_evaluate(args) -> int:
             return 2
         if not report.parent.is_dir():
             print(f"error: --report: no such folder: {report.parent}", file=sys.stderr)
+            return 2
+        if why := _cannot_write(report):
+            print(f"error: --report: {why}", file=sys.stderr)
             return 2
     try:
         record, _, _ = evaluate_checkpoint(checkpoint, Path(args.data), args.part,

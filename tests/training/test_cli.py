@@ -1,6 +1,7 @@
 """The command line: predict gives one JSON line per file; train writes a checkpoint, its history
 and resumes after SIGKILL; bad data gives one line on stderr and exit 1."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -92,6 +93,28 @@ def test_train_writes_checkpoint_history_and_tensorboard_logs(tmp_path):
     assert again.returncode == 0, again.stderr
     _, info2 = load_checkpoint(tmp_path / "again.keras")
     assert info2.config["widths"] == [4, 8, 8] and info2.config["batch_size"] == 8
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_data_is_read(tmp_path):
+    taken = tmp_path / "taken.keras"
+    taken.mkdir()  # a folder with the name
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:  # (root writes anyway: the folder case is checked there, the lock where it holds)
+        for out, said in ((taken, "is a folder: name a file"),
+                          (locked / "new" / "m.keras", "cannot write in")):
+            if said == "cannot write in" and os.access(locked, os.W_OK):
+                continue
+            proc = run_cli("train", "--data", str(tmp_path / "no-such-data"), "--out", str(out))
+            assert proc.returncode == 2 and "error: --out: " in proc.stderr and said in proc.stderr
+        (tmp_path / "report.csv").mkdir()
+        proc = run_cli("evaluate", "--data", str(tmp_path / "no-such-data"), "--report",
+                       str(tmp_path / "report.csv"))
+        assert proc.returncode == 2 and "is a folder: name a file" in proc.stderr
+    finally:
+        locked.chmod(0o700)
+    assert not (locked / "new").exists()
 
 
 def test_train_on_bad_data_exits_1_with_one_line(tmp_path):
