@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from .cli_args import build_parser
-from .recipes import RECIPES
+from .cli_args import build_parser, cannot_write, load_labelled, one_line
+from .cli_train import cmd_train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
-
-
-def load_labelled(path: str, part: str, reporter=None, policy=None):
-    """Any supported data set; decoded archives are cached in the per-user cache folder."""
-    from .data import load_labelled as load
-    from .paths import user_cache_dir
-    from .preprocessing import Preprocessing
-
-    return load(path, part, policy or Preprocessing(), reporter, cache_dir=user_cache_dir())
 
 
 def cmd_predict(args) -> int:
@@ -66,123 +55,6 @@ def cmd_predict(args) -> int:
     return 0 if classified else 1  # nothing could be classified: a script should notice
 
 
-def cmd_train(args) -> int:
-    from .backups import resumed_out
-    from .checkpoints import CheckpointError, now_iso, read_info
-    from .data import DataError
-    from .library import run_name
-    from .paths import user_checkpoints_dir
-    from .reporting import PrintReporter
-    from .recipes import TrainConfig, fit_to_data
-    from .train import Cancelled, train
-
-    if args.head_only and not args.parent:
-        print("error: --head-only needs --from CHECKPOINT", file=sys.stderr)
-        return 2
-    if args.distill is not None and not args.teachers:
-        print("error: --distill needs --teacher CHECKPOINT", file=sys.stderr)
-        return 2
-    if args.tensorboard:
-        import importlib.util
-        if importlib.util.find_spec("tensorboard") is None:
-            print("error: --tensorboard needs the tensorboard package (pip install tensorboard)",
-                  file=sys.stderr)
-            return 2
-    started = time.perf_counter()
-    recipe = args.recipe or ("fine-tune" if args.parent else "fast")
-    config = TrainConfig(**RECIPES[recipe])
-    reporter = PrintReporter()
-    try:
-        if args.config:
-            config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
-        overrides = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__
-                     if k not in ("widths", "teachers") and getattr(args, k, None) is not None}
-        if args.teachers:
-            overrides["teachers"] = tuple(str(Path(t).resolve()) for t in args.teachers)
-        if args.widths:
-            overrides["widths"] = args.widths
-        config = replace(config, **overrides)
-        policy = read_info(args.parent).preprocessing if args.parent else None
-        out = Path(args.out) if args.out else user_checkpoints_dir()
-        if out.suffix != ".keras":
-            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
-        if why := _cannot_write(out):  # found before the data is read and the run trains
-            print(f"error: --out: {why}", file=sys.stderr)
-            return 2
-        data = load_labelled(args.data, "train", reporter, policy)
-        if not args.config:  # what the user gave stays; the rest is scaled to the data
-            scaled = fit_to_data(config, len(data),
-                                 keep=frozenset({"epochs", "batch_size", "lr"} & set(overrides)))
-            if scaled != config:
-                print(f"{len(data)} images: batch size {scaled.batch_size}, learning rate "
-                      f"{scaled.lr:.4g}, {scaled.epochs} epochs (the recipe scaled to the data)")
-            config = scaled
-        command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        for name, reason in data.skipped:
-            print(f"skipped {name}: {reason}", file=sys.stderr)
-        print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
-        result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
-                       command=command, fine_tune="head" if args.head_only else "full",
-                       tensorboard_dir=args.tensorboard)
-        if Path(args.data).is_file() and not args.no_test:
-            _record_test(result.checkpoint, args.data, reporter)
-        _record_command_time(result.checkpoint, time.perf_counter() - started)
-    except (DataError, CheckpointError, Cancelled, ValueError, OSError, RuntimeError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)  # RuntimeError: NaN from the start
-        return 1
-    stem = result.checkpoint.with_suffix("")
-    print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
-    return 0
-
-
-def _cannot_write(path: Path) -> str:
-    """Why a file cannot be written at ``path`` (folders missing on the way would be made), or
-    "". Nothing is left behind."""
-    import tempfile
-
-    if path.is_dir():
-        return f"{path} is a folder: name a file"
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as exc:
-        return f"cannot write in {folder}: {exc.strerror or exc}"
-    return ""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, OSError) and exc.strerror:
-        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
-def _record_test(checkpoint, archive, reporter) -> None:
-    """Evaluate on the archive's test part (never used for training or selection) and record it
-    in the sidecar (``test_accuracy`` and the full evaluation)."""
-    from .evaluate import evaluate_checkpoint
-    from .paths import user_cache_dir
-
-    record, _, _ = evaluate_checkpoint(checkpoint, Path(archive), "test", reporter,
-                                       cache_dir=user_cache_dir())
-    print(f"test accuracy {record['accuracy']:.4f} on {record['images']} images", flush=True)
-
-
-def _record_command_time(checkpoint, seconds: float) -> None:
-    """The whole command's wall time (data loading, training, test evaluation) in the sidecar's
-    metrics as ``command_wall_s``: what a user waited."""
-    from dataclasses import replace
-
-    from .checkpoints import atomic_write_bytes, read_info, sidecar_path
-
-    info = read_info(checkpoint)
-    info = replace(info, metrics={**info.metrics, "command_wall_s": round(seconds, 1)})
-    atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
-    print(f"whole command: {seconds:.0f} s (data loading, training and test evaluation)", flush=True)
-
-
 def cmd_evaluate(args) -> int:
     """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
     from .checkpoints import CheckpointError, pending_sidecar_path, sidecar_path
@@ -206,7 +78,7 @@ def cmd_evaluate(args) -> int:
         if not report.parent.is_dir():
             print(f"error: --report: no such folder: {report.parent}", file=sys.stderr)
             return 2
-        if why := _cannot_write(report):
+        if why := cannot_write(report):
             print(f"error: --report: {why}", file=sys.stderr)
             return 2
     try:
@@ -216,7 +88,7 @@ def cmd_evaluate(args) -> int:
         if args.report:
             write_report(record, Path(args.report), checkpoint.stem)
     except (CheckpointError, DataError, ValueError, OSError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if record.get("not_stored"):  # shown, but not kept with the checkpoint
         print(f"warning: not stored with {checkpoint.stem}: {record['not_stored']}",
@@ -264,7 +136,7 @@ def cmd_calibrate(args) -> int:
             atomic_write_bytes(sidecar_path(checkpoint), replace(info, calibration=result)
                                .to_json().encode())
     except (CheckpointError, DataError, ValueError, OSError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     print(f"{checkpoint.stem}: low-confidence threshold {result['threshold']:.3f} on "
           f"{result['images']} validation images (flags {result['flagged_correct']:.1%} of the "
@@ -289,7 +161,7 @@ def cmd_export(args) -> int:
         sample = parity_sample(args.data, 256, info.preprocessing, info.class_names)
         result = export_checkpoint(checkpoint, args.fmt, args.out, sample=sample)
     except (CheckpointError, ExportError, OSError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps({"format": result.format, "folder": str(result.folder),

@@ -1,8 +1,9 @@
-"""The command line's arguments (``python -m training --help``); the commands are in
-:mod:`training.__main__`."""
+"""The command line's arguments (``python -m training --help``) and the small helpers its
+commands share; the commands are in :mod:`training.__main__` and :mod:`training.cli_train`."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .recipes import RECIPES
 
@@ -141,3 +142,36 @@ def _widths(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(f"{text} is not three channel counts of at least 1, "
                                          "e.g. 64,256,256")
     return widths
+
+
+def load_labelled(path: str, part: str, reporter=None, policy=None):
+    """Any supported data set; decoded archives are cached in the per-user cache folder."""
+    from .data import load_labelled as load
+    from .paths import user_cache_dir
+    from .preprocessing import Preprocessing
+
+    return load(path, part, policy or Preprocessing(), reporter, cache_dir=user_cache_dir())
+
+
+def cannot_write(path: Path) -> str:
+    """Why a file cannot be written at ``path`` (folders missing on the way would be made), or
+    "". Nothing is left behind."""
+    import tempfile
+
+    if path.is_dir():
+        return f"{path} is a folder: name a file"
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
+    return ""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -152,6 +152,27 @@ def test_a_run_killed_after_its_first_epoch_resumes_from_epoch_2(tmp_path):
     assert len(info.history["loss"]) == 4 and info.config["epochs_run"] == 4
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_a_run_as_the_apps_stop_does_keeping_its_best_epoch_whole(tmp_path):
+    data = make_class_folders(tmp_path / "colours", n=300, size=32)
+    out = tmp_path / "run.keras"
+    proc = subprocess.Popen([sys.executable, "-m", "training", "train", "--data", str(data),
+                             "--epochs", "200", "--batch-size", "16", "--widths", "8,16,16",
+                             "--precision", "float32", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the first epoch was saved
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "interrupted: stopped by Ctrl+C; kept its best epoch so far" in stderr
+    from training.checkpoints import load_checkpoint
+    _, info = load_checkpoint(out)  # whole: history beside it, and its sidecar says how it ended
+    assert info.config["stopped"] == "user" and info.config["epochs_run"] < 200
+    assert (tmp_path / "run.history.csv").is_file() and f"saved {out}" in stdout
+
+
 def test_a_folder_without_images_gets_a_reason_and_nothing_classified_exits_1(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")

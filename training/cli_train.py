@@ -1,0 +1,147 @@
+"""``python -m training train``: a run from the command line, which Ctrl+C stops as the app's
+Stop does, then its test-part accuracy and the whole command's wall time in the sidecar."""
+from __future__ import annotations
+
+import contextlib
+import shlex
+import signal
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .cli_args import cannot_write, load_labelled, one_line
+from .recipes import RECIPES
+
+
+def cmd_train(args) -> int:
+    from .recipes import TrainConfig
+    from .reporting import CancelFlag, PrintReporter
+
+    if args.head_only and not args.parent:
+        print("error: --head-only needs --from CHECKPOINT", file=sys.stderr)
+        return 2
+    if args.distill is not None and not args.teachers:
+        print("error: --distill needs --teacher CHECKPOINT", file=sys.stderr)
+        return 2
+    if args.tensorboard:
+        import importlib.util
+        if importlib.util.find_spec("tensorboard") is None:
+            print("error: --tensorboard needs the tensorboard package (pip install tensorboard)",
+                  file=sys.stderr)
+            return 2
+    started = time.perf_counter()
+    recipe = args.recipe or ("fine-tune" if args.parent else "fast")
+    config = TrainConfig(**RECIPES[recipe])
+    stop = CancelFlag()
+    reporter = PrintReporter(cancel=stop)
+    with _ctrl_c_stops(stop):
+        return _train(args, config, reporter, started)
+
+
+def _train(args, config, reporter, started: float) -> int:
+    from .backups import resumed_out
+    from .checkpoints import CheckpointError, now_iso, read_info
+    from .data import DataError
+    from .library import run_name
+    from .paths import user_checkpoints_dir
+    from .recipes import TrainConfig, fit_to_data
+    from .train import Cancelled, train
+
+    try:
+        if args.config:
+            config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
+        overrides = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__
+                     if k not in ("widths", "teachers") and getattr(args, k, None) is not None}
+        if args.teachers:
+            overrides["teachers"] = tuple(str(Path(t).resolve()) for t in args.teachers)
+        if args.widths:
+            overrides["widths"] = args.widths
+        config = replace(config, **overrides)
+        policy = read_info(args.parent).preprocessing if args.parent else None
+        out = Path(args.out) if args.out else user_checkpoints_dir()
+        if out.suffix != ".keras":
+            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
+        if why := cannot_write(out):  # found before the data is read and the run trains
+            print(f"error: --out: {why}", file=sys.stderr)
+            return 2
+        data = load_labelled(args.data, "train", reporter, policy)
+        if not args.config:  # what the user gave stays; the rest is scaled to the data
+            scaled = fit_to_data(config, len(data),
+                                 keep=frozenset({"epochs", "batch_size", "lr"} & set(overrides)))
+            if scaled != config:
+                print(f"{len(data)} images: batch size {scaled.batch_size}, learning rate "
+                      f"{scaled.lr:.4g}, {scaled.epochs} epochs (the recipe scaled to the data)")
+            config = scaled
+        command = "python -m training " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for name, reason in data.skipped:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
+        result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
+                       command=command, fine_tune="head" if args.head_only else "full",
+                       tensorboard_dir=args.tensorboard)
+        interrupted = reporter.cancelled()
+        if Path(args.data).is_file() and not args.no_test and not interrupted:
+            _record_test(result.checkpoint, args.data, reporter)
+        _record_command_time(result.checkpoint, time.perf_counter() - started)
+    except Cancelled as exc:  # Ctrl+C before an epoch was saved
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return 130
+    except (DataError, CheckpointError, ValueError, OSError, RuntimeError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)  # RuntimeError: NaN from the start
+        return 1
+    stem = result.checkpoint.with_suffix("")
+    print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
+    if interrupted:
+        epoch = result.info.metrics.get("best_epoch")
+        print(f"interrupted: stopped by Ctrl+C; kept its best epoch so far ({epoch})",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop):
+    """Ctrl+C stops a run as the app's Stop does: at the next batch, the best epoch so far
+    saved whole with its history and sidecar. A second Ctrl+C quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("stopping at the next batch (the best epoch so far is kept); Ctrl+C again quits "
+              "at once", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _record_test(checkpoint, archive, reporter) -> None:
+    """Evaluate on the archive's test part (never used for training or selection) and record it
+    in the sidecar (``test_accuracy`` and the full evaluation)."""
+    from .evaluate import evaluate_checkpoint
+    from .paths import user_cache_dir
+
+    record, _, _ = evaluate_checkpoint(checkpoint, Path(archive), "test", reporter,
+                                       cache_dir=user_cache_dir())
+    print(f"test accuracy {record['accuracy']:.4f} on {record['images']} images", flush=True)
+
+
+def _record_command_time(checkpoint, seconds: float) -> None:
+    """The whole command's wall time (data loading, training, test evaluation) in the sidecar's
+    metrics as ``command_wall_s``: what a user waited."""
+    from dataclasses import replace
+
+    from .checkpoints import atomic_write_bytes, read_info, sidecar_path
+
+    info = read_info(checkpoint)
+    info = replace(info, metrics={**info.metrics, "command_wall_s": round(seconds, 1)})
+    atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
+    print(f"whole command: {seconds:.0f} s (data loading, training and test evaluation)", flush=True)
