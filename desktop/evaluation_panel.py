@@ -96,7 +96,7 @@ class EvaluationPanel(QWidget):
         splitter.addWidget(self.per_class)
         splitter.addWidget(self.views)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([380, 700])
+        splitter.setSizes([320, 760])  # the matrix's columns need the room more
         saves = QHBoxLayout()
         saves.addWidget(self.summary, 1)
         saves.addWidget(self.save_json)
@@ -280,6 +280,10 @@ class EvaluationPanel(QWidget):
         record, probs, data = self.outcome
         names = record["class_names"]
         picked = self.cell_indices(index.row(), index.column())
+        if not len(picked):  # no window of nothing: the status line says so
+            self.status.setText(f"No {names[index.row()]} image was predicted as "
+                                f"{names[index.column()]}.")
+            return
         picked = picked[np.argsort(-probs[picked].max(1), kind="stable")]  # most confident first
         title = (f"{names[index.row()]} predicted as {names[index.column()]}: "
                  f"{len(picked)} image(s)")

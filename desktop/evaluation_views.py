@@ -26,10 +26,11 @@ class ConfusionModel(QAbstractTableModel):
     def fit_header(self, view) -> None:
         """Stretched columns, cut at the end of a long class name ("automo…", the whole name in
         the tooltip) instead of losing its first letters; a column is never narrower than about
-        seven characters, so a many-class matrix scrolls sideways instead."""
+        four characters (ten classes fit a 900-pixel window), so a many-class matrix scrolls
+        sideways instead."""
         header = view.horizontalHeader()
         header.setTextElideMode(Qt.TextElideMode.ElideRight)
-        header.setMinimumSectionSize(header.fontMetrics().horizontalAdvance("airpla…") + 8)
+        header.setMinimumSectionSize(header.fontMetrics().horizontalAdvance("air…") + 8)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.names)

@@ -85,7 +85,7 @@ class GalleryDialog(QDialog):
         text = title if len(images) else f"{title}. Nothing to show."
         hint = "hover an image for its file and top 3" + (
             "; right-click it to show it in the file manager" if root is not None else "")
-        layout.addWidget(QLabel(f"{text}  ({hint})", wordWrap=True))
+        layout.addWidget(QLabel(f"{text} ({hint})" if len(images) else text, wordWrap=True))
         layout.addWidget(self.view, 1)
         if root is not None:
             self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

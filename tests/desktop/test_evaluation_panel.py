@@ -79,13 +79,20 @@ def test_confusion_matrix_cell_opens_exactly_its_images(qtbot, make_window, tiny
     assert panel.summary.text().startswith("eval: ")  # whose result this is
     # a double-click (clicked, then activated) opens one gallery, not two
     from desktop.gallery import GalleryDialog
-    index = panel.confusion.model().index(0, 0)
+    index = panel.confusion.model().index(*(int(v) for v in np.argwhere(matrix > 0)[0]))
     panel.confusion.clicked.emit(index)  # what a double-click sends: clicked, then activated
     panel.confusion.activated.emit(index)
     shown = [w for w in QApplication.topLevelWidgets()
              if isinstance(w, GalleryDialog) and w.isVisible()]
     assert len(shown) == 1
     shown[0].close()
+    # a cell of no images opens no empty window: the status line says so
+    row, col = np.argwhere(matrix == 0)[0]
+    names = info.class_names
+    panel.open_cell(panel.confusion.model().index(int(row), int(col)))
+    assert panel.status.text() == f"No {names[row]} image was predicted as {names[col]}."
+    assert not [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, GalleryDialog) and w.isVisible()]
 
 
 def test_the_evaluate_tab_picks_any_checkpoint_and_stores_the_result_with_it(
@@ -160,7 +167,8 @@ def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkp
     panel = panel_on_shapes(make_window, tiny_checkpoint, tmp_path, copy_of_tiny)
     with qtbot.waitSignal(panel.evaluated, timeout=WAIT):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
-    index = panel.confusion.model().index(0, 0)
+    cell = np.argwhere(panel.confusion_model.matrix > 0)[0]  # a cell with images
+    index = panel.confusion.model().index(int(cell[0]), int(cell[1]))
     for _ in range(2):  # closed (and deleted by Qt), then the same cell again
         panel.confusion.clicked.emit(index)
         gallery = panel.gallery
