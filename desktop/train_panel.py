@@ -104,7 +104,9 @@ class TrainPanel(QWidget):
         path = path or self.data_view.path()
         if self.controller.running():
             return
-        if not path:  # Check pressed with nothing to check: say what it needs
+        if not path:  # Check pressed with nothing to check: nothing stays ready, say what it needs
+            self.forget_checked_data()
+            self._update_transfer_note()
             self.data_view.show_idle("Nothing to check yet: choose the data with Archive… or "
                                      "Folder…, or type its path above.")
             return

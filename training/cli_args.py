@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--teacher", dest="teachers", action="append", metavar="CHECKPOINT",
                    help="distil this checkpoint (repeat for an ensemble): the teachers' averaged "
                    "probabilities on each augmented image join the targets")
-    t.add_argument("--distill", type=float,
+    t.add_argument("--distill", type=_unit,
                    help="share of the teachers' probabilities in each target (default 0.5)")
     t.add_argument("--cutout", type=_count, help="side of the random cutout square, pixels")
     t.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None)
@@ -114,6 +114,10 @@ def _number(text: str, kind, ok, wanted: str):
     if not ok(value):
         raise argparse.ArgumentTypeError(f"{text} is not {wanted}")
     return value
+
+
+def _unit(text: str) -> float:
+    return _number(text, float, lambda v: 0 <= v <= 1, "a share from 0 to 1")
 
 
 def _positive(text: str) -> int:

@@ -34,14 +34,11 @@ def cmd_train(args) -> int:
     started = time.perf_counter()
     recipe = args.recipe or ("fine-tune" if args.parent else "fast")
     config = TrainConfig(**RECIPES[recipe])
-    stop = CancelFlag()
-    reporter = PrintReporter(cancel=stop)
-    with _ctrl_c_stops(stop):
-        return _train(args, config, reporter, started)
+    return _train(args, config, PrintReporter(cancel=CancelFlag()), started)
 
 
 def _train(args, config, reporter, started: float) -> int:
-    from .backups import resumed_out
+    from .backups import completed_epochs, resumed_out
     from .checkpoints import CheckpointError, now_iso, read_info
     from .data import DataError
     from .library import run_name
@@ -78,10 +75,12 @@ def _train(args, config, reporter, started: float) -> int:
         for name, reason in data.skipped:
             print(f"skipped {name}: {reason}", file=sys.stderr)
         print(f"training on {len(data)} images, {len(data.class_names)} classes -> {out}", flush=True)
-        result = train(data, config, out, reporter, parent=args.parent, backup_dir=args.backup,
-                       command=command, fine_tune="head" if args.head_only else "full",
-                       tensorboard_dir=args.tensorboard)
-        interrupted = reporter.cancelled()
+        with _ctrl_c_stops(reporter.cancel):  # (elsewhere Ctrl+C ends the command at once)
+            result = train(data, config, out, reporter, parent=args.parent,
+                           backup_dir=args.backup, command=command,
+                           fine_tune="head" if args.head_only else "full",
+                           tensorboard_dir=args.tensorboard)
+        interrupted = result.info.config.get("stopped") == "user"
         if Path(args.data).is_file() and not args.no_test and not interrupted:
             _record_test(result.checkpoint, args.data, reporter)
         _record_command_time(result.checkpoint, time.perf_counter() - started)
@@ -95,7 +94,9 @@ def _train(args, config, reporter, started: float) -> int:
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     if interrupted:
         epoch = result.info.metrics.get("best_epoch")
-        print(f"interrupted: stopped by Ctrl+C; kept its best epoch so far ({epoch})",
+        again = (f"; the same command goes on from epoch {completed_epochs(args.backup) + 1}"
+                 if args.backup and completed_epochs(args.backup) else "")
+        print(f"interrupted: stopped by Ctrl+C; kept its best epoch so far ({epoch}){again}",
               file=sys.stderr)
         return 130
     return 0

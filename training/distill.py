@@ -10,7 +10,7 @@ from .checkpoints import load_checkpoint
 from .data import DataError, ImageSet
 from .predict import probabilities
 from .preprocessing import Preprocessing
-from .splits import held_out_by
+from .splits import held_out_by, split_is_clean
 
 
 def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
@@ -25,8 +25,10 @@ def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
         model, info = load_checkpoint(path)
         if fingerprint and info.data_fingerprint == fingerprint and held_out[1] > 0:
             seed, share = held_out_by(info)
-            if (seed, share) != tuple(held_out):
-                theirs = (f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
+            if (seed, share) != tuple(held_out) or not split_is_clean(info):
+                theirs = ("it started from one that trained on all of it" if share > 0
+                          and (seed, share) == tuple(held_out) else
+                          f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
                           else "it held none out")
                 raise DataError(f"teacher {Path(path).name} trained on images this run holds "
                                 f"out for validation ({theirs})")

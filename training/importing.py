@@ -128,6 +128,9 @@ def _imported_info(source: Path, model, class_names) -> CheckpointInfo:
             raise CheckpointError(f"cannot read sidecar: {exc}") from None
     count = int(model.output_shape[-1])
     names = tuple(class_names) if class_names else tuple(f"class {i + 1}" for i in range(count))
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise CheckpointError(f"each class needs its own name: {', '.join(twice)} is named twice")
     from .preprocessing import Preprocessing
     h, w = model.input_shape[1:3]
     return CheckpointInfo(class_names=names, input_shape=tuple(model.input_shape[1:]),

@@ -127,5 +127,12 @@ def held_out_by(info) -> tuple[int, float]:
             float(share) if _is_share(share) else 0.0)
 
 
+def split_is_clean(info) -> bool:
+    """Whether the split checkpoint ``info`` held out was never trained on by an ancestor (a
+    fine-tune of a parent that trained on all of its data records ``clean: false``)."""
+    used = info.config.get("split")
+    return not (isinstance(used, dict) and used.get("clean") is False)
+
+
 def _is_share(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1

@@ -19,7 +19,7 @@ from .backups import claim_backup, completed_epochs, finished_epochs_backup, rep
 from .callbacks import RunHistory, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
-from .splits import held_out_by, split
+from .splits import held_out_by, split, split_is_clean
 from .distill import teachers
 from .model import architecture_of, copy_weights, network
 from .optim import make_optimizer
@@ -98,7 +98,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                         "fine_tune": fine_tune,
                         "split": {"seed": split_seed, "val_fraction": split_share,
                                   "from_parent": (split_seed, split_share)
-                                  != (config.seed, config.val_fraction)}},
+                                  != (config.seed, config.val_fraction),
+                                  "clean": _clean_split(parent_info, fingerprint)}},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup, first_epoch = _open_backup(backup_dir, base, config, fine_tune, parent, out)
@@ -130,7 +131,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
               batch_size=config.batch_size, callbacks=callbacks, verbose=0,
               shuffle=False)  # the batches shuffle themselves, the same way on resume
     info = _finished(keeper, val_set, progress.stopped, first_epoch)
-    if backup is not None:
+    if backup is not None and not progress.stopped:  # a stopped run may be resumed from it
         import shutil
         shutil.rmtree(backup, ignore_errors=True)
     return TrainResult(out, info, progress.stopped or history.diverged())
@@ -171,6 +172,14 @@ def _held_out(config: TrainConfig, parent_info, fingerprint: str) -> tuple[int, 
         if parents_share > 0:  # (one trained on all of it leaves nothing clean to keep)
             return parents_seed, parents_share
     return config.seed, config.val_fraction
+
+
+def _clean_split(parent_info, fingerprint: str) -> bool:
+    """Whether no ancestor trained on this run's validation images: false when a parent on the
+    same data held none out (then it saw them all) or its own split was not clean."""
+    if parent_info is None or parent_info.data_fingerprint != fingerprint:
+        return True
+    return held_out_by(parent_info)[1] > 0 and split_is_clean(parent_info)
 
 
 def _built(config: TrainConfig, class_names, train_set: ImageSet, source, parent_info,

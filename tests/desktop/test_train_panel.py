@@ -106,6 +106,15 @@ def test_a_failed_check_leaves_nothing_said_about_the_data_checked_before(
     qtbot.waitUntil(lambda: "Cannot train on this" in panel.data_view.status.text(), timeout=WAIT)
     assert "classes differ" not in panel.form.transfer_note.text()
     assert panel.estimate_label.text() == ""
+    # nor does Check with the box emptied leave the fruit ready to train
+    panel.data_view.path_edit.setText(str(tmp_path / "fruit"))
+    qtbot.mouseClick(panel.data_view.check_button, Qt.MouseButton.LeftButton)
+    wait_checked(qtbot, panel)
+    qtbot.waitUntil(panel.start_button.isEnabled, timeout=WAIT)
+    panel.data_view.path_edit.setText("")
+    qtbot.mouseClick(panel.data_view.check_button, Qt.MouseButton.LeftButton)
+    assert not panel.start_button.isEnabled() and panel.controller.data is None
+    assert panel.data_view.status.text().startswith("Nothing to check yet")
 
 
 def test_a_run_draws_the_chart_and_its_checkpoint_becomes_the_active_model(

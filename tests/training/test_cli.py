@@ -51,7 +51,8 @@ def test_usage_error_exits_2():
     (("train", "--data", "x", "--lr", "-1"), "-1 is not a number of at least 0"),
     (("train", "--data", "x", "--lr", "nan"), "nan is not a number of at least 0"),
     (("train", "--data", "x", "--widths", "abc"), "abc is not three channel counts"),
-    (("predict", "x.png", "--top-k", "0"), "0 is not a whole number of at least 1")])
+    (("predict", "x.png", "--top-k", "0"), "0 is not a whole number of at least 1"),
+    (("train", "--data", "x", "--distill", "2"), "2 is not a share from 0 to 1")])
 def test_numbers_out_of_range_are_usage_errors_before_any_work(args, said):
     proc = run_cli(*args)  # (a traceback, a NaN story, or a run that trained on nonsense)
     assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr
@@ -155,10 +156,10 @@ def test_a_run_killed_after_its_first_epoch_resumes_from_epoch_2(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_a_run_as_the_apps_stop_does_keeping_its_best_epoch_whole(tmp_path):
     data = make_class_folders(tmp_path / "colours", n=300, size=32)
-    out = tmp_path / "run.keras"
+    out, backup = tmp_path / "run.keras", tmp_path / "backup"
     proc = subprocess.Popen([sys.executable, "-m", "training", "train", "--data", str(data),
                              "--epochs", "200", "--batch-size", "16", "--widths", "8,16,16",
-                             "--precision", "float32", "--out", str(out)],
+                             "--precision", "float32", "--out", str(out), "--backup", str(backup)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -171,6 +172,9 @@ def test_ctrl_c_stops_a_run_as_the_apps_stop_does_keeping_its_best_epoch_whole(t
     _, info = load_checkpoint(out)  # whole: history beside it, and its sidecar says how it ended
     assert info.config["stopped"] == "user" and info.config["epochs_run"] < 200
     assert (tmp_path / "run.history.csv").is_file() and f"saved {out}" in stdout
+    from training.backups import completed_epochs  # and the same command goes on from there
+    assert completed_epochs(backup) >= 1
+    assert f"the same command goes on from epoch {completed_epochs(backup) + 1}" in stderr
 
 
 def test_a_folder_without_images_gets_a_reason_and_nothing_classified_exits_1(tmp_path):

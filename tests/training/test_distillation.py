@@ -100,4 +100,9 @@ def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_pa
     everything = train(data, replace(TINY, epochs=1, val_fraction=0.0), tmp_path / "all.keras")
     with pytest.raises(DataError, match=r"\(it held none out\)"):
         train(data, replace(TINY, teachers=(str(everything.checkpoint),)), tmp_path / "x.keras")
+    # nor one fine-tuned, with this run's split, from a parent that trained on all of it
+    child = train(data, replace(TINY, epochs=1), tmp_path / "child.keras",
+                  parent=everything.checkpoint).checkpoint
+    with pytest.raises(DataError, match=r"\(it started from one that trained on all of it\)"):
+        train(data, replace(TINY, teachers=(str(child),)), tmp_path / "x.keras")
 

@@ -96,6 +96,10 @@ def test_import_without_sidecar_names_classes(tmp_path):
     assert read_info(named).class_names == ("cat", "dog", "cow")
     with pytest.raises(CheckpointError, match="3 outputs but the sidecar names 2"):
         import_checkpoint(source, tmp_path / "lib", ("cat", "dog"))
+    before = sorted(p.name for p in (tmp_path / "lib").iterdir())
+    with pytest.raises(CheckpointError, match="cat is named twice"):  # (imported, then unreadable)
+        import_checkpoint(source, tmp_path / "lib", ("cat", "dog", "cat"))
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == before
 
 
 def lambda_model():
