@@ -181,7 +181,7 @@ class CheckpointStore(QObject):
         folder) live in the user folder; show them with it."""
         if entry.info is None:
             return entry
-        from training.evaluate import overlay_path, stored_evaluations
+        from training.evaluation_store import overlay_path, stored_evaluations
         overlay = overlay_path(entry.path, self.overlays, entry.info)
         if not entry.bundled and not overlay.is_file():
             return entry

@@ -169,7 +169,8 @@ class EvaluationPanel(QWidget):
 
     def start(self) -> Job | None:
         """Evaluate in the background; returns the job (tests wait on its signals)."""
-        from training.evaluate import evaluate_checkpoint, overlay_for
+        from training.evaluate import evaluate_checkpoint
+        from training.evaluation_store import overlay_for
         data = self.path_edit.text().strip()
         if self.checkpoint is None or not data:
             self._fail("Choose the data to evaluate on first.")

@@ -59,7 +59,8 @@ def cmd_evaluate(args) -> int:
     """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
     from .checkpoints import CheckpointError, pending_sidecar_path, sidecar_path
     from .data import DataError
-    from .evaluate import evaluate_checkpoint, overlay_for, write_report
+    from .evaluate import evaluate_checkpoint, write_report
+    from .evaluation_store import overlay_for
     from .paths import bundled_checkpoint, user_cache_dir
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())

@@ -180,13 +180,13 @@ def test_a_gallery_closed_and_opened_again_works(qtbot, make_window, tiny_checkp
 def test_an_evaluation_of_a_read_only_checkpoint_is_listed_with_it(qtbot, make_window,
                                                                      tiny_checkpoint, tmp_path,
                                                                      monkeypatch):
-    import training.evaluate
+    import training.evaluation_store
     from training.paths import user_evaluations_dir
     picked = user_checkpoint("on a read-only disk", ("red", "green", "blue"))
     before = sidecar_path(picked).read_bytes()
     # as for a read-only sidecar (the tests run as root, for whom chmod does not stop writes)
-    monkeypatch.setattr(training.evaluate, "overlay_for", lambda checkpoint: (
-        training.evaluate.overlay_path(checkpoint, user_evaluations_dir())))
+    monkeypatch.setattr(training.evaluation_store, "overlay_for", lambda checkpoint: (
+        training.evaluation_store.overlay_path(checkpoint, user_evaluations_dir())))
     window = make_window(tiny_checkpoint)
     window.evaluate_checkpoint(picked)
     panel = window.evaluation_panel

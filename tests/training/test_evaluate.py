@@ -94,7 +94,7 @@ def test_a_result_is_not_stored_on_a_checkpoint_that_changed_while_it_was_evalua
     from dataclasses import replace
 
     from training.checkpoints import atomic_write_bytes, read_info, sidecar_path
-    from training.evaluate import store_evaluation
+    from training.evaluation_store import store_evaluation
     from training.model import build_model
     from training.checkpoints import CheckpointError, CheckpointInfo, save_checkpoint
     path = save_checkpoint(build_model(2, widths=(4, 8, 8), stem=4),
@@ -191,8 +191,8 @@ def test_a_folder_reached_through_a_link_keeps_the_links_name(tmp_path):
 
 def test_a_result_too_big_for_the_sidecar_is_shown_but_not_kept(tmp_path, checkpoint, capsys,
                                                                   monkeypatch):
-    import training.evaluate
-    monkeypatch.setattr(training.evaluate, "MAX_SIDECAR_CHARS", 3000)  # (1,000 classes' matrix)
+    import training.evaluation_store
+    monkeypatch.setattr(training.evaluation_store, "MAX_SIDECAR_CHARS", 3000)  # (1,000 classes' matrix)
     data = make_class_folders(tmp_path / "colours", n=2)
     before = read_info(checkpoint).evaluations  # (the shared tiny checkpoint may have some)
     assert main(["evaluate", "--data", str(data), "--checkpoint", str(checkpoint)]) == 0

@@ -9,8 +9,9 @@ import pytest
 from training.checkpoints import (CheckpointError, CheckpointInfo, load_checkpoint, read_info,
                                   save_checkpoint, sidecar_path)
 from training.data import ImageSet
-from training.evaluate import (align_classes, evaluate_checkpoint, overlay_path, store_evaluation,
-                               stored_evaluations, summarize, to_csv, validation_part, write_report)
+from training.evaluate import (align_classes, evaluate_checkpoint, summarize, to_csv,
+                               validation_part, write_report)
+from training.evaluation_store import overlay_path, store_evaluation, stored_evaluations
 from training.compare import compare
 from training.importing import import_checkpoint
 from training.library import (list_checkpoints, rename_checkpoint,
