@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m desktop", description="Pixel Classifier")
     parser.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
     parser.add_argument("--self-test", action="store_true",
-                        help="classify the bundled sample image, print the result and exit")
+                        help="classify the bundled sample image, train one epoch on a generated "
+                        "3-class set and classify with the result (in a scratch folder unless "
+                        "PIXELCLASSIFIER_HOME is set); print the results and exit")
     parser.add_argument("--install-desktop-entry", action="store_true",
                         help="Linux: add the app to the applications menu (per user) and exit")
     parser.add_argument("files", nargs="*", help="images or folders to open at start")

@@ -67,7 +67,7 @@ class ExportResult:
         p = self.parity
         needs = f"{p['min_agreement']:.0%} top-1 agreement"
         if p.get("max_allowed_diff") is not None:
-            needs += f" and probabilities within {p['max_allowed_diff']:.0e}"
+            needs += f" and probabilities within {p['max_allowed_diff']:g}"
         verdict = "OK" if self.ok else f"PARITY FAILED (needs {needs}; do not ship it)"
         if not self.ok and p["sample"] == SYNTHETIC:
             verdict += ("; synthetic images are ambiguous to a trained model, so check again "
