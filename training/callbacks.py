@@ -78,7 +78,9 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
 
         def __init__(self):
             super().__init__()
-            self.best = history.best("val_accuracy" if has_val else "accuracy")
+            # a resumed run whose checkpoint is gone (renamed, deleted) saves its next epoch
+            self.best = (history.best("val_accuracy" if has_val else "accuracy")
+                         if history.out.is_file() else -1.0)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -104,7 +106,7 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
     callbacks = [progress, keras.callbacks.TerminateOnNaN(), KeepBest()]
     if config.lookahead:
         state = history.backup / "lookahead.npz" if history.backup is not None else None
-        callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay,
+        callbacks.insert(0, Lookahead(config.lookahead, config.lookahead_decay, progress,
                                       steps * config.epochs, state))
     if config.patience and has_val:
         callbacks.append(ResumedEarlyStopping("val_accuracy", patience=config.patience,
@@ -112,7 +114,7 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
     return callbacks, progress
 
 
-def Lookahead(every: int, decay: float, total_steps: int, state: Path | None = None):
+def Lookahead(every: int, decay: float, progress, total_steps: int, state: Path | None = None):
     """airbench's lookahead, as a Keras callback: every ``every`` steps the weights (batch norm
     statistics included) move into an exponential average of themselves and are replaced by it.
     The average's decay per sync is ``decay ** every`` times the run's progress cubed, so early
@@ -152,6 +154,9 @@ def Lookahead(every: int, decay: float, total_steps: int, state: Path | None = N
             return average if [a.shape for a in average] == shapes else None
 
         def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("loss")
+            if progress.stopped or (loss is not None and not math.isfinite(float(loss))):
+                return  # an epoch the backup does not keep: nor its average
             if state is not None and self.average is not None:
                 buffer = io.BytesIO()
                 np.savez(buffer, step=self.step,

@@ -74,6 +74,8 @@ def load_cifar10_batches(folder: str | os.PathLike, part: str = "train",
             raise DataError("batches.meta: unexpected content (no list of label_names)")
         class_names = tuple(n.decode("utf-8", "replace") if isinstance(n, bytes) else n
                             for n in names)
+        if len(set(class_names)) != len(class_names):
+            raise DataError("batches.meta: unexpected content (a label name given twice)")
     files = (sorted(folder.glob("data_batch_*")) if part == "train" else
              [folder / "test_batch"] if (folder / "test_batch").is_file() else [])
     if not files:

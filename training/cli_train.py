@@ -81,7 +81,8 @@ def _train(args, config, reporter, started: float) -> int:
                            fine_tune="head" if args.head_only else "full",
                            tensorboard_dir=args.tensorboard)
         interrupted = result.info.config.get("stopped") == "user"
-        if Path(args.data).is_file() and not args.no_test and not interrupted:
+        late = reporter.cancelled() and not interrupted  # Ctrl+C after its last batch
+        if Path(args.data).is_file() and not args.no_test and not reporter.cancelled():
             _record_test(result.checkpoint, args.data, reporter)
         _record_command_time(result.checkpoint, time.perf_counter() - started)
     except Cancelled as exc:  # Ctrl+C before an epoch was saved
@@ -92,6 +93,11 @@ def _train(args, config, reporter, started: float) -> int:
         return 1
     stem = result.checkpoint.with_suffix("")
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
+    if late:
+        skipped = ("; its test-part evaluation was skipped"
+                   if Path(args.data).is_file() and not args.no_test else "")
+        print(f"interrupted: the run had finished and is saved whole{skipped}", file=sys.stderr)
+        return 130
     if interrupted:
         epoch = result.info.metrics.get("best_epoch")
         again = (f"; the same command goes on from epoch {completed_epochs(args.backup) + 1}"

@@ -26,7 +26,7 @@ def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
         if fingerprint and info.data_fingerprint == fingerprint and held_out[1] > 0:
             seed, share = held_out_by(info)
             if (seed, share) != tuple(held_out) or not split_is_clean(info):
-                theirs = ("it started from one that trained on all of it" if share > 0
+                theirs = ("it descends from a run that trained on some of them" if share > 0
                           and (seed, share) == tuple(held_out) else
                           f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
                           else "it held none out")

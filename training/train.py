@@ -99,7 +99,9 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                         "split": {"seed": split_seed, "val_fraction": split_share,
                                   "from_parent": (split_seed, split_share)
                                   != (config.seed, config.val_fraction),
-                                  "clean": _clean_split(parent_info, fingerprint)}},
+                                  "clean": _clean_split(parent_info, fingerprint,
+                                                        (split_seed, split_share)),
+                                  "ancestors": _ancestors(parent_info)}},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup, first_epoch = _open_backup(backup_dir, base, config, fine_tune, parent, out)
@@ -144,6 +146,8 @@ def _check_arguments(data: ImageSet, config: TrainConfig, fine_tune: str) -> Non
         raise ValueError(f"distill must be between 0 and 1, not {config.distill}")
     if len(data.class_names) < 2 or len(np.unique(data.labels)) < 2:
         raise DataError("training needs images of at least two classes")
+    if len(set(data.class_names)) != len(data.class_names):  # (its sidecar would be refused)
+        raise DataError("two classes have the same name")
 
 
 def _start(parent, data: ImageSet, config: TrainConfig, preprocessing: Preprocessing,
@@ -174,12 +178,28 @@ def _held_out(config: TrainConfig, parent_info, fingerprint: str) -> tuple[int, 
     return config.seed, config.val_fraction
 
 
-def _clean_split(parent_info, fingerprint: str) -> bool:
-    """Whether no ancestor trained on this run's validation images: false when a parent on the
-    same data held none out (then it saw them all) or its own split was not clean."""
-    if parent_info is None or parent_info.data_fingerprint != fingerprint:
+def _ancestors(parent_info) -> list:
+    """The data and held-out split of every run this one descends from, oldest first:
+    ``[fingerprint, seed, share]`` each (a parent made before they were recorded: itself only)."""
+    if parent_info is None:
+        return []
+    used = parent_info.config.get("split")
+    theirs = used.get("ancestors") if isinstance(used, dict) else None
+    known = [list(a) for a in theirs if isinstance(a, list) and len(a) == 3] if isinstance(
+        theirs, list) else []
+    return known + [[parent_info.data_fingerprint, *held_out_by(parent_info)]]
+
+
+def _clean_split(parent_info, fingerprint: str, held_out: tuple[int, float]) -> bool:
+    """Whether no ancestor trained on this run's validation images: each one on the same data
+    held out this very split (one that held none out saw them all; another split, some), and a
+    parent on this data recorded its own split clean."""
+    if parent_info is None:
         return True
-    return held_out_by(parent_info)[1] > 0 and split_is_clean(parent_info)
+    if parent_info.data_fingerprint == fingerprint and not split_is_clean(parent_info):
+        return False
+    return all(data != fingerprint or (share > 0 and (seed, share) == tuple(held_out))
+               for data, seed, share in _ancestors(parent_info))
 
 
 def _built(config: TrainConfig, class_names, train_set: ImageSet, source, parent_info,

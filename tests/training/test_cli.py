@@ -177,6 +177,28 @@ def test_ctrl_c_stops_a_run_as_the_apps_stop_does_keeping_its_best_epoch_whole(t
     assert f"the same command goes on from epoch {completed_epochs(backup) + 1}" in stderr
 
 
+def test_ctrl_c_after_the_last_batch_keeps_the_whole_run_and_says_so(tmp_path, capsys,
+                                                                     monkeypatch):
+    import training.train
+    from training.__main__ import main
+
+    real = training.train.train
+
+    def then_ctrl_c(*args, **kwargs):  # the run ends, then Ctrl+C arrives (while it saves)
+        result = real(*args, **kwargs)
+        args[3].cancel.set()
+        return result
+
+    monkeypatch.setattr(training.train, "train", then_ctrl_c)
+    data = make_class_folders(tmp_path / "colours", n=12, size=32)
+    out = tmp_path / "run.keras"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--widths", "4,8,8",
+                 "--precision", "float32", "--out", str(out)]) == 130
+    assert "interrupted: the run had finished and is saved whole" in capsys.readouterr().err
+    from training.checkpoints import read_info
+    assert read_info(out).metrics["command_wall_s"] > 0  # (exit 1, "error: cancelled", on an archive)
+
+
 def test_a_folder_without_images_gets_a_reason_and_nothing_classified_exits_1(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")

@@ -68,6 +68,14 @@ def test_pickles_with_unexpected_content_give_a_reason(tmp_path, content, reason
         load_cifar10_batches(folder, "train")
 
 
+def test_label_names_given_twice_are_refused_before_training(tmp_path):
+    folder = write_batches(tmp_path / "batches")
+    with open(folder / "batches.meta", "wb") as f:  # both decode to "\ufffdcat"
+        pickle.dump({b"label_names": [b"\xffcat", b"\xfecat"]}, f)
+    with pytest.raises(DataError, match="a label name given twice"):  # (it trained, then the
+        load_cifar10_batches(folder, "train")                       # sidecar was refused)
+
+
 def test_truncated_pickle_gives_a_reason(tmp_path):
     folder = write_batches(tmp_path / "batches")
     (folder / "data_batch_1").write_bytes((folder / "data_batch_1").read_bytes()[:500])

@@ -103,6 +103,13 @@ def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_pa
     # nor one fine-tuned, with this run's split, from a parent that trained on all of it
     child = train(data, replace(TINY, epochs=1), tmp_path / "child.keras",
                   parent=everything.checkpoint).checkpoint
-    with pytest.raises(DataError, match=r"\(it started from one that trained on all of it\)"):
+    descends = r"\(it descends from a run that trained on some of them\)"
+    with pytest.raises(DataError, match=descends):
         train(data, replace(TINY, teachers=(str(child),)), tmp_path / "x.keras")
+    # however far back: the all-data run, a fine-tune of it on other images, then one back here
+    elsewhere = train(colour_set(seed=4), replace(TINY, epochs=1), tmp_path / "e.keras",
+                      parent=everything.checkpoint).checkpoint
+    back = train(data, replace(TINY, epochs=1), tmp_path / "back.keras", parent=elsewhere).checkpoint
+    with pytest.raises(DataError, match=descends):
+        train(data, replace(TINY, teachers=(str(back),)), tmp_path / "x.keras")
 

@@ -1,5 +1,7 @@
 """The network's airbench options: a whitening first layer that really whitens, and a checkpoint
 whose architecture is read back exactly (fine-tuning rebuilds the same network)."""
+from types import SimpleNamespace
+
 import numpy as np
 
 from training.model import whitening_kernel
@@ -66,7 +68,8 @@ def test_lookahead_pulls_weights_into_their_average_more_as_the_run_goes_on():
     model.optimizer.build(model.trainable_variables)
     kernel = model.weights[0]
     kernel.assign(np.zeros((2, 1), np.float32))
-    callback = Lookahead(every=2, decay=0.5, total_steps=4)
+    callback = Lookahead(every=2, decay=0.5, progress=SimpleNamespace(stopped=False),
+                         total_steps=4)
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_train_batch_begin(0)  # the average starts from the weights the run starts with

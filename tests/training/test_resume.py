@@ -129,6 +129,31 @@ def test_a_resumed_run_with_lookahead_ends_with_the_weights_of_one_never_interru
         [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
 
 
+def test_a_stopped_run_with_lookahead_resumes_as_if_never_interrupted(tmp_path):
+    config = replace(TINY, lookahead=2, lookahead_decay=0.9)
+    whole = RecordingReporter()
+    train(colour_set(), config, tmp_path / "whole.keras", whole)
+    backup = tmp_path / "backup"
+    stopped = RecordingReporter(cancel_after_batches=4)  # Stop in epoch 2, after its 1st batch
+    assert train(colour_set(), config, tmp_path / "run.keras", stopped, backup_dir=backup).stopped_early
+    resumed = RecordingReporter()  # the average the cut-short epoch moved is not the one kept
+    train(colour_set(), config, tmp_path / "run.keras", resumed, backup_dir=backup)
+    assert [b["loss"] for b in resumed.batches] == pytest.approx(
+        [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
+
+
+def test_a_resumed_run_whose_checkpoint_went_meanwhile_saves_a_new_one(tmp_path):
+    from training.checkpoints import sidecar_path
+    backup, out = tmp_path / "backup", tmp_path / "run.keras"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, out, CrashingReporter(3), backup_dir=backup)
+    out.unlink()  # renamed or deleted in the library since
+    sidecar_path(out).unlink()
+    result = train(colour_set(), TINY, out, RecordingReporter(), backup_dir=backup)
+    assert result.checkpoint.is_file()  # (it failed: "the loss was NaN from the start")
+    assert result.info.metrics["best_epoch"] == 3
+
+
 @pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
 def test_a_damaged_lookahead_average_starts_anew_and_the_run_still_resumes(tmp_path, damage):
     config = replace(TINY, lookahead=2, lookahead_decay=0.9)

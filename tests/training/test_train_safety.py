@@ -68,7 +68,8 @@ def test_a_fine_tune_on_its_parents_data_keeps_the_parents_validation_images(tmp
     child = train(data, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "child.keras",
                   parent=parent.checkpoint)
     info = read_info(child.checkpoint)
-    assert info.config["split"] == {"seed": 0, "val_fraction": 0.25, "from_parent": True}
+    assert {k: info.config["split"][k] for k in ("seed", "val_fraction", "from_parent", "clean")} \
+        == {"seed": 0, "val_fraction": 0.25, "from_parent": True, "clean": True}
     assert info.metrics["val_images"] == parent.info.metrics["val_images"]
     from training.evaluate import validation_part  # the Evaluate tab's "validation split"
     assert len(validation_part(data, info)) == info.metrics["val_images"]  # and calibrate's
