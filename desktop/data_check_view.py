@@ -131,9 +131,13 @@ class DataCheckView(QGroupBox):
         if self.check is None:
             return
         from training.splits import validation_take
-        held = sum(validation_take(c, val_fraction) for c in self.check.counts)
-        self.split_label.setText(f"Split: {self.check.total - held:,} for training, {held:,} held "
-                                 "out for validation (stratified by class)")
+        exact = abs(val_fraction - self.check.val_fraction) < 1e-9  # what Check counted
+        held = (self.check.val_images if exact
+                else sum(validation_take(c, val_fraction) for c in self.check.counts))
+        self.split_label.setText(f"Split: {self.check.total - held:,} for training, "
+                                 f"{'' if exact else 'about '}{held:,} held out for validation "
+                                 "(a share of each class; an image keeps its side when images "
+                                 "are added)")
         # the split's own warning follows the share chosen now, not the one checked with
         warnings = self.check.warnings_at(val_fraction)
         self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))

@@ -51,8 +51,7 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
         first = first_label.setdefault(_key(image), int(label))
         conflicting += first != int(label)
     duplicates = len(data) - len(first_label)
-    val_images = int(_held_out(data, val_fraction, seed).sum()) if duplicates else sum(
-        validation_take(c, val_fraction) for c in counts)
+    val_images = int(_held_out(data, val_fraction, seed).sum())
     warnings = []
     small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
     if small:
@@ -86,23 +85,39 @@ def validation_take(count: int, fraction: float) -> int:
     return min(int(round(count * fraction)), max(count - 1, 0))
 
 
-def split(data: ImageSet, fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Stratified split into (train, validation); each class keeps at least one training image.
-    A drawn validation image with an exact copy among the training images is trained on
-    instead: a copy would be judged on pixels the network learnt (validation only shrinks, so
-    images an earlier split held out stay held out)."""
-    held_out = _held_out(data, fraction, seed)
+def split(data: ImageSet, fraction: float, seed: int,
+          by_content: bool = True) -> tuple[ImageSet, ImageSet]:
+    """Split into (train, validation), about ``fraction`` of each class held out, at least one
+    image of each class on either side where it has two.
+
+    ``by_content`` (runs made since 2026-11-26): each image's side follows from its pixels and
+    ``seed`` alone, so images added to a data set later never pull an earlier one into
+    validation: a fine-tune on the grown data, with its parent's seed and share, validates on
+    no image its parent trained on. Otherwise (older checkpoints): a seeded per-class shuffle,
+    which any change to the data reshuffles. Either way a held-out image with an exact copy
+    among the training images is trained on instead (validation only shrinks, so what an
+    earlier split held out stays held out)."""
+    held_out = _held_out(data, fraction, seed, by_content)
     return data.subset(np.flatnonzero(~held_out)), data.subset(np.flatnonzero(held_out))
 
 
-def _held_out(data: ImageSet, fraction: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    val_index = []
-    for label in range(len(data.class_names)):
-        members = rng.permutation(np.flatnonzero(data.labels == label))
-        val_index.extend(members[:validation_take(len(members), fraction)])
+def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = True) -> np.ndarray:
     val_mask = np.zeros(len(data), bool)
-    val_mask[np.asarray(val_index, dtype=np.int64)] = True
+    if by_content:
+        draw = np.array([_draw(image, seed) for image in data.images])
+        val_mask = draw < fraction
+        for label in range(len(data.class_names)):
+            members = np.flatnonzero(data.labels == label)
+            held = val_mask[members]
+            if not held.any() and validation_take(len(members), fraction):
+                val_mask[members[np.argmin(draw[members])]] = True  # a small class: one
+            elif held.all() and len(members):
+                val_mask[members[np.argmax(draw[members])]] = False  # one stays to train
+    else:
+        rng = np.random.default_rng(seed)
+        for label in range(len(data.class_names)):
+            members = rng.permutation(np.flatnonzero(data.labels == label))
+            val_mask[members[:validation_take(len(members), fraction)]] = True
     if val_mask.any():
         trained = {_key(data.images[i]) for i in np.flatnonzero(~val_mask)}
         for i in np.flatnonzero(val_mask):
@@ -112,6 +127,18 @@ def _held_out(data: ImageSet, fraction: float, seed: int) -> np.ndarray:
 
 def _key(image: np.ndarray) -> bytes:
     return hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+
+
+def _draw(image: np.ndarray, seed: int) -> float:
+    """A number in [0, 1) fixed by the image's pixels and the seed."""
+    digest = hashlib.blake2b(image.tobytes(), digest_size=8, key=str(seed).encode()[:64]).digest()
+    return int.from_bytes(digest, "little") / 2 ** 64
+
+
+def split_by_content(info) -> bool:
+    """Whether checkpoint ``info``'s run split its data by content (see :func:`split`)."""
+    used = info.config.get("split")
+    return isinstance(used, dict) and used.get("by") == "content"
 
 
 def held_out_by(info) -> tuple[int, float]:

@@ -19,7 +19,7 @@ from .backups import claim_backup, completed_epochs, finished_epochs_backup, rep
 from .callbacks import RunHistory, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
-from .splits import held_out_by, split, split_is_clean
+from .splits import held_out_by, split, split_by_content, split_is_clean
 from .distill import teachers
 from .model import architecture_of, copy_weights, network
 from .optim import make_optimizer
@@ -73,8 +73,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     stop_here_if_asked()
     keras.utils.set_random_seed(config.seed)
     fingerprint = data.fingerprint()
-    split_seed, split_share = _held_out(config, parent_info, fingerprint)
-    train_set, val_set = split(data, split_share, split_seed)
+    split_seed, split_share, by_content = _held_out(config, parent_info, fingerprint)
+    train_set, val_set = split(data, split_share, split_seed, by_content)
     from .hardware import compute_dtype
 
     dtype = compute_dtype(config.precision)
@@ -99,6 +99,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                         "split": {"seed": split_seed, "val_fraction": split_share,
                                   "from_parent": (split_seed, split_share)
                                   != (config.seed, config.val_fraction),
+                                  "by": "content" if by_content else "shuffle",
                                   "clean": _clean_split(parent_info, fingerprint,
                                                         (split_seed, split_share)),
                                   "ancestors": _ancestors(parent_info)}},
@@ -167,15 +168,21 @@ def _start(parent, data: ImageSet, config: TrainConfig, preprocessing: Preproces
             parent_info.preprocessing)
 
 
-def _held_out(config: TrainConfig, parent_info, fingerprint: str) -> tuple[int, float]:
-    """The seed and share of the validation split: the run's own, or, for a fine-tune on its
-    parent's data, the one the parent really held out (its own parent's, for a fine-tune):
-    images it, or its ancestors, trained on never pick or judge the child's epochs."""
-    if parent_info is not None and parent_info.data_fingerprint == fingerprint:
+def _held_out(config: TrainConfig, parent_info, fingerprint: str) -> tuple[int, float, bool]:
+    """The seed, share and kind (by content or not) of the validation split, so that images
+    the parent, or its ancestors, trained on never pick or judge the child's epochs: on the
+    parent's data, the split the parent really held out (its own parent's, for a fine-tune); on
+    other data (the same folder with images added, say) after a parent split by content, its
+    seed and at most its share, which keep each image the parent held out on the same side;
+    else the run's own."""
+    if parent_info is not None:
         parents_seed, parents_share = held_out_by(parent_info)
-        if parents_share > 0:  # (one trained on all of it leaves nothing clean to keep)
-            return parents_seed, parents_share
-    return config.seed, config.val_fraction
+        content = split_by_content(parent_info)
+        if parents_share > 0 and parent_info.data_fingerprint == fingerprint:
+            return parents_seed, parents_share, content
+        if parents_share > 0 and content:  # (one trained on all of it keeps nothing clean)
+            return parents_seed, min(config.val_fraction, parents_share), True
+    return config.seed, config.val_fraction, True
 
 
 def _ancestors(parent_info) -> list:

@@ -76,10 +76,31 @@ def test_a_fine_tune_on_its_parents_data_keeps_the_parents_validation_images(tmp
     grandchild = train(data, replace(TINY, val_fraction=0.5, seed=9), tmp_path / "gc.keras",
                        parent=child.checkpoint)  # its parent's split is its grandparent's
     assert read_info(grandchild.checkpoint).config["split"]["val_fraction"] == 0.25
-    other = ImageSet(data.images[:, :, ::-1].copy(), data.labels, data.class_names)  # other data
-    third = train(other, replace(TINY, val_fraction=0.5, seed=7), tmp_path / "third.keras",
+
+
+def test_a_fine_tune_after_adding_images_validates_on_none_its_parent_trained_on(tmp_path):
+    """The app's loop: train on a folder, add pictures, train again from that checkpoint. Each
+    image's side is fixed by its pixels, so the grown data's validation part holds no image the
+    parent trained on (a reshuffled split held out about 90 % of them)."""
+    from training.splits import split
+    data = colour_set(20)
+    parent = train(data, replace(TINY, val_fraction=0.25, seed=0), tmp_path / "parent.keras")
+    parents_train, _ = split(data, 0.25, 0)
+    more = colour_set(8, seed=11)
+    grown = ImageSet(np.concatenate([data.images, more.images]),
+                     np.concatenate([data.labels, more.labels]), data.class_names)
+    child = train(grown, replace(TINY, val_fraction=0.4, seed=7), tmp_path / "child.keras",
                   parent=parent.checkpoint)
-    assert read_info(third.checkpoint).config["split"]["from_parent"] is False
+    used = read_info(child.checkpoint).config["split"]
+    assert (used["seed"], used["val_fraction"], used["by"]) == (0, 0.25, "content")
+    _, childs_val = split(grown, used["val_fraction"], used["seed"])
+    trained = {image.tobytes() for image in parents_train.images}
+    assert len(childs_val) and not any(image.tobytes() in trained for image in childs_val.images)
+    # on data of its own after a parent that held nothing out: the run's own split
+    everything = train(data, replace(TINY, epochs=1, val_fraction=0.0), tmp_path / "all.keras")
+    own = train(grown, replace(TINY, epochs=1, val_fraction=0.4, seed=7), tmp_path / "own.keras",
+                parent=everything.checkpoint)
+    assert read_info(own.checkpoint).config["split"]["from_parent"] is False
 
 
 def test_an_extracted_archive_root_is_not_read_as_two_classes_train_and_test(tmp_path):
