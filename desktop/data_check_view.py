@@ -24,6 +24,7 @@ class DataCheckView(QGroupBox):
     def __init__(self, parent=None) -> None:
         super().__init__("Data", parent)
         self.check = None  # the last DataCheck shown
+        self.from_checkpoint = False  # a fine-tune keeps its parent's split: counts are "about"
         self.path_edit = QLineEdit(placeholderText="CIFAR-10 archive, batches folder or class folders")
         self.path_edit.setAccessibleName("Training data path")
         self.archive_button = QPushButton("Archive…")
@@ -131,7 +132,8 @@ class DataCheckView(QGroupBox):
         if self.check is None:
             return
         from training.splits import validation_take
-        exact = abs(val_fraction - self.check.val_fraction) < 1e-9  # what Check counted
+        # what Check counted, unless the run keeps the split of the checkpoint it starts from
+        exact = abs(val_fraction - self.check.val_fraction) < 1e-9 and not self.from_checkpoint
         held = (self.check.val_images if exact
                 else sum(validation_take(c, val_fraction) for c in self.check.counts))
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, "

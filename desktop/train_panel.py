@@ -184,6 +184,8 @@ class TrainPanel(QWidget):
                          f"{len(info.class_names)}: a new final layer is trained on its learned "
                          "features (transfer learning).")
         self.form.transfer_note.setText(note)
+        self.data_view.from_checkpoint = self.form.start_mode() == "active"
+        self.data_view.show_split(self.form.val_fraction.value())
 
     def run_config(self) -> TrainConfig:
         """The form's config with the network a run would really train: the active

@@ -27,7 +27,8 @@ def claim_backup(backup: Path, first_epoch: int, config_type, run: dict) -> None
             stored = None  # made before runs were recorded: nothing to compare
         if not isinstance(stored, dict):
             return
-        differ = [k for k in run if k != "config" and stored.get(k) != run[k]]
+        differ = [k for k in run if k != "config" and stored.get(k) != run[k]
+                  and not (k == "split_by" and k not in stored)]  # (made before it was kept)
         theirs = stored.get("config") if isinstance(stored.get("config"), dict) else {}
         try:  # settings a later version added take their defaults, as the run had them
             theirs = json.loads(json.dumps(config_type.from_dict(theirs).to_dict()))
@@ -42,6 +43,19 @@ def claim_backup(backup: Path, first_epoch: int, config_type, run: dict) -> None
                             "resume with the same settings, or use another backup folder")
         return
     atomic_write_bytes(backup / "run.json", json.dumps(run, indent=1).encode())
+
+
+def backup_split_kind(backup) -> str | None:
+    """How the run a ``--backup`` folder holds split its data ("content" or "shuffle"; one
+    recorded before splits by content shuffled), or None when it holds no run to resume."""
+    if not backup or not completed_epochs(backup):
+        return None
+    try:
+        stored = json.loads((Path(backup) / "run.json").read_text())
+    except (OSError, ValueError):
+        return "shuffle"
+    kind = stored.get("split_by") if isinstance(stored, dict) else None
+    return kind if kind in ("content", "shuffle") else "shuffle"
 
 
 def resumed_out(backup) -> Path | None:

@@ -10,24 +10,29 @@ from .checkpoints import load_checkpoint
 from .data import DataError, ImageSet
 from .predict import probabilities
 from .preprocessing import Preprocessing
-from .splits import held_out_by, split_is_clean
+from .splits import held_out_by, split_by_content, split_is_clean
 
 
 def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
-             held_out: tuple[int, float] = (0, 0.0), fingerprint: str = ""):
+             held_out: tuple[int, float] = (0, 0.0), fingerprint: str = "",
+             by_content: bool = True):
     """Knowledge distillation: a function from a batch of uint8 images to the average of the
     teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
     know the data's classes in its order and take its image size; a teacher trained on this data
     (``fingerprint``) must have held out this run's validation split (``held_out``: seed and
-    share), or what it learnt of those images would reach the student and its validation."""
+    share, split ``by_content`` or not), or what it learnt of those images would reach the
+    student and its validation."""
     loaded = []
     for path in paths:
         model, info = load_checkpoint(path)
         if fingerprint and info.data_fingerprint == fingerprint and held_out[1] > 0:
             seed, share = held_out_by(info)
-            if (seed, share) != tuple(held_out) or not split_is_clean(info):
+            same = (seed, share) == tuple(held_out) and split_by_content(info) == by_content
+            if not same or not split_is_clean(info):
                 theirs = ("it descends from a run that trained on some of them" if share > 0
-                          and (seed, share) == tuple(held_out) else
+                          and same else
+                          "it split the data another way (shuffled, before splits by "
+                          "content)" if share > 0 and (seed, share) == tuple(held_out) else
                           f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
                           else "it held none out")
                 raise DataError(f"teacher {Path(path).name} trained on images this run holds "

@@ -125,12 +125,11 @@ def validation_part(data: ImageSet, info: CheckpointInfo) -> ImageSet:
         ValueError: when ``data`` is not the data the checkpoint was trained on (fingerprint), or
         the checkpoint kept no validation images.
     """
-    from .splits import held_out_by, split, split_by_content
+    from .splits import split, split_rule
 
     if info.data_fingerprint and data.fingerprint() != info.data_fingerprint:
         raise ValueError("this is not the data the checkpoint was trained on (fingerprint differs)")
-    seed, fraction = held_out_by(info)  # (a fine-tune on its parent's data: the parent's)
-    _, val = split(data, fraction, seed, split_by_content(info))
+    _, val = split(data, **split_rule(info))  # (a fine-tune on its parent's data: the parent's)
     if not len(val):
         raise ValueError("the checkpoint kept no validation images")
     return val

@@ -85,31 +85,47 @@ def validation_take(count: int, fraction: float) -> int:
     return min(int(round(count * fraction)), max(count - 1, 0))
 
 
-def split(data: ImageSet, fraction: float, seed: int,
-          by_content: bool = True) -> tuple[ImageSet, ImageSet]:
+def split(data: ImageSet, fraction: float, seed: int, by_content: bool = True,
+          borrow: bool = True, trained: frozenset = frozenset()) -> tuple[ImageSet, ImageSet]:
     """Split into (train, validation), about ``fraction`` of each class held out, at least one
     image of each class on either side where it has two.
 
     ``by_content`` (runs made since 2026-11-26): each image's side follows from its pixels and
     ``seed`` alone, so images added to a data set later never pull an earlier one into
-    validation: a fine-tune on the grown data, with its parent's seed and share, validates on
-    no image its parent trained on. Otherwise (older checkpoints): a seeded per-class shuffle,
-    which any change to the data reshuffles. Either way a held-out image with an exact copy
-    among the training images is trained on instead (validation only shrinks, so what an
-    earlier split held out stays held out)."""
-    held_out = _held_out(data, fraction, seed, by_content)
+    validation. Two exceptions keep a class usable: one the draw leaves without validation
+    images lends its lowest draw (``borrow``), one it leaves without training images keeps its
+    highest. A fine-tune on grown data (its parent's seed) borrows nothing and keeps in training
+    the images its ancestors trained on although drawn under the share (``trained``: their
+    :func:`image_key` each). Otherwise (older checkpoints): a seeded per-class shuffle, which any
+    change to the data reshuffles. Either way a held-out image with an exact copy among the
+    training images is trained on instead (validation only shrinks)."""
+    held_out = _held_out(data, fraction, seed, by_content, borrow, trained)
     return data.subset(np.flatnonzero(~held_out)), data.subset(np.flatnonzero(held_out))
 
 
-def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = True) -> np.ndarray:
+def trained_under_the_share(data: ImageSet, fraction: float, seed: int, borrow: bool = True,
+                            trained: frozenset = frozenset()) -> list[str]:
+    """The :func:`image_key` of each image a content split drew under ``fraction`` but trained
+    on (a class's last training image, a copy of a training image): what a fine-tune on grown
+    data must keep in training too. Usually none; CIFAR-10 has none."""
+    held_out = _held_out(data, fraction, seed, True, borrow, trained)
+    return sorted({image_key(data.images[i]) for i in np.flatnonzero(~held_out)
+                   if _draw(data.images[i], seed) < fraction})
+
+
+def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = True,
+              borrow: bool = True, trained: frozenset = frozenset()) -> np.ndarray:
     val_mask = np.zeros(len(data), bool)
     if by_content:
         draw = np.array([_draw(image, seed) for image in data.images])
         val_mask = draw < fraction
+        if trained:
+            for i in np.flatnonzero(val_mask):
+                val_mask[i] = image_key(data.images[i]) not in trained
         for label in range(len(data.class_names)):
             members = np.flatnonzero(data.labels == label)
             held = val_mask[members]
-            if not held.any() and validation_take(len(members), fraction):
+            if borrow and not held.any() and validation_take(len(members), fraction):
                 val_mask[members[np.argmin(draw[members])]] = True  # a small class: one
             elif held.all() and len(members):
                 val_mask[members[np.argmax(draw[members])]] = False  # one stays to train
@@ -119,10 +135,15 @@ def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = Tru
             members = rng.permutation(np.flatnonzero(data.labels == label))
             val_mask[members[:validation_take(len(members), fraction)]] = True
     if val_mask.any():
-        trained = {_key(data.images[i]) for i in np.flatnonzero(~val_mask)}
+        keys = {_key(data.images[i]) for i in np.flatnonzero(~val_mask)}
         for i in np.flatnonzero(val_mask):
-            val_mask[i] = _key(data.images[i]) not in trained
+            val_mask[i] = _key(data.images[i]) not in keys
     return val_mask
+
+
+def image_key(image: np.ndarray) -> str:
+    """An image's identity by its pixels (hex), as a split records it."""
+    return _key(image).hex()
 
 
 def _key(image: np.ndarray) -> bytes:
@@ -133,6 +154,19 @@ def _draw(image: np.ndarray, seed: int) -> float:
     """A number in [0, 1) fixed by the image's pixels and the seed."""
     digest = hashlib.blake2b(image.tobytes(), digest_size=8, key=str(seed).encode()[:64]).digest()
     return int.from_bytes(digest, "little") / 2 ** 64
+
+
+def split_rule(info) -> dict:
+    """Everything :func:`split` needs to re-derive the validation part the run that made
+    checkpoint ``info`` held out: ``fraction``, ``seed``, ``by_content``, ``borrow``, ``trained``."""
+    seed, share = held_out_by(info)
+    used = info.config.get("split")
+    used = used if isinstance(used, dict) else {}
+    trained = used.get("trained")
+    return {"fraction": share, "seed": seed, "by_content": split_by_content(info),
+            "borrow": used.get("borrow") is not False,
+            "trained": frozenset(k for k in trained if isinstance(k, str))
+            if isinstance(trained, list) else frozenset()}
 
 
 def split_by_content(info) -> bool:

@@ -19,7 +19,8 @@ from .backups import claim_backup, completed_epochs, finished_epochs_backup, rep
 from .callbacks import RunHistory, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
-from .splits import held_out_by, split, split_by_content, split_is_clean
+from .splits import (held_out_by, split, split_by_content, split_is_clean, split_rule,
+                     trained_under_the_share)
 from .distill import teachers
 from .model import architecture_of, copy_weights, network
 from .optim import make_optimizer
@@ -73,15 +74,16 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     stop_here_if_asked()
     keras.utils.set_random_seed(config.seed)
     fingerprint = data.fingerprint()
-    split_seed, split_share, by_content = _held_out(config, parent_info, fingerprint)
-    train_set, val_set = split(data, split_share, split_seed, by_content)
+    rule = _split_rule(config, parent_info, fingerprint, backup_dir, config.teachers)
+    split_seed, split_share = rule["seed"], rule["fraction"]
+    train_set, val_set = split(data, **rule)
     from .hardware import compute_dtype
 
     dtype = compute_dtype(config.precision)
     model = _built(config, data.class_names, train_set, source, parent_info, fine_tune, dtype)
     del source
     teacher = teachers(config.teachers, data, preprocessing, (split_seed, split_share),
-                       fingerprint) if config.teachers else None
+                       fingerprint, rule["by_content"]) if config.teachers else None
     stop_here_if_asked()
     steps = math.ceil(len(train_set) / config.batch_size)
     model.compile(
@@ -99,9 +101,12 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                         "split": {"seed": split_seed, "val_fraction": split_share,
                                   "from_parent": (split_seed, split_share)
                                   != (config.seed, config.val_fraction),
-                                  "by": "content" if by_content else "shuffle",
-                                  "clean": _clean_split(parent_info, fingerprint,
-                                                        (split_seed, split_share)),
+                                  "by": "content" if rule["by_content"] else "shuffle",
+                                  "borrow": rule["borrow"],
+                                  "trained": trained_under_the_share(data, **{
+                                      k: v for k, v in rule.items() if k != "by_content"})
+                                  if rule["by_content"] else [],
+                                  "clean": _clean_split(parent_info, fingerprint, rule),
                                   "ancestors": _ancestors(parent_info)}},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
@@ -168,36 +173,56 @@ def _start(parent, data: ImageSet, config: TrainConfig, preprocessing: Preproces
             parent_info.preprocessing)
 
 
-def _held_out(config: TrainConfig, parent_info, fingerprint: str) -> tuple[int, float, bool]:
-    """The seed, share and kind (by content or not) of the validation split, so that images
-    the parent, or its ancestors, trained on never pick or judge the child's epochs: on the
-    parent's data, the split the parent really held out (its own parent's, for a fine-tune); on
-    other data (the same folder with images added, say) after a parent split by content, its
-    seed and at most its share, which keep each image the parent held out on the same side;
-    else the run's own."""
+def _split_rule(config: TrainConfig, parent_info, fingerprint: str, backup_dir,
+                teachers) -> dict:
+    """How to split, so that images the parent, its ancestors or a teacher trained on never
+    pick or judge this run's epochs: on the parent's data, the split the parent really held out
+    (its own parent's, for a fine-tune); on other data (the same folder with images added, say)
+    after a parent that split by content, its seed and at most its share, borrowing nothing and
+    keeping in training what it trained on under the share; with a teacher trained on this data
+    (and no such parent), the teacher's split; else the run's own. A run resumed from a backup
+    made before splits by content keeps the shuffled split it began with."""
+    from .backups import backup_split_kind
+    from .checkpoints import read_info
+
+    rule = {"fraction": config.val_fraction, "seed": config.seed, "by_content": True,
+            "borrow": True, "trained": frozenset()}
     if parent_info is not None:
-        parents_seed, parents_share = held_out_by(parent_info)
-        content = split_by_content(parent_info)
-        if parents_share > 0 and parent_info.data_fingerprint == fingerprint:
-            return parents_seed, parents_share, content
-        if parents_share > 0 and content:  # (one trained on all of it keeps nothing clean)
-            return parents_seed, min(config.val_fraction, parents_share), True
-    return config.seed, config.val_fraction, True
+        theirs = split_rule(parent_info)
+        if theirs["fraction"] > 0 and parent_info.data_fingerprint == fingerprint:
+            return theirs
+        if theirs["fraction"] > 0 and theirs["by_content"]:  # (all-data: nothing kept clean)
+            return {**theirs, "fraction": min(config.val_fraction, theirs["fraction"]),
+                    "borrow": False}
+    elif teachers:
+        for path in teachers:
+            try:
+                info = read_info(path)
+            except Exception:  # noqa: BLE001 - the teachers' own check says why, later
+                continue
+            theirs = split_rule(info)
+            if info.data_fingerprint == fingerprint and theirs["fraction"] > 0:
+                return theirs
+    if backup_split_kind(backup_dir) == "shuffle":
+        rule["by_content"] = False
+    return rule
 
 
 def _ancestors(parent_info) -> list:
     """The data and held-out split of every run this one descends from, oldest first:
-    ``[fingerprint, seed, share]`` each (a parent made before they were recorded: itself only)."""
+    ``[fingerprint, seed, share, "content" or "shuffle"]`` each (a parent made before they were
+    recorded: itself only; one recorded without its kind split by shuffling)."""
     if parent_info is None:
         return []
     used = parent_info.config.get("split")
     theirs = used.get("ancestors") if isinstance(used, dict) else None
-    known = [list(a) for a in theirs if isinstance(a, list) and len(a) == 3] if isinstance(
-        theirs, list) else []
-    return known + [[parent_info.data_fingerprint, *held_out_by(parent_info)]]
+    known = [list(a) + ["shuffle"] * (4 - len(a)) for a in theirs
+             if isinstance(a, list) and len(a) in (3, 4)] if isinstance(theirs, list) else []
+    kind = "content" if split_by_content(parent_info) else "shuffle"
+    return known + [[parent_info.data_fingerprint, *held_out_by(parent_info), kind]]
 
 
-def _clean_split(parent_info, fingerprint: str, held_out: tuple[int, float]) -> bool:
+def _clean_split(parent_info, fingerprint: str, rule: dict) -> bool:
     """Whether no ancestor trained on this run's validation images: each one on the same data
     held out this very split (one that held none out saw them all; another split, some), and a
     parent on this data recorded its own split clean."""
@@ -205,8 +230,9 @@ def _clean_split(parent_info, fingerprint: str, held_out: tuple[int, float]) -> 
         return True
     if parent_info.data_fingerprint == fingerprint and not split_is_clean(parent_info):
         return False
-    return all(data != fingerprint or (share > 0 and (seed, share) == tuple(held_out))
-               for data, seed, share in _ancestors(parent_info))
+    ours = (rule["seed"], rule["fraction"], "content" if rule["by_content"] else "shuffle")
+    return all(data != fingerprint or (share > 0 and (seed, share, kind) == ours)
+               for data, seed, share, kind in _ancestors(parent_info))
 
 
 def _built(config: TrainConfig, class_names, train_set: ImageSet, source, parent_info,
@@ -241,7 +267,7 @@ def _open_backup(backup_dir, base: dict, config: TrainConfig, fine_tune: str, pa
     claim_backup(backup, completed_epochs(backup), TrainConfig, {
         "data_fingerprint": base["data_fingerprint"], "config": config.to_dict(),
         "fine_tune": fine_tune, "parent": str(Path(parent).resolve()) if parent else None,
-        "out": str(out.resolve())})
+        "out": str(out.resolve()), "split_by": base["config"]["split"]["by"]})
     repair_backup(backup)
     return backup, completed_epochs(backup)
 

@@ -1,11 +1,12 @@
 """Knowledge distillation: a student trained with teachers learns what the teachers say about
 each augmented image, in the share asked for, and refuses teachers of other classes."""
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from training.checkpoints import load_checkpoint
+from training.checkpoints import load_checkpoint, sidecar_path
 from training.data import DataError, ImageSet
 from training.predict import probabilities
 from training.preprocessing import Preprocessing
@@ -87,11 +88,27 @@ def test_a_teacher_of_other_classes_or_preparation_is_refused_with_its_reason(tm
 def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_path):
     data = colour_set(seed=3)
     teacher = train(data, TINY, tmp_path / "teacher.keras").checkpoint  # held out seed 0's 25 %
+    # a student asking for another split keeps the teacher's, as a fine-tune keeps its parent's
     for other in (dict(seed=1), dict(val_fraction=0.5)):
-        with pytest.raises(DataError, match=r"teacher teacher.keras trained on images this run "
-                                            r"holds out for validation \(it held out seed 0's 25%"):
-            train(data, replace(TINY, teachers=(str(teacher),), **other), tmp_path / "x.keras")
+        student = train(data, replace(TINY, epochs=1, teachers=(str(teacher),), **other),
+                        tmp_path / "student.keras")
+        used = student.info.config["split"]
+        assert (used["seed"], used["val_fraction"], used["by"]) == (0, 0.25, "content")
+    # a second teacher that held out another split is refused, with its split
+    other_teacher = train(data, replace(TINY, epochs=1, seed=1), tmp_path / "other.keras")
+    with pytest.raises(DataError, match=r"teacher other.keras trained on images this run "
+                                        r"holds out for validation \(it held out seed 1's 25%"):
+        train(data, replace(TINY, teachers=(str(teacher), str(other_teacher.checkpoint))),
+              tmp_path / "x.keras")
     assert not (tmp_path / "x.keras").exists()
+    # a teacher made before splits by content (the bundled checkpoint): its shuffled split kept
+    old = json.loads(sidecar_path(other_teacher.checkpoint).read_text())
+    del old["config"]["split"]
+    sidecar_path(other_teacher.checkpoint).write_text(json.dumps(old))
+    student = train(data, replace(TINY, epochs=1, teachers=(str(other_teacher.checkpoint),)),
+                    tmp_path / "student2.keras")
+    used = student.info.config["split"]
+    assert (used["seed"], used["val_fraction"], used["by"]) == (1, 0.25, "shuffle")
     # the same split, or a run that holds nothing out, may learn from it
     kept = train(data, replace(TINY, epochs=1, teachers=(str(teacher),)), tmp_path / "same.keras")
     assert kept.checkpoint.is_file()

@@ -129,6 +129,19 @@ def test_a_resumed_run_with_lookahead_ends_with_the_weights_of_one_never_interru
         [b["loss"] for b in whole.batches if b["epoch"] >= 2], rel=1e-5)
 
 
+def test_a_run_interrupted_before_splits_by_content_resumes_with_its_shuffled_split(tmp_path):
+    import json
+    backup = tmp_path / "backup"
+    with pytest.raises(Crash):
+        train(colour_set(), TINY, tmp_path / "run.keras", CrashingReporter(), backup_dir=backup)
+    claim = json.loads((backup / "run.json").read_text())
+    assert claim.pop("split_by") == "content"
+    (backup / "run.json").write_text(json.dumps(claim))  # as that version wrote it
+    result = train(colour_set(), TINY, tmp_path / "run.keras", RecordingReporter(),
+                   backup_dir=backup)  # not refused, and validates on what it began with
+    assert result.info.config["split"]["by"] == "shuffle"
+
+
 def test_a_stopped_run_with_lookahead_resumes_as_if_never_interrupted(tmp_path):
     config = replace(TINY, lookahead=2, lookahead_decay=0.9)
     whole = RecordingReporter()

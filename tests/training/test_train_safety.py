@@ -112,3 +112,49 @@ def test_an_extracted_archive_root_is_not_read_as_two_classes_train_and_test(tmp
     with pytest.raises(DataError, match="choose its train folder"):
         load_class_folders(tmp_path / "cifar")
     assert load_class_folders(tmp_path / "cifar" / "train").class_names == ("cat", "dog")
+
+
+def _images_drawn(n, below, share, seed, rng):
+    """``n`` random 32x32 images whose content draw is under ``share`` (``below``) or not."""
+    from training.splits import _draw
+    found = []
+    while len(found) < n:
+        image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        if (_draw(image, seed) < share) == below:
+            found.append(image)
+    return found
+
+
+@pytest.mark.parametrize("change", ["images added to a class that kept one back to train",
+                                    "its held-out image deleted",
+                                    "trained images moved into a new class"])
+def test_a_grown_data_sets_split_holds_out_nothing_its_parent_trained_on(change):
+    from training.checkpoints import CheckpointInfo
+    from training.splits import split, trained_under_the_share
+    from training.train import _split_rule
+
+    rng, share, seed = np.random.default_rng(0), 0.25, 0
+    under = _images_drawn(3, True, share, seed, rng)
+    over = _images_drawn(14, False, share, seed, rng)
+    # class a: one under the share (held out) and eleven over (trained); class b: one image,
+    # under the share: all held out, so it goes back to training
+    images = [under[0], *over[:11], under[1]]
+    labels = [0] * 12 + [1]
+    parent = ImageSet(np.stack(images), np.array(labels), ("a", "b"))
+    parents_train, _ = split(parent, share, seed)
+    if change == "images added to a class that kept one back to train":
+        child = ImageSet(np.stack(images + [under[2], *over[11:14]]),
+                         np.array(labels + [1] * 4), parent.class_names)
+    elif change == "its held-out image deleted":
+        child = parent.subset(np.arange(1, len(parent)))
+    else:  # six of class a's trained images filed under a new class
+        child = ImageSet(parent.images, np.array([0] * 6 + [2] * 6 + [1]), ("a", "b", "c"))
+    info = CheckpointInfo(class_names=parent.class_names, data_fingerprint=parent.fingerprint(),
+                          config={"seed": seed, "val_fraction": share, "split": {
+                              "seed": seed, "val_fraction": share, "by": "content",
+                              "borrow": True,
+                              "trained": trained_under_the_share(parent, share, seed)}})
+    rule = _split_rule(replace(TINY, val_fraction=share), info, child.fingerprint(), None, ())
+    _, childs_val = split(child, **rule)
+    trained = {image.tobytes() for image in parents_train.images}
+    assert not any(image.tobytes() in trained for image in childs_val.images)
