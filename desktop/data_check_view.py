@@ -25,6 +25,7 @@ class DataCheckView(QGroupBox):
         super().__init__("Data", parent)
         self.check = None  # the last DataCheck shown
         self.from_checkpoint = False  # a fine-tune keeps its parent's split: counts are "about"
+        self.parent_share = 0.0  # the share that checkpoint held out (0: none, or not known)
         self.path_edit = QLineEdit(placeholderText="CIFAR-10 archive, batches folder or class folders")
         self.path_edit.setAccessibleName("Training data path")
         self.archive_button = QPushButton("Archive…")
@@ -134,8 +135,11 @@ class DataCheckView(QGroupBox):
         from training.splits import validation_take
         # what Check counted, unless the run keeps the split of the checkpoint it starts from
         exact = abs(val_fraction - self.check.val_fraction) < 1e-9 and not self.from_checkpoint
+        share = val_fraction
+        if self.from_checkpoint and self.parent_share > 0:  # it keeps (at most) the parent's
+            share = min(val_fraction, self.parent_share)
         held = (self.check.val_images if exact
-                else sum(validation_take(c, val_fraction) for c in self.check.counts))
+                else sum(validation_take(c, share) for c in self.check.counts))
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, "
                                  f"{'' if exact else 'about '}{held:,} held out for validation "
                                  "(a share of each class; an image keeps its side when images "

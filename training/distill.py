@@ -10,33 +10,26 @@ from .checkpoints import load_checkpoint
 from .data import DataError, ImageSet
 from .predict import probabilities
 from .preprocessing import Preprocessing
-from .splits import held_out_by, split_by_content, split_is_clean
+from .splits import image_key, split, split_is_clean, split_rule
 
 
 def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
-             held_out: tuple[int, float] = (0, 0.0), fingerprint: str = "",
-             by_content: bool = True):
+             held_out: ImageSet | None = None, fingerprint: str = ""):
     """Knowledge distillation: a function from a batch of uint8 images to the average of the
     teacher checkpoints' probabilities (each with its own test-time augmentation). Teachers must
     know the data's classes in its order and take its image size; a teacher trained on this data
-    (``fingerprint``) must have held out this run's validation split (``held_out``: seed and
-    share, split ``by_content`` or not), or what it learnt of those images would reach the
-    student and its validation."""
+    (``fingerprint``) must have trained on none of this run's validation images (``held_out``),
+    nor descend from a run that did, or what it learnt of them would reach the student and its
+    validation."""
     loaded = []
     for path in paths:
         model, info = load_checkpoint(path)
-        if fingerprint and info.data_fingerprint == fingerprint and held_out[1] > 0:
-            seed, share = held_out_by(info)
-            same = (seed, share) == tuple(held_out) and split_by_content(info) == by_content
-            if not same or not split_is_clean(info):
-                theirs = ("it descends from a run that trained on some of them" if share > 0
-                          and same else
-                          "it split the data another way (shuffled, before splits by "
-                          "content)" if share > 0 and (seed, share) == tuple(held_out) else
-                          f"it held out seed {seed}'s {share:.0%}: use that split" if share > 0
-                          else "it held none out")
+        if fingerprint and info.data_fingerprint == fingerprint and held_out is not None and len(
+                held_out):
+            why = _trained_on(info, data, held_out)
+            if why:
                 raise DataError(f"teacher {Path(path).name} trained on images this run holds "
-                                f"out for validation ({theirs})")
+                                f"out for validation ({why})")
         if tuple(info.class_names) != tuple(data.class_names):
             raise DataError(f"teacher {Path(path).name} knows other classes than the data "
                             f"({', '.join(info.class_names)})")
@@ -54,3 +47,20 @@ def teachers(paths, data: ImageSet, preprocessing: Preprocessing,
                         for m, tta in loaded], axis=0)
 
     return teach
+
+
+def _trained_on(info, data: ImageSet, held_out: ImageSet) -> str:
+    """Why a teacher trained on ``data`` saw some of the ``held_out`` images, or ""."""
+    rule = split_rule(info)
+    if rule["fraction"] <= 0:
+        return "it held none out"
+    theirs, _ = split(data, **rule)
+    trained = {image_key(image) for image in theirs.images}
+    seen = sum(image_key(image) in trained for image in held_out.images)
+    if seen:
+        kind = "by content" if rule["by_content"] else "shuffled"
+        return (f"{seen} of them: it held out seed {rule['seed']}'s {rule['fraction']:.0%}, "
+                f"{kind}: use that split")
+    if not split_is_clean(info):
+        return "it descends from a run that trained on some of them"
+    return ""

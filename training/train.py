@@ -82,8 +82,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     dtype = compute_dtype(config.precision)
     model = _built(config, data.class_names, train_set, source, parent_info, fine_tune, dtype)
     del source
-    teacher = teachers(config.teachers, data, preprocessing, (split_seed, split_share),
-                       fingerprint, rule["by_content"]) if config.teachers else None
+    teacher = teachers(config.teachers, data, preprocessing, val_set,
+                       fingerprint) if config.teachers else None
     stop_here_if_asked()
     steps = math.ceil(len(train_set) / config.batch_size)
     model.compile(
@@ -103,9 +103,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                                   != (config.seed, config.val_fraction),
                                   "by": "content" if rule["by_content"] else "shuffle",
                                   "borrow": rule["borrow"],
-                                  "trained": trained_under_the_share(data, **{
-                                      k: v for k, v in rule.items() if k != "by_content"})
-                                  if rule["by_content"] else [],
+                                  "trained": _kept_to_train(data, rule),
                                   "clean": _clean_split(parent_info, fingerprint, rule),
                                   "ancestors": _ancestors(parent_info)}},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
@@ -194,7 +192,7 @@ def _split_rule(config: TrainConfig, parent_info, fingerprint: str, backup_dir,
         if theirs["fraction"] > 0 and theirs["by_content"]:  # (all-data: nothing kept clean)
             return {**theirs, "fraction": min(config.val_fraction, theirs["fraction"]),
                     "borrow": False}
-    elif teachers:
+    if teachers and config.val_fraction > 0:  # (none held out: nothing a teacher could leak)
         for path in teachers:
             try:
                 info = read_info(path)
@@ -206,6 +204,16 @@ def _split_rule(config: TrainConfig, parent_info, fingerprint: str, backup_dir,
     if backup_split_kind(backup_dir) == "shuffle":
         rule["by_content"] = False
     return rule
+
+
+def _kept_to_train(data: ImageSet, rule: dict) -> list[str]:
+    """What a fine-tune of this run on grown data must keep in training (config.split.trained):
+    the images this run trained on although drawn under the share, and those its ancestors did
+    (inherited, even when this folder lacks them: they may come back)."""
+    if not rule["by_content"]:
+        return []
+    own = trained_under_the_share(data, **{k: v for k, v in rule.items() if k != "by_content"})
+    return sorted(set(rule["trained"]) | set(own))
 
 
 def _ancestors(parent_info) -> list:

@@ -94,10 +94,18 @@ def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_pa
                         tmp_path / "student.keras")
         used = student.info.config["split"]
         assert (used["seed"], used["val_fraction"], used["by"]) == (0, 0.25, "content")
+    # and so does a fine-tune whose parent gives it no split (it trained on other data, all)
+    elsewhere = train(colour_set(seed=4), replace(TINY, epochs=1, val_fraction=0.0),
+                      tmp_path / "elsewhere.keras").checkpoint
+    student = train(data, replace(TINY, epochs=1, seed=1, teachers=(str(teacher),)),
+                    tmp_path / "student3.keras", parent=elsewhere)
+    assert (student.info.config["split"]["seed"], student.info.config["split"]["val_fraction"]) \
+        == (0, 0.25)
     # a second teacher that held out another split is refused, with its split
     other_teacher = train(data, replace(TINY, epochs=1, seed=1), tmp_path / "other.keras")
     with pytest.raises(DataError, match=r"teacher other.keras trained on images this run "
-                                        r"holds out for validation \(it held out seed 1's 25%"):
+                                        r"holds out for validation \(\d+ of them: it held out "
+                                        r"seed 1's 25%, by content: use that split\)"):
         train(data, replace(TINY, teachers=(str(teacher), str(other_teacher.checkpoint))),
               tmp_path / "x.keras")
     assert not (tmp_path / "x.keras").exists()
@@ -112,8 +120,9 @@ def test_a_teacher_that_trained_on_this_runs_validation_images_is_refused(tmp_pa
     # the same split, or a run that holds nothing out, may learn from it
     kept = train(data, replace(TINY, epochs=1, teachers=(str(teacher),)), tmp_path / "same.keras")
     assert kept.checkpoint.is_file()
-    assert train(data, replace(TINY, epochs=1, val_fraction=0.0, teachers=(str(teacher),)),
-                 tmp_path / "none.keras").checkpoint.is_file()
+    none = train(data, replace(TINY, epochs=1, val_fraction=0.0, teachers=(str(teacher),)),
+                 tmp_path / "none.keras")  # (it took the teacher's 25 % instead)
+    assert none.info.config["split"]["val_fraction"] == 0.0 and none.checkpoint.is_file()
     everything = train(data, replace(TINY, epochs=1, val_fraction=0.0), tmp_path / "all.keras")
     with pytest.raises(DataError, match=r"\(it held none out\)"):
         train(data, replace(TINY, teachers=(str(everything.checkpoint),)), tmp_path / "x.keras")
