@@ -24,8 +24,9 @@ class DataCheckView(QGroupBox):
     def __init__(self, parent=None) -> None:
         super().__init__("Data", parent)
         self.check = None  # the last DataCheck shown
-        self.from_checkpoint = False  # a fine-tune keeps its parent's split: counts are "about"
-        self.parent_share = 0.0  # the share that checkpoint held out (0: none, or not known)
+        # None: the run splits on its own; else it starts from a checkpoint and keeps (at most)
+        # the share this names (0: that checkpoint's is not known to bind): counts are "about"
+        self.parent_share: float | None = None
         self.path_edit = QLineEdit(placeholderText="CIFAR-10 archive, batches folder or class folders")
         self.path_edit.setAccessibleName("Training data path")
         self.archive_button = QPushButton("Archive…")
@@ -134,10 +135,8 @@ class DataCheckView(QGroupBox):
             return
         from training.splits import validation_take
         # what Check counted, unless the run keeps the split of the checkpoint it starts from
-        exact = abs(val_fraction - self.check.val_fraction) < 1e-9 and not self.from_checkpoint
-        share = val_fraction
-        if self.from_checkpoint and self.parent_share > 0:  # it keeps (at most) the parent's
-            share = min(val_fraction, self.parent_share)
+        exact = abs(val_fraction - self.check.val_fraction) < 1e-9 and self.parent_share is None
+        share = min(val_fraction, self.parent_share or val_fraction)
         held = (self.check.val_images if exact
                 else sum(validation_take(c, share) for c in self.check.counts))
         self.split_label.setText(f"Split: {self.check.total - held:,} for training, "

@@ -184,11 +184,11 @@ class TrainPanel(QWidget):
                          f"{len(info.class_names)}: a new final layer is trained on its learned "
                          "features (transfer learning).")
         self.form.transfer_note.setText(note)
-        self.data_view.from_checkpoint = self.form.start_mode() == "active"
         from training.splits import split_rule
         rule = split_rule(info) if info is not None else None  # (a shuffled one binds only
-        self.data_view.parent_share = (rule["fraction"]       # its own data, which is rare)
-                                       if rule and rule["by_content"] else 0.0)
+        self.data_view.parent_share = (                      # its own data, which is rare)
+            None if self.form.start_mode() != "active"
+            else rule["fraction"] if rule and rule["by_content"] else 0.0)
         self.data_view.show_split(self.form.val_fraction.value())
 
     def run_config(self) -> TrainConfig:

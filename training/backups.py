@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -145,10 +144,8 @@ def finished_epochs_backup(folder: Path, progress):
 
     class Backup(keras.callbacks.BackupAndRestore):
         def on_epoch_end(self, epoch, logs=None):
-            loss = (logs or {}).get("loss")
-            if progress.stopped or (loss is not None and not math.isfinite(float(loss))):
-                return
-            super().on_epoch_end(epoch, logs)
+            if progress.finished(logs):
+                super().on_epoch_end(epoch, logs)
 
         def _save_model(self):  # Keras's overwrites both files in place, weights first
             (weights, record), previous = _pairs(folder)

@@ -55,6 +55,12 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                 self.stopped = True
                 self.model.stop_training = True
 
+        def finished(self, logs) -> bool:
+            """Whether the epoch ending with ``logs`` finished whole: not cut short by Stop,
+            its loss finite. Only such an epoch is saved, backed up or averaged."""
+            loss = (logs or {}).get("loss")
+            return not self.stopped and loss is not None and math.isfinite(float(loss))
+
         def on_test_batch_end(self, batch, logs=None):
             if reporter.cancelled():
                 self.stopped = True
@@ -85,8 +91,7 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             acc = float(logs.get("val_accuracy", logs.get("accuracy", -1)))
-            if (acc > self.best and not progress.stopped
-                    and math.isfinite(float(logs.get("loss", "nan")))):
+            if acc > self.best and progress.finished(logs):
                 self.best = acc
                 on_best(self.model, epoch + 1, acc)
 
@@ -154,8 +159,7 @@ def Lookahead(every: int, decay: float, progress, total_steps: int, state: Path 
             return average if [a.shape for a in average] == shapes else None
 
         def on_epoch_end(self, epoch, logs=None):
-            loss = (logs or {}).get("loss")
-            if progress.stopped or (loss is not None and not math.isfinite(float(loss))):
+            if not progress.finished(logs):
                 return  # an epoch the backup does not keep: nor its average
             if state is not None and self.average is not None:
                 buffer = io.BytesIO()

@@ -251,12 +251,15 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     if (newer := _finished_pending(path, info)) is not None:
         return newer
     if info is None:
-        if Path(path).is_dir():
-            raise CheckpointError(f"{path} is a folder, not a .keras checkpoint")
-        if not Path(path).exists():
-            raise CheckpointError(f"checkpoint not found: {path}")
+        if Path(path).is_dir() or not Path(path).exists():
+            raise _not_a_checkpoint(Path(path))
         raise CheckpointError(f"no sidecar {side.name} next to the model")
     return info
+
+
+def _not_a_checkpoint(path: Path) -> CheckpointError:
+    return CheckpointError(f"{path} is a folder, not a .keras checkpoint" if path.is_dir()
+                           else f"checkpoint not found: {path}")
 
 
 def load_checkpoint(path: str | os.PathLike):
@@ -269,8 +272,7 @@ def load_checkpoint(path: str | os.PathLike):
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path} is a folder, not a .keras checkpoint" if path.is_dir()
-                              else f"checkpoint not found: {path}")
+        raise _not_a_checkpoint(path)
     info = read_info(path)
     if info.model_sha256 and file_sha256(path) != info.model_sha256:
         raise CheckpointError(f"{path.name} is not the model its sidecar was written for "

@@ -82,7 +82,8 @@ def _train(args, config, reporter, started: float) -> int:
                            tensorboard_dir=args.tensorboard)
         interrupted = result.info.config.get("stopped") == "user"
         late = reporter.cancelled() and not interrupted  # Ctrl+C after its last batch
-        if Path(args.data).is_file() and not args.no_test and not reporter.cancelled():
+        tested = Path(args.data).is_file() and not args.no_test  # (an archive has a test part)
+        if tested and not reporter.cancelled():
             _record_test(result.checkpoint, args.data, reporter)
         _record_command_time(result.checkpoint, time.perf_counter() - started)
     except Cancelled as exc:  # Ctrl+C before an epoch was saved
@@ -94,14 +95,13 @@ def _train(args, config, reporter, started: float) -> int:
     stem = result.checkpoint.with_suffix("")
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     if late:
-        skipped = ("; its test-part evaluation was skipped"
-                   if Path(args.data).is_file() and not args.no_test else "")
+        skipped = "; its test-part evaluation was skipped" if tested else ""
         print(f"interrupted: the run had finished and is saved whole{skipped}", file=sys.stderr)
         return 130
     if interrupted:
         epoch = result.info.metrics.get("best_epoch")
-        again = (f"; the same command goes on from epoch {completed_epochs(args.backup) + 1}"
-                 if args.backup and completed_epochs(args.backup) else "")
+        done = completed_epochs(args.backup) if args.backup else 0
+        again = f"; the same command goes on from epoch {done + 1}" if done else ""
         print(f"interrupted: stopped by Ctrl+C; kept its best epoch so far ({epoch}){again}",
               file=sys.stderr)
         return 130
@@ -144,8 +144,6 @@ def _record_test(checkpoint, archive, reporter) -> None:
 def _record_command_time(checkpoint, seconds: float) -> None:
     """The whole command's wall time (data loading, training, test evaluation) in the sidecar's
     metrics as ``command_wall_s``: what a user waited."""
-    from dataclasses import replace
-
     from .checkpoints import atomic_write_bytes, read_info, sidecar_path
 
     info = read_info(checkpoint)

@@ -103,25 +103,25 @@ def split(data: ImageSet, fraction: float, seed: int, by_content: bool = True,
     return data.subset(np.flatnonzero(~held_out)), data.subset(np.flatnonzero(held_out))
 
 
-def trained_under_the_share(data: ImageSet, fraction: float, seed: int, borrow: bool = True,
-                            trained: frozenset = frozenset()) -> list[str]:
-    """The :func:`image_key` of each image a content split drew under ``fraction`` but trained
-    on (a class's last training image, a copy of a training image): what a fine-tune on grown
-    data must keep in training too. Usually none; CIFAR-10 has none."""
-    held_out = _held_out(data, fraction, seed, True, borrow, trained)
-    return sorted({image_key(data.images[i]) for i in np.flatnonzero(~held_out)
-                   if _draw(data.images[i], seed) < fraction})
+def trained_under_the_share(train_part: ImageSet, fraction: float, seed: int) -> list[str]:
+    """The :func:`image_key` of each image of a content split's ``train_part`` drawn under
+    ``fraction`` (a class's last training image, a copy of a training image): what a fine-tune
+    on grown data must keep in training too. Usually none; CIFAR-10 has none."""
+    return sorted({image_key(image) for image in train_part.images
+                   if _draw(image, seed) < fraction})
 
 
 def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = True,
               borrow: bool = True, trained: frozenset = frozenset()) -> np.ndarray:
     val_mask = np.zeros(len(data), bool)
+    # each image's identity, for copies and kept-back images (none needed if none is held out)
+    keys = [_key(image) for image in data.images] if fraction > 0 else []
     if by_content:
         draw = np.array([_draw(image, seed) for image in data.images])
         val_mask = draw < fraction
         if trained:
-            for i in np.flatnonzero(val_mask):
-                val_mask[i] = image_key(data.images[i]) not in trained
+            kept = {bytes.fromhex(k) for k in trained}
+            val_mask &= np.array([key not in kept for key in keys], bool)
         for label in range(len(data.class_names)):
             members = np.flatnonzero(data.labels == label)
             held = val_mask[members]
@@ -135,9 +135,9 @@ def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = Tru
             members = rng.permutation(np.flatnonzero(data.labels == label))
             val_mask[members[:validation_take(len(members), fraction)]] = True
     if val_mask.any():
-        keys = {_key(data.images[i]) for i in np.flatnonzero(~val_mask)}
+        in_training = {keys[i] for i in np.flatnonzero(~val_mask)}
         for i in np.flatnonzero(val_mask):
-            val_mask[i] = _key(data.images[i]) not in keys
+            val_mask[i] = keys[i] not in in_training
     return val_mask
 
 

@@ -59,6 +59,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     """
     import keras
 
+    from .hardware import compute_dtype
+
     reporter = reporter or SilentReporter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +77,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     keras.utils.set_random_seed(config.seed)
     fingerprint = data.fingerprint()
     rule = _split_rule(config, parent_info, fingerprint, backup_dir, config.teachers)
-    split_seed, split_share = rule["seed"], rule["fraction"]
     train_set, val_set = split(data, **rule)
-    from .hardware import compute_dtype
-
     dtype = compute_dtype(config.precision)
     model = _built(config, data.class_names, train_set, source, parent_info, fine_tune, dtype)
     del source
@@ -98,14 +97,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                 data_source=data.source,
                 config={**config.to_dict(), "precision_used": dtype,
                         "fine_tune": fine_tune,
-                        "split": {"seed": split_seed, "val_fraction": split_share,
-                                  "from_parent": (split_seed, split_share)
-                                  != (config.seed, config.val_fraction),
-                                  "by": "content" if rule["by_content"] else "shuffle",
-                                  "borrow": rule["borrow"],
-                                  "trained": _kept_to_train(data, rule),
-                                  "clean": _clean_split(parent_info, fingerprint, rule),
-                                  "ancestors": _ancestors(parent_info)}},
+                        "split": _split_record(rule, config, parent_info, fingerprint,
+                                               train_set)},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup, first_epoch = _open_backup(backup_dir, base, config, fine_tune, parent, out)
@@ -206,13 +199,25 @@ def _split_rule(config: TrainConfig, parent_info, fingerprint: str, backup_dir,
     return rule
 
 
-def _kept_to_train(data: ImageSet, rule: dict) -> list[str]:
+def _split_record(rule: dict, config: TrainConfig, parent_info, fingerprint: str,
+                  train_set: ImageSet) -> dict:
+    """``config.split`` of the sidecar: what re-derives the split (``split_rule``), where it
+    came from, and whether any ancestor trained on its validation images."""
+    return {"seed": rule["seed"], "val_fraction": rule["fraction"],
+            "from_parent": (rule["seed"], rule["fraction"]) != (config.seed, config.val_fraction),
+            "by": "content" if rule["by_content"] else "shuffle", "borrow": rule["borrow"],
+            "trained": _kept_to_train(train_set, rule),
+            "clean": _clean_split(parent_info, fingerprint, rule),
+            "ancestors": _ancestors(parent_info)}
+
+
+def _kept_to_train(train_set: ImageSet, rule: dict) -> list[str]:
     """What a fine-tune of this run on grown data must keep in training (config.split.trained):
     the images this run trained on although drawn under the share, and those its ancestors did
     (inherited, even when this folder lacks them: they may come back)."""
     if not rule["by_content"]:
         return []
-    own = trained_under_the_share(data, **{k: v for k, v in rule.items() if k != "by_content"})
+    own = trained_under_the_share(train_set, rule["fraction"], rule["seed"])
     return sorted(set(rule["trained"]) | set(own))
 
 

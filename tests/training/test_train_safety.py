@@ -153,7 +153,7 @@ def test_a_grown_data_sets_split_holds_out_nothing_its_parent_trained_on(change)
                           config={"seed": seed, "val_fraction": share, "split": {
                               "seed": seed, "val_fraction": share, "by": "content",
                               "borrow": True,
-                              "trained": trained_under_the_share(parent, share, seed)}})
+                              "trained": trained_under_the_share(parents_train, share, seed)}})
     rule = _split_rule(replace(TINY, val_fraction=share), info, child.fingerprint(), None, ())
     _, childs_val = split(child, **rule)
     trained = {image.tobytes() for image in parents_train.images}
@@ -175,7 +175,7 @@ def test_what_an_ancestor_kept_back_to_train_stays_there_across_generations():
     assert under[1].tobytes() in {i.tobytes() for i in split(grand, share, seed)[0].images}
 
     def info_of(data, rule):  # the sidecar training records
-        trained = _kept_to_train(data, rule)
+        trained = _kept_to_train(split(data, **rule)[0], rule)
         return CheckpointInfo(class_names=names, data_fingerprint=data.fingerprint(), config={
             "seed": seed, "val_fraction": share, "split": {
                 "seed": rule["seed"], "val_fraction": rule["fraction"], "by": "content",
