@@ -19,8 +19,8 @@ from .backups import claim_backup, completed_epochs, finished_epochs_backup, rep
 from .callbacks import RunHistory, make_callbacks
 from .checkpoints import CheckpointInfo, read_info, save_checkpoint
 from .data import DataError, ImageSet
-from .splits import (held_out_by, split, split_by_content, split_is_clean, split_rule,
-                     trained_under_the_share)
+from .lineage import split_record, split_rule_for
+from .splits import split
 from .distill import teachers
 from .model import architecture_of, copy_weights, network
 from .optim import make_optimizer
@@ -76,7 +76,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     stop_here_if_asked()
     keras.utils.set_random_seed(config.seed)
     fingerprint = data.fingerprint()
-    rule = _split_rule(config, parent_info, fingerprint, backup_dir, config.teachers)
+    rule = split_rule_for(config, parent_info, fingerprint, backup_dir, config.teachers)
     train_set, val_set = split(data, **rule)
     dtype = compute_dtype(config.precision)
     model = _built(config, data.class_names, train_set, source, parent_info, fine_tune, dtype)
@@ -97,7 +97,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                 data_source=data.source,
                 config={**config.to_dict(), "precision_used": dtype,
                         "fine_tune": fine_tune,
-                        "split": _split_record(rule, config, parent_info, fingerprint,
+                        "split": split_record(rule, config, parent_info, fingerprint,
                                                train_set)},
                 seed=config.seed, parent=parent_info.name if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
@@ -162,90 +162,6 @@ def _start(parent, data: ImageSet, config: TrainConfig, preprocessing: Preproces
         raise DataError("the data's image size differs from the parent checkpoint's input")
     return (source, parent_info, replace(config, **architecture_of(source)),
             parent_info.preprocessing)
-
-
-def _split_rule(config: TrainConfig, parent_info, fingerprint: str, backup_dir,
-                teachers) -> dict:
-    """How to split, so that images the parent, its ancestors or a teacher trained on never
-    pick or judge this run's epochs: on the parent's data, the split the parent really held out
-    (its own parent's, for a fine-tune); on other data (the same folder with images added, say)
-    after a parent that split by content, its seed and at most its share, borrowing nothing and
-    keeping in training what it trained on under the share; with a teacher trained on this data
-    (and no such parent), the teacher's split; else the run's own. A run resumed from a backup
-    made before splits by content keeps the shuffled split it began with."""
-    from .backups import backup_split_kind
-    from .checkpoints import read_info
-
-    rule = {"fraction": config.val_fraction, "seed": config.seed, "by_content": True,
-            "borrow": True, "trained": frozenset()}
-    if parent_info is not None:
-        theirs = split_rule(parent_info)
-        if theirs["fraction"] > 0 and parent_info.data_fingerprint == fingerprint:
-            return theirs
-        if theirs["fraction"] > 0 and theirs["by_content"]:  # (all-data: nothing kept clean)
-            return {**theirs, "fraction": min(config.val_fraction, theirs["fraction"]),
-                    "borrow": False}
-    if teachers and config.val_fraction > 0:  # (none held out: nothing a teacher could leak)
-        for path in teachers:
-            try:
-                info = read_info(path)
-            except Exception:  # noqa: BLE001 - the teachers' own check says why, later
-                continue
-            theirs = split_rule(info)
-            if info.data_fingerprint == fingerprint and theirs["fraction"] > 0:
-                return theirs
-    if backup_split_kind(backup_dir) == "shuffle":
-        rule["by_content"] = False
-    return rule
-
-
-def _split_record(rule: dict, config: TrainConfig, parent_info, fingerprint: str,
-                  train_set: ImageSet) -> dict:
-    """``config.split`` of the sidecar: what re-derives the split (``split_rule``), where it
-    came from, and whether any ancestor trained on its validation images."""
-    return {"seed": rule["seed"], "val_fraction": rule["fraction"],
-            "from_parent": (rule["seed"], rule["fraction"]) != (config.seed, config.val_fraction),
-            "by": "content" if rule["by_content"] else "shuffle", "borrow": rule["borrow"],
-            "trained": _kept_to_train(train_set, rule),
-            "clean": _clean_split(parent_info, fingerprint, rule),
-            "ancestors": _ancestors(parent_info)}
-
-
-def _kept_to_train(train_set: ImageSet, rule: dict) -> list[str]:
-    """What a fine-tune of this run on grown data must keep in training (config.split.trained):
-    the images this run trained on although drawn under the share, and those its ancestors did
-    (inherited, even when this folder lacks them: they may come back)."""
-    if not rule["by_content"]:
-        return []
-    own = trained_under_the_share(train_set, rule["fraction"], rule["seed"])
-    return sorted(set(rule["trained"]) | set(own))
-
-
-def _ancestors(parent_info) -> list:
-    """The data and held-out split of every run this one descends from, oldest first:
-    ``[fingerprint, seed, share, "content" or "shuffle"]`` each (a parent made before they were
-    recorded: itself only; one recorded without its kind split by shuffling)."""
-    if parent_info is None:
-        return []
-    used = parent_info.config.get("split")
-    theirs = used.get("ancestors") if isinstance(used, dict) else None
-    known = [list(a) + ["shuffle"] * (4 - len(a)) for a in theirs
-             if isinstance(a, list) and len(a) in (3, 4)] if isinstance(theirs, list) else []
-    kind = "content" if split_by_content(parent_info) else "shuffle"
-    return known + [[parent_info.data_fingerprint, *held_out_by(parent_info), kind]]
-
-
-def _clean_split(parent_info, fingerprint: str, rule: dict) -> bool:
-    """Whether no ancestor trained on this run's validation images: each one on the same data
-    held out this very split (one that held none out saw them all; another split, some), and a
-    parent on this data recorded its own split clean."""
-    if parent_info is None:
-        return True
-    if parent_info.data_fingerprint == fingerprint and not split_is_clean(parent_info):
-        return False
-    ours = (rule["seed"], rule["fraction"], "content" if rule["by_content"] else "shuffle")
-    return all(data != fingerprint or (share > 0 and (seed, share, kind) == ours)
-               for data, seed, share, kind in _ancestors(parent_info))
 
 
 def _built(config: TrainConfig, class_names, train_set: ImageSet, source, parent_info,

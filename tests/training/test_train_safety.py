@@ -131,7 +131,7 @@ def _images_drawn(n, below, share, seed, rng):
 def test_a_grown_data_sets_split_holds_out_nothing_its_parent_trained_on(change):
     from training.checkpoints import CheckpointInfo
     from training.splits import split, trained_under_the_share
-    from training.train import _split_rule
+    from training.lineage import split_rule_for
 
     rng, share, seed = np.random.default_rng(0), 0.25, 0
     under = _images_drawn(3, True, share, seed, rng)
@@ -154,7 +154,7 @@ def test_a_grown_data_sets_split_holds_out_nothing_its_parent_trained_on(change)
                               "seed": seed, "val_fraction": share, "by": "content",
                               "borrow": True,
                               "trained": trained_under_the_share(parents_train, share, seed)}})
-    rule = _split_rule(replace(TINY, val_fraction=share), info, child.fingerprint(), None, ())
+    rule = split_rule_for(replace(TINY, val_fraction=share), info, child.fingerprint(), None, ())
     _, childs_val = split(child, **rule)
     trained = {image.tobytes() for image in parents_train.images}
     assert not any(image.tobytes() in trained for image in childs_val.images)
@@ -165,7 +165,7 @@ def test_what_an_ancestor_kept_back_to_train_stays_there_across_generations():
     folder lacked X; the grandchild's has it again: X must not be held out."""
     from training.checkpoints import CheckpointInfo
     from training.splits import split
-    from training.train import _kept_to_train, _split_rule
+    from training.lineage import kept_to_train, split_rule_for
 
     rng, share, seed = np.random.default_rng(1), 0.25, 0
     under = _images_drawn(2, True, share, seed, rng)
@@ -175,7 +175,7 @@ def test_what_an_ancestor_kept_back_to_train_stays_there_across_generations():
     assert under[1].tobytes() in {i.tobytes() for i in split(grand, share, seed)[0].images}
 
     def info_of(data, rule):  # the sidecar training records
-        trained = _kept_to_train(split(data, **rule)[0], rule)
+        trained = kept_to_train(split(data, **rule)[0], rule)
         return CheckpointInfo(class_names=names, data_fingerprint=data.fingerprint(), config={
             "seed": seed, "val_fraction": share, "split": {
                 "seed": rule["seed"], "val_fraction": rule["fraction"], "by": "content",
@@ -185,11 +185,11 @@ def test_what_an_ancestor_kept_back_to_train_stays_there_across_generations():
            "trained": frozenset()}
     parent_data = ImageSet(np.stack([under[0], *over[:6], *over[6:8]]), np.array([0] * 7 + [1] * 2),
                            names)  # X (under[1]) left out
-    parent_rule = _split_rule(replace(TINY, val_fraction=share), info_of(grand, own),
+    parent_rule = split_rule_for(replace(TINY, val_fraction=share), info_of(grand, own),
                               parent_data.fingerprint(), None, ())
     child_data = ImageSet(np.stack([under[0], *over[:6], *over[6:10], under[1]]),
                           np.array([0] * 7 + [1] * 5), names)  # X back, and more of class b
-    child_rule = _split_rule(replace(TINY, val_fraction=share),
+    child_rule = split_rule_for(replace(TINY, val_fraction=share),
                              info_of(parent_data, parent_rule), child_data.fingerprint(), None, ())
     _, childs_val = split(child_data, **child_rule)
     assert under[1].tobytes() not in {i.tobytes() for i in childs_val.images}
