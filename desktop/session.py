@@ -294,6 +294,8 @@ class ClassifierSession(ModelLoading):
     def shutdown(self) -> None:
         """Cancel queued work and wait for every lane's thread (called when the window closes)."""
         self._closed = True
+        for lane in self._lanes:  # all at once: a lane still working while another is waited
+            lane.cancel_all()  # for would work off its queue meanwhile
         for lane in self._lanes:
             lane.shutdown()
 

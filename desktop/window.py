@@ -315,10 +315,10 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.settings.setValue("geometry", self.saveGeometry())
+        self.session.shutdown()  # first: a folder's reading stops now, not after the rest
         self.trainer.shutdown()
         self.train_panel.chart.stop()
         self.classify.progress_timer.stop()
         self.classify.results.shutdown()
         self.library.close()
-        self.session.shutdown()
         event.accept()
