@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Signal, Slot
 
+from training.predict import is_folder
+
 from .items import ImageItem, ImageListModel, row_icon, to_qimage
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 from .lane_work import find_evidence, read_sources, walk_folders
@@ -76,7 +78,7 @@ class ClassifierSession(ModelLoading):
         Returns the items added now (the directly named files).
         """
         paths = [Path(p) for p in paths]
-        folders = [p for p in paths if p.is_dir()]
+        folders = [p for p in paths if is_folder(p)]
         items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
         self._add(items)
         if folders:

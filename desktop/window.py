@@ -11,6 +11,8 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QTabWidget, QVBoxLayout, QWidget)
 
+from training.predict import is_folder
+
 from .banner import Banner
 from .classify_tab import ClassifyTab
 from .library_tabs import LibraryTabs
@@ -165,7 +167,7 @@ class MainWindow(QMainWindow):
         """Files dropped or pasted: a data set on the Train tab becomes its data; anything else
         is classified (a .keras file gets a pointer to Import)."""
         if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
-                and (paths[0].is_dir() or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
+                and (is_folder(paths[0]) or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
             self.train_panel.set_data_path(paths[0])
             return
         self.tabs.setCurrentIndex(0)

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ bann
 def cmd_predict(args) -> int:
     from .checkpoints import CheckpointError
     from .paths import bundled_checkpoint
-    from .predict import Classifier, classify_files, expand_paths, iter_image_files
+    from .predict import Classifier, classify_files, expand_paths, is_folder, iter_image_files
 
     try:
         classifier = Classifier.load(args.checkpoint or bundled_checkpoint())
@@ -37,7 +37,7 @@ def cmd_predict(args) -> int:
     empty = []
     for p in args.paths:
         errors = []
-        if Path(p).is_dir() and next(iter_image_files(p, errors=errors), None) is None:
+        if is_folder(Path(p)) and next(iter_image_files(p, errors=errors), None) is None:
             reason = (f"cannot read {errors[0][0]}: {errors[0][1]}" if errors
                       else "no image files found in this folder")
             empty.append({"path": p, "ok": False, "error": reason})

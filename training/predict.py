@@ -70,8 +70,11 @@ class Classifier:
 def iter_image_files(folder, cancelled=None, errors: list | None = None):
     """Image files below ``folder``, recursively, in sorted order per folder.
 
-    Symbolic links to folders are not followed, so a link loop cannot trap the walk. macOS's
-    "._NAME" companion files (resource forks on USB sticks and in zips) are not images.
+    Symbolic links to folders are followed (a folder of linked albums is searched as a file
+    manager shows it), each real folder entered once, so a link loop cannot trap the walk nor
+    list a file twice, and never a link back up to ``folder`` or above it (dropping a folder
+    does not search its parent). macOS's "._NAME" companion files (resource forks on USB sticks and in
+    zips) are not images.
     ``cancelled()`` is asked at every folder (a huge tree with few images stops at once);
     folders that cannot be read are added to ``errors`` as ``(path, reason)``.
     """
@@ -84,9 +87,20 @@ def iter_image_files(folder, cancelled=None, errors: list | None = None):
         if errors is not None:
             errors.append((exc.filename, exc.strerror or str(exc)))
 
-    for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=False):
+    entered, top = set(), os.path.join(os.path.realpath(folder), "")
+    for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=True):
         if cancelled is not None and cancelled():
             return
+        try:
+            real = os.stat(root)
+        except OSError:  # gone since it was listed
+            dirs[:] = []
+            continue
+        if (real.st_dev, real.st_ino) in entered or (  # reached again, or a link back up
+                entered and top.startswith(os.path.join(os.path.realpath(root), ""))):
+            dirs[:] = []
+            continue
+        entered.add((real.st_dev, real.st_ino))
         dirs.sort()
         for name in sorted(names):
             if not name.startswith("._") and is_image_path(Path(name)):
@@ -105,8 +119,17 @@ def expand_paths(paths) -> list:
         if not path.exists() and glob.has_magic(str(raw)):
             files.extend(expand_paths(sorted(glob.glob(str(raw)))) or [path])
         else:
-            files.extend(iter_image_files(path) if path.is_dir() else [path])
+            files.extend(iter_image_files(path) if is_folder(path) else [path])
     return files
+
+
+def is_folder(path) -> bool:
+    """``path.is_dir()``, False where it cannot be told (a parent without search permission
+    raises there): the path is then read as a file, and its row says why it cannot be."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def classify_files(classifier: Classifier, files, k: int = 5, strict: bool = False,

@@ -101,3 +101,35 @@ def test_a_non_utf8_name_dropped_directly_is_classified(qtbot, make_window, tiny
     drop_urls(window, [raw_file_url(tmp_path / "corpus", NON_UTF8_NAME)])
     qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
     assert window.session.items.items[0].state == "classified", window.session.items.items[0].error
+
+
+def test_a_file_in_a_folder_that_cannot_be_searched_gets_a_reason_and_the_rest_is_classified(
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
+    """A folder listable but not searchable (mode 644): whether a file in it is a folder
+    cannot be told (``is_dir`` raises EACCES there). The drop loses nothing: that file's row
+    says why, the other file is classified (the whole drop used to vanish)."""
+    locked, good = tmp_path / "locked", tmp_path / "good.png"
+    locked.mkdir()
+    for path in (locked / "cat.png", good):
+        path.write_bytes(encoded(Image.new("RGB", (32, 32), (20, 200, 20)), "PNG"))
+    locked.chmod(0o644)
+    inside = os.fspath(locked) + os.sep
+    if os.geteuid() == 0:  # root searches anything: refuse what the kernel refuses the others
+        real_stat, real_open = os.stat, os.open
+
+        def refused(name):
+            raise PermissionError(13, os.strerror(13), name)
+
+        monkeypatch.setattr(os, "stat", lambda p, *a, **k: refused(p) if os.fspath(p).startswith(
+            inside) else real_stat(p, *a, **k))
+        monkeypatch.setattr(os, "open", lambda p, *a, **k: refused(p) if os.fspath(p).startswith(
+            inside) else real_open(p, *a, **k))
+    try:
+        window = make_window(tiny_checkpoint)
+        drop(window, [locked / "cat.png", good])
+        qtbot.waitUntil(lambda: settled(window, 2), timeout=WAIT)
+        rows = {Path(item.source).name: item for item in window.session.items.items}
+        assert rows["good.png"].state == "classified"
+        assert rows["cat.png"].state == "failed" and "permission denied" in rows["cat.png"].error
+    finally:
+        locked.chmod(0o755)

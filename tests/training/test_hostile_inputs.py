@@ -279,3 +279,22 @@ def test_fuzzed_bytes_give_a_report_or_a_one_line_reason(capsys, tmp_path):
         print(f"\nfuzz: {sum(tried.values())} inputs in {seconds:.0f} s ({dict(tried)}); "
               f"slowest {slowest[0] * 1000:.0f} ms; verdicts {dict(verdicts.most_common())}")
     assert sum(tried.values()) >= FUZZ_EXAMPLES
+
+
+def test_linked_folders_are_searched_once_each(tmp_path):
+    """A folder of linked albums is searched as a file manager shows it; a folder reached twice
+    (a link to a sibling, a link back up) is entered once."""
+    from tests.hostile import encoded
+    from PIL import Image
+    real = tmp_path / "real"
+    for album in ("cats", "dogs"):
+        (real / album).mkdir(parents=True)
+        (real / album / "1.png").write_bytes(encoded(Image.new("RGB", (8, 8)), "PNG"))
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "cats").symlink_to(real / "cats")
+    (linked / "dogs").symlink_to(real / "dogs")
+    (linked / "zz-cats-again").symlink_to(real / "cats")
+    (linked / "up").symlink_to(linked)
+    assert list(iter_image_files(linked)) == [linked / "cats" / "1.png", linked / "dogs" / "1.png"]
+    assert expand_paths([linked]) == list(iter_image_files(linked))
