@@ -225,17 +225,28 @@ def empty_trash(trash: Path) -> None:
 
 def prune_trash(root: Path, days: float = 14) -> None:
     """Remove trash folders under ``root`` left by app sessions that ended without closing
-    (a crash) more than ``days`` ago; a running session's folder is newer than that."""
+    (a crash) more than ``days`` ago. A window still open keeps its folder however old (its
+    deletes can be undone until it closes): ``session-PID-...`` names its process."""
     import time
 
     if not Path(root).is_dir():
         return
     for folder in Path(root).iterdir():
         try:
-            if folder.is_dir() and time.time() - folder.stat().st_mtime > days * 86400:
+            if (folder.is_dir() and time.time() - folder.stat().st_mtime > days * 86400
+                    and not _owner_running(folder.name)):
                 shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             pass
+
+
+def _owner_running(name: str) -> bool:
+    """Whether the process a trash folder ``session-PID-...`` names still runs (a number taken
+    since by another process keeps the folder until that one ends too: kept, never lost)."""
+    from .processes import alive
+
+    parts = name.split("-")
+    return len(parts) >= 3 and parts[0] == "session" and parts[1].isdigit() and alive(int(parts[1]))
 
 
 def clean_debris(folder: Path, days: float = 1) -> list[Path]:
