@@ -81,6 +81,36 @@ def exif_rotated_jpeg() -> bytes:
     return encoded(image, "JPEG", exif=exif, quality=95)
 
 
+def tiff_16bit_colour(channels: int = 3, size: int = 32, byteorder: str = "<") -> bytes:
+    """An uncompressed RGB (3 channels) or RGBA (4) TIFF with 16 bits per channel, written by
+    hand since Pillow cannot write one; it reads it as 8-bit "RGB" or "RGBA". Every pixel is
+    (1000, 30000, 65535[, 65535]): a dark red, a mid green and a full blue, opaque."""
+    pixels = np.empty((size, size, channels), byteorder + "u2")
+    pixels[...] = (1000, 30000, 65535, 65535)[:channels]
+    data = pixels.tobytes()
+    shorts = {256: size, 257: size, 259: 1, 262: 2, 277: channels, 278: size, 284: 1}
+    bits_at = 8 + 2 + (len(shorts) + 3) * 12 + 4  # bits per sample follow the directory
+    data_at = bits_at + 2 * channels
+    fields = [struct.pack(byteorder + "HHIHH", tag, 3, 1, value, 0)  # value in the first 2 bytes
+              for tag, value in shorts.items()]
+    fields += [struct.pack(byteorder + "HHII", 258, 3, channels, bits_at),
+               struct.pack(byteorder + "HHII", 273, 4, 1, data_at),
+               struct.pack(byteorder + "HHII", 279, 4, 1, len(data))]
+    fields.sort(key=lambda field: struct.unpack(byteorder + "H", field[:2]))  # tags ascending
+    header = (b"II*\x00" if byteorder == "<" else b"MM\x00*") + struct.pack(byteorder + "I", 8)
+    return (header + struct.pack(byteorder + "H", len(fields)) + b"".join(fields)
+            + struct.pack(byteorder + "I", 0) + struct.pack(byteorder + "H" * channels,
+                                                            *[16] * channels) + data)
+
+
+def mpo(size: tuple[int, int] = (32, 32)) -> bytes:
+    """A JPEG holding a second image, as Pillow reads a stereo pair or a phone photo with an HDR
+    gain map: format MPO, 2 "frames". The main image is red, the extra one blue."""
+    main = Image.new("RGB", size, (220, 20, 20))
+    extra = Image.new("RGB", (size[0] // 2 or 1, size[1] // 2 or 1), (20, 20, 220))
+    return encoded(main, "MPO", save_all=True, append_images=[extra], quality=95)
+
+
 def palette_with_transparency() -> bytes:
     image = Image.new("P", (40, 40), 0)
     image.putpalette([0, 0, 0, 200, 30, 30] + [0, 0, 0] * 254)
@@ -119,12 +149,14 @@ def image_files() -> dict[str, tuple[bytes, Expect]]:
         "cmyk.jpg": (encoded(rgb.convert("CMYK"), "JPEG", quality=90), ok("CMYK")),
         "sixteen-bit.png": (encoded(sixteen, "PNG"), ok("16-bit")),
         "sixteen-bit.tif": (encoded(sixteen, "TIFF"), ok("16-bit")),
+        "sixteen-bit-rgb.tif": (tiff_16bit_colour(), ok("16 bits per channel reduced to 8")),
         "palette-transparent.png": (palette_with_transparency(), ok("palette", "transparency")),
         "grey-alpha-LA.png": (encoded(rgb.convert("LA"), "PNG"), ok("transparency (LA)")),
         "rgba.png": (encoded(rgb.convert("RGBA"), "PNG"), ok("transparency (RGBA)")),
         "animated.gif": (animated("GIF"), ok("first frame of 2")),
         "animated.webp": (animated("WEBP"), ok("first frame of 2")),
         "animated-apng.png": (animated("PNG"), ok("first frame of 2")),
+        "stereo-or-gain-map.jpg": (mpo((64, 48)), ok("main image (the file holds 2 images)")),
         "exif-rotated.jpg": (exif_rotated_jpeg(), ok("rotated upright", "orientation 6")),
         "greyscale.jpg": (encoded(rgb.convert("L"), "JPEG"), ok("greyscale")),
         "float-nan.tif": (encoded(float_with_nan(), "TIFF"), ok("32-bit float")),
@@ -215,6 +247,7 @@ def fuzz_seeds() -> dict[str, bytes]:
         "jpeg-progressive": encoded(rgb, "JPEG", progressive=True),
         "tiff-16bit": encoded(deep, "TIFF"), "tiff-float": encoded(float_with_nan(), "TIFF"),
         "tiff-lzw": encoded(rgb, "TIFF", compression="tiff_lzw"),
+        "tiff-rgb-16bit": tiff_16bit_colour(size=8), "mpo": mpo((16, 12)),
         "bmp": encoded(rgb, "BMP"), "ico": encoded(rgb, "ICO"), "tga": encoded(rgb, "TGA"),
         "ppm": encoded(rgb, "PPM"), "bomb-header": png_of_zeros(9000, 8000)[:80],
     }

@@ -151,29 +151,24 @@ def prepare(image: Image.Image, policy: Preprocessing = Preprocessing(), strict:
     width, height = image.size
     frames = int(getattr(image, "n_frames", 1) or 1)
     mode, fmt = image.mode, image.format or "unknown"
-    # Pillow reads a 16-bit-per-channel colour PNG as 8-bit "RGB": what its decoder was told
-    # to read still says so ("RGB;16B"), and the input check must too
-    tile = getattr(image, "tile", None)  # an image made in memory has none
-    deep = bool(tile) and str(getattr(tile[0], "args", "")).startswith(
-        ("RGB;16", "RGBA;16"))
+    deep, orientation = _read_from_16_bits(image), _exif_orientation(image)
     target_w, target_h = policy.size
-    conforms = (width, height) == (target_w, target_h) and mode == "RGB" and frames == 1 \
-        and _exif_orientation(image) in (0, 1) and not deep and "transparency" not in image.info
+    differences = _differences(image, frames, orientation, deep)
+    conforms = (width, height) == (target_w, target_h) and mode == "RGB" and not differences
     if strict and not conforms:
         raise ImageRejected(
             f"strict {target_w}×{target_h}: image is {width}×{height} {mode}"
-            + (f", {frames} frames" if frames > 1 else "")
-            + (" with a transparent colour" if "transparency" in image.info else "")
-            + f"; the model takes exactly {target_w}×{target_h} RGB")
+            + "".join(differences) + f"; the model takes exactly {target_w}×{target_h} RGB")
     steps: list[str] = []
     if deep:
         steps.append("16 bits per channel reduced to 8 (the model takes 8-bit RGB)")
     if frames > 1:
         image.seek(0)
-        steps.append(f"used the first frame of {frames} (animated {fmt})")
-    rotated = _apply_exif_rotation(image)
+        steps.append(f"used the main image (the file holds {frames} images)" if fmt == "MPO"
+                     else f"used the first frame of {frames} (animated {fmt})")
+    rotated = _apply_exif_rotation(image, orientation)
     if rotated is not image:
-        steps.append(f"rotated upright from EXIF orientation {_exif_orientation(image)}")
+        steps.append(f"rotated upright from EXIF orientation {orientation}")
         image = rotated
     image = to_rgb(image, policy.pad_value, steps)
     image.load()
@@ -226,15 +221,45 @@ def _check_pixel_budget(image: Image.Image) -> None:
                             f"(limit {MAX_PIXELS / 1e6:.0f} megapixels)")
 
 
+def _read_from_16_bits(image: Image.Image) -> bool:
+    """True when Pillow decodes 16 bits per channel into an 8-bit mode: a 16-bit colour PNG,
+    TIFF or SGI opens as "RGB" (or "RGBA", "CMYK", "L" for a grey SGI), and only the raw mode its
+    decoder was told to read still says so. The wide modes ("I;16", "I", "F") keep every bit, and
+    to_rgb names their scaling itself."""
+    tile = getattr(image, "tile", None)  # an image made in memory has none
+    if not tile or image.mode.startswith(("I", "F")):
+        return False
+    if tile[0].codec_name == "SGI16":  # an uncompressed 16-bit SGI: its args name no raw mode
+        return True
+    args = tile[0].args  # a PNG's is the raw mode ("RGB;16B"), a TIFF's a tuple starting with it
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+def _differences(image: Image.Image, frames: int, orientation: int, deep: bool) -> list[str]:
+    """What, besides size and colour mode, keeps ``image`` from being the model's input as is,
+    each as the words strict mode adds to its reason."""
+    # The extra images of an MPO (a stereo pair's other eye, a phone photo's HDR gain map) are
+    # not shown by a photo viewer either: its main image is the picture, used unchanged
+    animated = frames > 1 and image.format != "MPO"
+    return ([" with a transparent colour"] if "transparency" in image.info else []) \
+        + ([f", {frames} frames"] if animated else []) \
+        + ([f", EXIF orientation {orientation}"] if orientation != 1 else []) \
+        + ([", 16 bits per channel"] if deep else [])
+
+
 def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (upright) unless it is one that turns or mirrors (2..8): for any
+    other value ImageOps.exif_transpose leaves the picture as it is, so nothing is changed."""
     try:
-        return int(image.getexif().get(0x0112, 1) or 1)
+        orientation = int(image.getexif().get(0x0112, 1) or 1)
     except Exception:  # a broken EXIF block is not worth refusing the image for
         return 1
+    return orientation if 2 <= orientation <= 8 else 1
 
 
-def _apply_exif_rotation(image: Image.Image) -> Image.Image:
-    if _exif_orientation(image) in (0, 1):
+def _apply_exif_rotation(image: Image.Image, orientation: int) -> Image.Image:
+    if orientation == 1:
         return image
     try:
         return ImageOps.exif_transpose(image)

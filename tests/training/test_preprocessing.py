@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.hostile import mpo, tiff_16bit_colour
 from training import preprocessing
 from training.preprocessing import ImageRejected, Preprocessing, load_image
 
@@ -70,6 +71,7 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path):
     report = load_image(save(Image.fromarray(array), tmp_path, "deep.png"))
     assert 120 <= int(report.array[0, 0, 0]) <= 135  # mid-grey stays mid-grey
     assert "16-bit" in report.conversions[0]
+    assert not any("16 bits per channel" in step for step in report.conversions)  # said once
 
 
 @pytest.mark.parametrize("maxval, value, grey", [(65535, 200, 1), (65535, 40000, 156),
@@ -112,6 +114,19 @@ def test_animated_gif_uses_the_first_frame(tmp_path):
     report = load_image(path)
     assert report.frames == 2 and "first frame of 2" in report.conversions[0]
     assert report.array[5, 5, 0] > 200 and report.array[5, 5, 2] < 50
+    with pytest.raises(ImageRejected, match="image is 32×32 P, 2 frames;"):
+        load_image(path, strict=True)  # an animation is more than the model's one picture
+
+
+def test_an_mpo_jpeg_uses_its_main_image_and_is_not_called_animated(tmp_path):
+    path = tmp_path / "stereo.jpg"  # a stereo pair or a phone photo with an HDR gain map
+    path.write_bytes(mpo((32, 32)))
+    report = load_image(path)
+    assert report.format == "MPO" and report.frames == 2
+    assert report.conversions == ["used the main image (the file holds 2 images)"]
+    assert report.array[16, 16, 0] > 200 and report.array[16, 16, 2] < 50  # red main image
+    assert report.conforms  # the main image is used unchanged, as a photo viewer shows it
+    assert load_image(path, strict=True).conforms
 
 
 def test_exif_rotation_is_applied_before_use(tmp_path):
@@ -124,6 +139,28 @@ def test_exif_rotation_is_applied_before_use(tmp_path):
     assert any("EXIF orientation 6" in s for s in report.conversions)
     assert report.original.size == (32, 64)  # upright: now taller than wide
     assert report.array[2, 16].mean() > 200 and report.array[29, 16].mean() < 60
+
+
+def test_strict_mode_names_an_exif_orientation_as_the_difference(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = save(Image.new("RGB", (32, 32), (90, 90, 90)), tmp_path, "turned.jpg", exif=exif)
+    with pytest.raises(ImageRejected, match="image is 32×32 RGB, EXIF orientation 6;"):
+        load_image(path, strict=True)
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 1000])
+def test_an_exif_orientation_outside_2_to_8_turns_nothing_and_says_nothing(tmp_path,
+                                                                          orientation):
+    pixels = np.random.default_rng(2).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    wide = load_image(save(Image.fromarray(pixels), tmp_path, "wide.png", exif=exif))
+    assert wide.original.size == (64, 32)  # as ImageOps.exif_transpose leaves it
+    assert not any("orientation" in step for step in wide.conversions)
+    square = save(Image.fromarray(pixels[:, :32]), tmp_path, "square.png", exif=exif)
+    assert load_image(square).conversions == []
+    assert np.array_equal(load_image(square, strict=True).array, pixels[:, :32])
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -200,7 +237,9 @@ def test_avif_photos_are_found_in_folders_when_pillow_reads_them(tmp_path):
     assert load_image(tmp_path / "leaf.avif").array.shape == (32, 32, 3)
 
 
-def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits():
+@pytest.mark.parametrize("colour_type, channels, mode", [(2, 3, "RGB"), (6, 4, "RGBA"),
+                                                        (4, 2, "RGBA")])  # Pillow: LA as RGBA
+def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits(colour_type, channels, mode):
     import struct
     import zlib
 
@@ -208,15 +247,41 @@ def test_a_16_bit_colour_png_is_reported_as_converted_to_8_bits():
         return struct.pack(">I", len(data)) + kind + data + struct.pack(
             ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    pixels = (np.arange(32 * 32 * 3).reshape(32, 32, 3) * 60).astype(">u2")
+    pixels = (np.arange(32 * 32 * channels).reshape(32, 32, channels) * 60).astype(">u2")
     raw = b"".join(b"\x00" + pixels[y].tobytes() for y in range(32))
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 16, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    header = struct.pack(">IIBBBBB", 32, 32, 16, colour_type, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+           + chunk(b"IEND", b""))
     report = load_image(png, name="deep.png")
-    assert not report.conforms
-    assert any("16 bits per channel" in step for step in report.conversions)
-    with pytest.raises(ImageRejected, match="strict"):
+    assert not report.conforms and report.mode == mode
+    assert report.conversions[0] == "16 bits per channel reduced to 8 (the model takes 8-bit RGB)"
+    with pytest.raises(ImageRejected, match=f"image is 32×32 {mode}, 16 bits per channel;"):
         load_image(png, strict=True)
+
+
+@pytest.mark.parametrize("channels, mode", [(3, "RGB"), (4, "RGBA")])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_a_16_bit_colour_tiff_is_reported_as_converted_to_8_bits(channels, mode, byteorder):
+    tiff = tiff_16bit_colour(channels, byteorder=byteorder)  # Pillow reads it as 8-bit RGB(A)
+    report = load_image(tiff, name="deep.tif")
+    assert not report.conforms and report.mode == mode
+    assert report.conversions[0] == "16 bits per channel reduced to 8 (the model takes 8-bit RGB)"
+    assert report.array[0, 0].tolist() == [1000 >> 8, 30000 >> 8, 255]  # the high bytes
+    with pytest.raises(ImageRejected, match=f"image is 32×32 {mode}, 16 bits per channel;"):
+        load_image(tiff, strict=True)
+
+
+@pytest.mark.parametrize("channels, mode", [(1, "L"), (3, "RGB")])
+def test_a_16_bit_sgi_is_reported_as_converted_to_8_bits(channels, mode):
+    import struct
+
+    dimension = 2 if channels == 1 else 3
+    header = struct.pack(">hbbHHHHll", 474, 0, 2, dimension, 32, 32, channels, 0, 65535)  # 16-bit
+    sgi = header.ljust(512, b"\0") + np.full(32 * 32 * channels, 40000, ">u2").tobytes()
+    report = load_image(sgi, name="deep.sgi")  # Pillow reads it as 8-bit "L" or "RGB"
+    assert report.mode == mode and not report.conforms
+    assert report.conversions[0] == "16 bits per channel reduced to 8 (the model takes 8-bit RGB)"
+    assert report.array[0, 0].tolist() == [40000 >> 8] * 3
 
 
 @pytest.mark.parametrize("size", [(320, 210), (210, 320), (33, 32), (100, 99), (31, 7), (64, 63),
