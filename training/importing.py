@@ -9,8 +9,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, check_compatible,
-                          file_sha256, sidecar_path)
+from .checkpoints import (MAX_INPUT_SIDE, CheckpointError, CheckpointInfo, atomic_write_bytes,
+                          check_compatible, file_sha256, sidecar_path)
 from .library import _free_name, _safe_stem, check_name
 from .reporting import first_line
 
@@ -19,15 +19,14 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
     """Copy a ``.keras`` file (and its sidecar, if any) into ``folder`` after checking it.
 
     The copy is loaded with ``safe_mode=True``: Lambda layers and unknown custom objects are
-    refused. Its input must be an (H, W, 3) image and its output must be probabilities (it is run
-    once on a blank image). Without a sidecar, ``class_names`` (or "class 1".."class N") name the
-    outputs. Nothing in ``folder`` changes unless every check passes.
+    refused. It must have one input, an (H, W, 3) image of at most ``MAX_INPUT_SIDE`` pixels a
+    side, and one output, (batch, classes) probabilities (it is run on a few test images). Without
+    a sidecar, ``class_names`` (or "class 1".."class N") name the outputs. Nothing in ``folder``
+    changes unless every check passes.
 
     Raises:
         CheckpointError: with a one-line reason.
     """
-    import numpy as np
-
     source = Path(source)
     if source.suffix.lower() != ".keras" or not source.is_file():
         raise CheckpointError(f"{source.name} is not a .keras file")
@@ -39,16 +38,10 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
         staged = staging / "model.keras"
         shutil.copyfile(source, staged)
         model = _load_untrusted(staged, source.name)
+        shape = _check_shapes(model)  # before anything reads the shapes or runs the model
         info = _imported_info(source, model, class_names)
-        shape = tuple(model.input_shape[1:])
-        if len(shape) != 3 or shape[2] != 3 or None in shape:
-            raise CheckpointError(f"input shape {shape} is not an (height, width, 3) image")
         check_compatible(model, info)
-        probs = np.asarray(model.predict_on_batch(np.zeros((1, *shape), np.float32)), np.float64)
-        if not np.isfinite(probs).all():  # NaN weights (saved from a diverged run, say)
-            raise CheckpointError("its output is not a number (NaN): the weights are broken")
-        if probs.min() < -1e-6 or abs(probs.sum() - 1.0) > 1e-3:
-            raise CheckpointError("its output is not class probabilities (no softmax at the end)")
+        _check_probabilities(model, shape)
         digest = file_sha256(staged)
         if info.model_sha256 and info.model_sha256 != digest:
             raise CheckpointError("its sidecar was written for a different model file "
@@ -56,6 +49,61 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
         return _place_new(staged, replace(info, model_sha256=digest), folder, wanted)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_shapes(model) -> tuple[int, int, int]:
+    """The (height, width, 3) input of a model with one image input and one (batch, classes)
+    output; anything else is refused before it is run (a huge input would exhaust memory)."""
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if not inputs or not outputs:  # a Sequential saved before it was built
+        raise CheckpointError("it has no defined input or output (saved before it was built)")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise CheckpointError(f"it has {_count(len(inputs), 'input')} and "
+                              f"{_count(len(outputs), 'output')}; a classifier has one image "
+                              f"input and one output")
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or shape[2] != 3 or None in shape:
+        raise CheckpointError(f"input shape {shape} is not an (height, width, 3) image")
+    if max(shape[:2]) > MAX_INPUT_SIDE:
+        raise CheckpointError(f"its input of {shape[1]}x{shape[0]} pixels is larger than "
+                              f"{MAX_INPUT_SIDE} a side: classifying would exhaust memory")
+    out = tuple(model.output_shape)
+    if len(out) != 2 or out[1] is None:
+        raise CheckpointError(f"output shape {out} is not (batch, classes) probabilities")
+    return shape
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _check_probabilities(model, shape: tuple[int, int, int]) -> None:
+    """Refuse a model whose outputs are not probabilities that sum to 1 on each of a few images.
+
+    Not only a blank image: sigmoid outputs of a two-class model are (0.5, 0.5) there and pass,
+    then read 100 % for both classes on real images. Mid-grey and fixed random noise (pixels are
+    0-255, as the app feeds them) catch that; the seed keeps a refusal repeatable."""
+    import numpy as np
+
+    noise = np.random.default_rng(0).random((2, *shape), np.float32) * 255.0
+    flat = np.zeros((1, *shape), np.float32), np.full((1, *shape), 127.5, np.float32)
+    images = np.concatenate([*flat, noise])
+    try:
+        raw = model.predict_on_batch(images)
+    except Exception as exc:  # noqa: BLE001 - untrusted model: any failure is one line
+        raise CheckpointError(f"it fails on a test image: {first_line(exc)[:160]}") from None
+    if isinstance(raw, (dict, list, tuple)):  # one output, but named: the app expects an array
+        raise CheckpointError(f"its output is a {type(raw).__name__}, not one array of "
+                              f"probabilities")
+    probs = np.asarray(raw, np.float64)
+    if probs.shape != (len(images), model.output_shape[1]):
+        raise CheckpointError(f"its output {probs.shape} for {len(images)} images is not "
+                              f"(images, classes) probabilities")
+    if not np.isfinite(probs).all():  # NaN weights (saved from a diverged run, say)
+        raise CheckpointError("its output is not a number (NaN): the weights are broken")
+    if probs.min() < -1e-6 or np.abs(probs.sum(axis=1) - 1.0).max() > 1e-3:
+        raise CheckpointError("its output is not class probabilities that sum to 1 "
+                              "(no softmax at the end)")
 
 
 def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) -> Path:

@@ -8,6 +8,9 @@ import numpy as np
 from .checkpoints import CheckpointInfo
 
 
+MAX_BATCH_VALUES = 512 * 64 * 64 * 3  # pixel values per model call: 25 MB of float32 input
+
+
 @dataclass(frozen=True)
 class Guess:
     label: str
@@ -24,6 +27,9 @@ def probabilities(model, images: np.ndarray, tta: str = "none", batch_size: int 
     images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), np.float32)
+    # a bigger input (an imported 224x224 network, say) goes in fewer images at a time: the
+    # batch's memory is what grows with it (512 CIFAR images is 6 MB; 512 at 1024x1024, 6 GB)
+    batch_size = max(2, min(batch_size, MAX_BATCH_VALUES // int(np.prod(images.shape[1:]))))
     step = batch_size // 2 if tta == "hflip" else batch_size
     out = []
     for start in range(0, len(images), step):

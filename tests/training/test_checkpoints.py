@@ -140,3 +140,19 @@ def test_a_sidecar_with_a_big_confusion_matrix_stays_small_readable_and_exact():
     again = CheckpointInfo.from_json(text)
     assert again.evaluations == info.evaluations and again.command == info.command
     assert again.history["loss"][0] == 0.5 and np.isnan(again.history["loss"][1])
+
+
+def test_a_sidecar_declaring_an_input_larger_than_the_limit_is_refused():
+    """Every image is scaled to the input before it is classified: 15000 a side ran a machine
+    out of memory, so such a sidecar is refused when it is read."""
+    import json
+
+    from training.checkpoints import MAX_INPUT_SIDE
+
+    def sidecar(height, width):
+        return json.dumps({"class_names": ["a", "b"], "input_shape": [height, width, 3]})
+
+    assert CheckpointInfo.from_json(sidecar(MAX_INPUT_SIDE, 16)).input_shape == (1024, 16, 3)
+    for height, width in ((MAX_INPUT_SIDE + 1, 16), (16, MAX_INPUT_SIDE + 1), (15000, 15000)):
+        with pytest.raises(CheckpointError, match="larger than 1024 pixels a side"):
+            CheckpointInfo.from_json(sidecar(height, width))

@@ -111,6 +111,71 @@ def lambda_model():
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
+def not_a_classifier(kind):
+    """Small models that load in safe mode but are not one-image-in, probabilities-out."""
+    import keras
+    image = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(image)
+    if kind == "two inputs":
+        other = keras.Input((32, 32, 3))
+        summed = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([image, other]))
+        return keras.Model([image, other], keras.layers.Dense(2, activation="softmax")(summed))
+    if kind == "two outputs":
+        heads = [keras.layers.Dense(2, activation="softmax")(pooled) for _ in range(2)]
+        return keras.Model(image, heads)
+    if kind == "named output":  # predicts a dict, not the array the app reads
+        return keras.Model(image, {"p": keras.layers.Dense(2, activation="softmax")(pooled)})
+    if kind == "rank 3":  # (None, 1, 2): sums to 1, then crashed the classifier
+        row = keras.layers.Reshape((1, 3))(pooled)
+        return keras.Model(image, keras.layers.Dense(2, activation="softmax")(row))
+    # two sigmoids: (0.5, 0.5) on a blank image, (1, 1) on a real one
+    return keras.Model(image, keras.layers.Dense(2, activation="sigmoid",
+                                                 kernel_initializer="ones")(pooled))
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("two inputs", "it has 2 inputs and 1 output; a classifier has one image input"),
+    ("two outputs", "it has 1 input and 2 outputs; a classifier has one image input"),
+    ("rank 3", r"output shape \(None, 1, 2\) is not \(batch, classes\) probabilities"),
+    ("named output", "its output is a dict, not one array of probabilities"),
+    ("sigmoid", "its output is not class probabilities that sum to 1"),
+])
+def test_import_refuses_a_model_that_is_not_one_image_in_probabilities_out(tmp_path, kind,
+                                                                           reason):
+    path = tmp_path / "src" / "m.keras"
+    path.parent.mkdir()
+    not_a_classifier(kind).save(path)
+    with pytest.raises(CheckpointError, match=f"^{reason}"):
+        import_checkpoint(path, tmp_path / "lib")
+    assert list((tmp_path / "lib").iterdir()) == []
+
+
+def test_import_refuses_a_huge_input_before_running_the_model(tmp_path, monkeypatch):
+    """Every image is scaled to the input: 15000 a side took 6 GB to import and ran out of
+    memory classifying. The limit is checked before the model is run on anything."""
+    import keras
+
+    def saved(height, width):
+        image = keras.Input((height, width, 3))
+        out = keras.layers.Dense(2, activation="softmax")(
+            keras.layers.GlobalAveragePooling2D()(image))
+        path = tmp_path / f"{height}x{width}.keras"
+        keras.Model(image, out).save(path)
+        return path
+
+    tall = import_checkpoint(saved(1024, 16), tmp_path / "lib")  # at the limit: accepted
+    assert read_info(tall).input_shape == (1024, 16, 3)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was run before its input size was checked")
+
+    monkeypatch.setattr(keras.Model, "predict_on_batch", never)
+    for path in (saved(16, 1025), saved(1025, 16)):
+        with pytest.raises(CheckpointError, match="larger than 1024 a side"):
+            import_checkpoint(path, tmp_path / "lib")
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["1024x16.json", "1024x16.keras"]
+
+
 @pytest.mark.parametrize("kind, reason", [
     ("lambda", "Lambda layer"),
     ("corrupt", "cannot import"),

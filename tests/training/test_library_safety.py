@@ -28,6 +28,8 @@ HOSTILE = {
     "preprocessing is null": {"preprocessing": None},
     "preprocessing size is text": {"preprocessing": {"size": ["a", "b"]}},
     "input shape overflows": {"input_shape": [32, 32, 1e999]},
+    "input of 15000 a side": {"input_shape": [15000, 15000, 3],
+                              "preprocessing": {"size": [15000, 15000]}},
     "an evaluation without accuracy": {"evaluations": {"x": {}}},
     "history is a number": {"history": 3},
     "seed is text": {"seed": "one"},

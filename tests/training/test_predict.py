@@ -55,3 +55,26 @@ def test_a_folder_walk_skips_macos_companions_expands_patterns_and_reports_unrea
     errors = []
     assert len(list(iter_image_files(tmp_path / "photos", errors=errors))) == 2
     assert errors == [(str(tmp_path / "photos" / "deep"), "Permission denied")]
+
+
+def test_a_network_with_a_big_input_is_given_fewer_images_per_call():
+    """An imported 512x512 network classifying a folder: each model call holds what memory
+    allows (MAX_BATCH_VALUES), not 512 images of 3 MB each (4.8 GB in one call)."""
+    from training.predict import MAX_BATCH_VALUES
+
+    class Recording:
+        output_shape = (None, 3)
+        calls: list = []
+
+        def predict_on_batch(self, batch):
+            self.calls.append(batch.shape)
+            return np.full((len(batch), 3), 1 / 3, np.float32)
+
+    model = Recording()
+    images = np.zeros((40, 512, 512, 3), np.uint8)
+    assert probabilities(model, images, "hflip").shape == (40, 3)
+    assert max(n * 512 * 512 * 3 for n, *_ in model.calls) <= MAX_BATCH_VALUES
+    assert sum(n for n, *_ in model.calls) == 80  # every image and its mirror, once
+    model.calls.clear()
+    probabilities(model, np.zeros((600, 32, 32, 3), np.uint8))
+    assert [n for n, *_ in model.calls] == [512, 88]  # small images: the batch as before
