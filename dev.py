@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
         "test": ["-m", "pytest"],
         "train": ["-m", "training"],
     }
-    if not argv or argv[0] not in commands | {"setup": None, "lock": None, "package": None}:
+    if not argv or argv[0] not in {*commands, "setup", "lock", "package"}:
         print("usage: python dev.py {run|test|train|package|setup|lock} [args...]", file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -144,7 +144,26 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "package":
         return package(python, rest)
-    return subprocess.call([str(python), *commands[cmd], *rest], cwd=ROOT)
+    return run_child([str(python), *commands[cmd], *rest], cwd=ROOT if cmd == "test" else None)
+
+
+def run_child(command: list[str], cwd: Path | None) -> int:
+    """Run ``command`` as if typed instead of dev.py: in the caller's folder (a file name given
+    to ``run`` or ``train`` is the caller's; only the tests run from the project root), and
+    Ctrl+C is the child's to handle (the terminal sends it to both: ``train`` stops at the next
+    batch and keeps its best epoch, pytest prints its summary); dev.py only waits for it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    if cwd is None:  # the caller's folder is not searched for modules (a training.py there)
+        env["PYTHONSAFEPATH"] = "1"
+    child = subprocess.Popen(command, cwd=cwd, env=env)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:
+            continue
+    return 128 - code if code < 0 else code  # killed by a signal: the shell's way of saying so
 
 
 def lock(out: Path) -> int:
@@ -181,4 +200,8 @@ def lock(out: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # while .venv was being made: the next command makes it anew
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
