@@ -100,7 +100,8 @@ def run(args) -> int:
     from training.paths import user_log_dir
 
     from .error_report import ErrorReporter, setup_logging
-    errors = ErrorReporter(setup_logging(user_log_dir()), parent=app)
+    log_path = setup_logging(user_log_dir())
+    errors = ErrorReporter(log_path, parent=app)
     errors.install()  # an unexpected exception: logged, one friendly dialog, the app goes on
     os.environ.setdefault("KERAS_HOME", str(keras_home()))  # not ~/.keras: our own folder
     # the app ships TensorFlow only: a KERAS_BACKEND=jax left in the user's shell must not apply
@@ -112,6 +113,10 @@ def run(args) -> int:
     window = MainWindow(session)
     watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()
+    if log_path is None:  # said once, where it is seen; the app works without its log
+        window.banner.offer(f"The log folder {user_log_dir()} cannot be written, so this "
+                            "session keeps no log (check its owner and permissions).",
+                            [("OK", None)])
     session.load_model()
     if args.files:
         session.add_paths([Path(f) for f in args.files])

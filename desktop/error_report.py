@@ -19,18 +19,26 @@ LOG_NAME = "pixelclassifier.log"
 log = logging.getLogger("pixelclassifier")
 
 
-def setup_logging(folder: Path) -> Path:
-    """Send our log records and Python warnings to a rotating file in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
+def setup_logging(folder: Path) -> Path | None:
+    """Send our log records and Python warnings to a rotating file in ``folder``; where that
+    cannot be written (a log folder left owned by root by one ``sudo`` launch, a read-only
+    home), to standard error instead, and return None: the app still opens."""
     path = folder / LOG_NAME
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3,
-                                                   encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3,
+                                                       encoding="utf-8")
+    except OSError as exc:
+        handler, path = logging.StreamHandler(), None
+        problem = f"cannot write the log in {folder}: {exc.strerror or exc}; logging to stderr"
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s "
                                            "[%(threadName)s] %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    if path is None:
+        log.warning(problem)
     return path
 
 
@@ -40,7 +48,7 @@ class ErrorReporter(QObject):
 
     report = Signal(str)  # one line, delivered to the GUI thread
 
-    def __init__(self, log_path: Path, show=None, parent=None) -> None:
+    def __init__(self, log_path: Path | None, show=None, parent=None) -> None:
         super().__init__(parent)
         self.log_path, self.show = log_path, show or self._dialog
         self.showing = False
@@ -73,8 +81,11 @@ class ErrorReporter(QObject):
         self.shown.add(line)
         self.showing = True
         try:
+            where = (f"The details are in the log file:\n{self.log_path}" if self.log_path
+                     else "The log file could not be written; the details went to the "
+                          "terminal's error output, if the app was started from one.")
             self.show(f"Something went wrong: {line}\n\nThe app keeps running; nothing you saved "
-                      f"is affected. The details are in the log file:\n{self.log_path}")
+                      f"is affected. {where}")
         finally:
             self.showing = False
 

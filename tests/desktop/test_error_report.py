@@ -68,3 +68,17 @@ def test_the_same_error_again_and_again_is_shown_once_and_logged_each_time(qtbot
                 logging.getLogger().removeHandler(handler)
                 handler.close()
     assert path.read_text().count("KeyError: 'row 7'") == 5
+
+
+def test_without_a_log_file_the_error_dialog_says_where_the_details_went(qtbot, tmp_path):
+    (tmp_path / "logs").write_text("not a folder")
+    before = set(logging.getLogger().handlers)
+    path = setup_logging(tmp_path / "logs")
+    try:
+        assert path is None
+        shown = []
+        ErrorReporter(path, show=shown.append)._on_report("ValueError: x")
+    finally:
+        for handler in set(logging.getLogger().handlers) - before:
+            logging.getLogger().removeHandler(handler)
+    assert "could not be written" in shown[0] and "None" not in shown[0]

@@ -39,3 +39,15 @@ def test_a_self_test_failing_while_it_trains_exits_instead_of_asking(qtbot, make
     window = make_window(bundled_checkpoint())
     assert desktop.self_test.run_self_test(QApplication.instance(), window, window.session) == 1
     assert not window.isVisible() and not window.trainer.lane.thread.is_alive()  # run stopped
+
+
+def test_the_app_opens_when_its_log_folder_cannot_be_written(tmp_path):
+    """One launch with sudo leaves the log folder owned by root; a read-only home has none: the
+    app still opens and classifies, logging to stderr, and says so."""
+    (tmp_path / "logs").write_text("a file where the log folder should be")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PIXELCLASSIFIER_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "desktop", "--self-test"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "self-test: sample-ship.jpg: ship" in proc.stdout
+    assert f"cannot write the log in {tmp_path / 'logs'}" in proc.stderr
