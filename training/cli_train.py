@@ -47,8 +47,16 @@ def _train(args, config, reporter, started: float) -> int:
     from .train import Cancelled, train
 
     try:
+        head_only = args.head_only
         if args.config:
-            config = TrainConfig.from_dict(read_info(Path(args.config).with_suffix(".keras")).config)
+            recorded = read_info(Path(args.config).with_suffix(".keras"))
+            config = TrainConfig.from_dict(recorded.config)
+            if recorded.parent and not args.parent:  # it would train from scratch instead
+                print(f"error: --config: that run was fine-tuned from '{recorded.parent}' (model "
+                      f"SHA-256 {recorded.parent_sha256[:12] or 'not recorded'}): give it with "
+                      "--from to re-run it", file=sys.stderr)
+                return 2
+            head_only = head_only or (args.parent and recorded.config.get("fine_tune") == "head")
         overrides = {k: getattr(args, k) for k in TrainConfig.__dataclass_fields__
                      if k not in ("widths", "teachers") and getattr(args, k, None) is not None}
         if args.teachers:
@@ -78,7 +86,7 @@ def _train(args, config, reporter, started: float) -> int:
         with _ctrl_c_stops(reporter.cancel):  # (elsewhere Ctrl+C ends the command at once)
             result = train(data, config, out, reporter, parent=args.parent,
                            backup_dir=args.backup, command=command,
-                           fine_tune="head" if args.head_only else "full",
+                           fine_tune="head" if head_only else "full",
                            tensorboard_dir=args.tensorboard)
         interrupted = result.info.config.get("stopped") == "user"
         late = reporter.cancelled() and not interrupted  # Ctrl+C after its last batch

@@ -243,3 +243,27 @@ def test_a_truncated_archive_is_one_line_not_a_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     [error] = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert "damaged or incomplete" in error
+
+
+def test_config_of_a_fine_tune_needs_its_parent_and_keeps_head_only(tmp_path, tiny_checkpoint,
+                                                                      capsys):
+    """`train --config SIDECAR` re-runs what the sidecar records: a fine-tune's start is its
+    parent, so without --from it is refused (it trained from random weights, saying nothing);
+    with --from it fine-tunes the head only again, as recorded."""
+    from training.__main__ import main
+    from training.checkpoints import read_info
+    data = make_class_folders(tmp_path / "colours", n=8, size=32)
+    first = tmp_path / "first.keras"
+    common = ["--data", str(data), "--epochs", "1", "--precision", "float32"]
+    assert main(["train", *common, "--from", str(tiny_checkpoint), "--head-only",
+                 "--out", str(first)]) == 0
+    assert read_info(first).config["fine_tune"] == "head"
+    capsys.readouterr()
+    again = tmp_path / "again.keras"
+    assert main(["train", *common, "--config", str(first.with_suffix(".json")),
+                 "--out", str(again)]) == 2
+    assert "fine-tuned from 'tiny'" in capsys.readouterr().err and not again.exists()
+    assert main(["train", *common, "--config", str(first.with_suffix(".json")),
+                 "--from", str(tiny_checkpoint), "--out", str(again)]) == 0
+    info = read_info(again)
+    assert info.parent == "tiny" and info.config["fine_tune"] == "head"
