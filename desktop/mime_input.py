@@ -30,8 +30,9 @@ def image_bytes(mime) -> tuple[bytes, str]:
     if mime.hasFormat("image/png"):
         return bytes(mime.data("image/png")), ""
     from PySide6.QtCore import QBuffer, QIODevice
-    from PySide6.QtGui import QImage
-    image = QImage(mime.imageData())
+    from PySide6.QtGui import QImage, QPixmap
+    data = mime.imageData()  # a QImage from other programs; a QPixmap from this process's own
+    image = data.toImage() if isinstance(data, QPixmap) else QImage(data)
     transparent = image.hasAlphaChannel() and not _opaque(image)
     if not transparent:
         image = image.convertToFormat(QImage.Format.Format_RGB888)

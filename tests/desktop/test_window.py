@@ -240,6 +240,22 @@ def test_a_dropped_image_arrives_with_its_exact_pixels_and_its_transparency(qtbo
     assert clear.array[5, 20].tolist() == [10, 200, 10]
 
 
+def test_an_image_handed_over_as_a_pixmap_is_classified(qtbot, make_window, tiny_checkpoint):
+    """Qt's imageData() is a QPixmap when the image was put there as one (by this process,
+    say): it is read like any other image (a QImage made from it crashed the app)."""
+    from PySide6.QtCore import QMimeData
+    from PySide6.QtGui import QPixmap
+    window = make_window(tiny_checkpoint)
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(QColor(200, 30, 60))
+    mime = QMimeData()
+    mime.setImageData(pixmap)
+    send_drop(window, mime)
+    qtbot.waitUntil(lambda: len(window.session.items.items) == 1 and settled(window), timeout=WAIT)
+    item = window.session.items.items[0]
+    assert item.state == "classified" and item.report.array[5, 5].tolist() == [200, 30, 60]
+
+
 def test_drops_that_bring_nothing_usable_say_why(qtbot, make_window, tiny_checkpoint, tmp_path):
     from PySide6.QtCore import QMimeData
     window = make_window(tiny_checkpoint)
