@@ -14,8 +14,12 @@ from .conftest import WAIT, JobRecord, drop
 from .test_train_panel import (RUN_WAIT, TINY_NET, fruit_folders, long_run_past_its_first_epoch,
                                train_window, wait_checked)
 
-def test_predictions_keep_working_while_training_and_stop_ends_it_at_the_next_batch(
+def test_predictions_keep_working_while_training_and_stop_ends_it_in_the_epoch_it_is_in(
         qtbot, make_window, tiny_checkpoint, tmp_path, image_dir):
+    """Stop reaches the training process and ends the run in the epoch it was in. That it ends
+    at the very next batch is the training callback's part, tested in-process (tests/training/
+    test_train.py: test_stop_takes_effect_at_the_next_batch...), where batches can be counted
+    without the pipe's lag."""
     window, panel = long_run_past_its_first_epoch(qtbot, make_window, tiny_checkpoint, tmp_path)
     drop(window, [image_dir / "red.png"])  # the Classify tab, on the active checkpoint
     qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
