@@ -28,16 +28,19 @@ class ExportError(Exception):
 def serving_model(model, tta: str = "none"):
     """A float32 Keras model that computes what the app shows, flip TTA included.
 
-    With ``tta == "hflip"`` the output is the mean of the network's output for the image and its
+    The network is always wrapped behind a new input named ``image``: the runtimes name the
+    exported input after it (SavedModel ``image``, TFLite ``serving_default_image:0``), which is
+    what the export's notes document, whatever an imported network calls its own input. With
+    ``tta == "hflip"`` the output is the mean of the network's output for the image and its
     mirror image, built from built-in pieces only (``keras.ops.flip`` and ``Average``), so the
     ``.keras`` export still loads with ``safe_mode=True``.
     """
     import keras
 
     network = _float32_copy(model)
-    if tta != "hflip":
-        return network
     image = keras.Input(tuple(model.input_shape[1:]), name="image")
+    if tta != "hflip":
+        return keras.Model(image, network(image), name=f"{model.name}_serving")
     mirrored = keras.ops.flip(image, axis=2)
     probs = keras.layers.Average(name="probabilities")([network(image), network(mirrored)])
     return keras.Model(image, probs, name=f"{model.name}_with_flip_tta")

@@ -10,7 +10,10 @@ from .preprocessing import Preprocessing
 
 
 # What each runtime calls the one input and the one output (read off exported models: the
-# SavedModel's serving signature, the TFLite tensors, the ONNX graph; keras: called directly)
+# SavedModel's serving signature, the TFLite tensors, the ONNX graph; keras: called directly).
+# They hold for every checkpoint because export_formats.serving_model always puts the network
+# behind an input named "image" (an imported network may call its own input anything) and the
+# ONNX writer renames its tensors.
 INPUT_NAMES = {"savedmodel": "image", "tflite": "serving_default_image:0", "onnx": "image"}
 OUTPUT_NAMES = {"savedmodel": "output_0", "tflite": "StatefulPartitionedCall_1:0",
                 "onnx": "probabilities"}

@@ -42,6 +42,39 @@ def test_an_export_into_a_folder_with_brackets_works_and_its_notes_name_the_tens
     assert names == (described["input"]["names"][fmt], described["output"]["names"][fmt])
 
 
+def test_the_notes_name_the_real_tensors_of_a_network_whose_input_is_not_called_image(
+        held_out, tmp_path):
+    """An imported network names its own input ("pixels" here); without flip TTA it was
+    exported as it was, so the SavedModel's input was "pixels" and the TFLite input
+    "serving_default_pixels:0" while preprocessing.json and the README said "image"."""
+    import keras
+    import tensorflow as tf
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    keras.utils.set_random_seed(0)
+    pixels = keras.Input((32, 32, 3), name="pixels")
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 64)(pixels))
+    model = keras.Model(pixels, keras.layers.Dense(3, activation="softmax", name="head")(features))
+    path = tmp_path / "imported.keras"
+    save_checkpoint(model, CheckpointInfo(class_names=test_export.CLASSES, tta="none"), path)
+    out = tmp_path / "out"
+    for fmt in ("savedmodel", "tflite"):
+        assert export_checkpoint(path, fmt, out, sample=held_out).ok
+    described = json.loads((out / "preprocessing.json").read_text())
+    names, outputs = described["input"]["names"], described["output"]["names"]
+    assert not described["tta_inside_exported_graph"]
+
+    signature = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    assert list(signature.structured_input_signature[1]) == [names["savedmodel"]]
+    assert list(signature.structured_outputs) == [outputs["savedmodel"]]
+    x = held_out[:4].astype(np.float32)  # called by the documented name, as a user would
+    got = signature(**{names["savedmodel"]: tf.constant(x)})[outputs["savedmodel"]].numpy()
+    np.testing.assert_allclose(got, probabilities(model, held_out[:4]), atol=1e-5)
+    interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
+    assert interpreter.get_input_details()[0]["name"] == names["tflite"]
+    assert interpreter.get_output_details()[0]["name"] == outputs["tflite"]
+    assert f"`{names['savedmodel']}` in SavedModel" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_first_export_that_fails_or_is_cancelled_leaves_nothing_behind(
         checkpoint, held_out, tmp_path, monkeypatch, existing):
