@@ -170,6 +170,10 @@ class MainWindow(QMainWindow):
                 and (is_folder(paths[0]) or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
             self.train_panel.set_data_path(paths[0])
             return
+        self._classify(paths)
+
+    def _classify(self, paths) -> None:
+        """Classify ``paths`` where the user sees it: the Classify tab."""
         self.tabs.setCurrentIndex(0)
         self.images_dropped.emit(paths)
         if any(p.suffix.lower() == ".keras" for p in paths):
@@ -185,13 +189,13 @@ class MainWindow(QMainWindow):
         files, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
                                                 "Images (*.png *.jpg *.jpeg *.gif *.bmp *.webp "
                                                 "*.tif *.tiff);;All files (*)")
-        if files:
-            self.images_dropped.emit([Path(f) for f in files])
+        if files:  # (from the Train tab too: the menu says images, so they are classified)
+            self._classify([Path(f) for f in files])
 
     def open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
         if folder:
-            self.images_dropped.emit([Path(folder)])
+            self._classify([Path(folder)])
 
     # -- output -------------------------------------------------------------------------------
     def _current_item(self):
