@@ -1,11 +1,17 @@
-"""What a drop or a paste carries, as the session takes it: local file paths (byte for byte)
-and images handed over as bytes without loss."""
+"""What a drop, a paste or File > Open gives the window, as the session takes it: local file
+paths (byte for byte) and images handed over as bytes without loss; ``WindowInput`` is the
+main window's part that receives them."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from training.predict import is_folder
+
+TRAIN_DATA_SUFFIXES = (".tar", ".gz", ".tgz", ".xz", ".bz2")
 
 
 def local_path(url) -> Path:
@@ -51,3 +57,76 @@ def _opaque(image) -> bool:
     pixels = np.frombuffer(rgba.constBits(), np.uint8, rgba.sizeInBytes())
     pixels = pixels.reshape(rgba.height(), rgba.bytesPerLine())[:, :rgba.width() * 4]
     return bool((pixels[:, 3::4] == 255).all())
+
+
+class WindowInput:
+    """The main window's input: drops, pastes and File > Open become images for the session
+    (or, on the Train tab, its data). Needs the window's ``tabs``, ``train_panel``, ``session``
+    and ``images_dropped``."""
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        mime = event.mimeData()
+        paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
+        remote = [url.toString() for url in mime.urls() if not url.isLocalFile()]
+        if paths:
+            self._add_paths(paths)
+        elif mime.hasImage() or mime.hasFormat("image/png"):
+            self._add_image(mime, "dropped image")
+        elif remote:  # a browser drag often carries only the address: the app works offline
+            self.statusBar().showMessage(
+                f"Not a file on this computer: {remote[0][:80]} (save the image, then drop the "
+                "file).", 8000)
+        event.acceptProposedAction()
+
+    def paste(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        if mime is None:
+            return
+        paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
+        if paths:
+            self._add_paths(paths)  # pasted files go where dropped ones would
+        elif mime.hasImage() or mime.hasFormat("image/png"):
+            self._add_image(mime, "pasted image")
+        else:
+            self.statusBar().showMessage("The clipboard holds no image.", 4000)
+
+    def _add_paths(self, paths) -> None:
+        """Files dropped or pasted: a data set on the Train tab becomes its data; anything else
+        is classified (a .keras file gets a pointer to Import)."""
+        if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
+                and (is_folder(paths[0]) or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
+            self.train_panel.set_data_path(paths[0])
+            return
+        self._classify(paths)
+
+    def _classify(self, paths) -> None:
+        """Classify ``paths`` where the user sees it: the Classify tab."""
+        self.tabs.setCurrentIndex(0)
+        self.images_dropped.emit(paths)
+        if any(p.suffix.lower() == ".keras" for p in paths):
+            self.statusBar().showMessage("A .keras checkpoint is not an image: import it on "
+                                         "the Checkpoints tab (Import .keras…).", 8000)
+
+    def _add_image(self, mime, name: str) -> None:
+        """An image carried by a drop or the clipboard, handed over losslessly."""
+        data, origin = image_bytes(mime)
+        self.session.add_bytes(data, name, origin=origin)
+
+    def open_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
+                                                "Images (*.png *.jpg *.jpeg *.gif *.bmp *.webp "
+                                                "*.tif *.tiff);;All files (*)")
+        if files:  # (from the Train tab too: the menu says images, so they are classified)
+            self._classify([Path(f) for f in files])
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self._classify([Path(folder)])

@@ -8,24 +8,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QTabWidget, QVBoxLayout, QWidget)
-
-from training.predict import is_folder
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from .banner import Banner
 from .classify_tab import ClassifyTab
 from .library_tabs import LibraryTabs
-from .mime_input import image_bytes, local_path
+from .mime_input import WindowInput
 from .session import ClassifierSession
 from .stored import stored
 from .train_panel import TrainPanel
 from .trainer import TrainController
 
-TRAIN_DATA_SUFFIXES = (".tar", ".gz", ".tgz", ".xz", ".bz2")
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowInput, QMainWindow):
     """Turns drops, pastes and menu actions into ``images_dropped`` and friends."""
 
     images_dropped = Signal(list)  # list[Path]
@@ -128,74 +122,6 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         menu.addAction(action)
         return action
-
-    # -- input --------------------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls() or event.mimeData().hasImage():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:
-        self.dragEnterEvent(event)
-
-    def dropEvent(self, event) -> None:
-        mime = event.mimeData()
-        paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
-        remote = [url.toString() for url in mime.urls() if not url.isLocalFile()]
-        if paths:
-            self._add_paths(paths)
-        elif mime.hasImage() or mime.hasFormat("image/png"):
-            self._add_image(mime, "dropped image")
-        elif remote:  # a browser drag often carries only the address: the app works offline
-            self.statusBar().showMessage(
-                f"Not a file on this computer: {remote[0][:80]} (save the image, then drop the "
-                "file).", 8000)
-        event.acceptProposedAction()
-
-    def paste(self) -> None:
-        mime = QApplication.clipboard().mimeData()
-        if mime is None:
-            return
-        paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
-        if paths:
-            self._add_paths(paths)  # pasted files go where dropped ones would
-        elif mime.hasImage() or mime.hasFormat("image/png"):
-            self._add_image(mime, "pasted image")
-        else:
-            self.statusBar().showMessage("The clipboard holds no image.", 4000)
-
-    def _add_paths(self, paths) -> None:
-        """Files dropped or pasted: a data set on the Train tab becomes its data; anything else
-        is classified (a .keras file gets a pointer to Import)."""
-        if (len(paths) == 1 and self.tabs.currentWidget() is self.train_panel
-                and (is_folder(paths[0]) or paths[0].name.lower().endswith(TRAIN_DATA_SUFFIXES))):
-            self.train_panel.set_data_path(paths[0])
-            return
-        self._classify(paths)
-
-    def _classify(self, paths) -> None:
-        """Classify ``paths`` where the user sees it: the Classify tab."""
-        self.tabs.setCurrentIndex(0)
-        self.images_dropped.emit(paths)
-        if any(p.suffix.lower() == ".keras" for p in paths):
-            self.statusBar().showMessage("A .keras checkpoint is not an image: import it on "
-                                         "the Checkpoints tab (Import .keras…).", 8000)
-
-    def _add_image(self, mime, name: str) -> None:
-        """An image carried by a drop or the clipboard, handed over losslessly."""
-        data, origin = image_bytes(mime)
-        self.session.add_bytes(data, name, origin=origin)
-
-    def open_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "",
-                                                "Images (*.png *.jpg *.jpeg *.gif *.bmp *.webp "
-                                                "*.tif *.tiff);;All files (*)")
-        if files:  # (from the Train tab too: the menu says images, so they are classified)
-            self._classify([Path(f) for f in files])
-
-    def open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
-        if folder:
-            self._classify([Path(folder)])
 
     # -- output -------------------------------------------------------------------------------
     def _current_item(self):
