@@ -99,12 +99,14 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
                         "CIFAR-10 archive (.tar.gz); a folder, CIFAR-10's python batches or "
                         "one folder of images per class") from None
     try:
-        _read_archive(archive, path, part, policy, reporter, images, labels, skipped, files)
+        others = _read_archive(archive, path, part, policy, reporter, images, labels, skipped,
+                               files)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # cut short, corrupt
         raise DataError(f"{path.name} is damaged or incomplete (a download cut short?): "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not labels:
         raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 archive")
+    _check_cifar10_classes(path, part, labels, others)
     result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
                       tuple(skipped), tuple(files))
     if cache is not None:
@@ -123,14 +125,20 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     return result
 
 
-def _read_archive(archive, path, part, policy, reporter, images, labels, skipped, files) -> None:
-    """Decode ``part``'s class-folder JPEGs of an open CIFAR-10 archive into the given lists."""
+def _read_archive(archive, path, part, policy, reporter, images, labels, skipped,
+                  files) -> set[str]:
+    """Decode ``part``'s class-folder JPEGs of an open CIFAR-10 archive into the given lists;
+    return the names of class folders there that are not CIFAR-10's."""
+    others = set()
     with archive:
         for member in archive:
             parts = Path(member.name).parts
             if not member.isfile() or len(parts) < 3 or parts[-3] != part:
                 continue
-            if parts[-2] not in CIFAR10_CLASSES or not is_image_path(Path(parts[-1])):
+            if not is_image_path(Path(parts[-1])):
+                continue
+            if parts[-2] not in CIFAR10_CLASSES:
+                others.add(parts[-2])
                 continue
             data = archive.extractfile(member).read()
             try:
@@ -145,6 +153,31 @@ def _read_archive(archive, path, part, policy, reporter, images, labels, skipped
                 reporter.progress(0.0, f"decoded {len(labels)} {part} images")
             if reporter.cancelled():
                 raise DataError("cancelled")
+    return others
+
+
+def _check_cifar10_classes(path: Path, part: str, labels: list, others: set[str]) -> None:
+    """Refuse an archive laid out like CIFAR-10's that holds other classes (a user's own data
+    packed as train/<class>/): read as CIFAR-10 it trained ten classes, most of them empty,
+    and dropped the others without a word."""
+    present = set(labels)
+    empty = [c for i, c in enumerate(CIFAR10_CLASSES) if i not in present]
+    if others or empty:
+        what = (f"class folder(s) {', '.join(sorted(others)[:3])} in {part}/ are not CIFAR-10's"
+                if others else f"no {part} images of {', '.join(empty[:3])}")
+        raise DataError(f"{path.name} is not the CIFAR-10 archive ({what}): unpack your own "
+                        "data and give its folder of class folders")
+
+
+TRAIN_PARTS = {"train", "training"}
+OTHER_PARTS = {"test", "testing", "val", "valid", "validation", "dev", "eval", "evaluation"}
+
+
+def _data_set_parts(names: set[str]) -> bool:
+    """Whether folder names (lower case) are a data set's parts rather than its classes: a
+    train part and another (Kaggle's and Roboflow's train/valid/test, train/validation...)."""
+    return bool(names & TRAIN_PARTS) and bool(names & OTHER_PARTS) \
+        and names <= TRAIN_PARTS | OTHER_PARTS
 
 
 def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preprocessing(),
@@ -157,10 +190,12 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # not classes: hidden folders, and the __MACOSX folder of ._ companions a Mac's zip leaves
+    classes = sorted(p.name for p in root.iterdir()
+                     if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
     parts = {c.lower() for c in classes}
-    if parts in ({"train", "test"}, {"train", "test", "val"}, {"train", "val"}) and all(
-            any(q.is_dir() for q in (root / c).iterdir()) for c in classes):
+    if _data_set_parts(parts) and all(any(q.is_dir() for q in (root / c).iterdir())
+                                      for c in classes):
         raise DataError(f"{root.name} holds a data set's parts ({', '.join(classes)}), each with "
                         "class folders: choose its train folder to train on, its test folder "
                         "to evaluate (as classes, the test images would be trained on)")

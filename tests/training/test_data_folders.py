@@ -88,3 +88,44 @@ def test_a_subfolder_that_cannot_be_read_is_reported_as_a_folder(tmp_path, monke
     assert data.skipped == (("a/locked/", "folder cannot be read: Permission denied"),)
     assert check_data(data, 0.1).warnings == (
         "1 folder(s) cannot be read: none of their images are used",)
+
+
+@pytest.mark.parametrize("parts", [("train", "valid", "test"), ("Train", "Validation"),
+                                   ("training", "testing"), ("train", "val")])
+def test_a_data_sets_parts_are_not_trained_as_classes(tmp_path, parts):
+    """Kaggle's and Roboflow's exports (train/valid/test/<class>/): training on the folder
+    above them trained three classes named train, valid and test, on the test images too."""
+    root = tmp_path / "export"
+    for part in parts:
+        make_folders(root / part, {"cat": 2, "dog": 2})
+    with pytest.raises(DataError, match="holds a data set's parts"):
+        load_labelled(root)
+    assert load_labelled(root / parts[0]).class_names == ("cat", "dog")
+
+
+def test_the_macos_companion_folder_of_an_unzipped_folder_is_not_a_class(tmp_path):
+    root = tmp_path / "pets"
+    make_folders(root, {"cat": 2, "dog": 2})
+    (root / "__MACOSX" / "cat").mkdir(parents=True)
+    (root / "__MACOSX" / "cat" / "._1.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    assert load_labelled(root).class_names == ("cat", "dog")
+
+
+def test_an_archive_of_other_classes_laid_out_like_cifar10_is_refused(tmp_path):
+    """A user's own train/<class>/ packed as .tar.gz was read as CIFAR-10: ten classes, most of
+    them empty, and the zebra folder dropped without a word."""
+    import tarfile
+    archive = tmp_path / "mine.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("cat", "dog", "zebra"):
+            path = tmp_path / f"{name}.jpg"
+            Image.new("RGB", (32, 32), (90, 60, 30)).save(path)
+            tar.add(path, f"train/{name}/1.jpg")
+    with pytest.raises(DataError, match=r"not the CIFAR-10 archive \(class folder\(s\) zebra in "
+                                        r"train/ are not CIFAR-10's\)"):
+        load_labelled(archive)
+    with tarfile.open(archive, "w:gz") as tar:  # CIFAR-10's names, but only two of its classes
+        for name in ("cat", "dog"):
+            tar.add(tmp_path / f"{name}.jpg", f"train/{name}/1.jpg")
+    with pytest.raises(DataError, match=r"no train images of airplane, automobile, bird"):
+        load_labelled(archive)
