@@ -74,10 +74,12 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
             secs = time.perf_counter() - self.te - self.epoch_paused
             reporter.partial({"kind": "epoch", "epoch": epoch + 1, "epochs": config.epochs,
                               "step": (epoch + 1) * steps, "seconds": secs, **logs})
+            judged = (f"val_loss {logs['val_loss']:.4f}  val_acc {logs.get('val_accuracy', 0):.4f}"
+                      if "val_loss" in logs else  # (0.0000 read as a model always wrong)
+                      f"train_acc {logs.get('accuracy', 0):.4f}, no validation images")
             reporter.progress((epoch + 1) / config.epochs,
                               f"epoch {epoch + 1}/{config.epochs}  loss {logs.get('loss', 0):.4f}  "
-                              f"val_loss {logs.get('val_loss', 0):.4f}  "
-                              f"val_acc {logs.get('val_accuracy', 0):.4f}  {secs:.1f}s")
+                              f"{judged}  {secs:.1f}s")
 
     class KeepBest(keras.callbacks.Callback):
         """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint)."""

@@ -78,6 +78,10 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     fingerprint = data.fingerprint()
     rule = split_rule_for(config, parent_info, fingerprint, backup_dir, config.teachers)
     train_set, val_set = split(data, **rule)
+    if rule["fraction"] != config.val_fraction:  # said, not silently another share
+        reporter.progress(0.0, f"validation share {rule['fraction']:g}, not {config.val_fraction:g}: "
+                               "the share the checkpoint it starts from (or its teacher) held out, "
+                               "so no image they trained on judges this run")
     dtype = compute_dtype(config.precision)
     model = _built(config, data.class_names, train_set, source, parent_info, fine_tune, dtype)
     del source

@@ -267,3 +267,21 @@ def test_config_of_a_fine_tune_needs_its_parent_and_keeps_head_only(tmp_path, ti
                  "--from", str(tiny_checkpoint), "--out", str(again)]) == 0
     info = read_info(again)
     assert info.parent == "tiny" and info.config["fine_tune"] == "head"
+
+
+def test_a_run_without_validation_images_says_so_and_a_kept_share_is_said(tmp_path, capsys):
+    """With nothing held out, each epoch line gave 'val_loss 0.0000 val_acc 0.0000' (read as a
+    model always wrong); a fine-tune that keeps its parent's validation share instead of the one
+    asked for lowered it without a word."""
+    from training.__main__ import main
+    data = make_class_folders(tmp_path / "colours", n=12, size=32)
+    common = ["--data", str(data), "--epochs", "1", "--widths", "4,8,8", "--precision", "float32"]
+    assert main(["train", *common, "--val-fraction", "0", "--out", str(tmp_path / "a.keras")]) == 0
+    out = capsys.readouterr().out
+    assert "no validation images" in out and "val_loss" not in out
+    assert main(["train", *common, "--val-fraction", "0.25", "--out",
+                 str(tmp_path / "parent.keras")]) == 0
+    capsys.readouterr()
+    assert main(["train", *common, "--val-fraction", "0.5", "--from", str(tmp_path / "parent.keras"),
+                 "--out", str(tmp_path / "child.keras")]) == 0
+    assert "validation share 0.25, not 0.5" in capsys.readouterr().out
