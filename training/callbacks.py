@@ -82,7 +82,10 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                               f"{judged}  {secs:.1f}s")
 
     class KeepBest(keras.callbacks.Callback):
-        """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint)."""
+        """Calls ``on_best`` whenever validation accuracy improves (the best-so-far checkpoint);
+        with no validation images, after every whole epoch: the schedule's latest is the one
+        to keep (training accuracy is measured on augmented images while the weights move, and
+        it stalls at 100 % on small data, which kept the first epoch that reached it)."""
 
         def __init__(self):
             super().__init__()
@@ -93,7 +96,7 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             acc = float(logs.get("val_accuracy", logs.get("accuracy", -1)))
-            if acc > self.best and progress.finished(logs):
+            if (acc > self.best or not has_val) and progress.finished(logs):
                 self.best = acc
                 on_best(self.model, epoch + 1, acc)
 

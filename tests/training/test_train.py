@@ -307,3 +307,13 @@ def test_a_parents_head_is_kept_only_for_the_same_classes_in_the_datas_order():
     np.testing.assert_array_equal(other.get_layer("logits").get_weights()[0], fresh)  # new head
     np.testing.assert_array_equal(other.get_layer("stem_conv").get_weights()[0],
                                   parent.get_layer("stem_conv").get_weights()[0])  # backbone
+
+
+def test_without_validation_images_the_last_whole_epoch_is_kept(tmp_path):
+    """With nothing held out, training accuracy (on augmented images, as the weights move)
+    chose the saved epoch and stalled at 100 %, keeping the first epoch that reached it: the
+    latest epoch of the schedule is kept instead."""
+    result = train(colour_set(), replace(TINY, val_fraction=0.0, epochs=6),
+                   tmp_path / "all.keras", RecordingReporter())
+    info = result.info  # (its accuracy: 0.73, 0.67, 0.63, 1.0, 1.0, 1.0; epoch 4 was kept)
+    assert info.metrics["best_epoch"] == 6 and "val_accuracy" not in info.history
