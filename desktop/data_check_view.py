@@ -24,9 +24,6 @@ class DataCheckView(QGroupBox):
     def __init__(self, parent=None) -> None:
         super().__init__("Data", parent)
         self.check = None  # the last DataCheck shown
-        # None: the run splits on its own; else it starts from a checkpoint and keeps (at most)
-        # the share this names (0: that checkpoint's is not known to bind): counts are "about"
-        self.parent_share: float | None = None
         self.path_edit = QLineEdit(placeholderText="CIFAR-10 archive, batches folder or class folders")
         self.path_edit.setAccessibleName("Training data path")
         self.archive_button = QPushButton("Archive…")
@@ -129,22 +126,30 @@ class DataCheckView(QGroupBox):
         self.counts_view.show()
         self.show_split(val_fraction)
 
-    def show_split(self, val_fraction: float) -> None:
-        """The split a run will use, from the counts (no images copied on the GUI thread)."""
-        if self.check is None:
+    def show_split(self, val_fraction: float, rule: dict | None = None,
+                   read_alike: bool = True) -> None:
+        """The split a run will use and the classes it leaves without validation images:
+        ``rule`` (split's arguments, as training.lineage.split_rule_for derives them: a
+        fine-tune keeps its parent's split), else the data's own split at ``val_fraction``;
+        ``read_alike``: the run reads the images as the check did. Counted from what the
+        check hashed (numpy: no image is read or hashed on the GUI thread)."""
+        check = self.check
+        if check is None:
             return
-        from training.splits import validation_take
-        # what Check counted, unless the run keeps the split of the checkpoint it starts from
-        exact = abs(val_fraction - self.check.val_fraction) < 1e-9 and self.parent_share is None
-        share = min(val_fraction, self.parent_share or val_fraction)
-        held = (self.check.val_images if exact
-                else sum(validation_take(c, share) for c in self.check.counts))
-        self.split_label.setText(f"Split: {self.check.total - held:,} for training, "
-                                 f"{'' if exact else 'about '}{held:,} held out for validation "
-                                 "(a share of each class; an image keeps its side when images "
-                                 "are added)")
-        # the split's own warning follows the share chosen now, not the one checked with
-        warnings = self.check.warnings_at(val_fraction)
+        rule = rule or {"fraction": val_fraction, "seed": check.seed}
+        held, exact = check.split_at(rule)
+        # "about" only where the count cannot be known before the run: the run reads the images
+        # otherwise than the check did (another start's image size: Start reads them again
+        # first), or it splits by the draws of a seed the check did not hash (the model in use
+        # was changed since to one whose split has another seed: Check counts it)
+        exact = exact and read_alike
+        held_out = sum(held)
+        self.split_label.setText(f"Split: {check.total - held_out:,} for training, "
+                                 f"{'' if exact else 'about '}{held_out:,} held out for "
+                                 "validation (a share of each class; an image keeps its side "
+                                 "when images are added)")
+        # the split's own warning follows the split the run will use, not the one checked with
+        warnings = check.warnings_for(held, rule["fraction"])
         self.warnings.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warnings.setVisible(bool(warnings))
 

@@ -81,7 +81,7 @@ class TrainPanel(QWidget):
         for changed in (self.form.start_changed, self.form.val_fraction_changed,
                         self.form.epochs.valueChanged, self.form.batch_size.valueChanged):
             changed.connect(self.update_estimate)
-        self.form.val_fraction_changed.connect(self.data_view.show_split)
+        self.form.val_fraction_changed.connect(self.show_split)
         self.preview.shuffle_button.clicked.connect(self.refresh_preview)
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self._toggle_pause)
@@ -116,7 +116,13 @@ class TrainPanel(QWidget):
         self._update_transfer_note()  # nothing said about the data checked before stays
         self.update_estimate()
         self.start_button.setEnabled(False)
-        self.controller.check(path, self.needed_policy(), self.form.val_fraction.value())
+        from training.splits import split_rule
+        # the draws under the model in use's split seed too: a fine-tune of it may keep its split
+        _, info = self.active_checkpoint()
+        theirs = split_rule(info) if info is not None else None
+        self.controller.check(path, self.needed_policy(), self.form.val_fraction.value(),
+                              self.form.config().seed,
+                              (theirs["seed"],) if theirs and theirs["by_content"] else ())
 
     def forget_checked_data(self) -> None:
         """Another run's data takes the box (a resume): what was checked before is not offered
@@ -184,12 +190,26 @@ class TrainPanel(QWidget):
                          f"{len(info.class_names)}: a new final layer is trained on its learned "
                          "features (transfer learning).")
         self.form.transfer_note.setText(note)
-        from training.splits import split_rule
-        rule = split_rule(info) if info is not None else None  # (a shuffled one binds only
-        self.data_view.parent_share = (                      # its own data, which is rare)
-            None if self.form.start_mode() != "active"
-            else rule["fraction"] if rule and rule["by_content"] else 0.0)
-        self.data_view.show_split(self.form.val_fraction.value())
+        self.show_split()
+
+    def show_split(self, *_) -> None:
+        """The data check's split line and warnings for the split Start would use now:
+        :func:`training.lineage.split_rule_for`'s, as the run derives it (a fine-tune keeps the
+        split of the model in use: on its own data that very split, on other data its seed and
+        at most its share). Where the run reads the images otherwise than the check did
+        (Start reads them again first), the data's own split at the share, said to be "about"."""
+        from training.lineage import split_rule_for
+        check = self.data_view.check
+        if check is None:
+            return
+        config = self.form.config()
+        if self.controller.data_policy != self.needed_policy():
+            self.data_view.show_split(config.val_fraction, None, read_alike=False)
+            return
+        _, info = self.active_checkpoint()
+        parent = info if self.form.start_mode() == "active" else None
+        rule = split_rule_for(config, parent, check.fingerprint, None, config.teachers)
+        self.data_view.show_split(config.val_fraction, rule)
 
     def run_config(self) -> TrainConfig:
         """The form's config with the network a run would really train: the active

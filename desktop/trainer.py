@@ -23,13 +23,15 @@ from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 log = logging.getLogger(__name__)
 
 
-def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: int, reporter):
-    """Worker side of the data check: decode the data set once and describe it."""
+def load_and_check(path: str, policy: Preprocessing, val_fraction: float, seed: int, reporter,
+                   more_seeds: tuple[int, ...] = ()):
+    """Worker side of the data check: decode the data set once and describe it (hashing each
+    image's draw under ``seed`` and ``more_seeds``, so the GUI can count any split under them)."""
     from training.data import load_labelled
     from training.splits import check_data
 
     data = load_labelled(path, "train", policy, reporter, cache_dir=user_cache_dir())
-    return data, check_data(data, val_fraction, seed)
+    return data, check_data(data, val_fraction, seed, more_seeds)
 
 
 class TrainController(QObject):
@@ -70,12 +72,17 @@ class TrainController(QObject):
         self._closed = False  # shut down: a check finishing after that starts no process
 
     # -- data ----------------------------------------------------------------------------------
-    def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0) -> None:
-        """Load ``path`` in the background and emit ``data_checked`` or ``data_failed``."""
+    def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0,
+              more_seeds: tuple[int, ...] = ()) -> None:
+        """Load ``path`` in the background and emit ``data_checked`` or ``data_failed``; the
+        check can count splits under ``seed`` and ``more_seeds`` (a parent's split seed)."""
         if self.check_job is not None:
             self.check_job.cancel()
         self.data, self.data_path, self.data_policy = None, path, policy
-        job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r), "check data")
+        more = tuple(dict.fromkeys(s for s in more_seeds if s != seed))
+        extra = {"more_seeds": more} if more else {}  # (none: called with five arguments)
+        job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r, **extra),
+                  "check data")
         job.progress.connect(lambda _f, text, job=job: text and job is self.check_job
                              and self.data_loading.emit(text))  # (not a replaced check's)
         job.finished.connect(lambda result, job=job: self._on_checked(job, path, result))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,33 +25,64 @@ class DataCheck:
     val_images: int
     data_warnings: tuple[str, ...]    # about the images themselves, whatever the split
     val_fraction: float               # the validation share the split above was made with
+    seed: int = 0                     # and its seed
+    # what recounts the split for another share or rule without the images (see split_at)
+    basis: "SplitBasis | None" = field(default=None, compare=False, repr=False)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """Everything to warn about for the split this check was made with."""
         return self.warnings_at(self.val_fraction)
 
-    def warnings_at(self, val_fraction: float) -> tuple[str, ...]:
-        """The data's own warnings and the split's, for another validation share."""
-        held_out = split_warning(self.class_names, self.counts, val_fraction)
-        return self.data_warnings + ((held_out,) if held_out else ())
+    def warnings_at(self, val_fraction: float, rule: dict | None = None) -> tuple[str, ...]:
+        """The data's own warnings and the split's: the split a run of its own makes at
+        ``val_fraction``, or ``rule`` (:func:`split`'s arguments: a fine-tune's, say)."""
+        rule = rule or {"fraction": val_fraction, "seed": self.seed}
+        return self.warnings_for(self.split_at(rule)[0], rule["fraction"])
+
+    def warnings_for(self, held_out: tuple[int, ...], val_fraction: float) -> tuple[str, ...]:
+        """The data's own warnings and those of a split holding out ``held_out`` images of each
+        class (from :meth:`split_at`) with validation share ``val_fraction``."""
+        held = split_warning(self.class_names, held_out, val_fraction)
+        return self.data_warnings + ((held,) if held else ())
+
+    def split_at(self, rule: dict) -> tuple[tuple[int, ...], bool]:
+        """How many images of each class :func:`split` holds out with ``rule`` (its arguments,
+        as :func:`split_rule` or ``lineage.split_rule_for`` give them) on the checked data, and
+        whether that is exact: numpy on what the check hashed, no image touched. Not exact only
+        for a split by content under a seed the check hashed no draws for: then each class's
+        :func:`validation_take`, what the draws hold out on average."""
+        held = self.basis.held_out(**rule) if self.basis is not None else None
+        if held is None:
+            return tuple(validation_take(c, rule["fraction"]) for c in self.counts), False
+        return tuple(np.bincount(self.basis.labels[held],
+                                 minlength=len(self.class_names)).tolist()), True
+
+    @property
+    def fingerprint(self) -> str:
+        """The checked data's ``ImageSet.fingerprint`` (whether a parent trained on this data)."""
+        return self.basis.fingerprint if self.basis is not None else ""
 
     @property
     def total(self) -> int:
         return sum(self.counts)
 
 
-def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
-    """Count images per class, find duplicates and describe the split that training will use."""
+def check_data(data: ImageSet, val_fraction: float, seed: int = 0,
+               more_seeds: tuple[int, ...] = ()) -> DataCheck:
+    """Count images per class, find duplicates and describe the split that training will use;
+    each image's draw is kept for ``seed`` and ``more_seeds`` (a parent's split seed, say), so
+    that the split of any share and rule under them can be counted later without the images."""
     names = data.class_names
     counts = np.bincount(data.labels, minlength=len(names)).tolist()
+    basis = SplitBasis.of(data, (seed, *more_seeds), fingerprint=True)
     first_label: dict[bytes, int] = {}
     conflicting = 0
-    for image, label in zip(data.images, data.labels):
-        first = first_label.setdefault(_key(image), int(label))
+    for key, label in zip(basis.keys, data.labels):
+        first = first_label.setdefault(key, int(label))
         conflicting += first != int(label)
     duplicates = len(data) - len(first_label)
-    val_images = int(_held_out(data, val_fraction, seed).sum())
+    val_images = int(basis.held_out(val_fraction, seed).sum())
     warnings = []
     small = [f"{n} ({c})" for n, c in zip(names, counts) if c < MIN_PER_CLASS]
     if small:
@@ -71,12 +102,14 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0) -> DataCheck:
         warnings.append(f"{duplicates} duplicate image(s){extra} (no copy of a training image "
                         "is held out)")
     return DataCheck(tuple(names), tuple(counts), tuple(data.skipped), duplicates, conflicting,
-                     len(data) - val_images, val_images, tuple(warnings), val_fraction)
+                     len(data) - val_images, val_images, tuple(warnings), val_fraction, seed,
+                     basis)
 
 
-def split_warning(names, counts, val_fraction: float) -> str:
-    """The warning for classes the split leaves without validation images ("" for none)."""
-    no_val = [n for n, c in zip(names, counts) if validation_take(c, val_fraction) == 0]
+def split_warning(names, held_out, val_fraction: float) -> str:
+    """The warning for classes a split holds out none of (``held_out``: images held out per
+    class, from :meth:`DataCheck.split_at`; "" for none, or for no validation share)."""
+    no_val = [n for n, h in zip(names, held_out) if h == 0]
     return f"no validation images for: {', '.join(no_val)}" if val_fraction > 0 and no_val else ""
 
 
@@ -113,32 +146,68 @@ def trained_under_the_share(train_part: ImageSet, fraction: float, seed: int) ->
 
 def _held_out(data: ImageSet, fraction: float, seed: int, by_content: bool = True,
               borrow: bool = True, trained: frozenset = frozenset()) -> np.ndarray:
-    val_mask = np.zeros(len(data), bool)
-    # each image's identity, for copies and kept-back images (none needed if none is held out)
-    keys = [_key(image) for image in data.images] if fraction > 0 else []
-    if by_content:
-        draw = np.array([_draw(image, seed) for image in data.images])
-        val_mask = draw < fraction
-        if trained:
-            kept = {bytes.fromhex(k) for k in trained}
-            val_mask &= np.array([key not in kept for key in keys], bool)
-        for label in range(len(data.class_names)):
-            members = np.flatnonzero(data.labels == label)
-            held = val_mask[members]
-            if borrow and not held.any() and validation_take(len(members), fraction):
-                val_mask[members[np.argmin(draw[members])]] = True  # a small class: one
-            elif held.all() and len(members):
-                val_mask[members[np.argmax(draw[members])]] = False  # one stays to train
-    else:
-        rng = np.random.default_rng(seed)
-        for label in range(len(data.class_names)):
-            members = rng.permutation(np.flatnonzero(data.labels == label))
-            val_mask[members[:validation_take(len(members), fraction)]] = True
-    if val_mask.any():
-        in_training = {keys[i] for i in np.flatnonzero(~val_mask)}
-        for i in np.flatnonzero(val_mask):
-            val_mask[i] = keys[i] not in in_training
-    return val_mask
+    if fraction <= 0:  # none held out (and no image hashed)
+        return np.zeros(len(data), bool)
+    basis = SplitBasis.of(data, (seed,) if by_content else ())
+    return basis.held_out(fraction, seed, by_content, borrow, trained)
+
+
+@dataclass(frozen=True, eq=False)
+class SplitBasis:
+    """What :func:`split` needs to know of each image, worked out once: its class, its identity
+    (:func:`_key`) and its draw under each seed of ``draws`` (:func:`_draw`). The hashing is
+    the slow part (about 0.5 s a seed for 50,000 images); from these, the split of any share
+    is numpy, so the data check recounts it while the share is changed."""
+
+    labels: np.ndarray
+    members: tuple[np.ndarray, ...]  # each class's images, in order
+    keys: tuple[bytes, ...]
+    draws: dict                      # seed -> each image's draw
+    fingerprint: str = ""            # the data's ImageSet.fingerprint, where asked for
+
+    @classmethod
+    def of(cls, data: ImageSet, seeds=(), fingerprint: bool = False) -> "SplitBasis":
+        labels = np.asarray(data.labels)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(len(data.class_names) + 1))
+        return cls(labels, tuple(order[a:b] for a, b in zip(bounds[:-1], bounds[1:])),
+                   tuple(_key(image) for image in data.images),
+                   {seed: np.array([_draw(image, seed) for image in data.images], float)
+                    for seed in dict.fromkeys(seeds)},
+                   data.fingerprint() if fingerprint else "")
+
+    def held_out(self, fraction: float, seed: int, by_content: bool = True, borrow: bool = True,
+                 trained: frozenset = frozenset()) -> np.ndarray | None:
+        """Which images :func:`split` holds out with these arguments; None for a split by
+        content under a seed whose draws are not here."""
+        val_mask = np.zeros(len(self.labels), bool)
+        if fraction <= 0:
+            return val_mask
+        keys = self.keys
+        if by_content:
+            if seed not in self.draws:
+                return None
+            draw = self.draws[seed]
+            val_mask = draw < fraction
+            if trained:
+                kept = {bytes.fromhex(k) for k in trained}
+                val_mask &= np.array([key not in kept for key in keys], bool)
+            for members in self.members:
+                held = val_mask[members]
+                if borrow and not held.any() and validation_take(len(members), fraction):
+                    val_mask[members[np.argmin(draw[members])]] = True  # a small class: one
+                elif held.all() and len(members):
+                    val_mask[members[np.argmax(draw[members])]] = False  # one stays to train
+        else:
+            rng = np.random.default_rng(seed)
+            for members in self.members:
+                members = rng.permutation(members)
+                val_mask[members[:validation_take(len(members), fraction)]] = True
+        if val_mask.any():
+            in_training = {keys[i] for i in np.flatnonzero(~val_mask)}
+            for i in np.flatnonzero(val_mask):
+                val_mask[i] = keys[i] not in in_training
+        return val_mask
 
 
 def image_key(image: np.ndarray) -> str:

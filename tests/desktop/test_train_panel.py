@@ -300,8 +300,8 @@ def test_the_split_warning_follows_the_validation_share(qtbot, make_window, tiny
                                                         tmp_path):
     window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "f", n=3))
     wait_checked(qtbot, panel)
-    panel.form.val_fraction.setValue(0.1)  # 3 images a class: none held out
-    assert "no validation images for: apple, lime, plum" in panel.data_view.warnings.text()
+    panel.form.val_fraction.setValue(0.1)  # 3 images a class: one of lime's drawn, no other
+    assert "no validation images for: apple, plum" in panel.data_view.warnings.text()
     panel.form.val_fraction.setValue(0.4)  # one each now
     assert "no validation images" not in panel.data_view.warnings.text()
     assert "fewer than" in panel.data_view.warnings.text()  # the others stay
@@ -326,3 +326,54 @@ def test_the_start_from_label_follows_the_model_in_use_while_the_tab_is_open(
     assert panel.form.start_combo.itemText(0).startswith("tiny, the model in use")
     window.use_checkpoint(bundled_checkpoint())  # "Use it" on the banner, the Train tab open
     assert panel.form.start_combo.itemText(0).startswith("cifar10, the model in use")
+
+
+def test_the_split_shown_is_the_split_the_run_holds_out(qtbot, make_window, tiny_checkpoint,
+                                                        tmp_path):
+    """Fine-tuning a checkpoint that recorded no split (as the bundled one) showed each class's
+    quota, "12 for training, about 0 held out", and warned for every class, while the run drew
+    each image and held one out; a fine-tune of that run keeps its split, whatever the share."""
+    import re
+
+    from training.data import load_labelled
+    from training.evaluate import validation_part
+    from training.splits import split
+
+    def shown():
+        text = panel.data_view.split_label.text()
+        found = re.match(r"Split: ([\d,]+) for training, (about )?([\d,]+) held out", text)
+        return int(found[1].replace(",", "")), int(found[3].replace(",", "")), bool(found[2])
+
+    def run_and_compare():
+        train_images, val_images, about = shown()
+        warned = panel.data_view.warnings.text()
+        with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+            panel.start()
+        info = finished.args[0].info
+        assert (train_images, val_images, about) == (info.metrics["train_images"],
+                                                     info.metrics["val_images"], False)
+        held = {int(label) for label in validation_part(load_labelled(data), info).labels}
+        empty = [name for i, name in enumerate(info.class_names) if i not in held]
+        assert f"no validation images for: {', '.join(empty)}" in warned
+        return finished.args[0]
+
+    window, panel = train_window(make_window, tiny_checkpoint)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    panel.form.epochs.setValue(1)
+    panel.form.batch_size.setValue(8)
+    panel.form.val_fraction.setValue(0.1)  # 4 images a class: a quota of none, a draw of one
+    data = fruit_folders(tmp_path / "fruit", n=4)
+    panel.set_data_path(data)
+    wait_checked(qtbot, panel)
+    first = run_and_compare()
+    # its fine-tune keeps its split: the share chosen now does not change what is held out
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.use_checkpoint(first.checkpoint)
+    panel.form.val_fraction.setValue(0.4)
+    assert shown()[1] == first.info.metrics["val_images"]
+    run_and_compare()
+    # a new network splits at the share chosen after Check, counted as exactly
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("scratch"))
+    panel.form.val_fraction.setValue(0.25)
+    train_part, val_part = split(load_labelled(data), 0.25, 0)
+    assert shown() == (len(train_part), len(val_part), False)

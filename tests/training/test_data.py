@@ -137,11 +137,33 @@ def test_the_split_warning_follows_the_validation_share_asked_for():
     rng = np.random.default_rng(0)
     data = ImageSet(rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
                     np.repeat(np.arange(3), 4).astype(np.int32), ("a", "b", "c"))
-    check = check_data(data, 0.1)  # 4 images a class: 10 % holds none out
-    assert check.warnings[-1] == "no validation images for: a, b, c"
+    check = check_data(data, 0.1)  # 4 images a class: 10 % draws one of a's, none of b's, c's
+    assert check.warnings[-1] == "no validation images for: b, c"
+    assert set(split(data, 0.1, 0)[1].labels) == {0}  # (as the split really does)
     assert not any("validation" in w for w in check.warnings_at(0.25))
     assert check.warnings_at(0.25) == check.data_warnings  # "fewer than 10 images" stays
     assert check.warnings_at(0.0) == check.data_warnings  # no split asked for: nothing missing
+
+
+@pytest.mark.parametrize("classes, per_class, share", [(300, 2, 0.1), (5, 20, 0.01)])
+def test_the_checks_count_and_warning_are_the_split_training_really_makes(classes, per_class,
+                                                                          share):
+    """The check counted each class's quota (validation_take) where the run draws each image:
+    300 classes of 2 at 10 % showed 0 held out and warned for all 300 classes although 56
+    were held out; 5 of 20 at 1 % warned for all 5 although one had a validation image."""
+    rng = np.random.default_rng(0)
+    data = ImageSet(rng.integers(0, 256, (classes * per_class, 8, 8, 3), dtype=np.uint8),
+                    np.repeat(np.arange(classes), per_class).astype(np.int32),
+                    tuple(f"c{i:03d}" for i in range(classes)))
+    _, val_part = split(data, share, 0)
+    held = tuple(np.bincount(val_part.labels, minlength=classes).tolist())
+    empty = [name for name, h in zip(data.class_names, held) if h == 0]
+    assert 0 < len(empty) < classes  # (some classes have a validation image, some not)
+    for checked_at in (share, 0.3):  # the share checked with, or another chosen after Check
+        check = check_data(data, checked_at)
+        warned = [w for w in check.warnings_at(share) if "no validation images" in w]
+        assert warned == [f"no validation images for: {', '.join(empty)}"]
+        assert check.split_at({"fraction": share, "seed": 0}) == (held, True)
 
 
 @pytest.mark.parametrize("layout, message", [

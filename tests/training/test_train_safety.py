@@ -193,3 +193,49 @@ def test_what_an_ancestor_kept_back_to_train_stays_there_across_generations():
                              info_of(parent_data, parent_rule), child_data.fingerprint(), None, ())
     _, childs_val = split(child_data, **child_rule)
     assert under[1].tobytes() not in {i.tobytes() for i in childs_val.images}
+
+
+@pytest.mark.parametrize("parent, data, share", [
+    (None, "its own", 0.2), ("content", "its own", 0.1), ("content", "grown", 0.5),
+    ("content", "grown", 0.0), ("shuffle", "its own", 0.1)])
+def test_the_data_check_counts_the_split_a_fine_tune_really_makes(parent, data, share):
+    """The Train tab counted a fine-tune's split as each class's quota at (at most) its
+    parent's share, and one from a parent without a recorded split (the bundled checkpoint)
+    likewise, while the run splits by each image's draw, or keeps its parent's split: the
+    check must count what ``split`` holds out with the rule ``split_rule_for`` derives."""
+    from training.checkpoints import CheckpointInfo
+    from training.lineage import kept_to_train, split_rule_for
+    from training.splits import check_data, split
+
+    rng, seed = np.random.default_rng(2), 7
+    under, over = _images_drawn(6, True, 0.3, seed, rng), _images_drawn(30, False, 0.3, seed, rng)
+    # classes of one image drawn under the share (kept back to train), of two, and larger ones
+    images = [under[0], under[1], over[0], under[2], *over[1:12], under[3], *over[12:20]]
+    labels = [0, 1, 1, 2, *[2] * 11, 3, *[3] * 8]
+    names = ("a", "b", "c", "d")
+    parents_data = ImageSet(np.stack(images), np.array(labels, np.int32), names)
+    theirs = {"fraction": 0.3, "seed": seed, "by_content": True, "borrow": True,
+              "trained": frozenset()}
+    info = None
+    if parent == "content":
+        info = CheckpointInfo(class_names=names, data_fingerprint=parents_data.fingerprint(),
+                              config={"seed": seed, "val_fraction": 0.3, "split": {
+                                  "seed": seed, "val_fraction": 0.3, "by": "content",
+                                  "borrow": True, "trained": kept_to_train(
+                                      split(parents_data, **theirs)[0], theirs)}})
+        assert info.config["split"]["trained"]  # (class a's image, say)
+    elif parent == "shuffle":  # made before splits were recorded, as the bundled checkpoint
+        info = CheckpointInfo(class_names=names, data_fingerprint=parents_data.fingerprint(),
+                              config={"seed": 3, "val_fraction": 0.2})
+    child = parents_data if data == "its own" else ImageSet(
+        np.stack([*images, under[4], under[5], *over[20:30]]),
+        np.array([*labels, 0, 1, *[0] * 5, *[1] * 5], np.int32), names)
+    check = check_data(child, 0.25, seed=0, more_seeds=(seed,))  # checked at another share
+    rule = split_rule_for(replace(TINY, val_fraction=share), info, check.fingerprint, None, ())
+    assert rule["seed"] == (seed if parent == "content" else 3 if parent else 0)
+    _, val_part = split(child, **rule)
+    held = tuple(np.bincount(val_part.labels, minlength=len(names)).tolist())
+    assert check.split_at(rule) == (held, True)
+    if rule["by_content"] and rule["seed"] != 0 and rule["fraction"] > 0:  # draws not hashed:
+        _, exact = check_data(child, 0.25).split_at(rule)  # an estimate, said so
+        assert not exact
