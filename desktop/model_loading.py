@@ -6,11 +6,12 @@ the image list on top of it.
 from __future__ import annotations
 
 import threading
+import zipfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from training.checkpoints import CheckpointInfo, read_info
+from training.checkpoints import CheckpointError, CheckpointInfo, read_info
 
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 
@@ -63,6 +64,13 @@ class ModelLoading(QObject):
         path = Path(checkpoint or self.checkpoint)
         try:
             info = read_info(path)
+            # its model file, gone (moved in a file manager) or cut short, is refused before
+            # the model in use is given up: the Keras load would only say so later
+            if not path.is_file():
+                raise CheckpointError(f"checkpoint not found: {path}")
+            if not zipfile.is_zipfile(path):
+                raise CheckpointError(f"{path.name} is not a whole .keras file (damaged or cut "
+                                      "short)")
         except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is a reason
             reason = str(exc)
             if self.info is None:  # nothing to go on predicting with

@@ -1,6 +1,7 @@
 """Which model classifies the list: numpy first, then Keras; a switch mid-way re-classifies
 with the new classes; a network numpy cannot read waits for Keras; one Keras refuses says why."""
 import numpy as np
+import pytest
 
 from .conftest import ROOT, WAIT, drop
 from .test_window import row_texts, settled
@@ -154,11 +155,25 @@ def test_switching_checkpoint_while_images_are_read_counts_each_image_once(
     assert all(len(i.probabilities) == 3 for i in window.session.items.items)
 
 
+@pytest.mark.parametrize("gone", ["sidecar", "model", "model cut short"])
 def test_switching_to_a_checkpoint_whose_sidecar_cannot_be_read_keeps_the_model_in_use(
-        qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
+        qtbot, make_window, image_dir, tiny_checkpoint, tmp_path, gone):
+    """Its sidecar or its model file gone (renamed or deleted elsewhere), or the model cut
+    short: the switch is refused and the model in use stays (the missing model file used to
+    throw away the model in use: every row said 'the model could not be loaded')."""
     import shutil
+
+    from training.checkpoints import sidecar_path
     bad = tmp_path / "renamed meanwhile.keras"
-    shutil.copy(tiny_checkpoint, bad)  # its sidecar is gone (renamed or deleted elsewhere)
+    shutil.copy(tiny_checkpoint, bad)
+    if gone == "sidecar":
+        pass  # (not copied)
+    else:
+        shutil.copy(sidecar_path(tiny_checkpoint), sidecar_path(bad))
+        if gone == "model":
+            bad.unlink()
+        else:
+            bad.write_bytes(bad.read_bytes()[:2000])
     window = make_window(tiny_checkpoint)
     drop(window, [image_dir / "red.png"])
     qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
