@@ -88,17 +88,42 @@ class CheckpointTableModel(RowsTableModel):
         return _size(entry.size)
 
 
-class _DeleteCommand(QUndoCommand):
-    """Undo of a delete already done (push does not redo it: errors stay in our hands)."""
+class _Step(QUndoCommand):
+    """A rename or delete already done when pushed (push does not redo it: errors stay in our
+    hands). A step refused because a running job holds its checkpoint is not taken: the stack
+    goes back to where it was (see :meth:`CheckpointStore.refused`), so Undo and Redo still
+    offer it once the job ends."""
 
-    def __init__(self, store: "CheckpointStore", record) -> None:
-        super().__init__(f"Delete {record.original.stem}")
-        self.store, self.record, self._done = store, record, True
+    def __init__(self, store: "CheckpointStore", text: str) -> None:
+        super().__init__(text)
+        self.store = store
+        self.skip = True  # the next redo or undo is no step: push's redo, or the stack set back
 
     def redo(self) -> None:
-        if self._done:
-            self._done = False
-            return
+        if self.skip:
+            self.skip = False
+        elif not self.store.refused(self, self.held_by_redo()):
+            self.forward()
+
+    def undo(self) -> None:
+        if self.skip:
+            self.skip = False
+        elif not self.store.refused(self, self.held_by_undo()):
+            self.backward()
+
+
+class _DeleteCommand(_Step):
+    def __init__(self, store: "CheckpointStore", record) -> None:
+        super().__init__(store, f"Delete {record.original.stem}")
+        self.record = record
+
+    def held_by_redo(self) -> Path:
+        return self.record.original
+
+    def held_by_undo(self) -> None:
+        return None  # put back from the trash (under a free name if its own was taken)
+
+    def forward(self) -> None:
         original = self.record.original
         record = self.store.guard(lambda: trash_checkpoint(self.store.free(original),
                                                            self.store.trash))
@@ -110,7 +135,7 @@ class _DeleteCommand(QUndoCommand):
             # put back and used since: as when deleted, predictions go back to the bundled one
             self.store.set_active(self.store.bundled)
 
-    def undo(self) -> None:
+    def backward(self) -> None:
         restored = self.store.guard(lambda: restore_checkpoint(self.record))
         if restored is not None and restored != self.record.original:
             # restored under a free name (its own was taken meanwhile): redo deletes that one
@@ -121,21 +146,24 @@ class _DeleteCommand(QUndoCommand):
             self.store.stepped.emit(f"Restored {restored.stem}", restored)
 
 
-class _RenameCommand(QUndoCommand):
+class _RenameCommand(_Step):
     def __init__(self, store: "CheckpointStore", old: Path, new: Path) -> None:
-        super().__init__(f"Rename {old.stem} to {new.stem}")
-        self.store, self.old, self.new, self._done = store, old, new, True
+        super().__init__(store, f"Rename {old.stem} to {new.stem}")
+        self.old, self.new = old, new
 
-    def redo(self) -> None:
-        if self._done:
-            self._done = False
-            return
+    def held_by_redo(self) -> Path:
+        return self.old
+
+    def held_by_undo(self) -> Path:
+        return self.new
+
+    def forward(self) -> None:
         if self.store.guard(lambda: rename_checkpoint(self.store.free(self.old),
                                                       self.new.stem)) is not None:
             self.store.follow(self.old, self.new)
             self.store.stepped.emit(f"Renamed {self.old.stem} to {self.new.stem} again", self.new)
 
-    def undo(self) -> None:
+    def backward(self) -> None:
         if self.store.guard(lambda: rename_checkpoint(self.store.free(self.new),
                                                       self.old.stem)) is not None:
             self.store.follow(self.new, self.old)
@@ -168,6 +196,8 @@ class CheckpointStore(QObject):
         self.overlays = user_evaluations_dir()
         self.model = CheckpointTableModel(self)
         self.undo_stack = undo_stack if undo_stack is not None else QUndoStack(self)
+        self._set_back: tuple[_Step, int] | None = None  # a refused step, the index it left
+        self.undo_stack.indexChanged.connect(self._set_back_refused)
         self.active: Path = self.bundled
 
     def refresh(self) -> None:
@@ -211,6 +241,7 @@ class CheckpointStore(QObject):
             record = trash_checkpoint(self.free(path), self.trash)
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not delete {path.stem}: {exc}")
+            self.refresh()  # the table shows the files as they are (gone: its row goes)
             return False
         self.undo_stack.push(_DeleteCommand(self, record))
         self.refresh()
@@ -239,6 +270,26 @@ class CheckpointStore(QObject):
         if holder:
             raise CheckpointError(f"{Path(path).stem} is in use by {holder}")
         return path
+
+    def refused(self, command: _Step, path: Path | None) -> bool:
+        """Whether an undo or redo of ``command`` must wait: a running job holds ``path``. Then
+        it says so, and the stack, which moves on once the command returns, is set back."""
+        holder = self.in_use().get(Path(path)) if path is not None else None
+        if not holder:
+            return False
+        self.error.emit(f"Could not undo or redo: {Path(path).stem} is in use by {holder}")
+        self._set_back = (command, self.undo_stack.index())  # not moved yet: it is stepping
+        return True
+
+    def _set_back_refused(self, *_) -> None:
+        """The stack stepped past a refused command: back to where it was, without running it
+        (the Edit menu's Undo and Redo offer the same steps as before)."""
+        if self._set_back is None:
+            return
+        command, index = self._set_back
+        self._set_back = None
+        command.skip = True  # setIndex runs its other half once: that is no step
+        self.undo_stack.setIndex(index)
 
     def guard(self, action, fallback=None):
         """Run an undo/redo step; a failure (the file vanished) becomes a message, not a crash."""

@@ -79,7 +79,11 @@ class CheckpointsPanel(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.hint)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
-        store.model.modelReset.connect(self._on_selection)
+        # the list is read again on each visit of the tab and after a run, an evaluation, a
+        # rename...: the rows the user selected stay selected (those still listed)
+        self._kept: tuple[list[Path], Path | None, int] = ([], None, 0)
+        store.model.modelAboutToBeReset.connect(self._keep_selection)
+        store.model.modelReset.connect(self._restore_selection)
         self._on_selection()
 
     def _button(self, layout, text, slot, primary=False) -> QPushButton:
@@ -108,6 +112,35 @@ class CheckpointsPanel(QWidget):
         if not selection.isEmpty():  # the keyboard goes on from there
             self.table.selectionModel().setCurrentIndex(
                 selection.indexes()[0], QItemSelectionModel.SelectionFlag.NoUpdate)
+
+    def _current_path(self) -> Path | None:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return None
+        row = self.proxy.mapToSource(index).row()
+        entries = self.store.model.entries
+        return entries[row].path if 0 <= row < len(entries) else None
+
+    def _keep_selection(self) -> None:
+        self._kept = (self.selected_paths(), self._current_path(),
+                      self.table.verticalScrollBar().value())
+
+    def _restore_selection(self) -> None:
+        """After the list was read again: the same rows selected, the same current row, the
+        view where it was (when that row is still listed)."""
+        from PySide6.QtCore import QItemSelectionModel
+        paths, current, scrolled = self._kept
+        self._kept = ([], None, 0)
+        listed = {e.path: row for row, e in enumerate(self.store.model.entries)}
+        if any(p in listed for p in paths):
+            self.select(*paths)
+        if current in listed:
+            self.table.selectionModel().setCurrentIndex(
+                self.proxy.mapFromSource(self.store.model.index(listed[current], 0)),
+                QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.table.verticalScrollBar().setValue(scrolled)
+            self.table.scrollTo(self.table.currentIndex())  # still in view if rows came before
+        self._on_selection()
 
     def _on_stepped(self, text: str, path) -> None:
         """An undo or redo (Ctrl+Z, Ctrl+Shift+Z) says what it did and shows its checkpoint."""

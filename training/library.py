@@ -102,10 +102,13 @@ def rename_checkpoint(path: Path, new_name: str) -> Path:
     """Rename all of a checkpoint's files; its sidecar's name and its children's parent follow.
 
     Raises:
-        CheckpointError: invalid name, or a checkpoint of that name already exists.
+        CheckpointError: invalid name, the checkpoint's model file is gone (deleted behind the
+            app's back: nothing is moved or rewritten), or a checkpoint of that name exists.
     """
     path = Path(path)
     new_name = check_name(new_name)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
     target = path.with_name(f"{new_name}.keras")
     if target.name == path.name:  # not ``==``: Windows paths compare ignoring case
         return path

@@ -359,3 +359,18 @@ def test_a_rename_that_changes_only_the_case_works_where_names_ignore_case(tmp_p
     other = make(tmp_path, "dogs")
     with pytest.raises(CheckpointError, match="already exists"):  # another checkpoint's name
         rename_checkpoint(other, "Cats")
+
+
+def test_renaming_a_checkpoint_deleted_behind_the_apps_back_is_refused_and_touches_nothing(
+        tmp_path):
+    parent = make(tmp_path, "parent")
+    child = make(tmp_path, "child", parent="parent")
+    parent.unlink()  # deleted in a file manager; the sidecar is left behind
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        rename_checkpoint(parent, "renamed parent")
+    assert read_info(child).parent == "parent"  # its child does not name a checkpoint that isn't
+    assert sidecar_path(parent).is_file() and not list(tmp_path.glob("renamed parent*"))
+    sidecar_path(parent).unlink()  # both files gone
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        rename_checkpoint(parent, "renamed parent")
+    assert read_info(child).parent == "parent"
