@@ -205,6 +205,11 @@ class ClassifyTab(QSplitter):
         if self.input_check.wants_saliency() and self.input_check.method.currentData() == "grad-cam":
             self.show_current()
 
+    def _keras_in_use(self) -> bool:
+        """Whether the Keras model classifies now (Grad-CAM's gradients need it; numpy's quick
+        read answers until it has loaded): as ``find_evidence`` tells them apart."""
+        return getattr(self.session.classifier, "model", None) is not None
+
     def _on_explain_failed(self, item_id: int, reason: str) -> None:
         item = self.current_item()
         if item is not None and item.id == item_id:
@@ -219,8 +224,10 @@ class ClassifyTab(QSplitter):
         wanted = self.input_check.method.currentData()
         if not result.final:
             method, note = "Grad-CAM preview", " Occlusion follows."
-        elif result.method != wanted:
+        elif result.method != wanted and not self._keras_in_use():
             note = " Grad-CAM follows once the full model has loaded."
+        elif result.method != wanted:  # the Keras model is here: its network defeats Grad-CAM
+            note = " Grad-CAM cannot read this network, so occlusion is shown."
         else:
             note = ""
         self.input_check.set_saliency(result.heat, f"Evidence for {name} ({method}, "

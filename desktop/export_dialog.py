@@ -41,6 +41,10 @@ class ExportDialog(QDialog):
         self.checkpoint, self.lane, self.settings = Path(checkpoint), lane, settings
         self.job: Job | None = None
         self.result = None
+        # which network this dialog exports: a rename moves it (``follow``); a checkpoint
+        # deleted, or another one renamed into its place, is not exported under its name
+        self._identity = self._identity_of(self.checkpoint)
+        self._gone = False  # Export is disabled: the checkpoint is not there (the reason shows)
         self.setWindowTitle(f"Export {self.checkpoint.stem}")
         self.format = QComboBox()
         for key, text in FORMAT_NAMES.items():
@@ -100,6 +104,49 @@ class ExportDialog(QDialog):
             return source
         return stored(self.settings, "evaluate/data", "")
 
+    @staticmethod
+    def _identity_of(path: Path) -> tuple | None:
+        """What tells one checkpoint from another of the same name: its model's hash and when
+        it was made (a rename, an evaluation or a restore from the trash keep both)."""
+        from training.checkpoints import CheckpointError, read_info
+        try:
+            info = read_info(path)
+        except (CheckpointError, OSError):
+            return None
+        return info.model_sha256, info.created
+
+    def follow(self, old: Path, new: Path) -> None:
+        """A checkpoint was renamed (or a rename undone): if it is this dialog's, it exports the
+        same file under its new name, into a folder named after it (unless one was typed)."""
+        if Path(old) != self.checkpoint or (
+                self._gone if self._identity is None else self._identity_of(new) != self._identity):
+            return  # another checkpoint, or one that took the name of this one, deleted since
+        old_stem, self.checkpoint = self.checkpoint.stem, Path(new)
+        self.setWindowTitle(f"Export {self.checkpoint.stem}")
+        folder, fmt = Path(self.folder.text().strip()), self.format.currentData()
+        if folder.name == f"{old_stem}-{fmt}":
+            self.folder.setText(str(folder.with_name(f"{self.checkpoint.stem}-{fmt}")))
+        self.check_present()
+
+    def check_present(self) -> bool:
+        """Whether the checkpoint this dialog was opened for is still there (the library lists
+        anew after every delete, restore and rename): if not, Export is disabled and one line
+        says why; when it comes back (a delete undone), Export is offered again."""
+        there = self.checkpoint.is_file()
+        same = there and (self._identity is None
+                          or self._identity_of(self.checkpoint) == self._identity)
+        if not same:
+            name = self.checkpoint.stem
+            self._show(f"Cannot export: {name} has been deleted." if not there else
+                       f"Cannot export: {name} has been deleted, and the checkpoint now named "
+                       f"{name} is another one.", error=True)
+        elif self._gone:
+            self._show("")  # back (a delete undone): the reason goes
+        self._gone = not same
+        if self.job is None:
+            self.export_button.setEnabled(same)
+        return same
+
     def _format_changed(self) -> None:
         """The folder's last part names the format: follow the new one, wherever the folder is
         (one chosen with Choose…, say, a USB drive); a folder named otherwise stays as typed."""
@@ -115,9 +162,11 @@ class ExportDialog(QDialog):
 
     def start(self) -> Job | None:
         """Export on the library's lane; None (and why, in the dialog) for a folder that is
-        not a full path."""
+        not a full path or a checkpoint deleted since the dialog opened."""
         from training.export import check_export, export_checkpoint, parity_sample
         from training.checkpoints import read_info
+        if not self.check_present():  # deleted since the dialog opened: refused, and why
+            return None
         fmt, typed = self.format.currentData(), self.folder.text().strip()
         out = Path(typed).expanduser()  # "~/exports/x", as a shell would read it
         if not typed or not out.is_absolute():  # relative to what? (the app's working folder
@@ -154,7 +203,7 @@ class ExportDialog(QDialog):
 
     def _finish(self) -> None:
         self.job = None
-        self.export_button.setEnabled(True)
+        self.export_button.setEnabled(not self._gone)
         self.progress.hide()
 
     def _on_failed(self, reason: str) -> None:

@@ -23,7 +23,7 @@ SALIENCY_METHODS = (  # key, menu text, what it costs (the item's tooltip)
 
 
 class InputCheckView(QGroupBox):
-    """Shows the selected image's original beside the model's 32x32 input (crisp pixels), and
+    """Shows the selected image's original beside the model's input (crisp pixels), and
     optionally where the evidence for a class lies, drawn over both."""
 
     saliency_wanted = Signal()  # the toggle or the method changed: (re)compute for the current item
@@ -113,6 +113,16 @@ class InputCheckView(QGroupBox):
         label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
+    @staticmethod
+    def _input_size(item: ImageItem | None, policy) -> tuple[int, int]:
+        """(width, height) of the model input shown: the prepared array's own, else the
+        checkpoint's preprocessing size, else the 32x32 assumed until a checkpoint is read."""
+        report = item.report if item is not None else None
+        if report is not None and getattr(report, "array", None) is not None:
+            height, width = report.array.shape[:2]
+            return width, height
+        return tuple(policy.size) if policy is not None else (32, 32)
+
     def _crop(self) -> tuple[int, int, int, int] | None:
         """(x, y, w, h) of the part of the current original the model sees, when the crop
         policy cut the rest away; None when it sees the whole picture."""
@@ -144,6 +154,7 @@ class InputCheckView(QGroupBox):
         self.original.clear()
         self.model_view.clear()
         self.report, self.policy, self.heat = None, policy, None
+        self.titles[1].setText("Model input ({}×{})".format(*self._input_size(item, policy)))
         self.caption.hide()
         for widget in self.legend:
             widget.hide()

@@ -135,10 +135,14 @@ class LibraryTabs(QObject):
 
     def export(self, path) -> None:
         from .export_dialog import ExportDialog
-        self.export_dialog = ExportDialog(Path(path), self.lane, self.settings, self.window)
-        self._exports.append(self.export_dialog)  # each one's running export keeps its checkpoint
-        self.export_dialog.message.connect(lambda text: self.message.emit(text, 8000))
-        self.export_dialog.show()
+        dialog = ExportDialog(Path(path), self.lane, self.settings, self.window)
+        self.export_dialog = dialog
+        self._exports.append(dialog)  # each one's running export keeps its checkpoint
+        dialog.message.connect(lambda text: self.message.emit(text, 8000))
+        # not modal: the checkpoint may be renamed (it follows) or deleted (Export is refused)
+        self.store.moved.connect(dialog.follow)
+        self.store.listed.connect(dialog.check_present)
+        dialog.show()
 
     def close(self) -> None:
         """The window closes: stop the library's work; what was deleted is gone for good."""

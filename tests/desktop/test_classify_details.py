@@ -95,3 +95,27 @@ def test_a_narrow_window_gives_the_table_less_room_not_the_pictures(qtbot, make_
     assert right >= detail.minimumWidth() > 0  # the pictures and bars fit: no sideways scroll
     assert not detail.horizontalScrollBar().isVisible()
     assert left > 0
+
+
+def test_the_model_input_picture_is_titled_with_the_checkpoints_input_size(
+        qtbot, make_window, image_dir, tiny_checkpoint):
+    """A 48×48 checkpoint: the picture of what the model sees says 48×48, as the text below it
+    does, not the 32×32 of the bundled kind."""
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+    from training.paths import user_checkpoints_dir
+    from training.preprocessing import Preprocessing
+    big = save_checkpoint(build_model(2, widths=(4, 8, 8), stem=4, input_shape=(48, 48, 3)),
+                          CheckpointInfo(class_names=("cat", "dog"), input_shape=(48, 48, 3),
+                                         preprocessing=Preprocessing(size=(48, 48))),
+                          user_checkpoints_dir() / "big.keras")
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    view = window.input_check
+    assert view.titles[1].text() == "Model input (32×32)"
+    window.use_checkpoint(big)
+    qtbot.waitUntil(lambda: sorted(b.property("label") for b in window.bars.bars)
+                    == ["cat", "dog"], timeout=WAIT)
+    assert "converted to the model's 48×48 RGB input" in view.facts.text()
+    assert view.titles[1].text() == "Model input (48×48)"

@@ -109,3 +109,44 @@ def test_the_folder_is_a_full_path_or_refused_and_enter_exports(qtbot, make_wind
     assert (tmp_path / "home" / "exports" / "tiny" / "model.tflite").is_file()
     assert dialog.folder.text() == str(tmp_path / "home" / "exports" / "tiny")
     dialog.close()
+
+
+def test_an_open_export_dialog_follows_a_rename_and_refuses_a_deleted_checkpoint(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """The dialog is not modal: the user renames "pets" to "pets v1" and "cars" to "pets" on the
+    Checkpoints tab meanwhile. It still exports the pets network, under its new name; once that
+    is deleted it refuses to export, and why; a delete undone offers Export again."""
+    from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+
+    pets = user_checkpoint("pets", ("cat", "dog"))
+    cars = user_checkpoint("cars", ("sedan", "truck", "van"), seed=5)
+    window = make_window(tiny_checkpoint, load=False)
+    panel = open_checkpoints(window)
+    panel.select(pets)
+    qtbot.mouseClick(panel.export_button, Qt.MouseButton.LeftButton)
+    dialog = window.export_dialog
+    dialog.format.setCurrentIndex(dialog.format.findData("keras"))
+    assert dialog.windowTitle() == "Export pets" and dialog.folder.text().endswith("pets-keras")
+    renamed = window.store.rename(pets, "pets v1")
+    assert window.store.rename(cars, "pets") == pets  # another network takes the old name
+    assert dialog.windowTitle() == "Export pets v1"
+    assert dialog.folder.text().endswith("pets v1-keras")  # the default folder follows too
+    dialog.folder.setText(str(tmp_path / "export"))
+    dialog.data.setText("")
+    with qtbot.waitSignal(dialog.exported, timeout=WAIT):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert (tmp_path / "export" / "labels.txt").read_text().split() == ["cat", "dog"]
+    assert "Parity" in dialog.outcome.text()
+
+    assert window.store.delete(renamed)
+    assert not dialog.export_button.isEnabled()
+    assert dialog.outcome.text() == "Cannot export: pets v1 has been deleted."
+    assert dialog.start() is None  # Enter, or a press that came first: refused all the same
+    assert window.store.rename(pets, "pets v1")  # cars now takes the deleted one's name
+    assert not dialog.export_button.isEnabled()
+    assert "the checkpoint now named pets v1 is another one" in dialog.outcome.text()
+    window.store.undo_stack.undo()  # the rename of cars undone,
+    window.store.undo_stack.undo()  # then the delete: the pets network is back
+    assert renamed.is_file() and dialog.export_button.isEnabled()
+    assert dialog.outcome.text() == "" and dialog.windowTitle() == "Export pets v1"
+    dialog.close()

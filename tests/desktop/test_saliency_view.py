@@ -131,3 +131,40 @@ def test_a_map_that_cannot_be_made_says_why(qtbot, make_window, image_dir, tiny_
     qtbot.waitUntil(lambda: window.input_check.caption.text()
                     == "Could not find the evidence: occlusion ran out of memory", timeout=WAIT)
     assert window.input_check.heat is None
+
+
+def test_grad_cam_on_a_network_it_cannot_read_says_so_once_keras_has_loaded(
+        qtbot, make_window, image_dir, tmp_path):
+    """Grad-CAM chosen, on an imported network without the conv blocks it reads: while the
+    quick numpy model answers, the occlusion map says Grad-CAM follows; once Keras has loaded
+    it says Grad-CAM cannot read this network, instead of promising it for ever."""
+    import threading
+
+    import keras
+
+    from desktop.jobs import Job
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    plain = save_checkpoint(model, CheckpointInfo(class_names=("a", "b")),
+                            tmp_path / "plain.keras")
+    window = make_window(plain, load=False)
+    release = threading.Event()  # the Keras load waits behind this: numpy's model answers
+    window.session.loader.submit(Job(lambda reporter: release.wait(60), "a slow TF import"))
+    with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+        window.session.load_model()
+    view = window.input_check
+    view.method.setCurrentIndex(view.method.findData("grad-cam"))
+    view.show_why.setChecked(True)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: view.caption.text().startswith("Evidence for "), timeout=WAIT)
+    assert "(occlusion" in view.caption.text()
+    assert view.caption.text().endswith("Grad-CAM follows once the full model has loaded.")
+    with qtbot.waitSignal(window.session.keras_ready, timeout=WAIT):
+        release.set()
+    qtbot.waitUntil(lambda: "cannot read" in view.caption.text(), timeout=WAIT)
+    assert view.caption.text().endswith(
+        "Grad-CAM cannot read this network, so occlusion is shown.")
+    assert "(occlusion" in view.caption.text() and view.heat is not None
