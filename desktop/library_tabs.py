@@ -20,6 +20,7 @@ class LibraryTabs(QObject):
 
     message = Signal(str, int)  # text, milliseconds on the status bar
     use_requested = Signal(object)  # Path: the user picked a checkpoint for predictions
+    checkpoint_evaluated = Signal(object)  # Path: its sidecar has new metrics
 
     def __init__(self, window, tabs, session, settings) -> None:
         super().__init__(window)
@@ -95,6 +96,8 @@ class LibraryTabs(QObject):
             self.store.listed.connect(panel.refresh_checkpoints)  # a delete undone or redone
             panel.message.connect(lambda text: self.message.emit(text, 6000))
             panel.evaluated.connect(self.refresh)
+            panel.evaluated.connect(
+                lambda _record: self.checkpoint_evaluated.emit(panel.evaluated_checkpoint))
             self._evaluation = panel
             self._put_tab(EVALUATE_TAB, panel, "Evaluate")
         return self._evaluation

@@ -123,6 +123,23 @@ class ModelLoading(QObject):
         self._recheck_all()  # the new model may read images differently; its jobs queue behind
         return ""
 
+    def reread_info(self, path: Path) -> bool:
+        """``path`` holds the model in use (it was renamed there, or evaluated and its sidecar
+        rewritten): take its sidecar's name and metrics without loading or classifying again
+        (a rename re-classified every image, stopped ones too). False if it is another model."""
+        if self.info is None or not self._ready or not self.info.model_sha256:
+            return False
+        try:
+            info = read_info(path)
+        except Exception:  # noqa: BLE001 - unreadable: a load says why
+            return False
+        if info.model_sha256 != self.info.model_sha256 or (
+                Path(path) != self.checkpoint and self.checkpoint.exists()):
+            return False  # another model, or a copy beside the one in use (a switch)
+        self.checkpoint, self.info = Path(path), info
+        self.model_ready.emit(info)
+        return True
+
     def _install(self, generation: int, classifier, ready: threading.Event, keras: bool) -> None:
         """From a worker: make ``classifier`` the one later classifications use, unless a newer
         checkpoint was asked for meanwhile. Keras's (or its refusal, None) replaces numpy's;

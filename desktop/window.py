@@ -47,6 +47,9 @@ class MainWindow(WindowInput, QMainWindow):
         self.library = LibraryTabs(self, self.tabs, session, self.settings)
         self.library.message.connect(self.statusBar().showMessage)
         self.library.use_requested.connect(self.use_checkpoint)
+        # the checkpoint in use evaluated: the status bar's test accuracy is its new one
+        self.library.checkpoint_evaluated.connect(
+            lambda path: path == self.session.checkpoint and self.session.reread_info(path))
         self.library_lane, self.undo_stack = self.library.lane, self.library.undo_stack
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.banner = Banner()
@@ -181,6 +184,10 @@ class MainWindow(WindowInput, QMainWindow):
     def use_checkpoint(self, path) -> None:
         """Predict with ``path`` from now on (the images shown are re-classified); remembered."""
         path = Path(path)
+        if self.session.reread_info(path):  # the model in use, renamed: nothing to load again
+            self._remember(path)
+            self.library.active_changed(path)
+            return
         reason = self.session.load_model(path)
         if reason:
             if self.session.info is not None:  # the model in use stays in use (and marked so)
@@ -188,14 +195,18 @@ class MainWindow(WindowInput, QMainWindow):
                 self.statusBar().showMessage(f"Cannot use {path.stem}: {reason}. Still using "
                                              f"{self.session.checkpoint.stem}.", 10000)
             return
+        self._remember(path)
+        self.library.active_changed(path)
+        self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
+
+    def _remember(self, path: Path) -> None:
+        """The checkpoint in use, for the next launch."""
         from training.paths import bundled_checkpoint
         if path.resolve() == bundled_checkpoint().resolve():
             # not its path: a newer copy of the app, unpacked elsewhere, brings its own
             self.settings.remove("checkpoint")
         else:
             self.settings.setValue("checkpoint", str(path))
-        self.library.active_changed(path)
-        self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
 
     # -- the checkpoint library (its tabs are built on first visit) ----------------------------
     store = property(lambda self: self.library.store)

@@ -272,3 +272,49 @@ def test_the_calibrated_threshold_is_used_exactly_not_as_the_box_rounds_it(qtbot
     assert bars.current_threshold() == 0.5 and window.session.items.threshold == 0.5
     bars.reset_threshold.click()
     assert window.session.items.threshold == 0.430442
+
+
+def test_renaming_the_checkpoint_in_use_classifies_nothing_again(qtbot, make_window, image_dir,
+                                                                 monkeypatch):
+    """A rename (or its undo) is the same model under another name: the status bar and the
+    remembered checkpoint follow it; nothing is loaded or classified again (every row, stopped
+    ones too, went back to waiting and was classified again)."""
+    from training.numpy_net import NumpyNet
+    from training.predict import Classifier
+
+    from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(mine)
+    drop(window, [image_dir / "red.png", image_dir / "green.jpg"])
+    qtbot.waitUntil(lambda: settled(window) and len(row_texts(window)) == 2, timeout=WAIT)
+    # (the Keras model, once loaded, warms up with a classification of its own: not a row's)
+    qtbot.waitUntil(lambda: isinstance(window.session.classifier, Classifier), timeout=WAIT)
+    before = row_texts(window)
+    loads, calls = [], []
+    monkeypatch.setattr(window.session, "load_model", lambda *a: loads.append(a) or "")
+    for cls in (Classifier, NumpyNet):
+        monkeypatch.setattr(cls, "classify", lambda self, x: calls.append(x) or 1 / 0)
+    open_checkpoints(window)
+    renamed = window.store.rename(mine, "holiday photos")
+    assert window.session.checkpoint == renamed and window.store.active == renamed
+    assert window.model_status.text().startswith("Model: holiday photos")
+    assert window.settings.value("checkpoint") == str(renamed)
+    window.undo_action.trigger()
+    assert window.session.checkpoint == mine and window.model_status.text().startswith("Model: mine")
+    assert loads == [] and calls == [] and row_texts(window) == before
+
+
+def test_evaluating_the_checkpoint_in_use_shows_its_new_test_accuracy(qtbot, make_window):
+    from training.evaluation_store import store_evaluation
+
+    from .test_checkpoints_panel import user_checkpoint
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(mine)
+    assert "test accuracy" not in window.model_status.text()
+    panel = window.evaluation_panel
+    record = store_evaluation(mine, {"data": "CIFAR-10 test part", "accuracy": 0.74,
+                                     "images": 10000, "class_names": ["a", "b"],
+                                     "data_fingerprint": "sha256:x", "created": "t"})
+    panel.evaluated_checkpoint = mine  # as the panel leaves it when its evaluation has ended
+    panel.evaluated.emit(record)
+    assert window.model_status.text() == "Model: mine (2 classes, test accuracy 74.0%)"
