@@ -292,7 +292,11 @@ def run_name(data_path, when: str) -> str:
     """A new run's checkpoint name: its data's name and the time (``when``, ISO), made a name
     that rename and its undo accept (a folder named "cats & dogs" gives "cats _ dogs-...")."""
     stamp = "-" + when[:19].replace(":", "")
-    stem = Path(str(data_path).rstrip("/\\")).name.split(".")[0]
+    stem = Path(str(data_path).rstrip("/\\")).name
+    for suffix in (".tar.gz", ".tar.xz", ".tar.bz2", ".tgz", ".tar", ".zip"):  # an archive's
+        if stem.lower().endswith(suffix):  # type, not a folder's dots ("photos.v1 café")
+            stem = stem[:-len(suffix)]
+            break
     return check_name(_safe_stem(stem, fallback="run", room=len(stamp.encode())) + stamp)
 
 

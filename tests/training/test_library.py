@@ -340,6 +340,14 @@ def test_a_new_run_is_named_after_its_data_with_a_name_rename_and_undo_accept(da
     assert len(name) <= 80 and name[0].isalnum()
 
 
+@pytest.mark.parametrize("data, stem", [("/d/my data.v1 café", "my data.v1 café"),
+                                        ("/d/cifar10-jpg.tar.gz", "cifar10-jpg"),
+                                        ("/d/pets.ZIP", "pets")])
+def test_a_run_is_named_after_its_whole_folder_name_or_its_archive_without_the_type(data, stem):
+    from training.library import run_name
+    assert run_name(data, "2026-11-26T14:23:16") == f"{stem}-2026-11-26T142316"
+
+
 def test_a_run_named_after_a_folder_with_an_ampersand_can_be_renamed_and_back(tmp_path):
     from training.library import run_name
     path = make(tmp_path, run_name("/data/cats & dogs", "2026-11-26T14:23:16"))
