@@ -28,7 +28,8 @@ def to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image
         wide = mode.startswith("I;16") or getattr(image, "format", None) == "PPM"
         top = 65535.0 if wide or array.max(initial=0) > 255 else 255.0
         grey = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
-        steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB")
+        steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB" if top > 255 else
+                     f"greyscale stored as integers ({mode}) converted to 8-bit RGB")
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "F":
         with np.errstate(invalid="ignore"):  # a float TIFF may hold NaNs (signalling ones

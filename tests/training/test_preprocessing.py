@@ -305,3 +305,15 @@ def test_pad_places_the_picture_where_pillow_does_and_the_saliency_map_finds_it(
     # evidence exactly on the picture's pixels covers the whole original, no border in it
     evidence = (ours > 0).astype(np.float32)
     assert to_original(evidence, size, Preprocessing(resize="pad")).min() > 0.99
+
+
+def test_an_8_bit_greyscale_stored_as_integers_is_not_called_16_bit():
+    """A 32-bit integer TIFF whose values fit 8 bits (what some tools write) is converted as it
+    is; only values above 255 are 16-bit greyscale scaled down."""
+    import io
+    for values, said in (([[0, 100], [200, 255]], "greyscale stored as integers (I)"),
+                         ([[0, 1000], [20000, 65535]], "16-bit greyscale (I) scaled")):
+        buffer = io.BytesIO()
+        Image.fromarray(np.array(values, np.int32), "I").save(buffer, "TIFF")
+        report = load_image(buffer.getvalue())
+        assert report.conversions[0].startswith(said), report.conversions
