@@ -36,6 +36,32 @@ def use_private_settings() -> None:
                           str(Path(home) / "config"))
 
 
+def close_on_ctrl_c(window):
+    """Ctrl+C in the terminal the app was started from closes the window as its close button
+    does (a running training is asked about first). Returns the timer that lets Python see the
+    signal: Qt's event loop holds the thread in C++, where Python runs no signal handler."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    closing = []
+
+    def close() -> None:
+        window.close()
+        closing.clear()  # answered "no" to stopping a training run: a later Ctrl+C asks again
+
+    def on_ctrl_c(*_) -> None:
+        if not closing:  # (a second Ctrl+C while its question is open: the same question)
+            closing.append(True)
+            QTimer.singleShot(0, close)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return wake
+
+
 def use_scratch_home() -> tempfile.TemporaryDirectory | None:
     """A self-test runs in a throw-away home inside the per-user cache folder (unless
     ``PIXELCLASSIFIER_HOME`` already names one): it never touches the user's settings or
@@ -113,6 +139,7 @@ def run(args) -> int:
     window = MainWindow(session)
     watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()
+    close_on_ctrl_c(window)
     if log_path is None:  # said once, where it is seen; the app works without its log
         window.banner.offer(f"The log folder {user_log_dir()} cannot be written, so this "
                             "session keeps no log (check its owner and permissions).",

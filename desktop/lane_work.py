@@ -74,8 +74,9 @@ def walk_folders(folders, reporter, batch: int = 256, tag=None) -> tuple[int, li
     from training.predict import iter_image_files
 
     found, last, total, errors = [], time.monotonic(), 0, []
+    entered = set()  # one drop: a folder reached twice (an album and a link to it) listed once
     for folder in folders:
-        for path in iter_image_files(folder, reporter.cancelled, errors):
+        for path in iter_image_files(folder, reporter.cancelled, errors, entered):
             if reporter.cancelled():
                 return total, errors
             found.append(path)

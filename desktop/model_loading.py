@@ -22,6 +22,7 @@ class ModelLoading(QObject):
 
     model_loading = Signal(str)  # checkpoint name
     model_ready = Signal(object)  # CheckpointInfo; once per load, from whichever engine is first
+    info_changed = Signal(object)  # CheckpointInfo: the model in use, renamed or evaluated
     keras_ready = Signal()  # the TensorFlow model took over (numpy's answers until then)
     model_failed = Signal(str)
 
@@ -127,7 +128,9 @@ class ModelLoading(QObject):
         """``path`` holds the model in use (it was renamed there, or evaluated and its sidecar
         rewritten): take its sidecar's name and metrics without loading or classifying again
         (a rename re-classified every image, stopped ones too). False if it is another model."""
-        if self.info is None or not self._ready or not self.info.model_sha256:
+        # (not while its Keras load still runs: that load reads the old name, and fails)
+        if self.info is None or not self._keras or self.classifier is None \
+                or not self.info.model_sha256:
             return False
         try:
             info = read_info(path)
@@ -137,7 +140,7 @@ class ModelLoading(QObject):
                 Path(path) != self.checkpoint and self.checkpoint.exists()):
             return False  # another model, or a copy beside the one in use (a switch)
         self.checkpoint, self.info = Path(path), info
-        self.model_ready.emit(info)
+        self.info_changed.emit(info)  # (not model_ready: the threshold the user set stays)
         return True
 
     def _install(self, generation: int, classifier, ready: threading.Event, keras: bool) -> None:

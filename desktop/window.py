@@ -79,6 +79,7 @@ class MainWindow(WindowInput, QMainWindow):
         session.model_loading.connect(lambda name: self.model_status.setText(f"Loading model {name}…"))
         session.model_loading.connect(lambda _name: self.train_panel.model_changed())
         session.model_ready.connect(self._on_model_ready)
+        session.info_changed.connect(self._on_model_ready)  # (the status line only)
         session.model_failed.connect(self._on_model_failed)
         self.resize(1100, 720)
         geometry = stored(self.settings, "geometry", None, QByteArray)

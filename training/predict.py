@@ -73,14 +73,16 @@ class Classifier:
         return probabilities(self.model, images, self.info.tta)
 
 
-def iter_image_files(folder, cancelled=None, errors: list | None = None):
+def iter_image_files(folder, cancelled=None, errors: list | None = None,
+                     entered: set | None = None):
     """Image files below ``folder``, recursively, in sorted order per folder.
 
     Symbolic links to folders are followed (a folder of linked albums is searched as a file
     manager shows it), each real folder entered once, so a link loop cannot trap the walk nor
     list a file twice, and never a link back up to ``folder`` or above it (dropping a folder
-    does not search its parent). macOS's "._NAME" companion files (resource forks on USB sticks and in
-    zips) are not images.
+    does not search its parent). Give the folders of one drop a shared ``entered`` set: an
+    album dropped beside a folder that links to it is listed once. macOS's "._NAME" companion
+    files (resource forks on USB sticks and in zips) are not images.
     ``cancelled()`` is asked at every folder (a huge tree with few images stops at once);
     folders that cannot be read are added to ``errors`` as ``(path, reason)``.
     """
@@ -93,7 +95,9 @@ def iter_image_files(folder, cancelled=None, errors: list | None = None):
         if errors is not None:
             errors.append((exc.filename, exc.strerror or str(exc)))
 
-    entered, top = set(), os.path.join(os.path.realpath(folder), "")
+    entered = set() if entered is None else entered
+    above = _folder_and_above(folder)
+    first = True
     for root, dirs, names in os.walk(folder, onerror=unreadable, followlinks=True):
         if cancelled is not None and cancelled():
             return
@@ -102,15 +106,32 @@ def iter_image_files(folder, cancelled=None, errors: list | None = None):
         except OSError:  # gone since it was listed
             dirs[:] = []
             continue
-        if (real.st_dev, real.st_ino) in entered or (  # reached again, or a link back up
-                entered and top.startswith(os.path.join(os.path.realpath(root), ""))):
+        key = (real.st_dev, real.st_ino)
+        if key in entered or (not first and key in above):  # reached again, or a link back up
             dirs[:] = []
             continue
-        entered.add((real.st_dev, real.st_ino))
+        entered.add(key)
+        first = False
         dirs.sort()
         for name in sorted(names):
             if not name.startswith("._") and is_image_path(Path(name)):
                 yield Path(root) / name
+
+
+def _folder_and_above(folder) -> set:
+    """The (device, inode) of ``folder`` and of every folder above it, links resolved."""
+    import os
+    found, path = set(), os.path.realpath(folder)
+    while True:
+        try:
+            real = os.stat(path)
+        except OSError:
+            return found
+        found.add((real.st_dev, real.st_ino))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return found
+        path = parent
 
 
 def expand_paths(paths) -> list:
@@ -119,13 +140,13 @@ def expand_paths(paths) -> list:
     import glob
     from pathlib import Path
 
-    files = []
+    files, entered = [], set()  # (a folder reached twice, through a link: listed once)
     for raw in paths:
         path = Path(raw)
         if not path.exists() and glob.has_magic(str(raw)):
             files.extend(expand_paths(sorted(glob.glob(str(raw)))) or [path])
         else:
-            files.extend(iter_image_files(path) if is_folder(path) else [path])
+            files.extend(iter_image_files(path, entered=entered) if is_folder(path) else [path])
     return files
 
 

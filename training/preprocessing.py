@@ -233,7 +233,9 @@ def _read_from_16_bits(image: Image.Image) -> bool:
         return True
     args = tile[0].args  # a PNG's is the raw mode ("RGB;16B"), a TIFF's a tuple starting with it
     rawmode = args[0] if isinstance(args, tuple) and args else args
-    return isinstance(rawmode, str) and ";16" in rawmode
+    # 16 bits per channel, either byte order ("RGB;16B", "RGBA;16L", "LA;16B"); not a BMP's
+    # "BGR;16", five or six bits a channel packed into 16
+    return isinstance(rawmode, str) and rawmode.endswith((";16B", ";16L", ";16N"))
 
 
 def _differences(image: Image.Image, frames: int, orientation: int, deep: bool) -> list[str]:

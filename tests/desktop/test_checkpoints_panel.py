@@ -203,7 +203,7 @@ def test_rename_keeps_it_active_and_can_be_undone(qtbot, make_window):
     window.undo_action.trigger()
     assert mine.is_file() and not renamed.exists() and window.session.checkpoint == mine
     assert window.statusBar().currentMessage() == "Renamed holiday photos back to mine"
-    assert window.model_status.text().startswith("Model: mine")  # the same model, its name
+    qtbot.waitUntil(lambda: window.model_status.text().startswith("Model: mine"), timeout=WAIT)
 
 
 def lambda_keras(folder):

@@ -304,13 +304,44 @@ def test_renaming_the_checkpoint_in_use_classifies_nothing_again(qtbot, make_win
     assert loads == [] and calls == [] and row_texts(window) == before
 
 
+def test_renaming_the_checkpoint_in_use_while_keras_loads_keeps_the_model(qtbot, make_window):
+    """Numpy answers while the Keras load is under way: a rename then loads again under the
+    new name (the shortcut kept the load of the old name, which failed: 'Model not loaded')."""
+    import threading
+
+    from desktop.jobs import Job
+    from training.predict import Classifier
+
+    from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+    mine = user_checkpoint("mine", ("a", "b"))
+    window = make_window(mine, load=False)
+    failed = []
+    window.session.model_failed.connect(failed.append)
+    release = threading.Event()  # the Keras load waits behind this: numpy's model answers
+    window.session.loader.submit(Job(lambda reporter: release.wait(60), "a slow TF import"))
+    try:
+        with qtbot.waitSignal(window.session.model_ready, timeout=WAIT):
+            window.session.load_model()
+        open_checkpoints(window)
+        renamed = window.store.rename(mine, "holiday photos")
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: isinstance(window.session.classifier, Classifier), timeout=WAIT)
+    assert failed == [] and window.session.checkpoint == renamed
+    assert window.model_status.text().startswith("Model: holiday photos")
+
+
 def test_evaluating_the_checkpoint_in_use_shows_its_new_test_accuracy(qtbot, make_window):
+    """Only the status line changes: the threshold the user set next to the bars stays."""
     from training.evaluation_store import store_evaluation
+    from training.predict import Classifier
 
     from .test_checkpoints_panel import user_checkpoint
     mine = user_checkpoint("mine", ("a", "b"))
     window = make_window(mine)
+    qtbot.waitUntil(lambda: isinstance(window.session.classifier, Classifier), timeout=WAIT)
     assert "test accuracy" not in window.model_status.text()
+    window.bars.threshold.setValue(80.0)
     panel = window.evaluation_panel
     record = store_evaluation(mine, {"data": "CIFAR-10 test part", "accuracy": 0.74,
                                      "images": 10000, "class_names": ["a", "b"],
@@ -318,3 +349,4 @@ def test_evaluating_the_checkpoint_in_use_shows_its_new_test_accuracy(qtbot, mak
     panel.evaluated_checkpoint = mine  # as the panel leaves it when its evaluation has ended
     panel.evaluated.emit(record)
     assert window.model_status.text() == "Model: mine (2 classes, test accuracy 74.0%)"
+    assert window.bars.threshold.value() == 80.0

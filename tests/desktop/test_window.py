@@ -271,3 +271,20 @@ def test_drops_that_bring_nothing_usable_say_why(qtbot, make_window, tiny_checkp
                     in window.statusBar().currentMessage(), timeout=WAIT)
     drop(window, [tiny_checkpoint])
     assert "Checkpoints tab" in window.statusBar().currentMessage()
+
+
+def test_ctrl_c_in_the_terminal_closes_the_window(qtbot, make_window, tiny_checkpoint):
+    """Started from a terminal (`dev.py run`, `python -m desktop`), Ctrl+C closes the window as
+    its close button does (it did nothing: the terminal waited until the window was closed)."""
+    import signal
+
+    from desktop.__main__ import close_on_ctrl_c
+    window = make_window(tiny_checkpoint)
+    previous = signal.getsignal(signal.SIGINT)
+    wake = close_on_ctrl_c(window)
+    try:
+        signal.raise_signal(signal.SIGINT)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
+    finally:
+        wake.stop()
+        signal.signal(signal.SIGINT, previous)

@@ -298,3 +298,15 @@ def test_linked_folders_are_searched_once_each(tmp_path):
     (linked / "up").symlink_to(linked)
     assert list(iter_image_files(linked)) == [linked / "cats" / "1.png", linked / "dogs" / "1.png"]
     assert expand_paths([linked]) == list(iter_image_files(linked))
+
+
+def test_an_album_dropped_beside_a_folder_linking_to_it_is_listed_once(tmp_path):
+    from PIL import Image
+
+    from tests.hostile import encoded
+    album = tmp_path / "holiday"
+    album.mkdir()
+    (album / "1.png").write_bytes(encoded(Image.new("RGB", (8, 8)), "PNG"))
+    (tmp_path / "albums").mkdir()
+    (tmp_path / "albums" / "holiday").symlink_to(album)
+    assert expand_paths([tmp_path / "albums", album]) == [tmp_path / "albums" / "holiday" / "1.png"]

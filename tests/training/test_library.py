@@ -382,3 +382,22 @@ def test_renaming_a_checkpoint_deleted_behind_the_apps_back_is_refused_and_touch
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         rename_checkpoint(parent, "renamed parent")
     assert read_info(child).parent == "parent"
+
+
+def test_import_takes_a_classifier_whose_softmax_is_bfloat16(tmp_path):
+    """Trained under mixed bfloat16, a model's softmax rows sum to 1 only within bfloat16's
+    precision (1.00098, 0.99902...): still probabilities, imported (it was refused)."""
+    import keras
+
+    from training.importing import import_checkpoint
+    keras.utils.set_random_seed(0)
+    policy = "mixed_bfloat16"
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0, dtype=policy)(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu", dtype=policy)(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype=policy)(x)
+    model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax", dtype=policy)(x))
+    model.save(tmp_path / "bf16.keras")
+    (tmp_path / "library").mkdir()
+    imported = import_checkpoint(tmp_path / "bf16.keras", tmp_path / "library")
+    assert imported.is_file()

@@ -317,3 +317,17 @@ def test_an_8_bit_greyscale_stored_as_integers_is_not_called_16_bit():
         Image.fromarray(np.array(values, np.int32), "I").save(buffer, "TIFF")
         report = load_image(buffer.getvalue())
         assert report.conversions[0].startswith(said), report.conversions
+
+
+def test_a_16_bit_per_pixel_bmp_is_not_16_bits_per_channel():
+    """An RGB565 BMP packs five or six bits a channel into 16 (Pillow's raw mode "BGR;16"):
+    nothing is reduced, and strict mode takes it as the model's input."""
+    import struct
+    row = b"".join(struct.pack("<H", (x << 11) | ((x * 2) << 5) | x) for x in range(32))
+    pixels = row * 32
+    header = struct.pack("<IiiHHIIiiII", 40, 32, 32, 1, 16, 3, len(pixels), 2835, 2835, 0, 0)
+    offset = 14 + 40 + 12
+    data = (b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header
+            + struct.pack("<III", 0xF800, 0x07E0, 0x001F) + pixels)
+    report = load_image(data, strict=True)
+    assert report.conforms and report.conversions == []
