@@ -213,13 +213,18 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     from .predict import iter_image_files
 
     reporter = reporter or SilentReporter()
-    files, unreadable = [], []
+    files, unreadable, skipped = [], [], []
     for i, c in enumerate(classes):  # listing a huge tree stops at once on cancel
-        found = sorted(iter_image_files(root / c, reporter.cancelled, unreadable))
+        others = []
+        found = sorted(iter_image_files(root / c, reporter.cancelled, unreadable, others=others))
         if reporter.cancelled():
             raise DataError("cancelled")
         files += [(f, i) for f in found]
-    images, labels, skipped, names = [], [], [], []
+        if others:  # said, not silently left out (a class of HEIC photos looked empty)
+            kinds = sorted({f.suffix.lower() or f.name for f in others})
+            skipped.append((f"{c}/", f"{len(others)} file(s) not in an image format the app "
+                                     f"reads ({', '.join(kinds[:4])}{', ...' if kinds[4:] else ''})"))
+    images, labels, names = [], [], []
     for where, why in unreadable:  # a subfolder that cannot be read: listed, not a crash
         skipped.append((str(Path(where).relative_to(root)) + "/", f"folder cannot be read: {why}"))
     for n, (file, label) in enumerate(files):

@@ -74,7 +74,7 @@ class Classifier:
 
 
 def iter_image_files(folder, cancelled=None, errors: list | None = None,
-                     entered: set | None = None):
+                     entered: set | None = None, others: list | None = None):
     """Image files below ``folder``, recursively, in sorted order per folder.
 
     Symbolic links to folders are followed (a folder of linked albums is searched as a file
@@ -84,7 +84,8 @@ def iter_image_files(folder, cancelled=None, errors: list | None = None,
     album dropped beside a folder that links to it is listed once. macOS's "._NAME" companion
     files (resource forks on USB sticks and in zips) are not images.
     ``cancelled()`` is asked at every folder (a huge tree with few images stops at once);
-    folders that cannot be read are added to ``errors`` as ``(path, reason)``.
+    folders that cannot be read are added to ``errors`` as ``(path, reason)``, and files of
+    other types (HEIC photos, notes) to ``others``.
     """
     import os
     from pathlib import Path
@@ -114,8 +115,12 @@ def iter_image_files(folder, cancelled=None, errors: list | None = None,
         first = False
         dirs.sort()
         for name in sorted(names):
-            if not name.startswith("._") and is_image_path(Path(name)):
+            if name.startswith("._"):
+                continue  # macOS companions
+            if is_image_path(Path(name)):
                 yield Path(root) / name
+            elif others is not None and not name.startswith("."):  # (.DS_Store: not news)
+                others.append(Path(root) / name)
 
 
 def _folder_and_above(folder) -> set:

@@ -129,3 +129,18 @@ def test_an_archive_of_other_classes_laid_out_like_cifar10_is_refused(tmp_path):
             tar.add(tmp_path / f"{name}.jpg", f"train/{name}/1.jpg")
     with pytest.raises(DataError, match=r"no train images of airplane, automobile, bird"):
         load_labelled(archive)
+
+
+def test_files_the_app_cannot_read_in_a_class_folder_are_said_not_left_out_silently(tmp_path):
+    """An evaluation of cat/ (images) and dog/ (HEIC photos, which Pillow does not read): the
+    dog folder looked empty and nothing said why."""
+    root = tmp_path / "pets"
+    make_folders(root, {"cat": 2})
+    (root / "dog").mkdir()
+    for i in range(3):
+        (root / "dog" / f"{i}.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (root / "dog" / ".DS_Store").write_bytes(b"\x00")
+    data = load_labelled(root, evaluation=True)
+    assert ("dog/", "3 file(s) not in an image format the app reads (.heic)") in data.skipped
+    with pytest.raises(DataError, match="no readable image in class folder"):
+        load_labelled(root)
