@@ -144,9 +144,20 @@ class EvaluationPanel(QWidget):
         self.model_combo.blockSignals(False)
 
     def follow(self, old: Path, new: Path) -> None:
-        """A checkpoint was renamed: the picker keeps the same file chosen."""
+        """A checkpoint was renamed: the picker keeps the same file chosen, and the result shown
+        (or running) stays that file's: its summary, its saves' name (another checkpoint may be
+        given the old one)."""
         if self.checkpoint == old:
             self.checkpoint = new  # listed anew by the store's refresh that follows
+        if self._running == old:
+            self._running = new
+        if self.evaluated_checkpoint == old:
+            self.evaluated_checkpoint = new
+            if self.outcome is not None:
+                record = self.outcome[0]
+                self._show_summary(record)
+                if self.status.text() == self._kept_note(record, old):
+                    self.status.setText(self._kept_note(record, new))
 
     def _on_model_chosen(self, index: int) -> None:
         if index >= 0:
@@ -232,21 +243,35 @@ class EvaluationPanel(QWidget):
         self.outcome = outcome
         self._outcomes += 1  # galleries of an earlier result are not this one's
         record = outcome[0]
-        self.show_record(record)
         self.evaluated_checkpoint = self._running
-        if record.get("not_stored"):
-            self.status.setText(f"Not saved with {self._running.stem} "
-                                f"({record['not_stored']}); export it with Save JSON… or Save CSV…")
-        else:
-            self.status.setText(f"Saved with {self._running.stem}: its Evaluations on the "
-                                "Checkpoints tab list this result.")
+        self.show_record(record)
+        self.status.setText(self._kept_note(record, self.evaluated_checkpoint))
         self.evaluated.emit(record)
 
+    @staticmethod
+    def _kept_note(record: dict, checkpoint: Path) -> str:
+        if record.get("not_stored"):
+            return (f"Not saved with {checkpoint.stem} ({record['not_stored']}); export it with "
+                    "Save JSON… or Save CSV…")
+        return (f"Saved with {checkpoint.stem}: its Evaluations on the Checkpoints tab list this "
+                "result.")
+
     def show_record(self, record: dict) -> None:
+        self._show_summary(record)
+        self.per_class_model.set_rows(record["per_class"])
+        if "calibration" in record:
+            self.reliability.show_bins(record["calibration"])
+        self.confusion_model.set_matrix(record["confusion_matrix"], record["class_names"])
+        self.confusion_model.fit_header(self.confusion)
+        self.save_json.setEnabled(True)
+        self.save_csv.setEnabled(True)
+
+    def _show_summary(self, record: dict) -> None:
+        """The summary line, named after the evaluated checkpoint as it is called now."""
         mirrored = ", each image averaged with its mirror image" if record.get("tta") == "hflip" \
             else ""
         import html
-        name = self._running.stem if self._running is not None else ""
+        name = self.evaluated_checkpoint.stem if self.evaluated_checkpoint is not None else ""
         skipped = record.get("skipped", 0)
         self.summary.setText(
             (f"{html.escape(name)}: " if name else "") +
@@ -256,13 +281,6 @@ class EvaluationPanel(QWidget):
             (f"; <b>{skipped:,} unreadable file(s) left out</b>" if skipped else ""))
         self.summary.setToolTip("\n".join(f"{name}: {why}" for name, why in
                                           record.get("skipped_examples", [])))
-        self.per_class_model.set_rows(record["per_class"])
-        if "calibration" in record:
-            self.reliability.show_bins(record["calibration"])
-        self.confusion_model.set_matrix(record["confusion_matrix"], record["class_names"])
-        self.confusion_model.fit_header(self.confusion)
-        self.save_json.setEnabled(True)
-        self.save_csv.setEnabled(True)
 
     def cell_indices(self, row: int, column: int) -> np.ndarray:
         """Indices of the evaluated images whose true class is ``row`` and prediction ``column``."""
@@ -298,7 +316,9 @@ class EvaluationPanel(QWidget):
         self.gallery.destroyed.connect(lambda *_, c=cell: self.galleries.pop(c, None))
 
     def save(self, kind: str, path: str | None = None) -> Path | None:
-        from training.evaluate import write_report
+        """Write the result shown as ``kind`` ("json" or "csv") where the user picks; never over
+        a checkpoint's own files (its sidecar read back would change its predictions)."""
+        from training.evaluate import report_overwrites, write_report
         if self.outcome is None:
             return None
         if path is None:
@@ -311,6 +331,9 @@ class EvaluationPanel(QWidget):
             path = Path(path)
             if path.suffix.lower() != f".{kind}" and not path.suffix:
                 path = path.with_name(f"{path.name}.{kind}")  # typed without one
+            if why := report_overwrites(path, self.evaluated_checkpoint):
+                self._fail(f"Not saved: {path.name} {why}.")
+                return None
             written = write_report(self.outcome[0], path, self.evaluated_checkpoint.stem, kind)
         except OSError as exc:
             self._fail(f"Could not save: {exc.strerror or exc}")

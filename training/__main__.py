@@ -57,24 +57,17 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     """Evaluate and keep the result with the checkpoint (the bundled one's in the user folder)."""
-    from .checkpoints import CheckpointError, pending_sidecar_path, sidecar_path
+    from .checkpoints import CheckpointError
     from .data import DataError
-    from .evaluate import evaluate_checkpoint, write_report
+    from .evaluate import evaluate_checkpoint, report_overwrites, write_report
     from .evaluation_store import overlay_for
     from .paths import bundled_checkpoint, user_cache_dir
 
     checkpoint = Path(args.checkpoint or bundled_checkpoint())
     if args.report:  # checked before minutes of evaluating, and never a checkpoint's own file
         report = Path(args.report).resolve()
-        stem = checkpoint.with_suffix("")
-        own = {p.resolve() for p in (checkpoint, sidecar_path(checkpoint),
-                                     pending_sidecar_path(checkpoint),
-                                     Path(f"{stem}.history.csv"), Path(f"{stem}.history.json"))}
-        if (report in own or report.suffix.lower() == ".keras"
-                or (report.suffix.lower() == ".json"  # another checkpoint's sidecar
-                    and report.with_suffix(".keras").exists())):
-            print(f"error: --report {args.report} would overwrite the checkpoint or its sidecar: "
-                  "choose another file name", file=sys.stderr)
+        if why := report_overwrites(Path(args.report), checkpoint):
+            print(f"error: --report {args.report} {why}", file=sys.stderr)
             return 2
         if not report.parent.is_dir():
             print(f"error: --report: no such folder: {report.parent}", file=sys.stderr)

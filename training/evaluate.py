@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import reliability
-from .checkpoints import CheckpointError, CheckpointInfo, atomic_write_bytes, now_iso
+from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes, file_sha256,
+                          now_iso)
 from .data import ImageSet
 from .evaluation_store import store_evaluation
 from .reporting import Reporter, SilentReporter, first_line
@@ -89,15 +90,26 @@ def evaluation_record(summary: dict, data: ImageSet, description: str) -> dict:
 
 
 def to_json(record: dict, checkpoint_name: str = "") -> str:
-    return json.dumps({"checkpoint": checkpoint_name, **record}, indent=2)
+    """The record as JSON, headed by the checkpoint's name and its model's SHA-256 (a name can
+    since belong to another model)."""
+    return json.dumps({"checkpoint": checkpoint_name,
+                       "model_sha256": record.get("model_sha256", ""), **record}, indent=2)
 
 
 def to_csv(record: dict, checkpoint_name: str = "") -> str:
-    """Per-class rows, then the confusion matrix (rows = true class), as one CSV text."""
+    """One row of what the result is (name, value pairs: the checkpoint, its model's SHA-256, the
+    data, accuracy, images, mean confidence, expected calibration error, test-time augmentation,
+    unreadable files left out), per-class rows, the confusion matrix (rows = true class), then
+    the unreadable files left out (the first ten), as one CSV text."""
     out = io.StringIO()
     writer = csv.writer(out)
+    ece = (record.get("calibration") or {}).get("ece")
     writer.writerow(["checkpoint", checkpoint_name, "data", record.get("data", ""),
-                     "accuracy", f"{record['accuracy']:.6f}", "images", record["images"]])
+                     "accuracy", f"{record['accuracy']:.6f}", "images", record["images"],
+                     "model_sha256", record.get("model_sha256", ""),
+                     "mean_confidence", f"{record.get('mean_confidence', 0.0):.6f}",
+                     "expected_calibration_error", "" if ece is None else f"{ece:.6f}",
+                     "tta", record.get("tta", "none"), "skipped", record.get("skipped", 0)])
     writer.writerow(["class", "precision", "recall", "f1", "support"])
     for name, row in record["per_class"].items():
         writer.writerow([name, *("" if row[k] is None else f"{row[k]:.6f}"
@@ -106,7 +118,54 @@ def to_csv(record: dict, checkpoint_name: str = "") -> str:
     writer.writerow(["true \\ predicted", *record["class_names"]])
     for name, counts in zip(record["class_names"], record["confusion_matrix"]):
         writer.writerow([name, *counts])
+    if record.get("skipped"):  # left out, as the screen and the JSON say: never silent
+        writer.writerow([])
+        writer.writerow(["skipped file", "reason"])
+        for name, why in record.get("skipped_examples", []):
+            writer.writerow([name, why])
     return out.getvalue()
+
+
+REPORT_OVERWRITES = "would overwrite the checkpoint or its sidecar: choose another file name"
+
+
+def report_overwrites(report: Path, checkpoint: Path) -> str:
+    """Why a report must not be written at ``report``: it is one of ``checkpoint``'s own files
+    (the model, its sidecar, a save's pending sidecar, its training history, the overlay its
+    evaluations are kept in), or another checkpoint's beside it, or a ``.keras`` file. Returns
+    the one-line reason (:data:`REPORT_OVERWRITES`), or "" when it may be written.
+
+    Shared by ``python -m training evaluate --report`` and the Evaluate tab's Save JSON/CSV:
+    written over, a sidecar would be read back as a valid one that has lost the model's
+    preprocessing, test-time augmentation and hash, and its predictions would change."""
+    from .checkpoints import pending_sidecar_path, sidecar_path
+    from .paths import user_evaluations_dir
+
+    report, checkpoint = Path(report), Path(checkpoint)
+    stem = checkpoint.with_suffix("")
+    own = [checkpoint, sidecar_path(checkpoint), pending_sidecar_path(checkpoint),
+           Path(f"{stem}.history.csv"), Path(f"{stem}.history.json")]
+    if any(_same_file(report, p) for p in own):
+        return REPORT_OVERWRITES
+    name, lower = report.name, report.name.lower()
+    sibling = next((name[:-len(tail)] for tail in (".history.csv", ".history.json", ".json")
+                    if lower.endswith(tail)), None)  # the model another checkpoint's file is of
+    if lower.startswith(".") and lower.endswith(".json.pending"):
+        sibling = name[1:-len(".json.pending")]
+    if lower.endswith(".keras") or (sibling and report.with_name(f"{sibling}.keras").exists()):
+        return REPORT_OVERWRITES
+    if lower.endswith(".json") and _same_file(report.parent, user_evaluations_dir()):
+        return REPORT_OVERWRITES  # evaluations of a read-only checkpoint are kept there
+    return ""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same path however written (``..``, a link), or the same existing file under another
+    name (a hard link, another case on a case-insensitive disk)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, RuntimeError):  # a link loop, a folder it may not look into
+        return False
 
 
 def write_report(record: dict, path: Path, checkpoint_name: str = "", kind: str = "") -> Path:
@@ -114,7 +173,11 @@ def write_report(record: dict, path: Path, checkpoint_name: str = "", kind: str 
     path = Path(path)
     kind = kind or ("csv" if path.suffix.lower() == ".csv" else "json")
     text = to_csv(record, checkpoint_name) if kind == "csv" else to_json(record, checkpoint_name)
-    atomic_write_bytes(path, text.encode())
+    try:  # a file name that is not valid UTF-8 (Linux allows any bytes) as its own bytes
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "backslashreplace")
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -215,6 +278,8 @@ def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
     probs = predict_set(model, data, info.tta, reporter)
     record = evaluation_record(summarize(probs, data.labels, info.class_names, info.tta), data,
                                description)
+    # which network it was: a report names it by its hash, as a name can pass to another model
+    record["model_sha256"] = info.model_sha256 or file_sha256(Path(checkpoint))
     try:
         record = store_evaluation(checkpoint, record, overlay, info.model_sha256)
     except (OSError, CheckpointError) as exc:  # renamed, deleted or read-only meanwhile: the
