@@ -310,7 +310,6 @@ def test_pad_places_the_picture_where_pillow_does_and_the_saliency_map_finds_it(
 def test_an_8_bit_greyscale_stored_as_integers_is_not_called_16_bit():
     """A 32-bit integer TIFF whose values fit 8 bits (what some tools write) is converted as it
     is; only values above 255 are 16-bit greyscale scaled down."""
-    import io
     for values, said in (([[0, 100], [200, 255]], "greyscale stored as integers (I)"),
                          ([[0, 1000], [20000, 65535]], "16-bit greyscale (I) scaled")):
         buffer = io.BytesIO()
