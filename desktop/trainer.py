@@ -80,8 +80,7 @@ class TrainController(QObject):
             self.check_job.cancel()
         self.data, self.data_path, self.data_policy = None, path, policy
         more = tuple(dict.fromkeys(s for s in more_seeds if s != seed))
-        extra = {"more_seeds": more} if more else {}  # (none: called with five arguments)
-        job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r, **extra),
+        job = Job(lambda r: load_and_check(path, policy, val_fraction, seed, r, more),
                   "check data")
         job.progress.connect(lambda _f, text, job=job: text and job is self.check_job
                              and self.data_loading.emit(text))  # (not a replaced check's)

@@ -238,7 +238,8 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
             skipped.append((str(file.relative_to(root)), str(exc)))
         if n % 500 == 0:
             reporter.progress(n / max(len(files), 1), f"read {n} of {len(files)} images")
-    empty = [c for i, c in enumerate(classes) if i not in set(labels)]
+    present = set(labels)  # (once, not per class)
+    empty = [c for i, c in enumerate(classes) if i not in present]
     if empty and not (allow_empty and images):
         raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
     # the source as an absolute path: evaluations of two folders named alike stay apart

@@ -250,7 +250,7 @@ def test_a_resume_during_a_data_check_leaves_no_stale_reading_status(
     record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
     reading = threading.Event()
 
-    def slow_check(path, policy, val_fraction, seed, reporter):
+    def slow_check(path, policy, val_fraction, seed, reporter, more_seeds=()):
         reporter.progress(0.1, "read 0 of 9 images")
         reading.set()
         while not reporter.cancelled():  # a big folder being read
@@ -280,7 +280,7 @@ def test_a_data_check_ending_while_the_window_closes_starts_no_training_process(
     from desktop.trainer import TrainController
     running, release = threading.Event(), threading.Event()
 
-    def uncancellable_check(path, policy, val_fraction, seed, reporter):
+    def uncancellable_check(path, policy, val_fraction, seed, reporter, more_seeds=()):
         running.set()
         assert release.wait(30)
         return "data", "check"
