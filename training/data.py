@@ -43,6 +43,12 @@ class ImageSet:
     source: str = ""
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (file, one-line reason)
     files: tuple[str, ...] = field(default=())  # each image's file below ``source``; () unknown
+    left_out: int | None = None  # files ``skipped`` stands for (one entry can name many); None: one each
+
+    def files_left_out(self) -> int:
+        """How many files were left out: an entry for a class's files in formats the app does not
+        read counts each of them; an unreadable folder counts one."""
+        return len(self.skipped) if self.left_out is None else self.left_out
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -214,6 +220,7 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
 
     reporter = reporter or SilentReporter()
     files, unreadable, skipped = [], [], []
+    left_out = 0  # files the skipped entries stand for
     for i, c in enumerate(classes):  # listing a huge tree stops at once on cancel
         others = []
         found = sorted(iter_image_files(root / c, reporter.cancelled, unreadable, others=others))
@@ -222,11 +229,13 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
         files += [(f, i) for f in found]
         if others:  # said, not silently left out (a class of HEIC photos looked empty)
             kinds = sorted({f.suffix.lower() or f.name for f in others})
+            left_out += len(others)
             skipped.append((f"{c}/", f"{len(others)} file(s) not in an image format the app "
                                      f"reads ({', '.join(kinds[:4])}{', ...' if kinds[4:] else ''})"))
     images, labels, names = [], [], []
     for where, why in unreadable:  # a subfolder that cannot be read: listed, not a crash
         skipped.append((str(Path(where).relative_to(root)) + "/", f"folder cannot be read: {why}"))
+        left_out += 1
     for n, (file, label) in enumerate(files):
         if reporter.cancelled():
             raise DataError("cancelled")
@@ -236,6 +245,7 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
             names.append(file.relative_to(root).as_posix())
         except ImageRejected as exc:
             skipped.append((str(file.relative_to(root)), str(exc)))
+            left_out += 1
         if n % 500 == 0:
             reporter.progress(n / max(len(files), 1), f"read {n} of {len(files)} images")
     present = set(labels)  # (once, not per class)
@@ -244,7 +254,7 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
         raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
     # the source as an absolute path: evaluations of two folders named alike stay apart
     return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes),
-                    str(root.resolve()), tuple(skipped), tuple(names))
+                    str(root.resolve()), tuple(skipped), tuple(names), left_out)
 
 
 def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preprocessing = Preprocessing(),

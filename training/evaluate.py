@@ -84,7 +84,7 @@ def evaluation_record(summary: dict, data: ImageSet, description: str) -> dict:
     record = {**summary, "data": description, "data_source": data.source,
               "data_fingerprint": data.fingerprint(), "created": now_iso()}
     if data.skipped:  # files left out (unreadable): said with the result, never silent
-        record["skipped"] = len(data.skipped)
+        record["skipped"] = data.files_left_out()
         record["skipped_examples"] = [list(pair) for pair in data.skipped[:10]]
     return record
 
@@ -247,7 +247,7 @@ def align_classes(data: ImageSet, class_names) -> ImageSet:
                          f"({', '.join(unknown)}; it knows {', '.join(class_names)})")
     order = np.array(order)
     return ImageSet(data.images, order[data.labels].astype(np.int32), tuple(class_names),
-                    data.source, data.skipped, data.files)
+                    data.source, data.skipped, data.files, data.left_out)
 
 
 def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",
