@@ -8,8 +8,10 @@ app switches to the Keras model; ``tests/training/test_numpy_net.py`` checks bot
 
 Only the layers this project's ``training.model`` builds are understood (input, normalization,
 2-D convolution, batch norm, activation, max-pooling, add, global pooling, dense, flatten,
-dropout, rescaling). Anything else raises ``Unsupported`` and the caller simply waits for
-TensorFlow.
+dropout, rescaling), channels last, computing in float32. Anything else (another layer, channels
+first, mixed bfloat16 or int8-quantised layers, weights other than the usual ones) raises
+``Unsupported`` and the caller simply waits for TensorFlow: rows classified before TensorFlow is
+ready are not classified again, so numpy must answer exactly what Keras would.
 """
 from __future__ import annotations
 
@@ -85,6 +87,32 @@ def _max_pool(x: np.ndarray, size: int) -> np.ndarray:
     return x[:, :h, :w].reshape(n, h // size, size, w // size, size, c).max(axis=(2, 4))
 
 
+_WEIGHTS = {"Conv2D": lambda conf: 1 + bool(conf["use_bias"]),
+            "Dense": lambda conf: 1 + bool(conf["use_bias"]),
+            "BatchNormalization": lambda conf: 2 + bool(conf["scale"]) + bool(conf["center"])}
+
+
+def _check_layout(kind: str, conf: dict, arrays: list) -> None:
+    """Refuse what the numpy layers below would compute differently from Keras: compute in
+    another precision than float32 (mixed bfloat16, int8-quantised weights), channels first,
+    normalisation along another axis than the channels, weights other than the usual ones."""
+    policy = conf.get("dtype")
+    if isinstance(policy, dict):
+        policy = policy.get("config", {}).get("name") if policy.get("class_name") == "DTypePolicy" \
+            else policy.get("class_name")
+    if policy not in (None, "float32"):
+        raise Unsupported(f"a layer computing as {policy}")
+    if conf.get("data_format", "channels_last") != "channels_last":
+        raise Unsupported(f"data format {conf['data_format']}")
+    if kind in ("BatchNormalization", "Normalization"):
+        axis = conf.get("axis", -1)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if axes not in ([-1], [3]) and not (kind == "Normalization" and axes in ([], [None])):
+            raise Unsupported(f"{kind} along axis {axis}")
+    if kind in _WEIGHTS and len(arrays) != _WEIGHTS[kind](conf):
+        raise Unsupported(f"{kind} with {len(arrays)} weight arrays")
+
+
 class NumpyNet:
     """The layers of a Keras functional model as numpy functions, run in config order."""
 
@@ -124,7 +152,10 @@ class NumpyNet:
                 stored = f"{stored}_{used[stored]}"
             group = weights.get(f"layers/{stored}/vars")
             arrays = [np.asarray(group[str(i)], np.float32) for i in range(len(group))] if group else []
+            _check_layout(kind, conf, arrays)
             inputs = cls._inputs(layer)
+            if not inputs and kind != "InputLayer":  # (it would be given the raw image)
+                raise Unsupported(f"layer {layer['name']}'s inputs are not read here")
             steps.append((layer["name"], inputs, cls._layer(kind, conf, arrays)))
         outputs, inputs = body["output_layers"], body["input_layers"]
         # One input and one output are stored as [name, 0, 0]; several as a list of those.
@@ -150,8 +181,9 @@ class NumpyNet:
             elif isinstance(value, (list, tuple)):
                 for v in value:
                     walk(v)
-        for node in nodes:
+        for node in nodes:  # a layer called as layer(inputs=x) has them among its keyword arguments
             walk(node.get("args", []))
+            walk(list(node.get("kwargs", {}).values()))
         return names
 
     @staticmethod
