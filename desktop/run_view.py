@@ -91,7 +91,9 @@ class RunView(QWidget):
             self.progress.setFormat("Paused · " + where)
         else:
             self.progress.setFormat(where)
-            self.rate_label.setText(f"{p['images_per_s']:,.0f} images/s · {format_duration(p['eta_s'])}")
+            rate = p["images_per_s"]  # unknown for the first batch (its start-up is not speed)
+            self.rate_label.setText((f"{rate:,.0f} images/s" if math.isfinite(rate)
+                                     else "measuring speed") + f" · {format_duration(p['eta_s'])}")
 
     def _on_epoch(self, p: dict) -> None:
         self.chart.add_epoch(p["epoch"], p.get("val_loss"), p.get("val_accuracy"))

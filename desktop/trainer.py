@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from training import runs
 from training.checkpoints import now_iso
 from training.library import run_name
-from training.paths import user_cache_dir, user_checkpoints_dir
+from training.paths import cannot_write, user_cache_dir, user_checkpoints_dir
 from training.preprocessing import Preprocessing
 
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
@@ -115,6 +115,9 @@ class TrainController(QObject):
             return
         if out is None:
             out = user_checkpoints_dir() / f"{run_name(self.data_path, now_iso())}.keras"
+        if why := cannot_write(out):  # said now, not after a whole epoch was trained and lost
+            self.run_failed.emit(f"cannot save the checkpoint: {why}")
+            return
         try:
             record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
         except OSError as exc:  # a full or read-only data folder: say so, start nothing

@@ -62,6 +62,7 @@ class MainWindow(WindowInput, QMainWindow):
         self.setCentralWidget(central)
         self.model_status = QLabel()
         self.train_status = QLabel(objectName="trainStatus")
+        self._train_fraction = 0.0  # the last progress shown there
         self.classify_progress, self.stop_button = self.classify.progress, self.classify.stop_button
         self._progress_timer = self.classify.progress_timer
         self.statusBar().addPermanentWidget(self.classify_progress)
@@ -69,6 +70,7 @@ class MainWindow(WindowInput, QMainWindow):
         self.statusBar().addPermanentWidget(self.train_status)
         self.statusBar().addPermanentWidget(self.model_status)
         self.trainer.progress.connect(self._on_train_progress)
+        self.trainer.paused_changed.connect(lambda _paused: self._show_train_status())
         self.trainer.running_changed.connect(self._on_training_running)
         self.trainer.run_failed.connect(lambda _reason: self._offer_resume())  # a dead child
         self.train_panel.checkpoint_trained.connect(self._offer_checkpoint)
@@ -167,12 +169,20 @@ class MainWindow(WindowInput, QMainWindow):
             panel.check_data()  # the remembered data set, checked when first needed
 
     def _on_training_running(self, running: bool) -> None:
+        self._train_fraction = 0.0
         if not running:
             self.train_status.clear()
 
     def _on_train_progress(self, fraction: float, _message: str) -> None:
-        self.train_status.setText(f"Training {fraction:.0%}" + (" (paused)" if self.trainer.paused()
-                                                                 else ""))
+        self._train_fraction = fraction
+        self._show_train_status()
+
+    def _show_train_status(self) -> None:
+        """"Training 4%", and "(paused)" from the moment Pause is pressed until Resume (a
+        progress report could be a while coming, or be the one the throttle drops)."""
+        if self.trainer.running():
+            self.train_status.setText(f"Training {self._train_fraction:.0%}" +
+                                      (" (paused)" if self.trainer.paused() else ""))
 
     def _offer_checkpoint(self, result) -> None:
         acc = result.info.metrics.get("val_accuracy_tta", result.info.metrics.get("val_accuracy"))

@@ -15,7 +15,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .cli_args import build_parser, cannot_write, load_labelled, one_line
+from .cli_args import build_parser, load_labelled, one_line
+from .paths import cannot_write
 from .cli_train import cmd_train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr

@@ -22,34 +22,38 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
         into a clean stop at the next batch boundary (validation included)."""
 
         def on_train_begin(self, logs=None):
-            self.t0 = time.perf_counter()
-            self.paused_s = 0.0
+            self.t0 = None  # the rate's clock: from the end of the run's first batch, whose
+            self.paused_s = 0.0  # one-time start-up (tracing) would inflate every estimate
+            self.paused_since_t0 = 0.0
             self.seen = 0
-            self.first_epoch = None
+            self.done_at_t0 = 0.0
             self.stopped = False
 
         def on_epoch_begin(self, epoch, logs=None):
-            if self.first_epoch is None:
-                self.first_epoch = epoch
             self.epoch = epoch
             self.te = time.perf_counter()
             self.epoch_paused = 0.0
 
         def on_train_batch_end(self, batch, logs=None):
-            self.seen += min(config.batch_size, n_train - batch * config.batch_size)
-            active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
             done = (self.epoch * steps + batch + 1) / (config.epochs * steps)
-            run_done = done - self.first_epoch / config.epochs
-            eta = active * (1 - done) / run_done if run_done > 0 else float("nan")
+            rate = eta = float("nan")  # "estimating" until a batch after the first has run
+            if self.t0 is None:
+                self.t0, self.done_at_t0 = time.perf_counter(), done
+            else:
+                self.seen += min(config.batch_size, n_train - batch * config.batch_size)
+                active = max(time.perf_counter() - self.t0 - self.paused_since_t0, 1e-9)
+                rate = self.seen / active
+                eta = active * (1 - done) / (done - self.done_at_t0)
             reporter.partial({"kind": "batch", "epoch": self.epoch + 1, "epochs": config.epochs,
                               "batch": batch + 1, "steps": steps, "step": self.epoch * steps + batch + 1,
                               "loss": float(logs.get("loss", float("nan"))),
-                              "images_per_s": self.seen / active, "eta_s": eta})
+                              "images_per_s": rate, "eta_s": eta})
             reporter.progress(done)
             if reporter.paused():  # held here, after this batch's report: "held" says so
                 reporter.partial({"kind": "held", "epoch": self.epoch + 1, "batch": batch + 1})
                 waited = reporter.pause_point()  # returns at once when cancelled
                 self.paused_s += waited
+                self.paused_since_t0 += waited
                 self.epoch_paused += waited
             if reporter.cancelled():
                 self.stopped = True

@@ -157,23 +157,6 @@ def load_labelled(path: str, part: str, reporter=None, policy=None):
     return load(path, part, policy or Preprocessing(), reporter, cache_dir=user_cache_dir())
 
 
-def cannot_write(path: Path) -> str:
-    """Why a file cannot be written at ``path`` (folders missing on the way would be made), or
-    "". Nothing is left behind."""
-    import tempfile
-
-    if path.is_dir():
-        return f"{path} is a folder: name a file"
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as exc:
-        return f"cannot write in {folder}: {exc.strerror or exc}"
-    return ""
-
-
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, OSError) and exc.strerror:

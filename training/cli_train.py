@@ -11,7 +11,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .cli_args import cannot_write, load_labelled, one_line
+from .cli_args import load_labelled, one_line
+from .paths import cannot_write
 from .recipes import RECIPES
 
 

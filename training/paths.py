@@ -58,3 +58,20 @@ def user_log_dir() -> Path:
         return Path(override) / "logs"
     import platformdirs
     return Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+
+
+def cannot_write(path: Path) -> str:
+    """Why a file cannot be written at ``path`` (folders missing on the way would be made), or
+    "". Nothing is left behind."""
+    import tempfile
+
+    if path.is_dir():
+        return f"{path} is a folder: name a file"
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
+    return ""

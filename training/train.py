@@ -110,6 +110,7 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
     keeper = _BestKeeper(config, base, out, history, (len(train_set), len(val_set)))
     callbacks, progress = make_callbacks(reporter, steps, len(train_set), config, keeper.save,
                                          history, len(val_set) > 0)
+    keeper.progress = progress
     # Order matters: the history entry exists before the best checkpoint is saved, and the
     # backup (weights, optimizer, epoch) is written last, once the epoch is fully accounted for.
     callbacks.insert(0, keras.callbacks.LambdaCallback(
@@ -214,10 +215,13 @@ class _BestKeeper:
         self.config, self.base, self.out, self.history, self.sizes = config, base, out, history, sizes
         self.twin = None  # holds the best epoch's weights once one was saved
         self.t0, self.previous_wall = time.perf_counter(), history.wall_s
+        self.progress = None  # the progress callback: what it held for Pause is not training
 
     def wall_s(self) -> float:
-        """The run's training time, the epochs before a resume included."""
-        return self.previous_wall + time.perf_counter() - self.t0
+        """The run's training time, the epochs before a resume included, time paused left out
+        (a lunch-long pause made the stored speed, and every later estimate, hours off)."""
+        paused = self.progress.paused_s if self.progress is not None else 0.0
+        return self.previous_wall + time.perf_counter() - self.t0 - paused
 
     def save(self, trained, epoch: int, val_acc: float) -> None:
         if self.twin is None:

@@ -319,6 +319,19 @@ def test_pause_and_resume_say_so_once_and_then_go_back(qtbot, make_window, tiny_
     assert not panel.rate_label.text().startswith("Paused")
 
 
+def test_the_first_batch_says_speed_and_time_left_are_being_measured(qtbot, make_window,
+                                                                      tiny_checkpoint):
+    """The first batch's report has no speed yet (its start-up is not training): it showed
+    "nan images/s"; then the numbers."""
+    window, panel = train_window(make_window, tiny_checkpoint)
+    nan = float("nan")
+    batch = dict(epoch=1, epochs=3, batch=1, steps=5, step=1, loss=1.0, images_per_s=nan, eta_s=nan)
+    panel.run_view._on_batch(batch)
+    assert panel.rate_label.text() == "measuring speed · estimating time left"
+    panel.run_view._on_batch({**batch, "batch": 2, "step": 2, "images_per_s": 1234.4, "eta_s": 75})
+    assert panel.rate_label.text() == "1,234 images/s · 1 min 15 s left"
+
+
 def test_the_start_from_label_follows_the_model_in_use_while_the_tab_is_open(
         qtbot, make_window, tiny_checkpoint):
     from training.paths import bundled_checkpoint

@@ -51,6 +51,8 @@ def test_pause_holds_the_run_and_resume_continues_it(qtbot, make_window, tiny_ch
     with qtbot.waitSignal(window.trainer.held, timeout=RUN_WAIT) as held:
         qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
         assert panel.pause_button.text() == "Resume" and "Pausing" in panel.rate_label.text()
+        # the window's status bar (seen from every tab) says so at once, not at the next report
+        assert window.train_status.text().endswith("(paused)")
     # every batch before the run stopped has arrived now (the same pipe, in order)
     assert batches[-1]["batch"] == held.args[0]["batch"]
     assert "Paused after batch" in panel.rate_label.text()
@@ -62,7 +64,30 @@ def test_pause_holds_the_run_and_resume_continues_it(qtbot, make_window, tiny_ch
     assert len(batches) == seen
     with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
         qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        assert window.train_status.text().startswith("Training ")
+        assert "paused" not in window.train_status.text()
     assert finished.args[0].info.config["epochs_run"] == 4 and panel.pause_button.text() == "Pause"
+
+
+def test_a_checkpoints_folder_that_cannot_be_written_is_said_at_start_not_after_an_epoch(
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
+    """The run trained its whole first epoch, then failed naming a hidden temporary file, and
+    the epoch was lost. (The tests run as root, for whom chmod does not stop writes: the
+    folder lies below a file instead.)"""
+    import desktop.trainer
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setattr(desktop.trainer, "user_checkpoints_dir", lambda: blocked / "checkpoints")
+    window, panel = train_window(make_window, tiny_checkpoint, fruit_folders(tmp_path / "fruit"))
+    wait_checked(qtbot, panel)
+    batches = []
+    window.trainer.batch.connect(batches.append)
+    with qtbot.waitSignal(window.trainer.run_failed, timeout=WAIT) as failed:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert failed.args[0].startswith(f"cannot save the checkpoint: cannot write in {blocked}")
+    assert failed.args[0] in panel.result_label.text()
+    assert not window.trainer.running() and batches == [] and panel.start_button.isEnabled()
+    assert runs.unfinished_runs() == [] and not list(runs.runs_dir().glob("*"))
 
 
 def crashed_run(tmp_path, data_root, epochs=3):

@@ -97,22 +97,41 @@ def test_stop_during_the_first_epoch_saves_nothing_and_says_so(tmp_path):
     assert not (tmp_path / "run.keras").exists() and len(reporter.batches) == 1
 
 
-def test_pause_holds_training_until_resumed(tmp_path):
+def test_pause_holds_training_until_resumed_and_is_not_counted_as_training_time(tmp_path):
+    """The run's recorded wall time leaves the pause out: it is what the app stores as this
+    computer's speed (a lunch-long pause made every later estimate hours long)."""
     class Pausing(RecordingReporter):
         def partial(self, payload):
             super().partial(payload)
             if payload["kind"] == "batch" and payload["step"] == 2:
                 self.cancel.pause()
                 self.paused_at = time.monotonic()
-                threading.Timer(0.5, self.cancel.resume).start()
+                threading.Timer(1.0, self.cancel.resume).start()
                 payload["t"] = time.monotonic()
             elif payload["kind"] == "batch" and payload["step"] == 3:
                 self.resumed_at = time.monotonic()
 
     reporter = Pausing()
-    train(colour_set(), TINY, tmp_path / "run.keras", reporter)
-    assert reporter.resumed_at - reporter.paused_at >= 0.5  # nothing ran while paused
+    result = train(colour_set(), TINY, tmp_path / "run.keras", reporter)
+    assert reporter.resumed_at - reporter.paused_at >= 1.0  # nothing ran while paused
     assert len(reporter.epochs) == 3  # and it carried on to the end
+    trained = sum(epoch["seconds"] for epoch in reporter.epochs)  # each without its pause
+    assert result.info.config["wall_time_s"] - trained < 0.9  # (was the pause and more)
+    after = [b for b in reporter.batches if b["step"] >= 3]  # the pause is not in the rate
+    assert max(b["eta_s"] for b in after) < 1.0 + trained
+
+
+def test_speed_and_time_left_are_unknown_until_a_batch_after_the_first(tmp_path):
+    """The first batch's one-time start-up (tracing the step) counted as training time: the
+    first report said six minutes left for a 40-second run. It now says nothing until the
+    second batch has run, and every later report gives both."""
+    reporter = RecordingReporter()
+    train(colour_set(), TINY, tmp_path / "run.keras", reporter)
+    first, *later = reporter.batches
+    assert np.isnan(first["images_per_s"]) and np.isnan(first["eta_s"])
+    assert all(np.isfinite(b["images_per_s"]) and b["images_per_s"] > 0 for b in later)
+    assert all(np.isfinite(b["eta_s"]) and b["eta_s"] >= 0 for b in later)
+    assert later[-1]["eta_s"] == 0
 
 
 def test_a_crashed_run_resumes_from_its_last_completed_epoch(tmp_path):
