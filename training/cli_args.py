@@ -3,7 +3,6 @@ commands share; the commands are in :mod:`training.__main__` and :mod:`training.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .recipes import RECIPES
 
