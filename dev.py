@@ -97,7 +97,33 @@ def write_archive(bundle: Path, out_base: Path) -> Path:
             with tarfile.open(archive, "w:xz", preset=6) as tar:
                 tar.add(bundle, arcname=bundle.name)
         return archive
+    if sys.platform == "darwin":  # the .app links its data folders into Contents/Frameworks
+        return zip_keeping_links(bundle, out_base.with_name(out_base.name + ".zip"))
     return Path(shutil.make_archive(str(out_base), "zip", bundle.parent, bundle.name))
+
+
+def zip_keeping_links(bundle: Path, archive: Path) -> Path:
+    """A zip whose symbolic links stay links when unpacked (Archive Utility, ditto, unzip).
+    ``shutil.make_archive`` stores a linked folder as an empty folder: a macOS .app unpacked
+    from it had no ``models/`` or ``resources/`` where the app looks for them."""
+    import stat
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for folder, folders, files in os.walk(bundle):  # (never into a linked folder)
+            here = Path(folder)
+            out.write(here, here.relative_to(bundle.parent).as_posix() + "/")
+            for name in sorted(folders) + sorted(files):
+                path = here / name
+                arcname = path.relative_to(bundle.parent).as_posix()
+                if path.is_symlink():
+                    entry = zipfile.ZipInfo(arcname)
+                    entry.create_system = 3  # Unix: its mode says "symbolic link"
+                    entry.external_attr = (stat.S_IFLNK | 0o755) << 16
+                    out.writestr(entry, os.readlink(path))
+                elif path.is_file():
+                    out.write(path, arcname)
+    return archive
 
 
 def package(python: Path, argv: list[str]) -> int:

@@ -1,6 +1,7 @@
 """dev.py, the two README commands' entry: a command runs in the caller's folder (file names
 given to `run` or `train` are the caller's) and Ctrl+C is the child's to handle."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,3 +50,35 @@ def test_ctrl_c_is_left_to_the_child_which_ends_as_it_chooses(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert "saved whole" in out and proc.returncode == 130
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.name != "posix" or not shutil.which("unzip"),
+                    reason="symbolic links, and Info-ZIP's unzip to unpack them as a user would")
+def test_the_macos_download_keeps_the_apps_linked_folders(tmp_path, monkeypatch):
+    """PyInstaller's .app keeps models/ and resources/ in Contents/Resources and links them into
+    Contents/Frameworks, where the app looks: the zip stored each link as an empty folder, and
+    the unpacked app had no bundled checkpoint, icons or style sheet."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    import dev
+
+    app = tmp_path / "dist" / "PixelClassifier.app" / "Contents"
+    (app / "Resources" / "models").mkdir(parents=True)
+    (app / "Resources" / "models" / "cifar10.keras").write_bytes(b"weights")
+    (app / "MacOS").mkdir()
+    (app / "MacOS" / "PixelClassifier").write_bytes(b"#!/bin/sh\n")
+    (app / "MacOS" / "PixelClassifier").chmod(0o755)
+    (app / "Frameworks").mkdir()
+    (app / "Frameworks" / "models").symlink_to("../Resources/models")
+    (app / "Frameworks" / "lib.dylib").write_bytes(b"x" * 5000)
+    (app / "Frameworks" / "Python").symlink_to("lib.dylib")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    archive = dev.write_archive(app.parent, tmp_path / "dist" / "PixelClassifier-1-macos-arm64")
+    assert archive.name == "PixelClassifier-1-macos-arm64.zip"
+    unpacked = tmp_path / "unpacked"
+    subprocess.run(["unzip", "-q", str(archive), "-d", str(unpacked)], check=True)
+    frameworks = unpacked / "PixelClassifier.app" / "Contents" / "Frameworks"
+    assert (frameworks / "models").is_symlink()
+    assert (frameworks / "models" / "cifar10.keras").read_bytes() == b"weights"
+    assert (frameworks / "Python").is_symlink()  # a link, not a second copy of the library
+    assert os.access(unpacked / "PixelClassifier.app" / "Contents" / "MacOS" / "PixelClassifier",
+                     os.X_OK)
