@@ -43,6 +43,11 @@ def test_packaged_app_predicts_and_trains_from_a_read_only_unpacked_download(tmp
     sizes = re.findall(r"^(bundle|archive): +(\S+) +([\d,]+) MB", built.stdout, re.MULTILINE)
     assert [kind for kind, _path, _mb in sizes] == ["bundle", "archive"], built.stdout
     archive = Path(sizes[1][1])
+    modules = re.findall(r"\('([\w.]+)',", (tmp_path / "work" / "build" / "PYZ-00.toc").read_text())
+    assert "desktop.self_test" in modules and "keras.src.layers" in modules
+    shipped_tests = [m for m in modules if m.startswith(("keras.", "tensorflow.", "h5py."))
+                     and (m.endswith("_test") or ".tests" in m)]
+    assert not shipped_tests, f"{len(shipped_tests)} libraries' unit tests are in the app"
     assert archive.name.endswith(".tar.xz") and archive.stat().st_size > 0
 
     # What a user does: unpack the download and start the executable in the folder it makes.
