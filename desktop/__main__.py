@@ -109,11 +109,12 @@ def run(args) -> int:
     from PySide6.QtWidgets import QApplication
 
     from training import __version__
-    from training.paths import APP_NAME, keras_home, project_root
+    from training.paths import APP_NAME, keras_home
 
     from .about import app_icon
     from .milestones import watch
     from .session import ClassifierSession
+    from .styling import follow_palette, use_style_sheet
     from .window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -132,11 +133,10 @@ def run(args) -> int:
     os.environ.setdefault("KERAS_HOME", str(keras_home()))  # not ~/.keras: our own folder
     # the app ships TensorFlow only: a KERAS_BACKEND=jax left in the user's shell must not apply
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    style = project_root() / "resources" / "style.qss"
-    if style.is_file():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    use_style_sheet(app)  # in lighter colours on a dark desktop
     session = ClassifierSession(Path(args.checkpoint) if args.checkpoint else remembered_checkpoint())
     window = MainWindow(session)
+    follow_palette(app, window)
     watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()
     close_on_ctrl_c(window)

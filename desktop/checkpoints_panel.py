@@ -21,6 +21,7 @@ from training.importing import import_checkpoint
 
 from .checkpoint_store import CheckpointStore
 from .jobs import Job, JobLane
+from .styling import themed
 
 
 class CheckpointsPanel(QWidget):
@@ -226,7 +227,7 @@ class CheckpointsPanel(QWidget):
                 for k, v in rows if v) + "</table>"
 
         return (table(summary) + "<p><b>Technical record</b> (the sidecar's own fields)</p>"
-                + f"<div style='color:#555'>{table(technical)}</div>")
+                + f"<div style='color:{themed('#555').name()}'>{table(technical)}</div>")
 
     # -- actions ------------------------------------------------------------------------------
     def use_selected(self) -> None:

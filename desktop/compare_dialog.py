@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, Q
 from training.compare import compare
 from training.library import Entry
 
+from .styling import themed
+
 COLOURS = ("#2f6fca", "#d9822b")  # checkpoint A, checkpoint B
 METRIC_NAMES = {  # sidecar keys in words; the key stays in the row's tooltip
     "test_accuracy": "Test accuracy", "val_accuracy": "Validation accuracy",
@@ -48,7 +50,7 @@ def _table(headers, rows, colour_last: bool = False, percent: bool = False) -> Q
             item = QTableWidgetItem(_text(value))
             item.setToolTip(_text(value))
             if colour_last and c == len(row) - 1 and isinstance(value, float) and value:
-                item.setForeground(QColor("#1b7f3b" if value > 0 else "#b00020"))
+                item.setForeground(themed("#1b7f3b" if value > 0 else "#b00020"))
                 item.setText(f"{value:+.2%}")
             elif isinstance(value, float) and c and (percent or "accuracy" in str(row[0])):
                 item.setText(f"{value:.2%}")

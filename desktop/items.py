@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 
+from .styling import themed
 from .table_model import RowsTableModel
 
 _ids = itertools.count(1)
@@ -125,7 +126,7 @@ class ImageListModel(RowsTableModel):
             return f"{item.name}: {status}" + (
                 f" ({', '.join(flags)})" if flags and item.state != "failed" else "") + where
         if role == Qt.ItemDataRole.ForegroundRole and column == 3 and item.state == "failed":
-            return QColor("#b00020")
+            return themed("#b00020")  # a lighter red on a dark palette, read at each paint
         if role == Qt.ItemDataRole.UserRole:
             return item.id
         return None
