@@ -7,6 +7,7 @@ until the app closes, when the trash is emptied.
 from __future__ import annotations
 
 import os
+import textwrap
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,14 @@ COLUMNS = ("Name", "Created", "Classes", "Accuracy", "Data fingerprint", "Parent
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+def _classes_tip(names, shown: int = 50) -> str:
+    """The class names for a tooltip: in lines a tooltip can show, the first ``shown`` of a
+    checkpoint with hundreds (the details pane lists them all)."""
+    more = f" … and {len(names) - shown} more" if len(names) > shown else ""
+    text = f"Classes ({len(names)}): " + ", ".join(names[:shown]) + more
+    return textwrap.fill(text, 80, break_long_words=False, break_on_hyphens=False)
 
 
 class CheckpointTableModel(RowsTableModel):
@@ -61,7 +70,8 @@ class CheckpointTableModel(RowsTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if entry.error:
                 return entry.error
-            return str(entry.path) + ("\n(bundled with the app: read-only)" if entry.bundled else "")
+            tip = str(entry.path) + ("\n(bundled with the app: read-only)" if entry.bundled else "")
+            return tip + (f"\n{_classes_tip(entry.info.class_names)}" if entry.info else "")
         if role == Qt.ItemDataRole.UserRole:
             return entry
         return None
@@ -75,9 +85,8 @@ class CheckpointTableModel(RowsTableModel):
             return "unreadable" if column == 1 else ""
         if column == 1:
             return info.created[:16].replace("T", " ") or "—"
-        if column == 2:
-            names = ", ".join(info.class_names)
-            return names if len(names) <= 40 else f"{len(info.class_names)}: {names[:36]}…"
+        if column == 2:  # all of them: the view cuts what its column cannot show
+            return ", ".join(info.class_names)
         if column == 3:
             acc = entry.accuracy
             return f"{acc[1]:.2%} {acc[0]}" if acc else "—"

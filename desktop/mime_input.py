@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from training.predict import is_folder
@@ -74,16 +74,27 @@ class WindowInput:
     def dropEvent(self, event) -> None:
         mime = event.mimeData()
         paths = [local_path(url) for url in mime.urls() if url.isLocalFile()]
-        remote = [url.toString() for url in mime.urls() if not url.isLocalFile()]
+        remote = [url for url in mime.urls() if not url.isLocalFile()]
         if paths:
             self._add_paths(paths)
         elif mime.hasImage() or mime.hasFormat("image/png"):
             self._add_image(mime, "dropped image")
         elif remote:  # a browser drag often carries only the address: the app works offline
-            self.statusBar().showMessage(
-                f"Not a file on this computer: {remote[0][:80]} (save the image, then drop the "
-                "file).", 8000)
+            # the advice first, the address cut to fit: at 900 px wide the whole message fits
+            # beside the model's name (a long address had pushed the advice past the edge)
+            self.statusBar().showMessage("Save the image, then drop the file. Not a file on this "
+                                         f"computer: {self._short_address(remote[0])}", 15000)
         event.acceptProposedAction()
+
+    def _short_address(self, url) -> str:
+        """A web address in about 30 characters' room, cut in the middle: its site and file
+        name say which image it was; a query (sizes, trackers) says nothing to the user."""
+        url = QUrl(url)
+        url.setQuery(None)
+        url.setFragment(None)
+        metrics = self.statusBar().fontMetrics()
+        return metrics.elidedText(url.toString(), Qt.TextElideMode.ElideMiddle,
+                                  30 * metrics.averageCharWidth())
 
     def paste(self) -> None:
         mime = QApplication.clipboard().mimeData()

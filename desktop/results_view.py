@@ -206,16 +206,39 @@ class ResultsView(QWidget):
         item = self.current_item()
         if item is not None and isinstance(item.source, Path):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.source.parent)))
+        elif item is not None:
+            self.message.emit(f"No folder to show: the {item.name} is not a file.")
+
+    def context_menu(self) -> QMenu:
+        """The table's right-click menu, an item enabled only where it would act: nothing
+        selected, a pasted image (no file, no folder) or an empty table grey out what does not
+        apply. Its own actions, built per right-click: greying one out never turns off Ctrl+C."""
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)  # a disabled item says why
+        items = self.selected_items()
+        current = self.current_item()
+        shortcut = self.copy_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        copy = menu.addAction(f"&Copy Result\t{shortcut}", self.copy)
+        copy.setEnabled(bool(items))
+        reveal = menu.addAction("&Show in File Manager", self.reveal)
+        reveal.setEnabled(current is not None and isinstance(current.source, Path))
+        add = menu.addAction("Add to Training Class…", self.add_to_class)
+        add.setEnabled(any(isinstance(i.source, Path) for i in items))
+        if current is not None and not reveal.isEnabled():
+            reveal.setToolTip("A pasted or dropped picture is not a file")
+        if items and not add.isEnabled():
+            add.setToolTip("Only files can be added to a class folder (not pasted images)")
+        menu.addSeparator()
+        for kind in ("CSV", "JSON"):
+            export = menu.addAction(f"Export Table as {kind}…",
+                                    lambda kind=kind.lower(): self.export(kind))
+            export.setEnabled(self.proxy.rowCount() > 0)
+        return menu
 
     def _context_menu(self, pos) -> None:
-        menu = QMenu(self)
-        menu.addAction(self.copy_action)
-        menu.addAction(self.reveal_action)
-        menu.addAction("Add to Training Class…", self.add_to_class)
-        menu.addSeparator()
-        menu.addAction("Export Table as CSV…", lambda: self.export("csv"))
-        menu.addAction("Export Table as JSON…", lambda: self.export("json"))
+        menu = self.context_menu()
         menu.exec(self.table.viewport().mapToGlobal(pos))
+        menu.deleteLater()  # one per right-click: not kept for the window's lifetime
 
     def add_to_class(self, root: str | None = None, class_name: str | None = None) -> Job | None:
         """Copy the selected files into a class folder of a training data set: the loop from
@@ -224,7 +247,11 @@ class ResultsView(QWidget):
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QInputDialog
         from training.results import class_folder, collect_into_class
-        files = [i.source for i in self.selected_items() if isinstance(i.source, Path)]
+        items = self.selected_items()
+        files = [i.source for i in items if isinstance(i.source, Path)]
+        if not items:
+            self.message.emit("Select the images to add to a class folder first.")
+            return None
         if not files:
             self.message.emit("Only files can be added to a class folder (not pasted images).")
             return None

@@ -1,6 +1,6 @@
 """The Checkpoints tab as a user drives it: switch, delete and undo (also across windows and
 with a name taken meanwhile), rename (also cut short by a crash), import refusals, details,
-compare, checkpoints in use."""
+compare, checkpoints in use, the Classes column."""
 
 from PySide6.QtCore import Qt
 
@@ -305,3 +305,30 @@ def test_undo_leaves_a_checkpoint_alone_while_a_job_writes_it(qtbot, make_window
     assert renamed.is_file() and not mine.exists()
     assert "running job" in panel.notice.text()
     window.store.in_use = lambda: {}
+
+
+def test_the_classes_column_shows_every_class_and_its_tooltip_lists_them(qtbot, make_window,
+                                                                         tiny_checkpoint):
+    from training.data import CIFAR10_CLASSES
+    user_checkpoint("many", [f"kind {i:03d}" for i in range(120)])
+    window = make_window(tiny_checkpoint, load=False)
+    window.resize(1600, 700)
+    panel = open_checkpoints(window)
+    table = panel.table
+    rows = {table.model().index(r, 0).data().removeprefix("● "): r
+            for r in range(table.model().rowCount())}
+    cell = table.model().index(rows["cifar10 (bundled)"], 2)
+    # the model hands over the whole list; the view cuts at the column's edge, not at 36 chars
+    assert cell.data() == ", ".join(CIFAR10_CLASSES)
+    assert table.textElideMode() == Qt.TextElideMode.ElideRight
+    qtbot.waitUntil(lambda: table.columnWidth(2) > table.fontMetrics().horizontalAdvance(
+        cell.data()), timeout=WAIT)  # wide enough at 1600 px: all ten are on screen
+    tip = cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "Classes (10): " in tip and all(name in tip for name in CIFAR10_CLASSES)
+    # hundreds of classes: the cell has them all, the tooltip the first 50 and how many more
+    cell = table.model().index(rows["many"], 2)
+    assert cell.data().count(", ") == 119
+    tip = cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "Classes (120): kind 000, " in tip
+    assert "kind 049 … and 70 more" in tip.replace("\n", " ")
+    assert "kind 050" not in tip

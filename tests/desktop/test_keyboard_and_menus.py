@@ -1,6 +1,7 @@
 """The README's keyboard and menu promises as a user meets them: File > Open Images… (Ctrl+O) and
 Open Folder…, pasting copied files (Ctrl+V; a folder on the Train tab becomes its data), Esc
-stopping a folder, Enter or Space on a probability bar, and the overlay's opacity slider."""
+stopping a folder, Enter or Space on a probability bar, the overlay's opacity slider, and a
+dropped web address saying what to do."""
 import threading
 
 import numpy as np
@@ -251,3 +252,25 @@ def test_the_opacity_slider_fades_the_overlay_in_and_out(qtbot, make_window, ima
     assert 0 < change()["model_view"] < at_100["model_view"]
     assert view.caption.text() == caption  # fading is not a new map: nothing recomputed
     assert window.bars.bars[0].property("chosen") is True
+
+
+# -- a browser drag that brings only a web address ------------------------------------------------
+def test_a_dropped_web_address_says_what_to_do_first_and_fits_at_900_px(qtbot, make_window,
+                                                                       tiny_checkpoint):
+    from .test_window import send_drop
+    window = make_window(tiny_checkpoint)
+    window.resize(900, 620)
+    bar = window.statusBar()
+    qtbot.waitUntil(lambda: bar.width() == 900, timeout=WAIT)
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://images.example.com/photos/2024/05/17/golden-retriever-puppy-"
+                       "playing-in-the-park-4k-wallpaper.jpg?w=1920&q=80")])
+    send_drop(window, mime)
+    message = bar.currentMessage()
+    assert message.startswith("Save the image, then drop the file.")
+    assert "https://image" in message and message.endswith("wallpaper.jpg")  # site…file name
+    # the whole message is drawn left of the status bar's permanent labels (the model's name)
+    room = min(w.mapTo(bar, w.rect().topLeft()).x() for w in (
+        window.classify_progress, window.stop_button, window.train_status, window.model_status)
+        if w.isVisible())
+    assert bar.fontMetrics().horizontalAdvance(message) < room

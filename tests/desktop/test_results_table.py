@@ -1,4 +1,5 @@
-"""The results table: filters, sorting, keyboard, copy, export, and the low-confidence flag."""
+"""The results table: filters, sorting, keyboard, copy, export, the right-click menu, and the
+low-confidence flag."""
 import csv
 import json
 
@@ -189,3 +190,49 @@ def test_a_chosen_sort_order_holds_while_rows_stream_in(qtbot, make_window, tiny
     qtbot.waitUntil(lambda: [t[1] for t in probabilities_shown() if t] == sorted(
         (t[1] for t in probabilities_shown() if t), reverse=True), timeout=WAIT)
     assert [t is None for t in probabilities_shown()][-2:] == [True, True]  # unreadable: last
+
+
+def menu_items(view):
+    """The right-click menu's items as the user sees them: text (without '&' and the shortcut)
+    and whether it can be chosen."""
+    menu = view.context_menu()
+    items = {a.text().replace("&", "").split("\t")[0]: a.isEnabled()
+             for a in menu.actions() if not a.isSeparator()}
+    menu.deleteLater()
+    return items
+
+
+def test_the_context_menu_offers_only_what_applies_to_the_selection(qtbot, make_window,
+                                                                    tiny_checkpoint, image_dir):
+    from PySide6.QtCore import QMimeData
+    from PySide6.QtGui import QColor, QImage
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    said = []
+    view.message.connect(said.append)
+    # An empty table: nothing to copy, show, add or export.
+    assert menu_items(view) == {"Copy Result": False, "Show in File Manager": False,
+                                "Add to Training Class…": False, "Export Table as CSV…": False,
+                                "Export Table as JSON…": False}
+    view.add_to_class()  # reached anyway (a stale menu): the reason is the selection
+    assert said[-1] == "Select the images to add to a class folder first."
+    # A pasted image: no file, so no folder to show and nothing to copy into a class folder.
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(QColor(200, 120, 30))
+    mime = QMimeData()
+    mime.setImageData(image)
+    QApplication.clipboard().setMimeData(mime)
+    window.paste()
+    QApplication.clipboard().clear()
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    view.select_row(0)
+    assert menu_items(view) == {"Copy Result": True, "Show in File Manager": False,
+                                "Add to Training Class…": False, "Export Table as CSV…": True,
+                                "Export Table as JSON…": True}
+    view.reveal_action.trigger()
+    assert said[-1] == "No folder to show: the pasted image is not a file."
+    # A file: everything applies.
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window, 2), timeout=WAIT)
+    view.select_row(1)
+    assert all(menu_items(view).values())
