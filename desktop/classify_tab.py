@@ -44,6 +44,7 @@ class ClassifyTab(QSplitter):
         self.bars.k_changed.connect(lambda k: settings.setValue("top_k", k))
         self.bars.class_chosen.connect(self._explain_class)
         self.bars.threshold_changed.connect(session.items.set_threshold)
+        self.bars.focus_after = self.input_check.show_why  # Tab: the bars, then the input check
         self._explain_for: tuple[int, str] | None = None  # (item id, class) the user chose
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -53,8 +54,12 @@ class ClassifyTab(QSplitter):
         right_layout.addWidget(self.input_check)
         right_layout.addStretch(1)
         # A short window scrolls the detail side instead of squeezing the pictures under the
-        # controls.
-        right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        # controls; never sideways: the content takes the viewport's width (long names are
+        # shortened to it), so the bars' percentages and the model input stay in view. Not a
+        # Tab stop either: focus on the area itself showed nothing.
+        right_scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame,
+                                   focusPolicy=Qt.FocusPolicy.NoFocus)
+        right_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right_scroll.setWidget(right)
         self.addWidget(left)
         self.addWidget(right_scroll)

@@ -5,12 +5,13 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QSizePolicy, QSlider)
 
 from .items import ImageItem, to_qimage
+from .styling import themed
 
 VIEW = 192  # px: both pictures are shown at this size
 
@@ -58,6 +59,12 @@ class InputCheckView(QGroupBox):
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByKeyboard
                                            | Qt.TextInteractionFlag.TextSelectableByMouse)
         self.facts.setAccessibleName("Input check details")
+        # A long word (a file name without spaces) cannot wrap and would widen the whole detail
+        # side past the window: names are shortened to the label's width instead, so it never
+        # asks for more than a picture's width.
+        self.facts.setMinimumWidth(VIEW)
+        self.item: ImageItem | None = None
+        self._facts_width = 0  # the label width the shown names were shortened to
         grid = QGridLayout(self)
         self.titles = (QLabel("Original"), QLabel("Model input (32×32)"))
         grid.addWidget(self.titles[0], 0, 0)
@@ -153,7 +160,7 @@ class InputCheckView(QGroupBox):
         checkpoint is read: then 32x32 is assumed and no overlay maps onto the original)."""
         self.original.clear()
         self.model_view.clear()
-        self.report, self.policy, self.heat = None, policy, None
+        self.item, self.report, self.policy, self.heat = item, None, policy, None
         self.titles[1].setText("Model input ({}×{})".format(*self._input_size(item, policy)))
         self.caption.hide()
         for widget in self.legend:
@@ -161,26 +168,47 @@ class InputCheckView(QGroupBox):
         for widget in (*self.titles, self.original, self.model_view):
             # no empty frames for a file that could not be read: its reason says it all
             widget.setVisible(item is None or item.state != "failed")
+        if item is not None and item.report is not None:
+            self.report = item.report
+            self._render()
+        self._write_facts()
+
+    def _write_facts(self) -> None:
+        """The facts under the pictures, in colours readable on the palette in use, with the
+        name and folder shortened to the label's width (whole in its tooltip)."""
+        item, report, policy = self.item, self.report, self.policy
+        # on a dark window the light theme's colours read at about 2.5:1: their lighter twins
+        muted, good, warning = (themed(c, self.palette()).name()
+                                for c in ("#666", "#1b7f3b", "#9a5b00"))
+        self._facts_width = width = self.facts.contentsRect().width()
+        self.facts.setToolTip("")
         if item is None:
             self.facts.setText("Select an image to see how it is prepared for the model.")
             return
-        name = html.escape(item.name)
+        bold = QFont(self.facts.font())
+        bold.setBold(True)  # the name line is bold, folder too
+        metrics = QFontMetrics(bold)
+        shown = metrics.elidedText(item.name, Qt.TextElideMode.ElideMiddle, width)
+        name, whole, shortened = html.escape(shown), item.name, shown != item.name
         if isinstance(item.source, Path):  # the folder too: two "0000.jpg" are told apart
             folder = str(item.source.parent).encode("utf-8", "surrogateescape").decode(
                 "utf-8", "backslashreplace")
-            folder = folder if len(folder) <= 48 else "…" + folder[-47:]  # (no wider panel)
-            name += f" <span style='color:#666'>in {html.escape(folder)}</span>"
-        if item.report is None:
+            short = metrics.elidedText(folder, Qt.TextElideMode.ElideLeft,  # the end tells most
+                                       width - metrics.horizontalAdvance("in "))
+            name += f" <span style='color:{muted}'>in {html.escape(short)}</span>"
+            whole, shortened = f"{item.name}\nin {folder}", shortened or short != folder
+        if shortened:
+            self.facts.setToolTip(whole)
+        if report is None:
             reason = {"failed": "Cannot use: " + html.escape(item.error),
                       "stopped": "Not read: stopped"}.get(item.state, "reading…")
             self.facts.setText(f"<b>{name}</b><br>{reason}")
             return
-        report = self.report = item.report
-        self._render()
         w, h = tuple(policy.size) if policy is not None else (32, 32)
-        verdict = (f"<span style='color:#1b7f3b'>meets the model's {w}×{h} RGB input as is</span>"
-                   if report.conforms else
-                   f"<span style='color:#a15c00'>converted to the model's {w}×{h} RGB input</span>")
+        verdict = (f"<span style='color:{good}'>meets the model's {w}×{h} RGB "
+                   "input as is</span>" if report.conforms else
+                   f"<span style='color:{warning}'>converted to the model's "
+                   f"{w}×{h} RGB input</span>")
         frames = f", {report.frames} frames" if report.frames > 1 else ""
         steps = "".join(f"<li>{html.escape(s)}</li>" for s in report.conversions) or "<li>none</li>"
         if self._crop() is not None:
@@ -189,6 +217,16 @@ class InputCheckView(QGroupBox):
             f"<b>{name}</b><br>{html.escape(item.origin or report.format)}, {report.width}×{report.height}, "
             f"colour mode {html.escape(report.mode)}{frames}<br>{verdict}"
             f"<br>Conversions applied:<ul style='margin:0'>{steps}</ul>")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.facts.contentsRect().width() != self._facts_width:  # names fit the new width
+            self._write_facts()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # a light/dark switch: recolour the text
+            self._write_facts()
 
     def _render(self) -> None:
         """The two pictures, with the saliency overlay when there is one."""

@@ -40,7 +40,9 @@ class TopKBars(QGroupBox):
         form.addRow("", self.calibrated)  # its own line: beside the box it was squeezed
         self.low_warning = QLabel(objectName="warnings", wordWrap=True, visible=False)
         self.rows = QVBoxLayout()
-        self.message = QLabel()
+        # Wrapped: a long message ("Could not load the model: ...", strict mode's refusal) would
+        # otherwise widen the detail side past a small window and be cut off.
+        self.message = QLabel(wordWrap=True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)
@@ -50,6 +52,7 @@ class TopKBars(QGroupBox):
         self._rows: list[_BarRow] = []
         self._probs, self._names = None, ()
         self.chosen: str | None = None  # the class whose bar is marked as explained
+        self.focus_after: QWidget | None = None  # where Tab goes from the last bar (the owner's)
         self.show_message("Drop an image to see predictions.")
 
     @property
@@ -130,10 +133,13 @@ class TopKBars(QGroupBox):
                                      "maybe none of these classes.")
             self.low_warning.show()
         order = np.argsort(-self._probs, kind="stable")[: self.k]
+        grown = len(self._rows) < len(order)
         while len(self._rows) < len(order):
             row = _BarRow(self)
             self._rows.append(row)
             self.rows.addWidget(row)
+        if grown:
+            self._chain_focus()
         for rank, row in enumerate(self._rows):
             if rank < len(order):
                 label = self._names[order[rank]]
@@ -142,6 +148,16 @@ class TopKBars(QGroupBox):
             else:
                 row.hide()
         self.bars = [row.bar for row in self._rows[: len(order)]]
+
+    def _chain_focus(self) -> None:
+        """Tab from Reset walks the bars top to bottom, then on to ``focus_after``: rows made
+        after the window (on the first result) would otherwise come last, after the controls
+        below them."""
+        chain = [self.reset_threshold, *(row.bar for row in self._rows)]
+        if self.focus_after is not None:
+            chain.append(self.focus_after)
+        for first, second in zip(chain, chain[1:]):
+            QWidget.setTabOrder(first, second)
 
 
 class _BarRow(QWidget):

@@ -1,12 +1,15 @@
 """The Classify tab's details as a user reads them: rows that line up and say where a file is,
 the keyboard after a drop, what the detail side says when filters hide every row or strict
-mode refuses an image, and a narrow window."""
+mode refuses an image, a narrow window, a long file name, and a dark palette."""
+import re
+
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from .conftest import WAIT, drop
+from .test_dark_palette import contrast, dark_palette
 from .test_results_table import colour_folder, settled
 
 
@@ -119,3 +122,98 @@ def test_the_model_input_picture_is_titled_with_the_checkpoints_input_size(
                     == ["cat", "dog"], timeout=WAIT)
     assert "converted to the model's 48×48 RGB input" in view.facts.text()
     assert view.titles[1].text() == "Model input (48×48)"
+
+
+def sideways(window, *widgets):
+    """How far the detail side reaches to the right as a user sees it: its viewport's width,
+    then its content's width and each widget's right edge, in the viewport's coordinates."""
+    QApplication.processEvents()  # the scroll area sizes its content on a posted layout request
+    scroll = window.classify.widget(1)
+    viewport = scroll.viewport()
+    assert not scroll.horizontalScrollBar().isVisible()
+    return viewport.width(), [scroll.widget().width()] + [
+        widget.mapTo(viewport, widget.rect().topRight()).x() for widget in widgets]
+
+
+def test_a_long_file_name_is_shortened_not_pushing_the_bars_out_of_view(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    name = ("a_very_long_file_name_from_a_phone_camera_export_IMG_20240517_134502_HDR_portrait_"
+            "mode_edited_final_v2_copy.jpg")  # 111 characters, no space to wrap at
+    (tmp_path / "phone").mkdir()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(tmp_path / "phone" / name)
+    window = make_window(tiny_checkpoint)
+    window.resize(900, 600)
+    drop(window, [tmp_path / "phone" / name])
+    qtbot.waitUntil(lambda: settled(window, 1) and len(window.bars.bars) == 3, timeout=WAIT)
+    viewport, reach = sideways(window, *(row.percent for row in window.bars._rows),
+                               window.input_check.model_view)
+    assert max(reach) <= viewport  # the content, every bar's 'NN.N%' and the model input
+    facts = window.input_check.facts
+    assert name not in facts.text() and "…" in facts.text()  # shortened in the middle
+    assert name in facts.toolTip()  # the whole name on hover
+    shown = len(facts.text())
+    window.resize(1400, 800)  # more room: more of the name
+    qtbot.waitUntil(lambda: len(facts.text()) > shown, timeout=WAIT)
+
+
+def test_strict_modes_refusal_is_read_whole_in_a_small_window(qtbot, make_window,
+                                                             tiny_checkpoint, tmp_path):
+    Image.new("RGB", (640, 480), (200, 40, 40)).save(tmp_path / "big.png")
+    window = make_window(tiny_checkpoint)
+    window.resize(900, 600)
+    window.strict_action.trigger()
+    drop(window, [tmp_path / "big.png"])
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    message = window.bars.message
+    assert "Strict 32×32 input is on (turn it off" in message.text()
+    viewport, reach = sideways(window, message)
+    assert max(reach) <= viewport  # not cut off at the side...
+    assert message.height() >= message.heightForWidth(message.width())  # ...nor at the bottom
+
+
+def test_tab_from_the_table_walks_the_controls_then_the_bars_top_to_bottom(
+        qtbot, make_window, tiny_checkpoint, image_dir):
+    window = make_window(tiny_checkpoint)
+    window.activateWindow()
+    window.tabs.tabBar().setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.tabs.tabBar(), timeout=WAIT)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: len(window.bars.bars) == 3, timeout=WAIT)
+    assert QApplication.focusWidget() is window.results.table
+    walked = []
+    for _ in range(7):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        walked.append(QApplication.focusWidget())
+    bars = window.bars
+    assert walked == [bars.k_box, bars.threshold, bars.reset_threshold, *bars.bars,
+                      window.input_check.show_why]
+
+
+def test_the_input_checks_coloured_text_reads_on_a_dark_palette(qtbot, make_window,
+                                                                 tiny_checkpoint, tmp_path):
+    """The folder (grey) and the verdict (green "as is", amber "converted") under the name."""
+    window = make_window(tiny_checkpoint)
+    drop(window, [colour_folder(tmp_path / "pics", n=2)])
+    qtbot.waitUntil(lambda: settled(window, 7), timeout=WAIT)
+    items = window.session.items.items
+    view, light = window.input_check, QPalette(QApplication.palette())
+
+    def select(name):
+        window.results.select_row(items.index(next(i for i in items if i.name == name)))
+
+    def colours():
+        found = re.findall(r"color:\s*(#[0-9a-fA-F]{3,6})\b", view.facts.text())
+        return [QColor(c) for c in found]
+
+    select("r1.png")  # shown on the light palette, then the desktop turns dark
+    QApplication.setPalette(dark_palette())
+    try:
+        background = QColor("#2b2b2b")
+        qtbot.waitUntil(lambda: view.palette().color(QPalette.ColorRole.Window) == background,
+                        timeout=WAIT)
+        for name, says in (("r1.png", "converted"), ("r0.png", "as is")):
+            select(name)
+            assert says in view.facts.text() and len(colours()) == 2  # the folder, the verdict
+            assert min(contrast(c, background) for c in colours()) >= 4.5, name
+    finally:
+        QApplication.setPalette(light)
