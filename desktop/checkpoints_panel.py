@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QEvent, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
                                QInputDialog, QLabel, QPushButton, QSplitter,
@@ -148,6 +148,11 @@ class CheckpointsPanel(QWidget):
         self.message.emit(text)
         if path is not None:
             self.select(path)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # a light/dark switch: the details' grey
+            self._on_selection()                       # is written into their HTML
 
     def _on_selection(self) -> None:
         paths = self.selected_paths()

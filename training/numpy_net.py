@@ -97,11 +97,12 @@ def _check_layout(kind: str, conf: dict, arrays: list) -> None:
     another precision than float32 (mixed bfloat16, int8-quantised weights), channels first,
     normalisation along another axis than the channels, weights other than the usual ones."""
     policy = conf.get("dtype")
-    if isinstance(policy, dict):
-        policy = policy.get("config", {}).get("name") if policy.get("class_name") == "DTypePolicy" \
+    if isinstance(policy, dict):  # (Keras 3.4 called the plain float policies FloatDTypePolicy)
+        policy = policy.get("config", {}).get("name") \
+            if policy.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") \
             else policy.get("class_name")
-    if policy not in (None, "float32"):
-        raise Unsupported(f"a layer computing as {policy}")
+    if policy not in (None, "float32") and kind != "InputLayer":  # (pixels 0-255 are exact in
+        raise Unsupported(f"a layer computing as {policy}")    # any input dtype, uint8 too)
     if conf.get("data_format", "channels_last") != "channels_last":
         raise Unsupported(f"data format {conf['data_format']}")
     if kind in ("BatchNormalization", "Normalization"):

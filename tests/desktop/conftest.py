@@ -13,18 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60_000  # ms: model load includes importing TensorFlow on a cold start
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item):
-    """A test that failed while a run trains leaves its window open; pytest-qt then closes it,
-    and the window's "stop the training?" dialog, modal and never answered, hung the suite.
-    Answered Yes here (what closing means); tests of the dialog itself patch it themselves."""
-    from unittest import mock
-
-    from PySide6.QtWidgets import QMessageBox
-    with mock.patch.object(QMessageBox, "question", return_value=QMessageBox.StandardButton.Yes):
-        yield
-
-
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     windows = []
@@ -33,7 +21,10 @@ def make_window(qtbot, tmp_path):
         session = ClassifierSession(checkpoint)
         window = MainWindow(session, QSettings(str(tmp_path / "settings.ini"),
                                                QSettings.Format.IniFormat))
-        qtbot.addWidget(window)
+        # A test that failed while a run trains leaves its window open; pytest-qt then closes it,
+        # and the "stop the training?" dialog, modal and never answered, hung the suite: closing
+        # at teardown stops the run without asking (tests of the dialog close their windows).
+        qtbot.addWidget(window, before_close_func=lambda w: setattr(w, "confirm_close", False))
         window.show()
         if load:
             with qtbot.waitSignal(session.model_ready, timeout=WAIT):

@@ -134,13 +134,19 @@ def test_a_desktop_turning_dark_while_open_recolours_the_notes(qtbot, make_windo
     count = window.results.count  # "N image(s)"
     background = lambda: window.palette().color(QPalette.ColorRole.Window)  # noqa: E731
     text = lambda: count.palette().color(QPalette.ColorRole.WindowText)  # noqa: E731
-    assert text().name() == "#555555"
+    window.tabs.setCurrentWidget(window.checkpoints_panel)  # a checkpoint's details open
+    window.checkpoints_panel.select(window.store.bundled)
+    details = lambda: re.search(r"color:(#[0-9a-f]{6})",  # noqa: E731 (the technical record)
+                                window.checkpoints_panel.details.toHtml()).group(1)
+    assert text().name() == "#555555" and details() == "#555555"
     app.setPalette(dark_palette())  # what Qt does when the desktop switches to dark mode
     qtbot.waitUntil(lambda: background().lightness() < 128, timeout=5000)
     qtbot.waitUntil(lambda: contrast(text(), background()) >= 4.5, timeout=5000)
+    qtbot.waitUntil(lambda: contrast(QColor(details()), background()) >= 4.5, timeout=5000)
     app.setPalette(QApplication.style().standardPalette())
     qtbot.waitUntil(lambda: background().lightness() > 128, timeout=5000)
     qtbot.waitUntil(lambda: text().name() == "#555555", timeout=5000)
+    qtbot.waitUntil(lambda: details() == "#555555", timeout=5000)
 
 
 def test_the_comparison_and_the_checkpoint_details_are_readable_on_a_dark_palette(

@@ -211,3 +211,29 @@ def test_layers_given_their_inputs_by_keyword_read_the_right_inputs(tmp_path):
     images = _images(8, 2)
     expected = model.predict_on_batch(images.astype(np.float32))
     assert np.abs(NumpyNet.load(_save(model, tmp_path, "keywords"))(images) - expected).max() < 1e-4
+
+
+def test_plain_float32_networks_keep_the_fast_path_however_their_policy_is_written(tmp_path):
+    """A uint8 input, and Keras 3.4's name for the float32 policy ("FloatDTypePolicy"), compute
+    exactly as numpy does: they must not wait for TensorFlow."""
+    import keras
+
+    i = keras.Input((32, 32, 3), dtype="uint8")
+    x = keras.layers.Rescaling(1 / 255)(i)
+    x = keras.layers.GlobalMaxPooling2D()(keras.layers.Conv2D(6, 3, padding="same")(x))
+    model = keras.Model(i, _head(x))
+    model.layers[-1].set_weights([w * 8 for w in model.layers[-1].get_weights()])
+    path = _save(model, tmp_path, "uint8")
+    with zipfile.ZipFile(path) as archive:  # written as Keras 3.4 wrote it
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(parts["config.json"])
+    for layer in config["config"]["layers"]:
+        if isinstance(layer["config"].get("dtype"), dict):
+            layer["config"]["dtype"]["class_name"] = "FloatDTypePolicy"
+    parts["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    images = _images(8, 3)
+    expected = model.predict_on_batch(images)
+    assert np.abs(NumpyNet.load(path)(images) - expected).max() < 1e-4
