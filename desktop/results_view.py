@@ -8,60 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoubleSpinBox,
                                QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
-                               QStyledItemDelegate, QTableView, QVBoxLayout, QWidget)
+                               QTableView, QVBoxLayout, QWidget)
 
 from .items import ImageListModel
 from .jobs import Job, JobLane
+from .results_filter import FLAG_FILTERS, ElideRight, ResultsFilter
 from .stored import stored
-
-FLAG_FILTERS = (("", "All flags"), ("none", "No flags"), ("low confidence", "Low confidence"),
-                ("converted", "Converted"), ("failed", "Failed"))
-
-
-class ResultsFilter(QSortFilterProxyModel):
-    """Rows whose top class, top probability and flags pass the chosen filters."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.class_name = ""  # "" = every class
-        self.min_probability = 0.0
-        self.flag = ""  # "" = any; "none" = unflagged; else a flag word
-
-    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        """The source model sorts itself (fast); this proxy only filters."""
-        self.sourceModel().sort(column, order)
-
-    def set_filters(self, class_name: str, min_probability: float, flag: str) -> None:
-        self.beginFilterChange()  # Qt 6.9+: invalidateFilter() is deprecated
-        self.class_name, self.min_probability, self.flag = class_name, min_probability, flag
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, row: int, parent) -> bool:
-        model: ImageListModel = self.sourceModel()
-        item = model.items[row]
-        if self.class_name or self.min_probability > 0:
-            top = model.top(item)
-            if top is None or (self.class_name and top[0] != self.class_name) or \
-                    top[1] < self.min_probability:
-                return False
-        if self.flag:
-            flags = model.flags_of(item)
-            return not flags if self.flag == "none" else self.flag in flags
-        return True
-
-
-class _ElideRight(QStyledItemDelegate):
-    """Cuts a cell's text at its end: a reason ("failed: cannot identify image file") keeps its
-    beginning, where the table's middle elision (right for file names) left only fragments."""
-
-    def initStyleOption(self, option, index) -> None:
-        super().initStyleOption(option, index)
-        option.textElideMode = Qt.TextElideMode.ElideRight
-
 
 class ResultsView(QWidget):
     """Filter bar over the results table; emits ``current_changed`` with the selected item."""
@@ -82,7 +38,7 @@ class ResultsView(QWidget):
         self.table.setIconSize(QSize(40, 40))
         self.table.setTabKeyNavigation(False)  # Tab leaves the table for the bars and buttons
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file's end visible
-        self._flags_delegate = _ElideRight(self.table)
+        self._flags_delegate = ElideRight(self.table)
         self.table.setItemDelegateForColumn(3, self._flags_delegate)
         rows = self.table.verticalHeader()
         rows.hide()
