@@ -52,16 +52,20 @@ class EvaluationPanel(QWidget):
         self.path_edit = QLineEdit(stored(self.settings, "evaluate/data", ""), clearButtonEnabled=True,
                                    placeholderText="CIFAR-10 archive (.tar.gz), batches folder or "
                                                    "class folders")
+        self.path_edit.setAccessibleName("Evaluation data path")
+        self.path_edit.returnPressed.connect(self.start)  # as the Train tab's data box checks
         browse_file = QPushButton("Archive…", clicked=self._browse_file)
         browse_dir = QPushButton("Folder…", clicked=self._browse_folder)
         self.run_button = QPushButton("Evaluate", objectName="primary", clicked=self.start)
         self.cancel_button = QPushButton("Cancel", enabled=False, clicked=self.cancel)
         self.progress = QProgressBar(visible=False, textVisible=True)
+        self.progress.setAccessibleName("Evaluation progress")
         self.status = QLabel(wordWrap=True)
         self.summary = QLabel(wordWrap=True)
         self.per_class_model = PerClassModel(self)
         self.per_class = QTableView(sortingEnabled=False, tabKeyNavigation=False)
         self.per_class.setModel(self.per_class_model)
+        self.per_class.setAccessibleName("Per-class precision, recall and F1")
         self.per_class.verticalHeader().hide()
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.per_class.horizontalHeader().setSectionResizeMode(
@@ -102,7 +106,11 @@ class EvaluationPanel(QWidget):
         saves.addWidget(self.save_json)
         saves.addWidget(self.save_csv)
         heading = QHBoxLayout()
-        heading.addWidget(QLabel("Evaluate", objectName="result"))
+        self.heading = QLabel("Evaluate", objectName="result")
+        # the picker's accessible name alone does not reach a screen reader on Linux (AT-SPI
+        # names a combo box by its label relation): the heading labels it
+        self.heading.setBuddy(self.model_combo)
+        heading.addWidget(self.heading)
         heading.addWidget(self.model_combo)
         heading.addStretch(1)
         layout = QVBoxLayout(self)
@@ -182,6 +190,8 @@ class EvaluationPanel(QWidget):
         """Evaluate in the background; returns the job (tests wait on its signals)."""
         from training.evaluate import evaluate_checkpoint
         from training.evaluation_store import overlay_for
+        if self.job is not None:  # Enter in the data box while one runs: one at a time
+            return None
         data = self.path_edit.text().strip()
         if self.checkpoint is None or not data:
             self._fail("Choose the data to evaluate on first.")
@@ -199,9 +209,13 @@ class EvaluationPanel(QWidget):
         job.finished.connect(self._on_finished)
         job.failed.connect(self._on_failed)
         self.job, self._running = job, checkpoint
+        # Cancel first: Qt moves the keyboard off Evaluate as it is disabled (to the table
+        # below); pressed from the keyboard, Cancel takes it instead
+        self.cancel_button.setEnabled(True)
+        if self.window().focusWidget() is self.run_button:
+            self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
         self.run_button.setEnabled(False)
         self.model_combo.setEnabled(False)  # the result belongs to the checkpoint it started with
-        self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.show()
         set_state(self.status, "")
@@ -223,8 +237,10 @@ class EvaluationPanel(QWidget):
 
     def _done(self) -> None:
         self.job = None
-        self.run_button.setEnabled(True)
+        self.run_button.setEnabled(True)  # before Cancel is disabled: the keyboard goes back
         self.model_combo.setEnabled(True)
+        if self.window().focusWidget() is self.cancel_button:
+            self.run_button.setFocus(Qt.FocusReason.OtherFocusReason)
         self.cancel_button.setEnabled(False)
         self.progress.hide()
 

@@ -34,6 +34,8 @@ class TrainingChart(QChartView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setMinimumHeight(220)
         self.setAccessibleName("Training chart")
+        # no key does anything on the chart: as a Tab stop it was an invisible one
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         chart = QChart()
         chart.setMargins(chart.margins() * 0)
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from training.batches import augment
@@ -57,7 +57,8 @@ class TrainPanel(QWidget):
         for box in (self.data_view, self.form, self.preview):
             left_layout.addWidget(box)
         left_layout.addStretch(1)
-        scroll = QScrollArea(widgetResizable=True)
+        # not a Tab stop: focus on the area itself showed nothing and no key did anything there
+        scroll = QScrollArea(widgetResizable=True, focusPolicy=Qt.FocusPolicy.NoFocus)
         scroll.setWidget(left)
         scroll.setMinimumWidth(420)
         scroll.setMaximumWidth(470)
@@ -291,10 +292,22 @@ class TrainPanel(QWidget):
         self.checkpoint_trained.emit(result)
 
     def _set_running(self, running: bool) -> None:
+        """Start, or Pause and Stop, become pressable; the keyboard stays on the buttons."""
         self.data_view.set_running(running)
         self.form.set_running(running)
-        self.start_button.setEnabled(not running and self.controller.data is not None)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
-        if not running:
+        # Qt moves the keyboard off a button as it is disabled, to the next Tab stop that takes
+        # it (the tab bar): the pressed button's counterpart is enabled first and takes it.
+        focused = self.window().focusWidget()
+        if running:
+            self.pause_button.setEnabled(True)
+            self.stop_button.setEnabled(True)
+            if focused is self.start_button:
+                self.pause_button.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.start_button.setEnabled(False)
+        else:
+            self.start_button.setEnabled(self.controller.data is not None)
+            if focused in (self.pause_button, self.stop_button) and self.start_button.isEnabled():
+                self.start_button.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.pause_button.setEnabled(False)
+            self.stop_button.setEnabled(False)
             self.pause_button.setText("Pause")
