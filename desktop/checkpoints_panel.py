@@ -256,8 +256,21 @@ class CheckpointsPanel(QWidget):
                 self.message.emit(f"Renamed to {new.stem} (Ctrl+Z to undo)")
 
     def delete_selected(self) -> None:
+        """Delete the selected checkpoint; the row that takes its place is selected and the
+        table has the keyboard (Down goes on from there, Delete deletes the next one)."""
         paths = self.selected_paths()
-        if len(paths) == 1 and self.store.delete(paths[0]):
+        if len(paths) != 1:
+            return
+        row = self.table.selectionModel().selectedRows()[0].row()  # where it sat, as sorted
+        if self.store.delete(paths[0]):
+            # the list was read again without it: nothing was left selected, and the Delete
+            # button, disabled meanwhile, had passed the focus on to "Import .keras…"
+            rows = self.proxy.rowCount()
+            if rows:
+                self.select(self.store.model.entries[self.proxy.mapToSource(
+                    self.proxy.index(min(row, rows - 1), 0)).row()].path)
+                self.table.scrollTo(self.table.currentIndex())
+            self.table.setFocus(Qt.FocusReason.OtherFocusReason)
             self.message.emit(f"Deleted {paths[0].stem} (Ctrl+Z to undo until you close the app)")
 
     def compare_selected(self) -> None:

@@ -39,9 +39,12 @@ def _text(value) -> str:
     return str(value)
 
 
-def _table(headers, rows, colour_last: bool = False, percent: bool = False) -> QTableWidget:
-    """A read-only table; accuracies (or every float, with ``percent``) shown as percentages."""
+def _table(headers, rows, name: str = "", colour_last: bool = False,
+           percent: bool = False) -> QTableWidget:
+    """A read-only table, called ``name`` by screen readers; accuracies (or every float, with
+    ``percent``) shown as percentages."""
     table = QTableWidget(len(rows), len(headers))
+    table.setAccessibleName(name)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().hide()
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -73,7 +76,7 @@ class CompareDialog(QDialog):
         tabs = QTabWidget()
         numeric = [row for row in self.result["metrics"]  # notes and such stay in the details
                    if all(v is None or isinstance(v, (int, float)) for v in row[1:])]
-        self.metrics = _table(["Metric", *names], numeric)
+        self.metrics = _table(["Metric", *names], numeric, "Metrics of A and B")
         for r, row in enumerate(numeric):
             key = self.metrics.item(r, 0)
             key.setText(METRIC_NAMES.get(row[0], row[0]))
@@ -81,14 +84,15 @@ class CompareDialog(QDialog):
         tabs.addTab(self.metrics, "Metrics")
         if self.result["per_class"]:
             self.per_class = _table(["Class", f"accuracy {names[0]}", f"accuracy {names[1]}",
-                                     "difference (B − A)"], self.result["per_class"], colour_last=True, percent=True)
+                                     "difference (B − A)"], self.result["per_class"],
+                                    "Accuracy per class of A and B", colour_last=True, percent=True)
             tabs.addTab(self.per_class, f"Per class ({self.result['per_class_data']})")
         else:
             self.per_class = QLabel("Evaluate both checkpoints on the same data (Evaluate tab) to "
                                     "compare them class by class.", wordWrap=True,
                                     alignment=Qt.AlignmentFlag.AlignCenter)
             tabs.addTab(self.per_class, "Per class")
-        self.config = _table(["Setting", *names], self.result["config"])
+        self.config = _table(["Setting", *names], self.result["config"], "Config differences")
         tabs.addTab(self.config, f"Config ({len(self.result['config'])} differences)")
         self.chart = self._curves(names, self.result["histories"])
         tabs.addTab(self.chart, "Training curves")

@@ -58,6 +58,8 @@ class ExportDialog(QDialog):
             index = self.format.findData("tflite")
         self.format.setCurrentIndex(index)
         self.folder = QLineEdit(str(default_folder(self.checkpoint, self.format.currentData())))
+        # its form row holds a layout (the field and Choose…), so "Folder:" names nothing
+        self.folder.setAccessibleName("Export folder")
         self._fmt = self.format.currentData()
         self.format.currentIndexChanged.connect(self._format_changed)
         browse = QPushButton("Choose…", clicked=self._browse, autoDefault=False)
@@ -72,6 +74,7 @@ class ExportDialog(QDialog):
         form.addRow("Folder:", folder_row)
         form.addRow("Check with:", self.data)
         self.progress = QProgressBar(visible=False)
+        self.progress.setAccessibleName("Export progress")
         self.outcome = QLabel(wordWrap=True, objectName="result")
         self.export_button = QPushButton("Export", objectName="primary", clicked=self.start,
                                          default=True)  # Enter exports
