@@ -47,6 +47,17 @@ def make_window(qtbot, tmp_path):
         for window in windows:
             window.trainer.shutdown()
             window.session.shutdown()
+        # Deleted now, between tests: left to Python's garbage collector, a window was deleted
+        # whenever a later test's Python code happened to run, once in the middle of Qt
+        # restyling every widget for a new style sheet (a segfault).
+        import gc
+
+        from PySide6.QtCore import QCoreApplication, QEvent
+        for window in windows:
+            window.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        windows.clear()
+        gc.collect()
 
 
 def window_lanes(window):
