@@ -19,7 +19,7 @@ from training.paths import user_cache_dir
 from .evaluation_views import ConfusionModel, PerClassModel, ReliabilityChart
 from .jobs import Job, JobLane
 from .stored import stored
-from .styling import set_state
+from .styling import hand_over, set_state
 
 PARTS = (("test", "Test images (CIFAR-10 archive or class folders)"),
          ("validation", "Its validation split (pick its training data)"))
@@ -209,12 +209,7 @@ class EvaluationPanel(QWidget):
         job.finished.connect(self._on_finished)
         job.failed.connect(self._on_failed)
         self.job, self._running = job, checkpoint
-        # Cancel first: Qt moves the keyboard off Evaluate as it is disabled (to the table
-        # below); pressed from the keyboard, Cancel takes it instead
-        self.cancel_button.setEnabled(True)
-        if self.window().focusWidget() is self.run_button:
-            self.cancel_button.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.run_button.setEnabled(False)
+        hand_over([self.run_button], [self.cancel_button])  # (the keyboard too)
         self.model_combo.setEnabled(False)  # the result belongs to the checkpoint it started with
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -237,11 +232,8 @@ class EvaluationPanel(QWidget):
 
     def _done(self) -> None:
         self.job = None
-        self.run_button.setEnabled(True)  # before Cancel is disabled: the keyboard goes back
+        hand_over([self.cancel_button], [self.run_button])  # (the keyboard too)
         self.model_combo.setEnabled(True)
-        if self.window().focusWidget() is self.cancel_button:
-            self.run_button.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.cancel_button.setEnabled(False)
         self.progress.hide()
 
     def _fail(self, text: str) -> None:

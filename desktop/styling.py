@@ -86,3 +86,18 @@ def set_state(widget, state: str) -> None:
     widget.setProperty("state", state)
     widget.style().unpolish(widget)
     widget.style().polish(widget)
+
+
+def hand_over(done, then) -> None:
+    """Disable the buttons ``done`` and enable ``then`` (those of them to enable), the keyboard
+    following from the first to the second: Qt moves it off a button as it is disabled, to the
+    next Tab stop that takes it (the tab bar), so ``then`` is enabled first and given it."""
+    from PySide6.QtCore import Qt
+
+    for button in then:
+        button.setEnabled(True)
+    focused = done[0].window().focusWidget() if done else None
+    if then and focused in done:
+        then[0].setFocus(Qt.FocusReason.OtherFocusReason)
+    for button in done:
+        button.setEnabled(False)

@@ -19,6 +19,7 @@ from training.recipes import (ARCHITECTURE_FIELDS, REFERENCE_SPEED, TrainConfig,
 from .data_check_view import PREVIEW_COUNT, AugmentPreview, DataCheckView
 from .run_view import RunView
 from .stored import stored
+from .styling import hand_over
 from .train_settings import TrainSettingsForm
 from .trainer import TrainController
 
@@ -295,19 +296,11 @@ class TrainPanel(QWidget):
         """Start, or Pause and Stop, become pressable; the keyboard stays on the buttons."""
         self.data_view.set_running(running)
         self.form.set_running(running)
-        # Qt moves the keyboard off a button as it is disabled, to the next Tab stop that takes
-        # it (the tab bar): the pressed button's counterpart is enabled first and takes it.
-        focused = self.window().focusWidget()
-        if running:
-            self.pause_button.setEnabled(True)
-            self.stop_button.setEnabled(True)
-            if focused is self.start_button:
-                self.pause_button.setFocus(Qt.FocusReason.OtherFocusReason)
-            self.start_button.setEnabled(False)
+        if running:  # the keyboard stays on the run's buttons: Start -> Pause -> Start
+            hand_over([self.start_button], [self.pause_button, self.stop_button])
         else:
-            self.start_button.setEnabled(self.controller.data is not None)
-            if focused in (self.pause_button, self.stop_button) and self.start_button.isEnabled():
-                self.start_button.setFocus(Qt.FocusReason.OtherFocusReason)
-            self.pause_button.setEnabled(False)
-            self.stop_button.setEnabled(False)
+            ready = self.controller.data is not None
+            if not ready:
+                self.start_button.setEnabled(False)  # until data is checked
+            hand_over([self.pause_button, self.stop_button], [self.start_button] if ready else [])
             self.pause_button.setText("Pause")

@@ -24,7 +24,6 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
         def on_train_begin(self, logs=None):
             self.t0 = None  # the rate's clock: from the end of the run's first batch, whose
             self.paused_s = 0.0  # one-time start-up (tracing) would inflate every estimate
-            self.paused_since_t0 = 0.0
             self.seen = 0
             self.done_at_t0 = 0.0
             self.stopped = False
@@ -41,7 +40,8 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                 self.t0, self.done_at_t0 = time.perf_counter(), done
             else:
                 self.seen += min(config.batch_size, n_train - batch * config.batch_size)
-                active = max(time.perf_counter() - self.t0 - self.paused_since_t0, 1e-9)
+                # (nothing is paused before t0: it is set before the first batch's pause point)
+                active = max(time.perf_counter() - self.t0 - self.paused_s, 1e-9)
                 rate = self.seen / active
                 eta = active * (1 - done) / (done - self.done_at_t0)
             reporter.partial({"kind": "batch", "epoch": self.epoch + 1, "epochs": config.epochs,
@@ -53,7 +53,6 @@ def make_callbacks(reporter: Reporter, steps: int, n_train: int, config, on_best
                 reporter.partial({"kind": "held", "epoch": self.epoch + 1, "batch": batch + 1})
                 waited = reporter.pause_point()  # returns at once when cancelled
                 self.paused_s += waited
-                self.paused_since_t0 += waited
                 self.epoch_paused += waited
             if reporter.cancelled():
                 self.stopped = True
