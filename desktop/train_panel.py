@@ -49,6 +49,7 @@ class TrainPanel(QWidget):
         self.controller, self.settings = controller, settings
         self.active_checkpoint = active_checkpoint
         self._preview_index = np.zeros(0, int)
+        self._keys_back_to_start = False  # Start re-reads the data: the keyboard comes back after
         self.data_view = DataCheckView()
         self.data_view.path_edit.setText(stored(settings, "train/data_path", ""))
         self.form = TrainSettingsForm(settings)
@@ -117,7 +118,7 @@ class TrainPanel(QWidget):
         self.form.n_images = None
         self._update_transfer_note()  # nothing said about the data checked before stays
         self.update_estimate()
-        self.start_button.setEnabled(False)
+        hand_over([self.start_button], [self.data_view.check_button])  # (the keyboard too)
         from training.splits import split_rule
         # the draws under the model in use's split seed too: a fine-tune of it may keep its split
         _, info = self.active_checkpoint()
@@ -155,6 +156,7 @@ class TrainPanel(QWidget):
         return Preprocessing()
 
     def _on_data_failed(self, reason: str) -> None:
+        self._keys_back_to_start = False
         self.data_view.show_failed(reason)
         self.form.n_images = None
         self._update_transfer_note()
@@ -170,6 +172,9 @@ class TrainPanel(QWidget):
         self._update_transfer_note()
         self.update_estimate()
         self.start_button.setEnabled(not self.controller.running())
+        if self._keys_back_to_start and self.data_view.check_button.hasFocus():
+            self.start_button.setFocus(Qt.FocusReason.OtherFocusReason)  # Start, read again, ends
+        self._keys_back_to_start = False
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -262,6 +267,7 @@ class TrainPanel(QWidget):
             # "Start from" (or the model in use) changed since the check, and with it how
             # images are read: read the data again that way first
             self.check_data()
+            self._keys_back_to_start = self.data_view.check_button.hasFocus()
             self.result_label.setText("The data is read again as the chosen start reads images "
                                       "(its size or resizing differs); press Start when the "
                                       "check is done.")
@@ -302,5 +308,7 @@ class TrainPanel(QWidget):
             ready = self.controller.data is not None
             if not ready:
                 self.start_button.setEnabled(False)  # until data is checked
-            hand_over([self.pause_button, self.stop_button], [self.start_button] if ready else [])
+            # the keyboard goes to Start, or to Check where Start waits for it (not the tab bar)
+            hand_over([self.pause_button, self.stop_button],
+                      [self.start_button if ready else self.data_view.check_button])
             self.pause_button.setText("Pause")

@@ -311,6 +311,48 @@ def test_space_on_start_and_stop_leaves_the_keyboard_on_the_run_buttons(
     assert QApplication.focusWidget() is panel.start_button  # ready for the next run
 
 
+def test_a_resumed_run_ending_leaves_the_keyboard_on_check_where_start_waits_for_it(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """After a resumed run Start waits for a Check: the keyboard went to the tab bar."""
+    from .test_train_runs import crashed_run
+    crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"), epochs=200)
+    window = make_window(tiny_checkpoint)
+    panel = window.train_panel
+    with qtbot.waitSignal(window.trainer.running_changed, timeout=WAIT):
+        qtbot.mouseClick(window.banner.button("Resume"), Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.trainer.batch, timeout=RUN_WAIT):  # training again
+        pass
+    focus(qtbot, window, panel.stop_button)
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT):
+        qtbot.keyClick(panel.stop_button, Qt.Key.Key_Space)
+    assert not panel.start_button.isEnabled()
+    assert QApplication.focusWidget() is panel.data_view.check_button
+
+
+def test_start_reading_the_data_again_gives_the_keyboard_back_to_start_when_done(
+        qtbot, make_window, tmp_path):
+    """Start re-reads the data when the chosen start reads images another way: Start is
+    disabled meanwhile, and the keyboard went to the tab bar instead of waiting on Check."""
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+    from training.preprocessing import Preprocessing
+
+    from .test_train_panel import train_window, wait_checked
+    active = save_checkpoint(build_model(3, widths=(4, 8, 8), stem=4),
+                             CheckpointInfo(class_names=("apple", "lime", "plum"),
+                                            preprocessing=Preprocessing(resize="pad")),
+                             tmp_path / "padded.keras")
+    window, panel = train_window(make_window, active, fruit_folders(tmp_path / "fruit"), epochs=1)
+    wait_checked(qtbot, panel)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    focus(qtbot, window, panel.start_button)
+    qtbot.keyClick(panel.start_button, Qt.Key.Key_Space)
+    assert "read again" in panel.result_label.text() and not panel.start_button.isEnabled()
+    assert QApplication.focusWidget() is panel.data_view.check_button
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=WAIT)
+    assert QApplication.focusWidget() is panel.start_button
+
+
 def test_space_on_evaluate_leaves_the_keyboard_on_cancel_then_on_evaluate(
         qtbot, make_window, tiny_checkpoint, tmp_path):
     from .test_evaluation_panel import colour_folders
