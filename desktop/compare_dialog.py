@@ -53,7 +53,7 @@ def _table(headers, rows, name: str = "", colour_last: bool = False,
             item = QTableWidgetItem(_text(value))
             item.setToolTip(_text(value))
             if colour_last and c == len(row) - 1 and isinstance(value, float) and value:
-                item.setForeground(themed("#1b7f3b" if value > 0 else "#b00020"))
+                item.setForeground(themed("#187436" if value > 0 else "#b00020"))
                 item.setText(f"{value:+.2%}")
             elif isinstance(value, float) and c and (percent or "accuracy" in str(row[0])):
                 item.setText(f"{value:.2%}")

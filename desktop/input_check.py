@@ -179,7 +179,7 @@ class InputCheckView(QGroupBox):
         item, report, policy = self.item, self.report, self.policy
         # on a dark window the light theme's colours read at about 2.5:1: their lighter twins
         muted, good, warning = (themed(c, self.palette()).name()
-                                for c in ("#666", "#1b7f3b", "#9a5b00"))
+                                for c in ("#666", "#187436", "#9a5b00"))
         self._facts_width = width = self.facts.contentsRect().width()
         self.facts.setToolTip("")
         if item is None:

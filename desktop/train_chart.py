@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
-from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QPainter, QPalette, QPen
+
+from .styling import is_dark
 
 REDRAW_MS = 100  # at most ~10 chart updates per second
 MAX_POINTS = 2000  # training-loss points drawn over a whole run
@@ -56,11 +58,43 @@ class TrainingChart(QChartView):
             series.attachAxis(self.x_axis)
             series.attachAxis(y_axis)
         self.setChart(chart)
+        self._follow_palette()
         self._timer = QTimer(self, interval=REDRAW_MS)
         self._timer.timeout.connect(self.flush)
         self.redraws = 0  # how many times points were drawn (tests check the throttle)
         self.clear()
         chart.setTitle("Loss and validation accuracy are drawn here, live, while a run trains")
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # a desktop turning dark or light
+            self._follow_palette()
+
+    def _follow_palette(self) -> None:
+        """The window's colours for the panel and its text: on a dark palette the chart was
+        a white slab. There the validation loss takes a lighter blue (2.5-3.6:1 on dark greys,
+        5.5-7.9:1 now) and the training loss a darker one, so the two stay apart."""
+        palette = self.palette()
+        text, window = (palette.color(QPalette.ColorRole.WindowText),
+                        palette.color(QPalette.ColorRole.Base))
+        grid = QColor(text)
+        grid.setAlphaF(0.15)
+        chart = self.chart()
+        chart.setBackgroundBrush(QBrush(window))
+        chart.setTitleBrush(QBrush(text))
+        chart.legend().setLabelColor(text)
+        for axis in (self.x_axis, self.loss_axis, self.acc_axis):
+            axis.setLabelsBrush(QBrush(text))
+            axis.setTitleBrush(QBrush(text))
+            axis.setGridLineColor(grid)
+            axis.setLinePenColor(grid)
+        dark = is_dark(palette)  # training loss muted, validation loss bright, as on light
+        for series, light, dark_twin in ((self.train_loss, "#8aa9d6", "#56769f"),
+                                         (self.val_loss, "#2f6fca", "#7fb0f0")):
+            pen = series.pen()
+            pen.setColor(QColor(dark_twin if dark else light))
+            series.setPen(pen)
+        self.setBackgroundBrush(QBrush(window))
 
     # -- data in ---------------------------------------------------------------------------------
     def clear(self, epochs: int = 1) -> None:

@@ -167,3 +167,24 @@ def test_the_comparison_and_the_checkpoint_details_are_readable_on_a_dark_palett
     entry = next(e for e in list_checkpoints(tiny_checkpoint.parent) if e.info is not None)
     grey = re.search(r"<div style='color:(#[0-9a-f]{6})'>", CheckpointsPanel._details_html(entry))
     assert contrast(QColor(grey.group(1)), window) >= 4.5
+
+
+def test_the_training_chart_follows_a_desktop_turning_dark(qtbot, make_window, tiny_checkpoint,
+                                                           app_palette):
+    """The chart stayed a white panel with dark text on a dark window."""
+    app = QApplication.instance()
+    app_palette(QApplication.style().standardPalette())
+    window = make_window(tiny_checkpoint)
+    follow_palette(app, window)
+    chart = window.train_panel.chart
+    panel = lambda: chart.chart().backgroundBrush().color()  # noqa: E731
+    labels = lambda: chart.loss_axis.labelsBrush().color()  # noqa: E731
+    assert panel().lightness() > 200 and contrast(labels(), panel()) >= 4.5
+    app.setPalette(dark_palette())
+    qtbot.waitUntil(lambda: panel().lightness() < 64, timeout=5000)
+    for colour in (labels(), chart.x_axis.titleBrush().color(), chart.val_loss.pen().color(),
+                   chart.chart().legend().labelColor()):
+        assert contrast(colour, panel()) >= 4.5, colour.name()
+    app.setPalette(QApplication.style().standardPalette())
+    qtbot.waitUntil(lambda: panel().lightness() > 200, timeout=5000)
+    assert contrast(chart.val_loss.pen().color(), panel()) >= 4.5
