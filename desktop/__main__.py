@@ -26,6 +26,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Windows: where a windowed build's lines go when it was started from a terminal (see below)
+CONSOLE_DEVICE = "CONOUT$"
+ATTACH_PARENT_PROCESS = -1
+PRINTING = ("--self-test", "-h", "--help")  # the arguments whose answer is printed
+
+
+def _kernel32():
+    import ctypes
+    return ctypes.WinDLL("kernel32")
+
+
+def attach_parent_console(argv) -> bool:
+    """A windowed build on Windows starts without standard output or error (both ``None``), so
+    ``--self-test`` and ``--help`` printed nothing even in the terminal they were typed in (only
+    the exit status told). For those arguments, attach to that terminal's console and write
+    there. Not for a plain launch: a Ctrl+C typed later in that terminal would reach the app.
+    Returns whether it attached (False: output already there, or no terminal: double-clicked)."""
+    if (sys.stdout is not None and sys.stderr is not None) or not any(a in PRINTING for a in argv):
+        return False
+    try:
+        if not _kernel32().AttachConsole(ATTACH_PARENT_PROCESS):
+            return False
+        stream = open(CONSOLE_DEVICE, "w", encoding="utf-8", errors="backslashreplace",
+                      buffering=1)
+    except (OSError, AttributeError):  # (no WinDLL: not Windows)
+        return False
+    sys.stdout = sys.stdout or stream
+    sys.stderr = sys.stderr or stream
+    return True
+
+
 def use_private_settings() -> None:
     """With ``PIXELCLASSIFIER_HOME`` set (portable use, tests), settings live there too."""
     home = os.environ.get("PIXELCLASSIFIER_HOME")
@@ -78,6 +109,7 @@ def use_scratch_home() -> tempfile.TemporaryDirectory | None:
 
 
 def main(argv=None) -> int:
+    attach_parent_console(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.install_desktop_entry:
         from .desktop_entry import install_desktop_entry
