@@ -101,3 +101,17 @@ def hand_over(done, then) -> None:
         then[0].setFocus(Qt.FocusReason.OtherFocusReason)
     for button in done:
         button.setEnabled(False)
+
+
+_LONG_WORD = re.compile(r"\S{25,}")
+
+
+def breakable(text: str) -> str:
+    """``text`` with zero-width spaces where a wrapped label may break a long unspaced run (a
+    path, a file name): after separators, else every 20 characters. A QLabel wraps at spaces
+    only, so a 150-character path stood out past the detail side's edge and was cut off."""
+    def soften(match: re.Match) -> str:
+        word = re.sub(r"([/\\_.\-])(?=\S)", "\\1\u200b", match.group())
+        return re.sub(r"[^\u200b]{20}(?=[^\u200b])", lambda m: m.group() + "\u200b", word)
+    return _LONG_WORD.sub(soften, text)
+

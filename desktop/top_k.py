@@ -6,6 +6,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from .styling import breakable
+
 
 class TopKBars(QGroupBox):
     """The k most probable classes of the selected image; keyboard and screen-reader friendly."""
@@ -88,7 +90,7 @@ class TopKBars(QGroupBox):
 
     def show_message(self, text: str) -> None:
         self._probs = None
-        self.message.setText(text)
+        self.message.setText(breakable(text))  # a long path breaks too, not only at spaces
         self.message.show()
         self._render()
 

@@ -350,3 +350,26 @@ def test_evaluating_the_checkpoint_in_use_shows_its_new_test_accuracy(qtbot, mak
     panel.evaluated.emit(record)
     assert window.model_status.text() == "Model: mine (2 classes, test accuracy 74.0%)"
     assert window.bars.threshold.value() == 80.0
+
+
+def test_a_model_failure_naming_a_long_file_name_wraps_inside_the_detail_side(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """A QLabel wraps at spaces only: a failure naming a long file name without spaces stood out
+    past the bars' edge, cut off, the rest of the sentence unreadable."""
+    import json
+    import shutil
+    broken = tmp_path / ("my_retrained_network_from_last_week_with_more_augmentation_and_"
+                         "twice_the_epochs_final_v2.keras")
+    shutil.copy(tiny_checkpoint, broken)
+    sidecar = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
+    sidecar["model_sha256"] = "0" * 64  # Keras refuses it: the message names the file
+    broken.with_suffix(".json").write_text(json.dumps(sidecar))
+    window = make_window(tiny_checkpoint)
+    window.resize(900, 600)
+    with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
+        window.use_checkpoint(broken)
+    message = window.bars.message
+    qtbot.waitUntil(lambda: "Could not load the model" in message.text(), timeout=WAIT)
+    assert message.minimumSizeHint().width() < 300  # it can wrap to the side's width
+    assert message.text().replace("\u200b", "").count(broken.name) == 1  # the name, unchanged
+    assert message.geometry().right() <= window.bars.contentsRect().right()
