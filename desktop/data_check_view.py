@@ -4,13 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QTableView,
                                QVBoxLayout)
 
-from .items import to_qimage
+from .pixels import fitted_pixmap
 from .styling import set_state
 
 PREVIEW_COUNT, PREVIEW_SCALE = 10, 2
@@ -167,6 +167,7 @@ class AugmentPreview(QGroupBox):
 
     def __init__(self, parent=None) -> None:
         super().__init__("Augmented samples (what training sees)", parent)
+        self.images = np.zeros((0, 32, 32, 3), np.uint8)  # the samples shown
         grid = QGridLayout(self)
         self.labels = []
         for i in range(PREVIEW_COUNT):
@@ -179,11 +180,15 @@ class AugmentPreview(QGroupBox):
 
     def show_images(self, images: np.ndarray) -> None:
         """``images``: uint8 (N, H, W, 3), N up to PREVIEW_COUNT; the rest of the grid is cleared."""
+        self.images = images
         for i, label in enumerate(self.labels):
             if i >= len(images):
                 label.clear()
                 continue
-            pixmap = QPixmap.fromImage(to_qimage(np.ascontiguousarray(images[i])))
-            side = images.shape[1] * PREVIEW_SCALE
-            label.setPixmap(pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.FastTransformation))
+            label.setPixmap(fitted_pixmap(images[i], images.shape[1] * PREVIEW_SCALE,
+                                          label.devicePixelRatioF()))
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.DevicePixelRatioChange:  # moved to a screen of another
+            self.show_images(self.images)  # scale: the samples made again for its pixels
+        return super().event(event)

@@ -4,16 +4,16 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QUrl
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QSize, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import QDialog, QLabel, QListView, QMenu, QVBoxLayout
 
-from .items import to_qimage
+from .pixels import fitted_pixmap
 
 TILE = 96  # px: 32x32 images shown 3x, without smoothing, so pixels stay honest
 
 
-PIXMAP_CACHE = 512  # tiles kept (~36 kB each)
+PIXMAP_CACHE = 512  # tiles kept (~36 kB each; four times that at 200 % scaling)
 
 
 class GalleryModel(QAbstractListModel):
@@ -26,6 +26,16 @@ class GalleryModel(QAbstractListModel):
         self.indices = np.asarray(indices)
         self.files = list(files) if files else [""] * len(images)  # below the data's source
         self._pixmaps: dict[int, QPixmap] = {}  # the rows shown lately (at most PIXMAP_CACHE)
+        self.ratio = 1.0  # device pixels per logical pixel of the screen the tiles are shown on
+
+    def set_ratio(self, ratio: float) -> None:
+        """Make the tiles for a screen of ``ratio`` device pixels per logical pixel."""
+        if ratio != self.ratio:
+            self.ratio = ratio
+            self._pixmaps.clear()
+            if len(self.images):  # the tiles shown are asked for again
+                self.dataChanged.emit(self.index(0), self.index(len(self.images) - 1),
+                                      [Qt.ItemDataRole.DecorationRole])
 
     def label(self, row: int) -> str:
         """The image's file name ("0003.jpg"), or its number in the data set when unknown."""
@@ -46,9 +56,7 @@ class GalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             pixmap = self._pixmaps.pop(row, None)
             if pixmap is None:
-                pixmap = QPixmap.fromImage(to_qimage(self.images[row])).scaled(
-                    TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.FastTransformation)
+                pixmap = fitted_pixmap(self.images[row], TILE, self.ratio)
             self._pixmaps[row] = pixmap  # most recent last; scrolling 10,000 images keeps a
             while len(self._pixmaps) > PIXMAP_CACHE:  # screenful or two, not 370 MB of tiles
                 self._pixmaps.pop(next(iter(self._pixmaps)))
@@ -75,6 +83,7 @@ class GalleryDialog(QDialog):
         self.resize(720, 520)
         self.root = root
         self.model = GalleryModel(images, probs, names, indices, files, self)
+        self.model.set_ratio(self.devicePixelRatioF())
         self.view = QListView(viewMode=QListView.ViewMode.IconMode, uniformItemSizes=True,
                               resizeMode=QListView.ResizeMode.Adjust, wordWrap=True)
         self.view.setIconSize(QSize(TILE, TILE))
@@ -90,6 +99,11 @@ class GalleryDialog(QDialog):
         if root is not None:
             self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
             self.view.customContextMenuRequested.connect(self._context_menu)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.DevicePixelRatioChange:  # moved to a screen of another
+            self.model.set_ratio(self.devicePixelRatioF())  # scale: tiles made for its pixels
+        return super().event(event)
 
     def file_path(self, row: int) -> Path | None:
         """Where image ``row`` lies on disk (evaluated class folders only)."""

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
                                QSizePolicy, QSlider)
 
 from .items import ImageItem, to_qimage
+from .pixels import fitted_pixmap
 from .styling import themed
 
 VIEW = 192  # px: both pictures are shown at this size
@@ -146,7 +147,8 @@ class InputCheckView(QGroupBox):
         if box is None:
             return picture
         x, y, w, h = box
-        scale = picture.width() / self.report.original.size[0]
+        # logical pixels: a painter on a pixmap made for a 200 % screen draws in those
+        scale = picture.deviceIndependentSize().width() / self.report.original.size[0]
         painter = QPainter(picture)
         frame = QRectF(x * scale + 1, y * scale + 1, w * scale - 2, h * scale - 2)
         for colour, style in (("white", Qt.PenStyle.SolidLine), ("#2f6fca", Qt.PenStyle.DashLine)):
@@ -228,6 +230,11 @@ class InputCheckView(QGroupBox):
         if event.type() == QEvent.Type.PaletteChange:  # a light/dark switch: recolour the text
             self._write_facts()
 
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.DevicePixelRatioChange:  # moved to a screen of another
+            self._render()  # scale (it never reaches changeEvent): made again for its pixels
+        return super().event(event)
+
     def _render(self) -> None:
         """The two pictures, with the saliency overlay when there is one."""
         report = self.report
@@ -246,15 +253,10 @@ class InputCheckView(QGroupBox):
         # A small original is enlarged with crisp pixels too (smoothed, a 32x32 file looked
         # blurrier than the very same pixels as model input); a large one is shrunk smoothly.
         small = max(original.shape[:2]) < VIEW
-        picture = QPixmap.fromImage(to_qimage(original)).scaled(
-            VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.FastTransformation if small else
-            Qt.TransformationMode.SmoothTransformation)
-        self.original.setPixmap(self._frame_crop(picture))
+        ratio = self.original.devicePixelRatioF()  # both pictures are on this screen
+        self.original.setPixmap(self._frame_crop(fitted_pixmap(original, VIEW, ratio, small)))
         # Nearest-neighbour enlargement: every model pixel becomes a crisp square.
-        self.model_view.setPixmap(QPixmap.fromImage(to_qimage(array))
-                                  .scaled(VIEW, VIEW, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.FastTransformation))
+        self.model_view.setPixmap(fitted_pixmap(array, VIEW, ratio))
 
 
 def _scale_pixmap(width: int = 120, height: int = 10) -> QPixmap:
