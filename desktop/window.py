@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from .banner import Banner
 from .classify_tab import ClassifyTab
@@ -59,7 +60,12 @@ class MainWindow(WindowInput, QMainWindow):
         central_layout.setSpacing(0)
         central_layout.addWidget(self.banner)
         central_layout.addWidget(self.tabs, 1)
-        self.setCentralWidget(central)
+        # Scrolls where the screen is smaller than what the tabs need (about 860 pixels wide: a
+        # 1024x700 screen at 150 % is 683x467 in Qt's pixels), instead of controls off-screen
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                             focusPolicy=Qt.FocusPolicy.NoFocus)
+        scroll.setWidget(central)
+        self.setCentralWidget(scroll)
         self.model_status = QLabel()
         self.train_status = QLabel(objectName="trainStatus")
         self._train_fraction = 0.0  # the last progress shown there
@@ -83,11 +89,17 @@ class MainWindow(WindowInput, QMainWindow):
         session.model_ready.connect(self._on_model_ready)
         session.info_changed.connect(self._on_model_ready)  # (the status line only)
         session.model_failed.connect(self._on_model_failed)
-        self.resize(1100, 720)
+        self.resize(self._first_size())
         geometry = stored(self.settings, "geometry", None, QByteArray)
         if geometry is not None:
             self.restoreGeometry(geometry)
         self._offer_resume()
+
+    def _first_size(self) -> QSize:
+        """1100x720, less where the screen is smaller: larger than its screen (a 1024x700
+        laptop; 1920x1200 at 200 % is 960x600), the window hid its status bar and model input."""
+        free = self.screen().availableGeometry()
+        return QSize(min(1100, int(0.95 * free.width())), min(720, int(0.9 * free.height())))
 
     def _make_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

@@ -25,6 +25,7 @@ def make_window(qtbot, tmp_path):
         # and the "stop the training?" dialog, modal and never answered, hung the suite: closing
         # at teardown stops the run without asking (tests of the dialog close their windows).
         qtbot.addWidget(window, before_close_func=lambda w: setattr(w, "confirm_close", False))
+        window.resize(1100, 720)  # as on a usual desktop: the offscreen screen is only 800x800
         window.show()
         if load:
             with qtbot.waitSignal(session.model_ready, timeout=WAIT):
