@@ -137,6 +137,34 @@ def remembered_checkpoint(settings=None) -> Path:
     return bundled_checkpoint()
 
 
+def say_what_is_not_kept(window, log_path: Path | None, missing: str = "") -> str:
+    """Said once at launch, in the banner, where it is seen (or the status bar, while the banner
+    offers a run to resume): the checkpoint used last time is gone, the log or the settings
+    cannot be written. The app works without each. Returns what was said ("": nothing)."""
+    from training.paths import cannot_write, user_log_dir
+    notes = []
+    if missing:  # (renamed in another window, moved, deleted): it fell back without a word
+        notes.append(f"{Path(missing).name}, the checkpoint in use last time, is no longer in "
+                     f"{Path(missing).parent}: the bundled checkpoint is in use.")
+    if log_path is None:
+        notes.append(f"The log folder {user_log_dir()} cannot be written, so this session keeps "
+                     "no log (check its owner and permissions).")
+    settings = Path(window.settings.fileName())
+    if why := cannot_write(settings):  # (a sudo launch left the folder owned by root): every
+        notes.append(f"Settings cannot be saved in {settings.parent} ({why}), so the classes "
+                     "shown, the checkpoint in use and the window's size will not be remembered "
+                     "(check the folder's owner and permissions).")  # choice was lost unsaid
+    text = " ".join(notes)
+    if text:
+        import logging
+        logging.getLogger(__name__).warning("said at launch: %s", text)
+    if text and window.banner.isVisible():
+        window.statusBar().showMessage(text)
+    elif text:
+        window.banner.offer(text, [("OK", None)])
+    return text
+
+
 def run(args) -> int:
     from PySide6.QtWidgets import QApplication
 
@@ -166,16 +194,19 @@ def run(args) -> int:
     # the app ships TensorFlow only: a KERAS_BACKEND=jax left in the user's shell must not apply
     os.environ["KERAS_BACKEND"] = "tensorflow"
     use_style_sheet(app)  # in lighter colours on a dark desktop
-    session = ClassifierSession(Path(args.checkpoint) if args.checkpoint else remembered_checkpoint())
+    from PySide6.QtCore import QSettings
+
+    from .stored import stored
+    remembered = stored(QSettings(), "checkpoint", "")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else remembered_checkpoint()
+    missing = "" if args.checkpoint or checkpoint == Path(remembered or ".") else remembered
+    session = ClassifierSession(checkpoint)
     window = MainWindow(session)
     follow_palette(app, window)
     watch(window)  # launch milestones, only when benchmarks/launch.py asks for them
     window.show()
     close_on_ctrl_c(window)
-    if log_path is None:  # said once, where it is seen; the app works without its log
-        window.banner.offer(f"The log folder {user_log_dir()} cannot be written, so this "
-                            "session keeps no log (check its owner and permissions).",
-                            [("OK", None)])
+    say_what_is_not_kept(window, log_path, missing)
     session.load_model()
     if args.files:
         session.add_paths([Path(f) for f in args.files])

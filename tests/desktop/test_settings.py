@@ -49,3 +49,45 @@ def test_a_hand_edited_settings_file_cannot_stop_the_app_from_starting(qtbot, tm
     assert window.isVisible()
     window.close()
     clean.close()
+
+
+def test_settings_that_cannot_be_saved_are_said_at_launch(qtbot, tmp_path, tiny_checkpoint):
+    """A settings folder left owned by root (one sudo launch), a read-only home: every choice
+    was lost at close without a word."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings
+
+    from desktop.__main__ import say_what_is_not_kept
+    from desktop.session import ClassifierSession
+    from desktop.window import MainWindow
+    (tmp_path / "config").write_text("a file where the settings folder should be")
+    window = MainWindow(ClassifierSession(tiny_checkpoint),
+                        QSettings(str(tmp_path / "config" / "app.ini"),
+                                  QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    say_what_is_not_kept(window, Path("app.log"))
+    assert window.banner.isVisible()
+    assert window.banner.label.text().startswith(f"Settings cannot be saved in {tmp_path / 'config'}")
+
+
+def test_a_remembered_checkpoint_that_is_gone_is_said_at_launch(tmp_path):
+    """Renamed in another window (or moved, deleted) since the last launch: the app fell back
+    to the bundled checkpoint without a word, and the user's own model seemed lost."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    ini = tmp_path / "config" / "PixelClassifier" / "PixelClassifier.ini"
+    ini.parent.mkdir(parents=True)
+    gone = tmp_path / "data" / "checkpoints" / "my cats.keras"
+    ini.write_text(f"[General]\ncheckpoint={gone}\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PIXELCLASSIFIER_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "desktop", "--self-test"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
+    assert (f"said at launch: my cats.keras, the checkpoint in use last time, is no longer in "
+            f"{gone.parent}: the bundled checkpoint is in use.") in log
