@@ -87,8 +87,9 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(QLabel("After exporting, the exported model classifies 256 images and "
                                 "its answers are compared with the app's own: images from the "
-                                "data above (a CIFAR-10 archive's test part, or class folders "
-                                "with at least 200 images), or synthetic ones when it is empty.",
+                                "data above (a CIFAR-10 archive's test part, or class folders: "
+                                "with fewer than 200 images, all of them topped up with "
+                                "synthetic ones), or synthetic ones when it is empty.",
                                 objectName="note", wordWrap=True))
         layout.addWidget(self.progress)
         layout.addWidget(self.outcome)

@@ -46,6 +46,15 @@ class PercentSpinBox(QDoubleSpinBox):
                 else QValidator.State.Intermediate)
 
 
+class RateSpinBox(QDoubleSpinBox):
+    """A learning rate: kept to 8 decimals and shown to 4 significant digits ("0.00125",
+    "0.04"). Four decimals rounded a recipe's rate scaled to a small data set (0.00125 became
+    0.0013, 4 % more than the command line's run on the same data)."""
+
+    def textFromValue(self, value: float) -> str:
+        return self.locale().toString(value, "g", 4)
+
+
 class TrainSettingsForm(QGroupBox):
     """Start, layers and hyper-parameters; ``config()`` is what a run will use."""
 
@@ -68,7 +77,7 @@ class TrainSettingsForm(QGroupBox):
         self.transfer_note = QLabel(wordWrap=True, objectName="note")
         self.epochs = QSpinBox(minimum=1, maximum=500)
         self.batch_size = QSpinBox(minimum=4, maximum=4096, singleStep=64)
-        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=2.0, singleStep=0.01)
+        self.lr = RateSpinBox(decimals=8, minimum=0.0001, maximum=2.0, singleStep=0.01)
         self.val_fraction = PercentSpinBox(decimals=2, minimum=0.0, maximum=0.5, singleStep=0.05,
                                            suffix=" %", toolTip="Share of each class held out to "
                                            "measure the model on images it does not train on")

@@ -94,7 +94,8 @@ def _train(args, config, reporter, started: float) -> int:
         tested = Path(args.data).is_file() and not args.no_test  # (an archive has a test part)
         if tested and not reporter.cancelled():
             _record_test(result.checkpoint, args.data, reporter)
-        _record_command_time(result.checkpoint, time.perf_counter() - started)
+        _record_command_time(result.checkpoint, time.perf_counter() - started,
+                             tested and not reporter.cancelled())
     except Cancelled as exc:  # Ctrl+C before an epoch was saved
         print(f"interrupted: {exc}", file=sys.stderr)
         return 130
@@ -150,12 +151,13 @@ def _record_test(checkpoint, archive, reporter) -> None:
     print(f"test accuracy {record['accuracy']:.4f} on {record['images']} images", flush=True)
 
 
-def _record_command_time(checkpoint, seconds: float) -> None:
-    """The whole command's wall time (data loading, training, test evaluation) in the sidecar's
-    metrics as ``command_wall_s``: what a user waited."""
+def _record_command_time(checkpoint, seconds: float, tested: bool = True) -> None:
+    """The whole command's wall time (data loading, training, test evaluation where ``tested``)
+    in the sidecar's metrics as ``command_wall_s``: what a user waited."""
     from .checkpoints import atomic_write_bytes, read_info, sidecar_path
 
     info = read_info(checkpoint)
     info = replace(info, metrics={**info.metrics, "command_wall_s": round(seconds, 1)})
     atomic_write_bytes(sidecar_path(checkpoint), info.to_json().encode())
-    print(f"whole command: {seconds:.0f} s (data loading, training and test evaluation)", flush=True)
+    parts = "data loading, training and test evaluation" if tested else "data loading and training"
+    print(f"whole command: {seconds:.0f} s ({parts})", flush=True)
