@@ -33,7 +33,7 @@ def write_results(path: Path, rows: list[dict], checkpoint: dict, threshold: flo
         out = io.StringIO()
         for key, value in header.items():
             out.write(f"# {key}: {value}\n")
-        writer = csv.writer(out)
+        writer = csv.writer(out, lineterminator="\n")  # as the comment lines: one ending
         writer.writerow(FIELDS)
         for row in rows:
             writer.writerow([";".join(row[f]) if f == "flags" else ("" if row[f] is None else row[f])

@@ -105,6 +105,7 @@ def test_keyboard_copy_and_export_with_the_checkpoint_in_the_header(qtbot, make_
     copied = QApplication.clipboard().text().split("\t")
     assert copied[0].endswith(window.session.items.items[1].name) and len(copied) >= 3
     written = view.export("csv", str(tmp_path / "results.csv"))
+    assert b"\r" not in written.read_bytes()  # one line ending: the rows' were \r\n, the rest \n
     lines = written.read_text().splitlines()
     assert lines[0] == "# name: tiny" and lines[1].startswith("# model_sha256: ")
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
