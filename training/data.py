@@ -44,6 +44,9 @@ class ImageSet:
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (file, one-line reason)
     files: tuple[str, ...] = field(default=())  # each image's file below ``source``; () unknown
     left_out: int | None = None  # files ``skipped`` stands for (one entry can name many); None: one each
+    # of those, the files left out for their format (HEIC photos, a Thumbs.db), below ``source``:
+    # a class folder's note on them is not a folder that could not be read
+    other_formats: tuple[str, ...] = field(default=())
 
     def files_left_out(self) -> int:
         """How many files were left out: an entry for a class's files in formats the app does not
@@ -219,8 +222,9 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
     from .predict import iter_image_files
 
     reporter = reporter or SilentReporter()
-    files, unreadable, skipped = [], [], []
+    files, unreadable, skipped, other_formats = [], [], [], []
     left_out = 0  # files the skipped entries stand for
+    not_images = {}  # class -> (how many of its files are in other formats, their kinds)
     for i, c in enumerate(classes):  # listing a huge tree stops at once on cancel
         others = []
         found = sorted(iter_image_files(root / c, reporter.cancelled, unreadable, others=others))
@@ -228,10 +232,12 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
             raise DataError("cancelled")
         files += [(f, i) for f in found]
         if others:  # said, not silently left out (a class of HEIC photos looked empty)
-            kinds = sorted({f.suffix.lower() or f.name for f in others})
+            theirs = sorted(f.relative_to(root).as_posix() for f in others)
             left_out += len(others)
-            skipped.append((f"{c}/", f"{len(others)} file(s) not in an image format the app "
-                                     f"reads ({', '.join(kinds[:4])}{', ...' if kinds[4:] else ''})"))
+            other_formats += theirs
+            not_images[c] = (f"{len(others)} file(s) not in an image format the app reads",
+                             format_kinds(theirs))
+            skipped.append((_other_formats_entry(c, theirs), "{} ({})".format(*not_images[c])))
     images, labels, names = [], [], []
     for where, why in unreadable:  # a subfolder that cannot be read: listed, not a crash
         skipped.append((str(Path(where).relative_to(root)) + "/", f"folder cannot be read: {why}"))
@@ -250,11 +256,30 @@ def load_class_folders(root: str | os.PathLike, policy: Preprocessing = Preproce
             reporter.progress(n / max(len(files), 1), f"read {n} of {len(files)} images")
     present = set(labels)  # (once, not per class)
     empty = [c for i, c in enumerate(classes) if i not in present]
-    if empty and not (allow_empty and images):
-        raise DataError(f"no readable image in class folder(s): {', '.join(empty)}")
+    if empty and not (allow_empty and images):  # each with why, where the app knows it
+        raise DataError("no readable image in class folder(s): " + ", ".join(
+            "{} ({}: {})".format(c, *not_images[c]) if c in not_images else c for c in empty))
     # the source as an absolute path: evaluations of two folders named alike stay apart
     return ImageSet(np.stack(images), np.asarray(labels, np.int32), tuple(classes),
-                    str(root.resolve()), tuple(skipped), tuple(names), left_out)
+                    str(root.resolve()), tuple(skipped), tuple(names), left_out,
+                    tuple(other_formats))
+
+
+def format_kinds(files) -> str:
+    """The kinds of ``files`` as a user knows them: ".db, .heic" (a file without one by its name)."""
+    kinds = sorted({Path(f).suffix.lower() or Path(f).name for f in files})
+    return ", ".join(kinds[:4]) + (", ..." if kinds[4:] else "")
+
+
+def _other_formats_entry(folder: str, files: list[str]) -> str:
+    """How the skipped list names a class folder's ``files`` in other formats: the one file
+    ("sky/Thumbs.db"), or all of them ("phone/*.heic"). Never "sky/" alone: that is a folder
+    that could not be read, all of its images left out."""
+    if len(files) == 1:
+        return files[0]
+    suffixes = {Path(f).suffix for f in files}  # as written: a pattern to find them by
+    return f"{folder}/*{suffixes.pop()}" if len(suffixes) == 1 and "" not in suffixes \
+        else f"{folder}/*"
 
 
 def load_labelled(path: str | os.PathLike, part: str = "train", policy: Preprocessing = Preprocessing(),

@@ -247,7 +247,7 @@ def align_classes(data: ImageSet, class_names) -> ImageSet:
                          f"({', '.join(unknown)}; it knows {', '.join(class_names)})")
     order = np.array(order)
     return ImageSet(data.images, order[data.labels].astype(np.int32), tuple(class_names),
-                    data.source, data.skipped, data.files, data.left_out)
+                    data.source, data.skipped, data.files, data.left_out, data.other_formats)
 
 
 def evaluate_checkpoint(checkpoint: Path, data_path: Path, part: str = "test",

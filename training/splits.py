@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import ImageSet
+from .data import ImageSet, format_kinds
 
 MIN_PER_CLASS = 10
 MAX_IMBALANCE = 3.0
@@ -92,9 +92,16 @@ def check_data(data: ImageSet, val_fraction: float, seed: int = 0,
         warnings.append(f"imbalanced: {big} has {max(counts)} images, {few} only {min(counts)} "
                         f"(over {MAX_IMBALANCE:g}:1)")
     if data.skipped:
-        folders = sum(name.endswith("/") for name, _ in data.skipped)  # (whole folders)
-        if len(data.skipped) > folders:
-            warnings.append(f"{len(data.skipped) - folders} unreadable file(s) will be skipped")
+        # "a/" is a folder that could not be read; each other entry a file, except a class
+        # folder's one note on its files in other formats (a Thumbs.db, HEIC photos): counted apart
+        folders = sum(name.endswith("/") for name, _ in data.skipped)
+        others = data.other_formats
+        broken = data.files_left_out() - folders - len(others)
+        if broken > 0:
+            warnings.append(f"{broken} unreadable file(s) will be skipped")
+        if others:
+            warnings.append(f"{len(others)} file(s) in formats the app does not read are skipped "
+                            f"({format_kinds(others)})")
         if folders:
             warnings.append(f"{folders} folder(s) cannot be read: none of their images are used")
     if duplicates:

@@ -85,6 +85,33 @@ def test_unusable_data_is_explained_in_the_panel(qtbot, make_window, tiny_checkp
     assert message in panel.data_view.status.text() and not panel.start_button.isEnabled()
 
 
+def test_files_in_other_formats_are_said_as_skipped_files_and_explain_an_empty_class(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """A Thumbs.db in each class folder: "3 folder(s) cannot be read" was said while every
+    image was used; a class of HEIC photos only was refused without saying why."""
+    data = fruit_folders(tmp_path / "fruit")
+    for name in ("apple", "lime", "plum"):
+        (data / name / "Thumbs.db").write_bytes(b"\0" * 64)
+    window, panel = train_window(make_window, tiny_checkpoint, data)
+    wait_checked(qtbot, panel)
+    view = panel.data_view
+    assert "36 images in 3 classes" in view.status.text()
+    assert view.warnings.text().splitlines() == [
+        "⚠ 1 unreadable file(s) will be skipped",
+        "⚠ 3 file(s) in formats the app does not read are skipped (.db)"]
+    assert "lime/Thumbs.db: " in view.skipped.toPlainText()
+    assert panel.start_button.isEnabled()
+    phone = data / "phone"  # now a class without one image the app reads
+    phone.mkdir()
+    for i in range(3):
+        (phone / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    qtbot.mouseClick(view.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Cannot train on this" in view.status.text(), timeout=WAIT)
+    assert view.status.text() == ("Cannot train on this: no readable image in class folder(s): "
+                                  "phone (3 file(s) not in an image format the app reads: .heic)")
+    assert not panel.start_button.isEnabled()
+
+
 def test_check_with_no_data_says_what_it_needs(qtbot, make_window, tiny_checkpoint):
     panel = make_window(tiny_checkpoint, load=False).train_panel
     panel.data_view.path_edit.setText("")

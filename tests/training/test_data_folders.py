@@ -141,6 +141,38 @@ def test_files_the_app_cannot_read_in_a_class_folder_are_said_not_left_out_silen
         (root / "dog" / f"{i}.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
     (root / "dog" / ".DS_Store").write_bytes(b"\x00")
     data = load_labelled(root, evaluation=True)
-    assert ("dog/", "3 file(s) not in an image format the app reads (.heic)") in data.skipped
-    with pytest.raises(DataError, match="no readable image in class folder"):
+    assert ("dog/*.heic", "3 file(s) not in an image format the app reads (.heic)") in data.skipped
+    assert data.files_left_out() == 3
+
+
+def test_a_class_of_photos_in_a_format_the_app_does_not_read_is_refused_with_why(tmp_path):
+    """Training on sky/ (images) and phone/ (HEIC photos only): the refusal said "no readable
+    image in class folder(s): phone" and nothing of the HEIC files it had found."""
+    root = make_folders(tmp_path / "photos", {"sky": 3})
+    (root / "phone").mkdir()
+    for i in range(3):
+        (root / "phone" / f"IMG_{i}.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.raises(DataError) as refused:
         load_labelled(root)
+    assert str(refused.value) == ("no readable image in class folder(s): phone (3 file(s) not in "
+                                  "an image format the app reads: .heic)")
+
+
+def test_a_stray_file_in_each_class_folder_is_a_skipped_file_not_an_unread_folder(tmp_path):
+    """A Thumbs.db (as Windows leaves), a readme and HEIC photos beside the images: all images
+    are used, so the check must not say that whole folders cannot be read."""
+    root = make_folders(tmp_path / "mine", {"apple": 12, "lime": 12, "plum": 12})
+    (root / "apple" / "Thumbs.db").write_bytes(b"\0" * 64)
+    (root / "lime" / "readme.txt").write_text("picked in May")
+    for i in range(2):
+        (root / "plum" / f"IMG_{i}.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (root / "plum" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    data = load_labelled(root)
+    check = check_data(data, 0.1)
+    assert check.counts == (12, 12, 12)
+    assert check.warnings == (
+        "1 unreadable file(s) will be skipped",
+        "4 file(s) in formats the app does not read are skipped (.db, .heic, .txt)")
+    assert data.files_left_out() == 5
+    assert [name for name, _ in check.skipped] == [
+        "apple/Thumbs.db", "lime/readme.txt", "plum/*.heic", "plum/broken.jpg"]
