@@ -114,7 +114,8 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
         raise DataError(f"{path.name} is damaged or incomplete (a download cut short?): "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not labels:
-        raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 archive")
+        raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 "
+                        "archive (unpack your own data and give its folder of class folders)")
     _check_cifar10_classes(path, part, labels, others)
     result = ImageSet(np.stack(images), np.asarray(labels, np.int32), CIFAR10_CLASSES, str(path),
                       tuple(skipped), tuple(files))

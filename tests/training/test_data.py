@@ -187,8 +187,8 @@ def test_missing_path_and_foreign_archive_give_a_clear_message(tmp_path):
     with tarfile.open(other, "w:gz") as tar:
         (tmp_path / "x.txt").write_text("hello")
         tar.add(tmp_path / "x.txt", "x.txt")
-    with pytest.raises(DataError, match="not the CIFAR-10 archive"):
-        load_labelled(other)
+    with pytest.raises(DataError, match="not the CIFAR-10 archive .unpack your own data"):
+        load_labelled(other)  # (what to do instead, as for an archive with other classes)
     (tmp_path / "notes.gz").write_bytes(b"plain text")
     with pytest.raises(DataError, match=r"^notes.gz is not a data set the app reads: a file must "
                                         r"be the CIFAR-10 archive \(.tar.gz\); a folder, .* one "
