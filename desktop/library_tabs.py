@@ -50,8 +50,9 @@ class LibraryTabs(QObject):
     def _paths_in_use(self) -> dict:
         """Checkpoints not to be renamed or deleted now, each with what holds it: the one a
         training run writes and the one it started from (its sidecar names it; a resume reads
-        it), the one an evaluation stores its result in, the one being exported, and the parents
-        of unfinished runs that can still be resumed."""
+        it), the one an evaluation stores its result in, the one being exported, the parents
+        of unfinished runs that can still be resumed, and those of runs that another copy of the
+        app, open on the same data folder, trains now."""
         job = "a running job (training, evaluation or export): stop it first"
         paths = {}
         trainer = getattr(self.window, "trainer", None)
@@ -61,6 +62,12 @@ class LibraryTabs(QObject):
             if record.parent:
                 paths[Path(record.parent)] = ("an unfinished training run that started from it: "
                                               "resume or discard that run first")
+        from training.runs import runs_of_other_live_processes
+        for record in runs_of_other_live_processes():  # another copy of the app trains it
+            elsewhere = "a training run in another Pixel Classifier window: stop it there first"
+            paths[Path(record.out)] = elsewhere
+            if record.parent:
+                paths[Path(record.parent)] = elsewhere
         self._exports = [d for d in self._exports if d.job is not None or d.isVisible()]
         paths.update((Path(d.checkpoint), job) for d in self._exports if d.job is not None)
         if trainer is not None and trainer.running() and trainer.record is not None:

@@ -7,6 +7,7 @@ offered for resumption at the next launch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -125,14 +126,20 @@ class TrainController(QObject):
             return
         self._submit(record, runs.run_training, (record, self.data))
 
-    def resume(self, record: runs.RunRecord) -> None:
-        """Carry on an unfinished run from its last completed epoch (data is read again)."""
-        if self.running():
-            return
+    def claim(self, record: runs.RunRecord) -> runs.RunRecord | None:
+        """Take an offered unfinished run for this window, as its run.json says now: raises
+        runs.RunUnavailable when another copy of the app resumed or discarded it meanwhile;
+        None (said by ``run_failed``) when the data folder cannot be written."""
         try:
-            record = runs.claim(record)
+            return runs.claim(record)
         except OSError as exc:
             self.run_failed.emit(f"cannot record the run in the data folder: {exc}")
+            return None
+
+    def resume(self, record: runs.RunRecord) -> None:
+        """Carry on a run :meth:`claim` took from its last completed epoch (data is read
+        again)."""
+        if self.running():
             return
         self._submit(record, runs.resume_training, (record, user_cache_dir()))
 
@@ -194,7 +201,8 @@ class TrainController(QObject):
     def _on_failed(self, reason: str) -> None:
         self._end()
         if self._fresh and self.record is not None and reason == CANCELLED_BEFORE_START:
-            runs.discard_run(self.record)  # Stop while it waited its turn: nothing trained
+            with contextlib.suppress(runs.RunUnavailable, OSError):  # (removed by hand, say)
+                runs.discard_run(self.record)  # Stop while it waited its turn: nothing trained
         if not self._fresh and self.record is not None:
             # a resumed run that failed or was stopped before it trained again (its data being
             # read again, say) is still claimed by this process: offer it again now
@@ -234,6 +242,8 @@ class TrainController(QObject):
 
     @staticmethod
     def discard(record: runs.RunRecord) -> None:
+        """Forget an offered unfinished run; runs.RunUnavailable when another copy of the app
+        resumed it meanwhile (it is kept) or discarded it already."""
         runs.discard_run(record)
 
     def shutdown(self, timeout_s: float = 60.0) -> bool:

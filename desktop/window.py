@@ -243,32 +243,64 @@ class MainWindow(WindowInput, QMainWindow):
     def export_checkpoint(self, path) -> None:
         self.library.export(path)
 
-    def _offer_resume(self) -> None:
+    def _offer_resume(self) -> bool:
+        """Offer the newest unfinished run for resumption; False when there is none."""
         runs = self.trainer.unfinished_runs()
         if not runs:
-            return
+            return False
         record = runs[0]
         done, total = record.completed_epochs(), record.config.get("epochs", "?")
         missing = "" if Path(record.data).exists() else (
             f" Its data ({record.data}) is not there now: reconnect it first, or discard the run.")
+        # Resume and Discard read the run's record again at the click (the trainer's claim and
+        # discard): another copy of the app, open on the same data folder, offers it too
         self.banner.offer(
             f"A training run on {Path(record.data).name} (started {record.created[:16].replace('T', ' ')} "
             f"UTC) did not finish: it stopped after epoch {done} of {total}. Resume it from epoch "
             f"{done + 1}?{missing}",
             [("Resume", lambda: self.resume_run(record)),
-             ("Discard", lambda: self.trainer.discard(record))])
+             ("Discard", lambda: self.discard_run(record))])
+        return True
 
     def resume_run(self, record) -> None:
+        from training.runs import RunUnavailable
         if self.trainer.running():
             self.statusBar().showMessage("A training run is going: stop it before resuming "
                                          "another.", 6000)
             self._offer_resume()  # the banner closed on the click: the offer stays
             return
+        try:
+            record = self.trainer.claim(record)
+        except RunUnavailable as exc:
+            self._run_unavailable("resumed", exc)
+            return
+        if record is None:
+            return  # the data folder cannot be written: run_failed said so, and offers it again
         # path and run first: showing the Train tab must not start a check of other data
         self.train_panel.forget_checked_data()  # Start after the run must not train other data
         self.train_panel.data_view.path_edit.setText(record.data)
         self.trainer.resume(record)
         self.tabs.setCurrentWidget(self.train_panel)
+
+    def discard_run(self, record) -> None:
+        from training.runs import RunUnavailable
+        try:
+            self.trainer.discard(record)
+        except RunUnavailable as exc:
+            self._run_unavailable("discarded", exc)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not discard the run: {exc}", 10000)
+            self._offer_resume()
+
+    def _run_unavailable(self, what: str, reason) -> None:
+        """The offered run was taken or removed by another copy of the app since it was offered:
+        it is offered no more, and the banner says why (or the status bar, when the banner
+        offers another unfinished run instead)."""
+        text = f"Not {what}: {reason}."
+        if self._offer_resume():
+            self.statusBar().showMessage(text, 10000)
+        else:
+            self.banner.offer(text, [("OK", None)])
 
     def closeEvent(self, event) -> None:
         if self.trainer.running() and self.confirm_close:

@@ -7,9 +7,12 @@ completed epoch) and the per-epoch history. A record still marked "running" whos
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +21,17 @@ from .checkpoints import atomic_write_bytes, now_iso
 from .paths import user_data_dir
 from .processes import process_started, same_process_alive
 
+log = logging.getLogger(__name__)
+
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+TAKEN = "this run was resumed in another Pixel Classifier window"
+GONE = "this run is no longer in the data folder (another Pixel Classifier window discarded it)"
+ENDED = "this run was resumed in another Pixel Classifier window, and has ended there"
+
+
+class RunUnavailable(Exception):
+    """An offered run that can no longer be resumed or discarded from here (two copies of the
+    app open on one data folder both offer it); the message says why, in the user's words."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +93,67 @@ def update(record: RunRecord, **changes) -> RunRecord:
 
 
 def claim(record: RunRecord) -> RunRecord:
-    """Mark a resumed run as owned by this process."""
-    return _write(replace(record, status=RUNNING, pid=os.getpid(),
-                          pid_started=process_started(os.getpid())))
+    """Mark a resumed run as owned by this process. Its record is read again first: another copy
+    of the app, offering the same run, may have resumed or discarded it since (RunUnavailable)."""
+    with _run_lock(record):
+        current = _still_offered(record)
+        return _write(replace(current, status=RUNNING, pid=os.getpid(),
+                              pid_started=process_started(os.getpid())))
+
+
+@contextlib.contextmanager
+def _run_lock(record: RunRecord):
+    """Hold the run's lock file while its record is read, checked and written (or the run
+    discarded): two copies of the app clicking Resume at the same moment would otherwise both
+    find the run free and both take it. Creating the file with O_EXCL succeeds in one process
+    only; the other is refused at once (the holder is taking the run, in milliseconds). A lock
+    whose holder died meanwhile is stale and taken over."""
+    lock = Path(record.folder) / ".claim.lock"
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileNotFoundError:
+            raise RunUnavailable(GONE) from None  # the run's folder is gone
+        except FileExistsError:
+            if attempt or not _stale(lock):
+                raise RunUnavailable(TAKEN) from None
+            # (two processes taking over one stale lock could still race: that needs a crash
+            # within a claim's milliseconds first)
+            lock.unlink(missing_ok=True)
+    try:
+        os.write(fd, f"{os.getpid()} {process_started(os.getpid())}".encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _stale(lock: Path) -> bool:
+    """The process that holds ``lock`` is gone (or is this one: locks are held only within one
+    call on the GUI thread). Its pid is written a moment after the file is made: an empty lock
+    is held, unless it has been empty for seconds (its holder died in between)."""
+    try:
+        text, age = lock.read_text(), time.time() - lock.stat().st_mtime
+    except OSError:
+        return True  # released meanwhile
+    pid, _, started = text.partition(" ")
+    if not pid.isdigit():
+        return age > 10
+    return int(pid) == os.getpid() or not same_process_alive(int(pid), started)
+
+
+def _still_offered(record: RunRecord) -> RunRecord:
+    """``record`` as run.json says now, if it is still an unfinished run that no other live
+    process has taken; RunUnavailable saying why, if not."""
+    current = read_run(Path(record.folder))
+    if current is None:
+        raise RunUnavailable(GONE)
+    if current.status != RUNNING:
+        raise RunUnavailable(ENDED)
+    if current.pid != os.getpid() and _still_running(current):
+        raise RunUnavailable(TAKEN)
+    return current
 
 
 def _still_running(record: RunRecord) -> bool:
@@ -92,10 +163,24 @@ def _still_running(record: RunRecord) -> bool:
 
 def set_status(record: RunRecord, status: str) -> RunRecord:
     """Record how the run ended; a finished or stopped run's backup is no longer needed."""
-    record = _write(replace(record, status=status))
+    record = _write_at_end(replace(record, status=status))
     if status != RUNNING:
         shutil.rmtree(record.backup_dir, ignore_errors=True)
     return record
+
+
+def _write_at_end(record: RunRecord) -> RunRecord:
+    """Write the record of a run that ends; its folder removed meanwhile (by hand, or by a copy
+    of the app from before runs were locked) is logged, not raised: the checkpoint the run saved
+    is there all the same, and the run must not be reported as failed for the record alone."""
+    try:
+        return _write(record)
+    except FileNotFoundError:
+        if Path(record.folder).is_dir():
+            raise
+        log.warning("run %s ended (%s, pid %s), but its folder %s was removed meanwhile: "
+                    "not recorded", record.id, record.status, record.pid, record.folder)
+        return record
 
 
 def read_run(folder: Path) -> RunRecord | None:
@@ -107,28 +192,56 @@ def read_run(folder: Path) -> RunRecord | None:
         return None
 
 
+def _running_records(root: Path | None = None):
+    """Every run record marked running below ``root`` (default: the user's runs folder), except
+    runs being discarded (".discarded-…" folders)."""
+    root = Path(root or runs_dir())
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        record = read_run(folder) if folder.is_dir() and not folder.name.startswith(".") else None
+        if record is not None and record.status == RUNNING:
+            yield record
+
+
 def unfinished_runs(root: Path | None = None) -> list[RunRecord]:
     """Runs left "running" by a process that no longer exists, with at least one epoch to resume
     from; newest first. Such runs that never finished an epoch are forgotten (their folders
     would otherwise stay for ever)."""
-    root = Path(root or runs_dir())
-    if not root.is_dir():
-        return []
     found = []
-    for folder in root.iterdir():
-        record = read_run(folder) if folder.is_dir() else None
-        if record is None or record.status != RUNNING or _still_running(record):
-            continue
+    for record in _running_records(root):
+        if _still_running(record):
+            continue  # (a run another copy of the app trains: runs_of_other_live_processes)
         if record.completed_epochs() > 0:
             found.append(record)
         else:  # ended before its first epoch (a crash, a kill): nothing to resume, ever
-            discard_run(record)
+            # (another copy of the app at it too, or a read-only data folder: it stays, unoffered)
+            with contextlib.suppress(RunUnavailable, OSError):
+                discard_run(record)
     return sorted(found, key=lambda r: r.created, reverse=True)
 
 
+def runs_of_other_live_processes(root: Path | None = None) -> list[RunRecord]:
+    """Runs that another copy of the app (a live process, not this one) trains now: the
+    checkpoints they write or started from are in use there."""
+    return [record for record in _running_records(root)
+            if record.pid != os.getpid() and _still_running(record)]
+
+
 def discard_run(record: RunRecord) -> None:
-    """Forget an unfinished run (its best checkpoint so far, if any, stays)."""
-    shutil.rmtree(record.folder, ignore_errors=True)
+    """Forget an unfinished run (its best checkpoint so far, if any, stays). Its record is read
+    again first: a run another copy of the app has resumed since is kept (RunUnavailable)."""
+    folder = Path(record.folder)
+    hidden = folder.with_name(f".discarded-{folder.name}")
+    with _run_lock(record):
+        _still_offered(record)
+        # renamed in one step first: another copy of the app finds the run whole or gone, never
+        # half deleted ("." folders are not runs)
+        try:
+            os.replace(folder, hidden)
+        except OSError:
+            hidden = folder  # (a file system that cannot rename it) removed where it is
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def run_training(record: RunRecord, data, reporter):
@@ -149,7 +262,7 @@ def run_training(record: RunRecord, data, reporter):
                        command=f"in-app training on {record.data}", fine_tune=record.fine_tune)
     except Cancelled:
         if record.completed_epochs() > 0:  # a resumed run stopped before it trained again:
-            update(record, pid=0)          # its backup stays, and so does the offer
+            _write_at_end(replace(record, pid=0))  # its backup stays, and so does the offer
         else:
             set_status(record, STOPPED)
         raise
@@ -158,7 +271,7 @@ def run_training(record: RunRecord, data, reporter):
         # paused: resumable, as after a crash (errors that would only repeat, a loss that is
         # NaN or a parent that is gone, end the run)
         if 0 < record.completed_epochs() < int(record.config.get("epochs", 0)):
-            update(record, pid=0)
+            _write_at_end(replace(record, pid=0))
         else:
             set_status(record, FAILED)
         raise

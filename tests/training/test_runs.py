@@ -132,3 +132,112 @@ def test_a_run_that_died_before_its_first_epoch_is_forgotten_not_kept_for_ever(t
     runs.update(record, pid=0, pid_started="")  # its process is gone
     assert runs.unfinished_runs(tmp_path / "runs") == []
     assert not Path(record.folder).exists()
+
+
+# -- two copies of the app open on one data folder: both offer the same unfinished run ---------
+
+def crashed(tmp_path, name="run"):
+    """An unfinished run whose process is gone (what each copy of the app offers to resume)."""
+    from training import runs
+    record = runs.new_run("colours", tmp_path / f"{name}.keras", {}, root=tmp_path / "runs")
+    return runs.update(record, pid=0, pid_started="")
+
+
+CLAIMANT = """
+import sys
+from training import runs
+record = runs.read_run(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    runs.claim(record)
+    print("took it", flush=True)
+except Exception as exc:
+    print(f"refused: {exc}", flush=True)
+sys.stdin.readline()  # alive until every copy has tried: a live process's claim holds
+"""
+
+
+def test_copies_of_the_app_clicking_resume_at_once_do_not_all_take_the_run(tmp_path):
+    """Each read the record, found it free and wrote its own pid: every copy trained the run, into
+    the same backup and checkpoint. One takes it; the others are told another window has it."""
+    import subprocess
+    import sys
+
+    from training import runs
+    record = crashed(tmp_path)
+    root = Path(__file__).resolve().parents[2]
+    copies = [subprocess.Popen([sys.executable, "-c", CLAIMANT, record.folder], cwd=root,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+              for _ in range(4)]
+    try:
+        assert [c.stdout.readline() for c in copies] == ["ready\n"] * 4
+        for copy in copies:  # "go" to all of them, as near the same moment as can be
+            copy.stdin.write("\n")
+            copy.stdin.flush()
+        said = sorted(c.stdout.readline().strip() for c in copies)
+        owner = runs.read_run(Path(record.folder)).pid
+    finally:
+        for copy in copies:
+            copy.communicate("\n", timeout=30)
+    assert said == ["refused: this run was resumed in another Pixel Classifier window"] * 3 + \
+        ["took it"]
+    assert owner in [c.pid for c in copies]
+
+
+def test_a_claim_waits_for_no_lock_whose_holder_died(tmp_path):
+    """The lock a copy of the app holds while it takes a run refuses the others; one left by a
+    process that died in those milliseconds does not keep the run from being resumed for ever."""
+    import os
+    import subprocess
+
+    from training import runs
+    record = crashed(tmp_path)
+    lock = Path(record.folder) / ".claim.lock"
+    other = os.getppid()  # alive, and not this process: another copy, taking the run now
+    lock.write_text(f"{other} {runs.process_started(other)}")
+    with pytest.raises(runs.RunUnavailable, match="resumed in another Pixel Classifier window"):
+        runs.claim(record)
+    assert runs.read_run(Path(record.folder)).pid == 0 and lock.exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock.write_text(f"{dead.pid} ")  # its holder is gone
+    assert runs.claim(record).pid == os.getpid() == runs.read_run(Path(record.folder)).pid
+    assert not lock.exists()
+
+
+def test_a_run_another_copy_of_the_app_resumed_is_not_discarded_under_it(tmp_path):
+    """Discard in one window deleted the backup another window was training from."""
+    import os
+
+    from training import runs
+    record = crashed(tmp_path)
+    other = os.getppid()
+    runs.update(record, pid=other, pid_started=runs.process_started(other))  # resumed there
+    with pytest.raises(runs.RunUnavailable, match="resumed in another Pixel Classifier window"):
+        runs.discard_run(record)
+    assert runs.read_run(Path(record.folder)).pid == other and record.backup_dir.is_dir()
+    runs.update(record, pid=0, pid_started="")  # that window has gone: this one may discard it
+    runs.discard_run(record)
+    assert not list((tmp_path / "runs").iterdir())
+
+
+def test_a_run_whose_folder_was_removed_meanwhile_still_ends_as_finished(tmp_path, monkeypatch,
+                                                                         caplog):
+    """Recording the end of the run raised FileNotFoundError, and a run whose checkpoint was
+    saved was reported as failed."""
+    import shutil
+    from types import SimpleNamespace
+
+    import training.train
+    from training import runs
+    record = runs.new_run("colours", tmp_path / "run.keras", {}, root=tmp_path / "runs")
+    done = SimpleNamespace(stopped_early=False, checkpoint=tmp_path / "run.keras")
+
+    def train_while_the_folder_goes(*args, **kwargs):
+        shutil.rmtree(record.folder)  # by hand, or by a copy of the app older than this fix
+        return done
+
+    monkeypatch.setattr(training.train, "train", train_while_the_folder_goes)
+    assert runs.run_training(record, SimpleNamespace(fingerprint=lambda: "f"), None) is done
+    assert "was removed meanwhile" in caplog.text
