@@ -11,6 +11,7 @@ from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QWidget
 
 from .jobs import JobLane
+from .stored import stored
 
 CHECKPOINTS_TAB, EVALUATE_TAB = 2, 3
 
@@ -45,7 +46,15 @@ class LibraryTabs(QObject):
             self._store.active = self.session.checkpoint
             self._store.in_use = self._paths_in_use
             self._store.active_changed.connect(self.use_requested)
+            self._store.moved.connect(self._follow_remembered)
         return self._store
+
+    def _follow_remembered(self, old: Path, new: Path) -> None:
+        """A rename (or its undo) of the checkpoint another copy of the app uses and will open
+        next time: the shared setting follows (it fell back to the bundled one at launch)."""
+        self.settings.sync()  # what the other copy wrote since
+        if stored(self.settings, "checkpoint", "") == str(old):
+            self.settings.setValue("checkpoint", str(new))
 
     def _paths_in_use(self) -> dict:
         """Checkpoints not to be renamed or deleted now, each with what holds it: the one a

@@ -105,3 +105,25 @@ def test_checkpoints_a_run_in_another_window_writes_or_started_from_are_kept(
         panel.notice.text()
     runs.set_status(record, runs.FINISHED)  # that run has ended: they are free again
     assert window.store.rename(out, "best") is not None and window.store.delete(parent)
+
+
+def test_a_rename_in_another_window_is_followed_by_the_checkpoint_remembered_for_next_time(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """Window A uses "mine" (remembered for the next launch); window B renames it: the next
+    launch fell back to the bundled checkpoint though "my best" is the same model."""
+    from PySide6.QtCore import QSettings
+
+    from desktop.__main__ import remembered_checkpoint
+
+    from .test_checkpoints_panel import user_checkpoint
+    mine = user_checkpoint("mine", ("cat", "dog"))
+    b = make_window(tiny_checkpoint)  # both on the same settings file, as two copies are
+    a = make_window(tiny_checkpoint)
+    with qtbot.waitSignal(a.session.model_ready, timeout=60_000):
+        a.use_checkpoint(mine)
+    a.settings.sync()
+    renamed = b.store.rename(mine, "my best")
+    assert renamed is not None
+    b.settings.sync()
+    next_launch = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert remembered_checkpoint(next_launch) == renamed
