@@ -96,6 +96,51 @@ def test_on_windows_a_run_is_alive_while_its_process_is(monkeypatch, handle, err
     assert closed == ([handle] if handle else [])  # every handle opened is closed
 
 
+@pytest.mark.parametrize("handle, ok, started", [
+    (7, 1, "created:133456789012345678"),  # the process's creation time (a FILETIME)
+    (7, 0, ""),  # GetProcessTimes failed: unknown
+    (0, None, ""),  # no such process (or not ours to ask)
+])
+def test_on_windows_a_process_is_known_by_its_creation_time(monkeypatch, handle, ok, started):
+    """Windows reuses process numbers: a run's pid naming some other live process hid the run
+    from the resume offer for as long as that process lived (only Linux recorded a start)."""
+    import ctypes
+    from types import SimpleNamespace
+
+    from training import processes
+    closed = []
+
+    def times(h, created, exited, kernel, user):
+        created._obj.value = 133456789012345678
+        return ok
+
+    kernel32 = SimpleNamespace(OpenProcess=lambda access, inherit, pid: handle,
+                               GetProcessTimes=times, CloseHandle=closed.append)
+    monkeypatch.setattr(ctypes, "windll", SimpleNamespace(kernel32=kernel32), raising=False)
+    monkeypatch.setattr(processes.os, "name", "nt")
+    assert processes.process_started(4242) == started
+    assert closed == ([handle] if handle else [])
+
+
+def test_on_macos_a_process_is_known_by_its_start_time(monkeypatch):
+    """No /proc there: ``ps`` gives the start, to the second ("" for a process that is gone)."""
+    import os
+
+    from training import processes
+
+    def no_proc(*args):
+        raise OSError("no /proc")
+    monkeypatch.setattr(processes, "Path", no_proc)
+    monkeypatch.setattr(processes.sys, "platform", "darwin")
+    mine = processes.process_started(os.getpid())
+    assert mine.startswith("ps:") and mine == processes.process_started(os.getpid())
+    gone = 2 ** 22 + 12345  # beyond Linux's pid range
+    assert processes.process_started(gone) == ""
+    other = os.getppid()  # alive: the same start is that process, another is a reused number
+    assert processes.same_process_alive(other, processes.process_started(other))
+    assert not processes.same_process_alive(other, "ps:Mon Jan 1 00:00:00 2001")
+
+
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit("the app has gone")])
 def test_a_run_interrupted_after_an_epoch_stays_resumable(tmp_path, interrupt):
     """Ctrl+C in the app's terminal, or the app gone while the run was paused: the run is
