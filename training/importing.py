@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .checkpoints import (MAX_INPUT_SIDE, CheckpointError, CheckpointInfo, atomic_write_bytes,
-                          check_compatible, file_sha256, sidecar_path)
+                          check_archive_sizes, check_compatible, file_sha256, read_sidecar,
+                          sidecar_path)
 from .library import _free_name, _safe_stem, check_name
 from .reporting import first_line
 
@@ -33,6 +34,7 @@ def import_checkpoint(source: Path, folder: Path, class_names: tuple[str, ...] |
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     wanted = check_name(_safe_stem(source.stem))
+    _check_sizes(source, source.name)  # before a copy of it: a sparse file of 64 GB fills a disk
     staging = Path(tempfile.mkdtemp(prefix=".import.", dir=folder))
     try:
         staged = staging / "model.keras"
@@ -158,7 +160,16 @@ def _place_exclusive(source: Path, target: Path) -> bool:
     return True
 
 
+def _check_sizes(path: Path, shown: str) -> None:
+    """``checkpoints.check_archive_sizes``, its reason naming the file being imported."""
+    try:
+        check_archive_sizes(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cannot import {shown}: {exc}") from None
+
+
 def _load_untrusted(path: Path, shown: str = ""):
+    _check_sizes(path, shown or path.name)  # (the copy Keras reads, not only the original)
     import keras
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
@@ -175,7 +186,7 @@ def _imported_info(source: Path, model, class_names) -> CheckpointInfo:
     side = sidecar_path(source)
     if side.is_file():
         try:
-            return CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+            return read_sidecar(side)
         except (OSError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"cannot read sidecar: {exc}") from None
     count = int(model.output_shape[-1])

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import CheckpointError, CheckpointInfo, read_info
+from .checkpoints import (WEIGHTS_ENTRY, CheckpointError, CheckpointInfo, check_archive_entries,
+                          check_weights, read_info)
 
 
 class Unsupported(Exception):
@@ -123,18 +124,25 @@ class NumpyNet:
     @classmethod
     def load(cls, path: str | Path) -> "NumpyNet":
         """Read a ``.keras`` checkpoint and its sidecar; ``Unsupported`` or ``CheckpointError``
-        when it cannot be evaluated here."""
+        when it cannot be evaluated here.
+
+        The sizes the zip declares are checked before anything is unpacked, and the weights
+        file's links and arrays before any array is read (``checkpoints.check_weights``: an
+        array stored in a file outside the checkpoint was read, and one naming a pipe blocked
+        every later load); the Keras load refuses the same file with the same reason."""
         import h5py
 
         path = Path(path)
         info = read_info(path)
         try:
             with zipfile.ZipFile(path) as archive:
+                check_archive_entries(archive)
                 config = json.loads(archive.read("config.json"))
-                weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+                weights = h5py.File(io.BytesIO(archive.read(WEIGHTS_ENTRY)), "r")
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"cannot read {path.name}: {exc}") from None
         with weights:
+            check_weights(weights)
             net = cls._build(config, weights, info)
         return net
 

@@ -7,9 +7,22 @@ from typing import Protocol
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception as one line for the user: its message's first line, else its type."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+    """An exception as one line for the user: its message's first line, else its type.
+
+    A first line that ends in ":" only announces the reason on the lines below (Keras: "A total
+    of 1 objects could not be loaded. Example error message for object <Conv2D ...>:"); the next
+    line joins it, and when both are too long the announcement is shortened, not the reason."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__[:limit]
+    text = lines[0]
+    if text.endswith(":") and len(lines) > 1:
+        reason = lines[1][:limit]
+        room = limit - len(reason) - 1  # (the space between them)
+        if len(text) > room:
+            text = text[:room - 1] + "…" if room > 1 else ""
+        text = f"{text} {reason}".strip()
+    return text[:limit]
 
 
 class Reporter(Protocol):
