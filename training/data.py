@@ -20,7 +20,7 @@ import numpy as np
 
 from .checkpoints import atomic_write_bytes
 from .checkpoints import file_sha256  # noqa: F401 (also used by callers of this module)
-from .preprocessing import ImageRejected, Preprocessing, is_image_path, load_image
+from .preprocessing import MAX_FILE_BYTES, ImageRejected, Preprocessing, is_image_path, load_image
 from .reporting import Reporter, SilentReporter
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,9 @@ def load_cifar10_archive(path: str | os.PathLike, part: str, policy: Preprocessi
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # cut short, corrupt
         raise DataError(f"{path.name} is damaged or incomplete (a download cut short?): "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except MemoryError:  # (the decoded images themselves: an archive of millions of them)
+        raise DataError(f"{path.name} needs more memory to read than this computer has free") \
+            from None
     if not labels:
         raise DataError(f"{path.name} has no '{part}/<class>/*.jpg' images: not the CIFAR-10 "
                         "archive (unpack your own data and give its folder of class folders)")
@@ -150,7 +153,14 @@ def _read_archive(archive, path, part, policy, reporter, images, labels, skipped
             if parts[-2] not in CIFAR10_CLASSES:
                 others.add(parts[-2])
                 continue
-            data = archive.extractfile(member).read()
+            # the limit files on disk have: a sparse or PAX header declares gigabytes in a
+            # 200-byte archive, a gzip bomb holds them, and reading it whole allocated them all
+            if member.size > MAX_FILE_BYTES:
+                skipped.append((member.name, f"too large: {member.size / 2**20:.0f} MB file "
+                                             f"(limit {MAX_FILE_BYTES // 2**20} MB)"))
+                continue
+            # bounded all the same (and not read(limit): that allocates the limit at once)
+            data = archive.extractfile(member).read(min(member.size, MAX_FILE_BYTES))
             try:
                 report = load_image(data, policy, name=member.name)
             except ImageRejected as exc:

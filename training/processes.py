@@ -53,7 +53,9 @@ def _started_by_ps(pid: int) -> str:
 
 def alive(pid: int) -> bool:
     """Process ``pid`` exists (possibly another process that reuses a dead one's number)."""
-    if pid <= 0:
+    # a number from a file (a run record, a lock): what is no process number names no process
+    # (os.kill raises OverflowError beyond a C int, TypeError for text)
+    if type(pid) is not int or not 0 < pid < 2**31:
         return False
     if pid == os.getpid():
         return True

@@ -55,11 +55,69 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        """The config a sidecar or run record recorded (other keys are ignored, missing ones take
+        their defaults). ValueError with a one-line reason naming the field for a value of the
+        wrong type or out of range (a hand-edited sidecar): it would otherwise fail deep in
+        training with a traceback."""
+        if not isinstance(data, dict):
+            raise ValueError(f"config is {type(data).__name__}, not an object of settings")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key, value in known.items():
+            ok, wanted = FIELD_RULES[key]
+            if not ok(value):
+                shown = repr(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
+                raise ValueError(f"config: {key} is {shown}, not {wanted}")
         for key in ("widths", "teachers"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
+
+
+# What each setting of a recorded config may be (the command line's ranges). JSON numbers: an
+# int is not a bool (True is an int to Python); a float may be written as an int ("lr": 1).
+_MAX_INT = 2**31 - 1  # beyond any real run; larger numbers overflow the C ints TensorFlow takes
+
+
+def _whole(low: int):
+    return (lambda v: type(v) is int and low <= v <= _MAX_INT,
+            f"a whole number from {low} to {_MAX_INT}")
+
+
+def _real(ok, wanted: str):
+    return (lambda v: type(v) in (int, float) and math.isfinite(v) and ok(v), wanted)
+
+
+def _choice(*allowed: str):
+    return (lambda v: isinstance(v, str) and v in allowed,
+            " or ".join(repr(a) for a in allowed))
+
+
+_BOOL = (lambda v: type(v) is bool, "true or false")
+_SHARE = _real(lambda v: 0 <= v < 1, "a share from 0 up to (not including) 1")
+_UNIT = _real(lambda v: 0 <= v <= 1, "a share from 0 to 1")
+_NOT_NEGATIVE = _real(lambda v: v >= 0, "a number of at least 0")
+
+FIELD_RULES = {
+    "epochs": _whole(1), "batch_size": _whole(1), "lr": _NOT_NEGATIVE, "warmup": _SHARE,
+    "momentum": _SHARE, "weight_decay": _NOT_NEGATIVE, "label_smoothing": _SHARE,
+    "val_fraction": _SHARE, "flip": _BOOL, "alternate_flip": _BOOL, "translate": _whole(0),
+    "cutout": _whole(0),
+    "widths": (lambda v: isinstance(v, (list, tuple)) and len(v) == 3
+               and all(type(w) is int and 1 <= w <= _MAX_INT for w in v),
+               "three channel counts of at least 1, e.g. [64, 256, 256]"),
+    "stem": _whole(0), "residual": _BOOL, "seed": _whole(0),
+    "precision": _choice("auto", "float32", "mixed_bfloat16"), "patience": _whole(0),
+    "tta": _BOOL, "activation": _choice("gelu", "relu"), "bn_momentum": _SHARE,
+    "bn_scale": _BOOL, "logit_scale": _real(lambda v: v > 0, "a number above 0"),
+    "whiten": _BOOL, "lookahead": _whole(0), "lookahead_decay": _UNIT,
+    "schedule": _choice("cosine", "triangle"), "bias_lr_scale": _NOT_NEGATIVE,
+    "init": _choice("glorot", "torch"), "dirac": _BOOL, "optimizer": _choice("sgd", "muon"),
+    "muon_lr": _NOT_NEGATIVE, "muon_momentum": _SHARE,
+    "teachers": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(t, str) for t in v),
+                 "a list of checkpoint paths"),
+    "distill": _UNIT,
+}
 
 
 # The default from scratch, in the app and the CLI: airbench94_muon's recipe (Keller Jordan)

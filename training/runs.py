@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -183,13 +184,64 @@ def _write_at_end(record: RunRecord) -> RunRecord:
         return record
 
 
+MAX_RECORD_BYTES = 1 << 20  # ours are a few kilobytes (a config and some paths)
+_TEXT_FIELDS = ("id", "data", "out", "fine_tune", "created", "status", "data_fingerprint",
+                "pid_started")
+_said_unreadable: set[tuple[str, str]] = set()  # (run.json, why) already logged
+
+
 def read_run(folder: Path) -> RunRecord | None:
+    """The run recorded in ``folder``; None when there is none, or when its run.json is not a
+    record this app wrote (damaged, cut short, edited by hand): that run is not offered, and
+    never keeps the app from starting (each launch reads every record). Logged once."""
+    path = Path(folder) / "run.json"
     try:
-        data = json.loads((Path(folder) / "run.json").read_text())
-        return RunRecord(**{k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__},
-                         folder=str(folder))
-    except (OSError, ValueError, TypeError):
+        # O_NONBLOCK: a FIFO named run.json must not hang the app's start waiting for a writer
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with open(os.open(path, flags), "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise ValueError("not a regular file")
+            text = stream.read(MAX_RECORD_BYTES + 1)  # (a huge file is not read whole)
+        if len(text) > MAX_RECORD_BYTES:
+            raise ValueError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
+        return _record_from(json.loads(text), folder)
+    except FileNotFoundError:
+        return None  # (a run being discarded, a folder without a record yet)
+    except (OSError, ValueError, TypeError, RecursionError) as exc:  # RecursionError: [[[[...
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if (str(path), why) not in _said_unreadable:  # (every launch and refresh reads it)
+            _said_unreadable.add((str(path), why))
+            log.warning("ignoring the run record %s: %s", path, why)
         return None
+
+
+def _record_from(data, folder) -> RunRecord:
+    """Check what run.json holds field by field (ValueError saying what is wrong): a record's
+    pid goes to os.kill, its config to training, its paths to the file system."""
+    from .recipes import TrainConfig
+
+    if not isinstance(data, dict):
+        kind = "null" if data is None else "list" if isinstance(data, list) else "value"
+        raise ValueError(f"a JSON {kind}, not a run record")
+    known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__ and k != "folder"}
+    missing = [k for k in ("id", "data", "out", "config") if k not in known]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    wrong = [k for k in _TEXT_FIELDS if k in known and not isinstance(known[k], str)]
+    if known.get("parent") is not None and not isinstance(known["parent"], str):
+        wrong.append("parent")
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} not text")
+    if any("\0" in (known.get(k) or "") for k in ("data", "out", "parent")):
+        raise ValueError("a path with a NUL character")
+    pid = known.get("pid", 0)
+    if type(pid) is not int or not 0 <= pid < 2**31:  # (bool is an int to Python)
+        shown = repr(pid) if len(repr(pid)) <= 20 else repr(pid)[:19] + "…"
+        raise ValueError(f"pid {shown} is not a process number")
+    if known.get("fine_tune", "full") not in ("full", "head"):
+        raise ValueError(f"fine_tune {known['fine_tune'][:20]!r} is not 'full' or 'head'")
+    TrainConfig.from_dict(known["config"])  # (ValueError naming the setting)
+    return RunRecord(**known, folder=str(folder))
 
 
 def _running_records(root: Path | None = None):

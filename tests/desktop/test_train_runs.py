@@ -157,6 +157,19 @@ def test_a_training_process_killed_mid_run_is_reported_and_offered_for_resumptio
     assert len(finished.args[0].info.history["loss"]) >= done + 1
 
 
+def test_the_window_opens_beside_damaged_run_records_and_offers_the_good_run(
+        qtbot, make_window, tiny_checkpoint, tmp_path):
+    """A run.json holding null, a list, a pid that is text or too large, or JSON nested
+    100,000 deep stopped `python -m desktop` at every launch, with no window."""
+    from tests.training.test_runs import broken_records
+    record = crashed_run(tmp_path, fruit_folders(tmp_path / "fruit"))
+    broken_records(runs.runs_dir())
+    window, _ = train_window(make_window, tiny_checkpoint)
+    assert window.isVisible() and window.banner.isVisible()
+    assert f"A training run on {Path(record.data).name} " in window.banner.label.text()
+    assert "stopped after epoch 1 of 3" in window.banner.label.text()
+
+
 def test_discarding_an_unfinished_run_forgets_it(qtbot, make_window, tiny_checkpoint, tmp_path):
     import shutil
     shutil.rmtree(crashed_run(tmp_path, fruit_folders(tmp_path / "fruit")).data)  # unplugged

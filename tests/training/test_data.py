@@ -1,4 +1,5 @@
 """Reading labelled data: CIFAR-10 python batches through a restricted unpickler, the data check."""
+import io
 import os
 import pickle
 
@@ -301,3 +302,57 @@ def test_an_unreadable_file_in_the_archive_is_still_reported_when_the_cache_answ
     again = load_cifar10_archive(broken, "test", cache_dir=tmp_path / "cache")  # from the cache
     assert [f for f, _ in first.skipped] == ["cifar10/test/cat/bad.jpg"]
     assert again.skipped == first.skipped and len(again) == len(first) == 20
+
+
+class Zeros(io.RawIOBase):
+    """``n`` zero bytes, read in chunks: a gzip bomb's member, made without holding it."""
+
+    def __init__(self, n):
+        self.left = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+@pytest.mark.parametrize("kind", ["sparse header", "gzip bomb"])
+def test_an_archive_member_declaring_gigabytes_is_skipped_unread(tmp_path, kind):
+    """A 214-byte .tar.gz whose cat picture declares (GNU sparse, PAX) a terabyte, or a gzip
+    bomb's 300 MB of zeros, was read whole into memory: the app allocated gigabytes, or died.
+    Such a member is skipped with a one-line reason, as a file that large on disk is; the rest
+    of the archive is read."""
+    import tarfile
+    import tracemalloc
+
+    from training.data import load_cifar10_archive
+    from training.preprocessing import MAX_FILE_BYTES
+    archive = small_archive(tmp_path, 20, "test")
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive) as source, \
+            tarfile.open(hostile, "w:gz", format=tarfile.PAX_FORMAT, compresslevel=1) as tar:
+        for i, member in enumerate(source):
+            tar.addfile(member, source.extractfile(member))
+            if i == 5:  # in the middle: what follows it is still read
+                huge = tarfile.TarInfo("cifar10/test/cat/huge.jpg")
+                if kind == "sparse header":  # declared, not stored: nothing to decompress
+                    huge.pax_headers = {"GNU.sparse.map": "0,0", "GNU.sparse.size": str(2**40)}
+                    tar.addfile(huge, io.BytesIO(b""))
+                else:
+                    huge.size = MAX_FILE_BYTES + (44 << 20)
+                    tar.addfile(huge, Zeros(huge.size))
+    assert hostile.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        loaded = load_cifar10_archive(hostile, "test")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(loaded) == 20 and peak < 64 << 20, peak
+    [(name, reason)] = loaded.skipped
+    assert name == "cifar10/test/cat/huge.jpg"
+    assert reason.startswith("too large: ") and reason.endswith(" MB file (limit 256 MB)")

@@ -54,3 +54,42 @@ def test_the_bundled_recipe_is_what_made_the_bundled_checkpoint():
     recipe = TrainConfig(**RECIPES["bundled"])
     assert replace(recorded, precision="auto") == recipe
     assert sidecar["seed"] == recipe.seed == 0
+
+
+@pytest.mark.parametrize("key, value", [
+    ("batch_size", "64"), ("widths", 5), ("widths", [64, 256]), ("widths", [64, 0, 256]),
+    ("epochs", True), ("epochs", 0), ("epochs", 2**70), ("lr", float("nan")), ("lr", -1),
+    ("val_fraction", 1.0), ("flip", "yes"), ("precision", "float64"), ("activation", ["relu"]),
+    ("teachers", "a.keras"), ("distill", 2),
+])
+def test_a_sidecar_config_with_a_wrong_value_is_refused_in_one_line(tmp_path, capsys, key,
+                                                                    value):
+    """`train --config SIDECAR.json` with a hand-edited setting ("batch_size": "64") crashed
+    with a traceback deep in training; it is refused before the data is read, naming the
+    setting."""
+    from training.__main__ import main
+    sidecar = json.loads((Path(__file__).parents[2] / "models" / "cifar10.json").read_text())
+    sidecar["config"][key] = value
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match=f"^config: {key} is .*, not "):
+        TrainConfig.from_dict(sidecar["config"])
+    assert main(["train", "--data", str(tmp_path / "never read"), "--config", str(edited),
+                 "--out", str(tmp_path / "out.keras")]) == 1
+    err = capsys.readouterr().err
+    # (the sidecar's own check names a few settings first: "invalid sidecar: config.epochs ...")
+    assert err.startswith("error: ") and f"{key} is " in err and err.count("\n") == 1, err
+    assert "Traceback" not in err and not (tmp_path / "out.keras").exists()
+
+
+def test_every_setting_a_config_records_is_checked_and_real_configs_pass():
+    """Each field has its rule (a new setting without one would pass anything); every recipe and
+    a config as the app writes it (tuples as JSON lists, ints for floats) read back equal."""
+    from training.recipes import FIELD_RULES, RECIPES
+    assert set(FIELD_RULES) == set(TrainConfig.__dataclass_fields__)
+    for recipe in RECIPES.values():
+        config = replace(TrainConfig(**recipe), teachers=("/models/a.keras",))
+        assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert TrainConfig.from_dict({"lr": 1, "epochs_run": 3, "stopped": None}).lr == 1.0
+    with pytest.raises(ValueError, match="config is list"):
+        TrainConfig.from_dict([1, 2])

@@ -286,3 +286,53 @@ def test_a_run_whose_folder_was_removed_meanwhile_still_ends_as_finished(tmp_pat
     monkeypatch.setattr(training.train, "train", train_while_the_folder_goes)
     assert runs.run_training(record, SimpleNamespace(fingerprint=lambda: "f"), None) is done
     assert "was removed meanwhile" in caplog.text
+
+
+def broken_records(root):
+    """Run folders whose run.json is not a record the app wrote: damaged, cut short, edited by
+    hand or by something hostile (each used to stop the app from starting, at every launch)."""
+    import json
+    good = {"id": "x", "data": "colours", "out": "x.keras", "config": {}, "status": "running",
+            "pid": 0}
+    texts = {
+        "null": "null", "list": "[1, 2]", "deep": "[" * 100_000 + "]" * 100_000,
+        "not-utf8": b"\xff\xfe{\x00".decode("latin-1"), "missing": '{"status": "running"}',
+        "huge": json.dumps(good) + " " * (2 << 20),
+        **{f"{key}-{i}": json.dumps({**good, key: value}) for i, (key, value) in enumerate([
+            ("pid", "123"), ("pid", 2**70), ("pid", True), ("pid", -5), ("config", []),
+            ("config", {"batch_size": "64"}), ("data", 5), ("parent", 7), ("out", "a\0b"),
+            ("fine_tune", "everything"), ("created", None)])},
+    }
+    for name, text in texts.items():
+        (root / name / "backup").mkdir(parents=True)
+        (root / name / "run.json").write_bytes(text.encode("latin-1"))
+    return sorted(texts)
+
+
+def test_a_damaged_run_record_is_skipped_and_the_others_still_offered(tmp_path, caplog):
+    """A run.json holding null, a list, a pid that is text or too large for os.kill, or JSON
+    nested 100,000 deep raised from unfinished_runs: the window could not open, ever. Each is
+    now skipped, left where it is and logged once; the good run beside them is offered."""
+    import logging
+
+    from training import processes, runs
+    record = run_failing_in_epoch_2(tmp_path, KeyboardInterrupt())
+    names = broken_records(tmp_path / "runs")
+    with caplog.at_level(logging.WARNING, logger="training.runs"):
+        for _ in range(2):  # (every launch and every refresh of the library reads them)
+            assert [r.id for r in runs.unfinished_runs(tmp_path / "runs")] == [record.id]
+            assert runs.runs_of_other_live_processes(tmp_path / "runs") == []
+    warned = [r.getMessage() for r in caplog.records if "ignoring the run record" in r.message]
+    assert sorted(m.split("/runs/")[1].split("/")[0] for m in warned) == names  # once each
+    assert all(m.count("\n") == 0 for m in warned)
+    assert all((tmp_path / "runs" / name / "run.json").is_file() for name in names)
+    with pytest.raises(runs.RunUnavailable):  # a record that broke after it was offered
+        runs.claim(replace_folder(record, tmp_path / "runs" / "list"))
+    for pid in ("123", 2**70, -1, 2**31, None, 1.5):
+        assert processes.alive(pid) is False
+        assert processes.same_process_alive(pid, "") is False
+
+
+def replace_folder(record, folder):
+    from dataclasses import replace
+    return replace(record, folder=str(folder))
