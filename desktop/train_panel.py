@@ -224,8 +224,11 @@ class TrainPanel(QWidget):
         config = self.form.config()
         _, info = self.active_checkpoint()
         if self.form.start_mode() == "active" and info is not None:
-            config = TrainConfig.from_dict({**config.to_dict(), **{
-                k: v for k, v in info.config.items() if k in ARCHITECTURE_FIELDS}})
+            try:
+                config = TrainConfig.from_dict({**config.to_dict(), **{
+                    k: v for k, v in info.config.items() if k in ARCHITECTURE_FIELDS}})
+            except ValueError:  # an imported sidecar's odd record: estimated as the form says
+                pass
         return config
 
     def update_estimate(self) -> None:

@@ -92,6 +92,8 @@ def stored_evaluations(info: CheckpointInfo, overlay: Path | None = None) -> dic
 
 def _read_overlay(path: Path) -> dict:
     try:
+        if Path(path).stat().st_size > 4 * MAX_SIDECAR_CHARS:  # not read: none is that large
+            return {}
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return {}

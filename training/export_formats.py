@@ -220,6 +220,9 @@ def load_exported(fmt: str, path):
 def _runtime(fmt: str, path: Path):
     if fmt == "keras":
         import keras
+
+        from .checkpoints import check_archive_sizes
+        check_archive_sizes(path)  # (an export folder is a file like any other by now)
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         return model.predict_on_batch
     if fmt == "savedmodel":

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoints import (CheckpointError, CheckpointInfo, atomic_write_bytes,
-                          pending_sidecar_path, read_info, settle_pending, sidecar_path)
+                          pending_sidecar_path, read_info, read_sidecar, settle_pending,
+                          sidecar_path)
 from .moves import MoveIncomplete, journaled, move_all, same_file
 from .reporting import first_line
 
@@ -158,7 +159,7 @@ def _rename_parent(side: Path, old: str, new: str, sha256: str) -> None:
     if side.name.endswith(".history.json"):
         return
     try:
-        info = CheckpointInfo.from_json(side.read_text(encoding="utf-8"))
+        info = read_sidecar(side)  # (its size checked before it is read)
     except (CheckpointError, OSError, UnicodeDecodeError):  # not ours to read: left as it is
         return
     if info.parent == old and not (info.parent_sha256 and sha256 and info.parent_sha256 != sha256):

@@ -139,7 +139,7 @@ def _stale(lock: Path) -> bool:
     except OSError:
         return True  # released meanwhile
     pid, _, started = text.partition(" ")
-    if not pid.isdigit():
+    if not (pid.isascii() and pid.isdigit()):  # ("²" is a digit that int() refuses)
         return age > 10
     return int(pid) == os.getpid() or not same_process_alive(int(pid), started)
 

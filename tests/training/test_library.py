@@ -54,6 +54,22 @@ def test_rename_moves_every_file_and_children_follow(tmp_path):
         rename_checkpoint(renamed, "../escape")
 
 
+def test_a_rename_does_not_read_a_huge_sidecar_beside_it_into_memory(tmp_path):
+    """Children are found by reading every sidecar in the folder: a sparse 600 MB one (nothing
+    on disk) took 1.2 GB of memory and seconds at each rename."""
+    import tracemalloc
+    parent = make(tmp_path, "parent")
+    with open(tmp_path / "odd.json", "wb") as huge:
+        huge.truncate(600 * 2 ** 20)
+    tracemalloc.start()
+    try:
+        renamed = rename_checkpoint(parent, "renamed")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert renamed.is_file() and peak < 64 * 2 ** 20, peak
+
+
 def test_a_child_follows_only_its_own_parent_not_a_later_checkpoint_of_that_name(tmp_path):
     first = make(tmp_path, "base", seed=1)
     child = make(tmp_path, "child", parent="base", parent_sha256=read_info(first).model_sha256)
@@ -238,3 +254,19 @@ def test_renaming_a_checkpoint_deleted_behind_the_apps_back_is_refused_and_touch
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         rename_checkpoint(parent, "renamed parent")
     assert read_info(child).parent == "parent"
+
+
+def test_a_huge_evaluations_file_is_not_read(tmp_path):
+    """The bundled checkpoint's evaluations live in a per-user file: a sparse 600 MB one was
+    read whole (1.2 GB) whenever the checkpoint was listed."""
+    import tracemalloc
+    overlay = tmp_path / "bundled-0123.json"
+    with open(overlay, "wb") as huge:
+        huge.truncate(600 * 2 ** 20)
+    tracemalloc.start()
+    try:
+        found = stored_evaluations(CheckpointInfo(class_names=("a", "b")), overlay)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == {} and peak < 64 * 2 ** 20, peak

@@ -249,6 +249,10 @@ def test_a_claim_waits_for_no_lock_whose_holder_died(tmp_path):
     lock.write_text(f"{dead.pid} ")  # its holder is gone
     assert runs.claim(record).pid == os.getpid() == runs.read_run(Path(record.folder)).pid
     assert not lock.exists()
+    runs.update(record, pid=0)
+    lock.write_text("\u00b2 x")  # a damaged lock ("²" is a digit to str, not to int): a
+    with pytest.raises(runs.RunUnavailable):  # fresh one is held, not a ValueError at the click
+        runs.claim(record)
 
 
 def test_a_run_another_copy_of_the_app_resumed_is_not_discarded_under_it(tmp_path):
