@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from training import runs
 from training.checkpoints import now_iso
 from training.library import run_name
-from training.paths import cannot_write, user_cache_dir, user_checkpoints_dir
+from training.paths import (cannot_write, release_checkpoint, reserve_checkpoint, user_cache_dir,
+                            user_checkpoints_dir)
 from training.preprocessing import Preprocessing
 
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
@@ -71,6 +72,7 @@ class TrainController(QObject):
         self._child = None  # a training.isolated.ChildProcess, prepared during the data check
         self._fresh = False  # the run going is a new one (not a resumed one)
         self._closed = False  # shut down: a check finishing after that starts no process
+        self._reserved: Path | None = None  # the default name the run going holds, till it ends
 
     # -- data ----------------------------------------------------------------------------------
     def check(self, path: str, policy: Preprocessing, val_fraction: float, seed: int = 0,
@@ -114,14 +116,18 @@ class TrainController(QObject):
         by default a new file named after the data in the per-user checkpoints folder."""
         if self.data is None or self.running():
             return
-        if out is None:
+        named = out is None
+        if named:
             out = user_checkpoints_dir() / f"{run_name(self.data_path, now_iso())}.keras"
         if why := cannot_write(out):  # said now, not after a whole epoch was trained and lost
             self.run_failed.emit(f"cannot save the checkpoint: {why}")
             return
         try:
+            if named:  # another copy of the app (or the command line) may name a run this second
+                out = self._reserved = reserve_checkpoint(out)
             record = runs.new_run(self.data_path, out, config.to_dict(), parent, fine_tune)
         except OSError as exc:  # a full or read-only data folder: say so, start nothing
+            self._release()
             self.run_failed.emit(f"cannot record the run in the data folder: {exc}")
             return
         self._submit(record, runs.run_training, (record, self.data))
@@ -190,7 +196,14 @@ class TrainController(QObject):
 
     def _end(self) -> None:
         self.job = None
+        self._release()
         self.running_changed.emit(False)
+
+    def _release(self) -> None:
+        """Let go of the run's default name: its checkpoint holds it now, if it saved one."""
+        if self._reserved is not None:
+            release_checkpoint(self._reserved)
+            self._reserved = None
 
     @Slot(object)
     def _on_finished(self, result) -> None:
@@ -256,6 +269,8 @@ class TrainController(QObject):
             self.check_job.cancel()
             self.check_job = None
         stopped = self.lane.shutdown(timeout_s)
+        if stopped:  # (its end is not delivered to a window that closed)
+            self._release()
         child, self._child = self._child, None
         if child is not None:
             child.close()

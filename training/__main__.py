@@ -16,16 +16,46 @@ from dataclasses import replace
 from pathlib import Path
 
 from .cli_args import build_parser, load_labelled, one_line
-from .paths import cannot_write
+from .paths import cannot_write, keras_home
 from .cli_train import cmd_train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off stdout/stderr
+BACKEND_PACKAGES = {"jax": ("jax", "jaxlib")}  # what a Keras backend imports (default: its name)
+
+
+def settle_keras_backend() -> None:
+    """Keras's settings live in our folder, never ``~/.keras``, as in the app. A backend the
+    user chose (``KERAS_BACKEND``, or that folder's keras.json) is kept when its package is
+    installed (JAX on a GPU machine trains much faster); otherwise one line on stderr says so
+    and TensorFlow, which ships with the app, is used (Keras's own error is a 39-line traceback)."""
+    import importlib.util
+
+    os.environ.setdefault("KERAS_HOME", str(keras_home()))
+    asked = os.environ.get("KERAS_BACKEND", "")
+    source = f"KERAS_BACKEND={asked}"
+    if not asked:  # (a KERAS_HOME of the user's own may name one)
+        settings = Path(os.environ["KERAS_HOME"]) / "keras.json"
+        try:
+            asked = str(json.loads(settings.read_text())["backend"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        source = f"{settings} names the backend {asked}"
+    packages = BACKEND_PACKAGES.get(asked, (asked,))
+    if asked == "tensorflow" or all(p.isidentifier() and importlib.util.find_spec(p)
+                                    for p in packages):
+        return
+    print(f"warning: {source}, which is not installed here: using tensorflow", file=sys.stderr)
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+
+
+if __name__ == "__main__":  # the command line, before any command imports Keras (a test that
+    settle_keras_backend()  # imports main keeps its own environment)
 
 
 def cmd_predict(args) -> int:
     from .checkpoints import CheckpointError
     from .paths import bundled_checkpoint
-    from .predict import Classifier, classify_files, expand_paths, is_folder, iter_image_files
+    from .predict import Classifier
 
     try:
         classifier = Classifier.load(args.checkpoint or bundled_checkpoint())
@@ -35,25 +65,40 @@ def cmd_predict(args) -> int:
     # A file name that is not valid UTF-8 is printed escaped, never a UnicodeEncodeError.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
-    empty = []
-    for p in args.paths:
-        errors = []
-        if is_folder(Path(p)) and next(iter_image_files(p, errors=errors), None) is None:
-            reason = (f"cannot read {errors[0][0]}: {errors[0][1]}" if errors
-                      else "no image files found in this folder")
-            empty.append({"path": p, "ok": False, "error": reason})
     classified = 0
-    for result in [*empty, *classify_files(classifier, expand_paths(args.paths), args.top_k,
-                                           args.strict)]:
+    for result in predictions(classifier, args.paths, args.top_k, args.strict):
         classified += bool(result["ok"])
         if args.json:
             print(json.dumps(result), flush=True)
         elif result["ok"]:
             best = ", ".join(f"{g['label']} {g['probability']:.1%}" for g in result["top"])
-            print(f"{result['path']}: {best}")
+            print(f"{result['path']}: {best}", flush=True)
         else:
-            print(f"{result['path']}: cannot use: {result['error']}")
+            print(f"{result['path']}: cannot use: {result['error']}", flush=True)
     return 0 if classified else 1  # nothing could be classified: a script should notice
+
+
+def predictions(classifier, paths, top_k: int, strict: bool):
+    """Each path's results in the order given, each chunk's as soon as it is classified (a
+    script piping into ``head`` or a Ctrl+C gets what was done), a folder without images said
+    in its turn. Paths between two such folders are expanded together (a folder reached twice,
+    through a link, is listed once)."""
+    from .predict import classify_files, expand_paths, is_folder, iter_image_files
+
+    group = []
+    for path in [*paths, None]:
+        errors = []
+        empty = path is not None and is_folder(Path(path)) and next(
+            iter_image_files(path, errors=errors), None) is None
+        if path is not None and not empty:
+            group.append(path)
+            continue
+        yield from classify_files(classifier, expand_paths(group), top_k, strict)
+        group = []
+        if empty:
+            reason = (f"cannot read {errors[0][0]}: {errors[0][1]}" if errors
+                      else "no image files found in this folder")
+            yield {"path": path, "ok": False, "error": reason}
 
 
 def cmd_evaluate(args) -> int:
@@ -144,12 +189,18 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    """Exit 0 when the export predicts like the app, 3 when it was written but disagrees."""
+    """Exit 0 when the export predicts like the app, 3 when it was written but disagrees, 2
+    when ``--out`` cannot be written."""
     from .checkpoints import CheckpointError, read_info
     from .export import ExportError, check_export, export_checkpoint, parity_sample
     from .paths import bundled_checkpoint
 
     checkpoint = args.checkpoint or bundled_checkpoint()
+    out = Path(args.out)  # a usage error, as train's --out; said before the checkpoint is read
+    if why := (f"{out} is a file, not a folder" if out.exists() and not out.is_dir()
+               else cannot_write(out / "labels.txt")):
+        print(f"error: --out: {why}", file=sys.stderr)
+        return 2
     try:
         check_export(checkpoint, args.fmt, args.out)  # refusals before the data is read
         info = read_info(checkpoint)
@@ -159,8 +210,9 @@ def cmd_export(args) -> int:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"format": result.format, "folder": str(result.folder),
-                          "artefact": str(result.artefact), "ok": result.ok, **result.parity}))
+        # the parity figures name the artefact by its file name: the path given here wins
+        print(json.dumps({"format": result.format, "folder": str(result.folder), **result.parity,
+                          "artefact": str(result.artefact), "ok": result.ok}))
     else:
         print(result.summary())
     return 0 if result.ok else 3

@@ -7,13 +7,26 @@ import argparse
 from .recipes import RECIPES
 
 DESCRIPTION = "Headless command line over the same functions the window uses."
+USAGE = "2 usage error, or an output location that cannot be written (said before any work)"
+CTRL_C, PIPE = "130 stopped by Ctrl+C", "141 the reader of the output went away (| head)"
+
+
+def _exit_status(*codes: str) -> str:
+    """The --help epilog: what a script can read from the exit status."""
+    return "exit status: " + "; ".join(codes)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m training", description=DESCRIPTION,
+                                     epilog=_exit_status(
+                                         "0 done", "1 failed (one line on stderr says why)",
+                                         USAGE, "3 export only: written, but it does not predict "
+                                         "like the app", CTRL_C, PIPE))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="classify image files and folders")
+    p = sub.add_parser("predict", help="classify image files and folders", epilog=_exit_status(
+        "0 at least one file classified", "1 none could be (each says why), or the checkpoint "
+        "cannot be used", "2 usage error", CTRL_C, PIPE))
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
     p.add_argument("--top-k", type=_positive, default=5, metavar="K",
@@ -22,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse images that are not exactly the checkpoint's input size (32x32 "
                    "for the bundled one), RGB")
 
-    t = sub.add_parser("train", help="train a checkpoint")
+    t = sub.add_parser("train", help="train a checkpoint", epilog=_exit_status(
+        "0 saved", "1 failed (bad data, a checkpoint that cannot be used, a full disk)", USAGE,
+        "130 stopped by Ctrl+C (the best epoch so far is kept, saved whole)"))
     t.add_argument("--data", required=True, help="CIFAR-10 JPEG archive, CIFAR-10 python batches "
                    "folder, or a folder with one subfolder per class")
     start = t.add_mutually_exclusive_group()
@@ -69,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     t.add_argument("--no-test", action="store_true", help="skip the test-part evaluation")
 
-    e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data")
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint on labelled data",
+                       epilog=_exit_status("0 done", "1 failed", USAGE, CTRL_C, PIPE))
     e.add_argument("--data", required=True,
                    help="CIFAR-10 archive or batches folder (uses the test part) or class folders")
     e.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
@@ -80,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     c = sub.add_parser("calibrate", help="set a checkpoint's low-confidence threshold from its "
-                       "validation split (done by train; this is for older checkpoints)")
+                       "validation split (done by train; this is for older checkpoints)",
+                       epilog=_exit_status("0 done", "1 failed (a sidecar that cannot be "
+                                           "written too)", "2 usage error", CTRL_C, PIPE))
     c.add_argument("--data", required=True, help="the data the checkpoint was trained on")
     c.add_argument("--checkpoint", help="a .keras checkpoint: its sidecar gets the threshold "
                    "(default: the bundled one, measured and printed; its sidecar is kept as "
@@ -88,7 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .export import FORMATS
 
-    x = sub.add_parser("export", help="export a checkpoint and check it predicts like the app")
+    x = sub.add_parser("export", help="export a checkpoint and check it predicts like the app",
+                       epilog=_exit_status("0 written, and it predicts like the app",
+                                          "3 written, but it does not (do not ship it)",
+                                          "1 failed", USAGE, CTRL_C, PIPE))
     x.add_argument("--checkpoint", help="a .keras checkpoint (default: the bundled one)")
     x.add_argument("--format", required=True, dest="fmt", choices=FORMATS)
     x.add_argument("--out", required=True, help="export folder (created; an earlier export of "

@@ -43,10 +43,11 @@ def _train(args, config, reporter, started: float) -> int:
     from .checkpoints import CheckpointError, now_iso, read_info
     from .data import DataError
     from .library import run_name
-    from .paths import user_checkpoints_dir
+    from .paths import release_checkpoint, reserve_checkpoint, user_checkpoints_dir
     from .recipes import TrainConfig, fit_to_data
     from .train import Cancelled, train
 
+    reserved = None
     try:
         head_only = args.head_only
         if args.config:
@@ -67,11 +68,20 @@ def _train(args, config, reporter, started: float) -> int:
         config = replace(config, **overrides)
         policy = read_info(args.parent).preprocessing if args.parent else None
         out = Path(args.out) if args.out else user_checkpoints_dir()
+        named = False  # a name made up here, which another run may make at the same moment
         if out.suffix != ".keras":
-            out = resumed_out(args.backup) or out / f"{run_name(args.data, now_iso())}.keras"
+            resumed = resumed_out(args.backup)
+            named = resumed is None
+            out = resumed or out / f"{run_name(args.data, now_iso())}.keras"
         if why := cannot_write(out):  # found before the data is read and the run trains
-            print(f"error: --out: {why}", file=sys.stderr)
+            if args.out:
+                print(f"error: --out: {why}", file=sys.stderr)
+            else:  # (not "--out": the user gave none) which folder, and what to do instead
+                print(f"error: the per-user checkpoints folder {out.parent} cannot be written "
+                      f"({why}): give a file or folder with --out", file=sys.stderr)
             return 2
+        if named:  # a run started in the same second (a seed sweep) makes the same name
+            out = reserved = reserve_checkpoint(out)
         data = load_labelled(args.data, "train", reporter, policy)
         if not args.config:  # what the user gave stays; the rest is scaled to the data
             scaled = fit_to_data(config, len(data),
@@ -102,6 +112,9 @@ def _train(args, config, reporter, started: float) -> int:
     except (DataError, CheckpointError, ValueError, OSError, RuntimeError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)  # RuntimeError: NaN from the start
         return 1
+    finally:
+        if reserved is not None:  # its checkpoint holds the name now; none: nothing is left
+            release_checkpoint(reserved)
     stem = result.checkpoint.with_suffix("")
     print(f"saved {result.checkpoint} (history: {stem}.history.csv, {stem}.history.json)")
     if late:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .export_formats import (WRITERS, ExportError, compute_dtypes, load_exported
 from .export_notes import write_description, write_notes
 from .parity import (LENIENT_AGREEMENT, LENIENT_MAX_DIFF, MAX_FLOAT_DIFF, MIN_PARITY_IMAGES,
                      STRICT_AGREEMENT, SYNTHETIC, ParitySample, parity, parity_sample)
+from .paths import cannot_write
 from .reporting import Reporter, SilentReporter, first_line
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "MIN_PARITY_IMAGES", "ParitySample",
@@ -118,8 +120,9 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     artefact = out_dir / ARTEFACTS[fmt]
     # Written and checked under a staging name; only then does it replace an earlier export in
     # this folder, so a cancel or a failure never costs the user the export they had.
-    staged = out_dir / f".staging.{ARTEFACTS[fmt]}"
-    _remove(staged)
+    # Its own name: another export into this folder at the same time stages its own file
+    # (a shared name was removed or replaced under the other: "No such file or directory").
+    staged = out_dir / f".staging.{os.getpid()}.{uuid.uuid4().hex[:8]}.{ARTEFACTS[fmt]}"
     lenient = fmt == "tflite-int8" or mixed
     try:
         try:
@@ -190,7 +193,8 @@ class _Steps:
 
 def check_export(checkpoint_path, fmt: str, out_dir) -> None:
     """What can be refused at once, before a parity sample is read (seconds for an archive):
-    an unknown format, missing ONNX packages, a folder that holds something else."""
+    an unknown format, missing ONNX packages, a folder that holds something else or cannot be
+    written."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "onnx":
@@ -200,6 +204,8 @@ def check_export(checkpoint_path, fmt: str, out_dir) -> None:
         _check_folder(out_dir, _sha256(checkpoint_path))
     elif out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is a file, not a folder")
+    if why := cannot_write(out_dir / "labels.txt"):  # (a file on its way, a read-only folder)
+        raise ExportError(why)  # found now, not after the checkpoint was loaded and converted
 
 
 def _sha256(checkpoint_path) -> str:

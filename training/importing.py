@@ -12,7 +12,7 @@ from pathlib import Path
 from .checkpoints import (MAX_INPUT_SIDE, CheckpointError, CheckpointInfo, atomic_write_bytes,
                           check_archive_sizes, check_compatible, file_sha256, read_sidecar,
                           sidecar_path)
-from .library import _free_name, _safe_stem, check_name
+from .library import free_name, _safe_stem, check_name
 from .reporting import first_line
 
 
@@ -120,7 +120,7 @@ def _place_new(staged: Path, info: CheckpointInfo, folder: Path, wanted: str) ->
     without its sidecar, even for a moment, and a crash in between leaves only a sidecar (which
     lists nothing and keeps the name taken)."""
     for _ in range(100):
-        name = _free_name(folder, wanted)
+        name = free_name(folder, wanted)
         side = staged.with_name(f"{name}.json")
         atomic_write_bytes(side, replace(info, name=name).to_json().encode())
         target = folder / f"{name}.keras"

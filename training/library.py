@@ -198,7 +198,7 @@ def restore_checkpoint(record: Trashed) -> Path:
     """Put a trashed checkpoint back where it was; if that name was taken meanwhile, under a
     free one ("NAME (restored)"). Returns where it now is."""
     original = record.original
-    name = _free_name(original.parent, original.stem, first=" (restored)")
+    name = free_name(original.parent, original.stem, first=" (restored)")
 
     def moves() -> list[tuple[Path, Path]]:
         return [(file, original.parent / file.name.replace(original.stem, name, 1))
@@ -301,7 +301,7 @@ def run_name(data_path, when: str) -> str:
     return check_name(_safe_stem(stem, fallback="run", room=len(stamp.encode())) + stamp)
 
 
-def _free_name(folder: Path, name: str, first: str = " (2)") -> str:
+def free_name(folder: Path, name: str, first: str = " (2)") -> str:
     """``name``, or the first of ``name`` + ``first``, "name (3)", ... no checkpoint uses."""
     def taken(candidate: str) -> bool:  # any of a checkpoint's files (a history left alone)
         return bool(checkpoint_files(folder / f"{candidate}.keras"))

@@ -75,3 +75,42 @@ def cannot_write(path: Path) -> str:
     except OSError as exc:
         return f"cannot write in {folder}: {exc.strerror or exc}"
     return ""
+
+
+def reserve_checkpoint(path: Path) -> Path:
+    """A new run's checkpoint file: ``path``, or the first free "NAME (2)", "NAME (3)", ... when
+    a checkpoint or a run started at the same moment (same default name, to the second) has it.
+    The name is held by a hidden placeholder made with O_CREAT|O_EXCL, so of two runs one wins
+    it, until :func:`release_checkpoint`; the Checkpoints tab never lists it, and one a crash
+    left is cleaned up with the saves' debris a day later (``library.clean_debris``)."""
+    from .library import free_name  # its rule: any of a checkpoint's files takes the name
+
+    folder, name = Path(path).parent, Path(path).stem
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        candidate = name if n == 1 else f"{name} ({n})"
+        n += 1
+        if free_name(folder, candidate) != candidate:
+            continue
+        held = _placeholder(folder / f"{candidate}.keras")
+        try:
+            os.close(os.open(held, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue  # another run holds it
+        if free_name(folder, candidate) == candidate:  # (not saved since by a run that held it)
+            return folder / f"{candidate}.keras"
+        held.unlink(missing_ok=True)
+
+
+def release_checkpoint(path: Path) -> None:
+    """Let go of a name :func:`reserve_checkpoint` gave: its checkpoint (if the run saved one)
+    holds it now."""
+    try:
+        _placeholder(Path(path)).unlink(missing_ok=True)
+    except OSError:  # (a folder gone read-only: the placeholder is debris, cleaned up later)
+        pass
+
+
+def _placeholder(checkpoint: Path) -> Path:
+    return checkpoint.with_name(f".{checkpoint.stem}.reserved.tmp")

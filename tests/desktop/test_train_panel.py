@@ -434,3 +434,47 @@ def test_the_learning_rate_scaled_to_a_small_data_set_is_trained_exactly(qtbot, 
     assert round(expected, 4) != expected  # (what this test is about)
     assert form.config().lr == pytest.approx(expected, rel=1e-6)
     assert form.lr.text() == f"{expected:.4g}"  # shown as it is, not "0.0066"
+
+
+def test_a_run_named_in_the_same_second_as_another_keeps_its_own_checkpoint(
+        qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
+    """Another copy of the app (or the command line) started a run on the same data in the same
+    second: both took the same default name and one run's checkpoint replaced the other's."""
+    from training.library import run_name
+    from training.paths import release_checkpoint, reserve_checkpoint, user_checkpoints_dir
+
+    monkeypatch.setattr("desktop.trainer.now_iso", lambda: "2026-11-27T06:49:20+00:00")
+    data = fruit_folders(tmp_path / "fruit")
+    window, panel = train_window(make_window, tiny_checkpoint, data, epochs=1)
+    window.trainer.isolate = False  # (a child process would take seconds to start)
+    wait_checked(qtbot, panel)
+    folder = user_checkpoints_dir()  # the other run, training there meanwhile, holds the name:
+    theirs = reserve_checkpoint(folder / f"{run_name(data, '2026-11-27T06:49:20')}.keras")
+    with qtbot.waitSignal(panel.checkpoint_trained, timeout=RUN_WAIT) as finished:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    mine = finished.args[0].checkpoint
+    assert theirs.name == "fruit-2026-11-27T064920.keras"
+    assert mine == folder / "fruit-2026-11-27T064920 (2).keras" and mine.is_file()
+    assert panel.result_label.text().startswith(f"Saved {mine.name}: ")
+    release_checkpoint(theirs)  # that run failed: nothing of it stays, nothing listed broken
+    window.store.refresh()
+    assert [e.name for e in window.store.model.entries if not e.bundled] == [mine.stem]
+    assert not [e for e in window.store.model.entries if e.error]
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_checkpoint_whose_sidecar_records_an_odd_network_still_gets_an_estimate(
+        qtbot, make_window, tmp_path):
+    """An imported checkpoint's sidecar config with a wrong-typed architecture field ("stem":
+    "x"): every settings change on the Train tab raised (the error dialog) while estimating."""
+    from training.checkpoints import CheckpointInfo, save_checkpoint
+    from training.model import build_model
+    odd = save_checkpoint(build_model(3, widths=(4, 8, 8), stem=4),
+                          CheckpointInfo(class_names=("apple", "lime", "plum"),
+                                         config={"stem": "x", "widths": 5}),
+                          tmp_path / "odd.keras")
+    window, panel = train_window(make_window, odd, fruit_folders(tmp_path / "fruit"), epochs=1)
+    wait_checked(qtbot, panel)
+    panel.form.start_combo.setCurrentIndex(panel.form.start_combo.findData("active"))
+    panel.form.epochs.setValue(3)
+    assert panel.estimate_label.text()  # estimated, no exception in the slot

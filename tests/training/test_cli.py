@@ -1,5 +1,6 @@
 """The command line: predict gives one JSON line per file; train writes a checkpoint, its history
 and resumes after SIGKILL; bad data gives one line on stderr and exit 1."""
+import importlib.util
 import json
 import os
 import signal
@@ -286,3 +287,166 @@ def test_a_run_without_validation_images_says_so_and_a_kept_share_is_said(tmp_pa
     assert main(["train", *common, "--val-fraction", "0.5", "--from", str(tmp_path / "parent.keras"),
                  "--out", str(tmp_path / "child.keras")]) == 0
     assert "validation share 0.25, not 0.5" in capsys.readouterr().out
+
+
+def cli_env(**changes):
+    """This process's environment (its PIXELCLASSIFIER_HOME) with ``changes``; None removes."""
+    env = {**os.environ, **{k: v for k, v in changes.items() if v is not None}}
+    for name in (k for k, v in changes.items() if v is None):
+        env.pop(name, None)
+    return env
+
+
+def test_a_keras_backend_that_is_not_installed_is_said_in_one_line_not_a_traceback(tmp_path):
+    """KERAS_BACKEND=jax in the shell (no JAX here) made every command fail with a 39-line
+    ModuleNotFoundError traceback; a JAX user's ~/.keras/keras.json did the same, and the command
+    line wrote ~/.keras/keras.json into the real home even with PIXELCLASSIFIER_HOME set."""
+    if importlib.util.find_spec("jax") is not None:
+        pytest.skip("JAX is installed here: KERAS_BACKEND=jax is kept, as it should be")
+    home = tmp_path / "home"
+    home.mkdir()
+    sample = str(ROOT / "resources" / "sample-ship.jpg")
+    env = cli_env(KERAS_BACKEND="jax", KERAS_HOME=None, HOME=str(home))
+    proc = subprocess.run([sys.executable, "-m", "training", "predict", sample, "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=240, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["top"][0]["label"] == "ship"
+    [warning] = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert "KERAS_BACKEND=jax" in warning and "not installed" in warning and "tensorflow" in warning
+    assert not (home / ".keras").exists()  # Keras's settings went to our folder
+    from training.paths import keras_home
+    assert json.loads((keras_home() / "keras.json").read_text())["backend"] == "tensorflow"
+
+    (home / ".keras").mkdir()  # a JAX user's own Keras settings: theirs, not ours
+    (home / ".keras" / "keras.json").write_text('{"backend": "jax"}')
+    proc = subprocess.run([sys.executable, "-m", "training", "predict", sample, "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=240,
+                          env=cli_env(KERAS_BACKEND=None, KERAS_HOME=None, HOME=str(home)))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert (home / ".keras" / "keras.json").read_text() == '{"backend": "jax"}'
+
+
+def test_a_keras_backend_the_user_chose_is_kept_where_it_is_installed(monkeypatch, capsys):
+    """The README trains with KERAS_BACKEND=jax on a GPU machine that has JAX: that stays (the
+    numpy backend stands in for it here, as its package is installed)."""
+    import training.__main__ as cli
+    from training.paths import keras_home
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    cli.settle_keras_backend()
+    assert os.environ["KERAS_BACKEND"] == "numpy" and capsys.readouterr().err == ""
+    assert os.environ["KERAS_HOME"] == str(keras_home())
+    monkeypatch.setenv("KERAS_BACKEND", "no_such_backend")
+    cli.settle_keras_backend()
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_predict_prints_each_chunk_as_it_is_classified_in_the_order_given(tmp_path, monkeypatch):
+    """Nothing was printed until every file was classified (2,000 files: the first line at the
+    end, `| head -1` waited for all, Ctrl+C gave no line), and folders without images came first,
+    out of the order given."""
+    import io
+
+    import training.predict
+    import training.preprocessing
+    from training.__main__ import main
+
+    big, before, after = tmp_path / "big", tmp_path / "before", tmp_path / "after"
+    for folder in (big, before, after):
+        folder.mkdir()
+    for i in range(600):
+        (big / f"{i:03d}.png").touch()  # (read by the stand-in below)
+    out = io.StringIO()
+    lines_when_read = []
+
+    class Report:
+        array = np.zeros((32, 32, 3), np.uint8)
+
+        @staticmethod
+        def summary():
+            return {}
+
+    def read(path, policy, strict=False):  # counts the files read, and what was printed by then
+        lines_when_read.append(out.getvalue().count("\n"))
+        return Report()
+
+    class Stub:
+        info = type("Info", (), {"preprocessing": None, "class_names": ("cat", "dog")})
+
+        def classify(self, images):
+            return np.tile(np.float32([0.75, 0.25]), (len(images), 1))
+
+    monkeypatch.setattr(training.preprocessing, "load_image", read)
+    monkeypatch.setattr(training.predict.Classifier, "load", classmethod(lambda cls, path: Stub()))
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["predict", str(before), str(big), str(after), "--json"]) == 0
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["before", *(f"{i:03d}.png" for i in range(600)),
+                                                    "after"]
+    assert len(lines_when_read) == 600 and lines_when_read[-1] >= 256  # earlier chunks out first
+
+
+def test_runs_started_in_the_same_second_each_keep_their_checkpoint(tmp_path, capsys,
+                                                                      monkeypatch):
+    """A seed sweep in the background (no --out): runs started in the same second took the same
+    name; each said "saved" and exited 0, and one checkpoint was left. A run that fails leaves
+    nothing behind, not even the placeholder that held its name."""
+    import training.checkpoints
+    import training.train
+    from training.__main__ import main
+    from training.library import list_checkpoints
+    from training.paths import user_checkpoints_dir
+
+    monkeypatch.setattr(training.checkpoints, "now_iso", lambda: "2026-11-27T06:49:20+00:00")
+    data = make_class_folders(tmp_path / "own", n=8, size=32)
+    common = ["train", "--data", str(data), "--epochs", "1", "--widths", "4,8,8",
+              "--precision", "float32"]
+    real, second = training.train.train, []
+
+    def another_run_starts_meanwhile(*args, **kwargs):  # named, not saved yet: the other starts
+        if not second:
+            second.append("running")
+            second[0] = main([*common, "--seed", "2"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training.train, "train", another_run_starts_meanwhile)
+    assert main([*common, "--seed", "1"]) == 0 and second == [0]
+    saved = [line[len("saved "):].split(" (history: ")[0]
+             for line in capsys.readouterr().out.splitlines() if line.startswith("saved ")]
+    folder = user_checkpoints_dir()
+    assert sorted(saved) == [str(folder / "own-2026-11-27T064920 (2).keras"),
+                             str(folder / "own-2026-11-27T064920.keras")]
+    entries = list_checkpoints(folder)
+    assert sorted(e.info.config["seed"] for e in entries) == [1, 2]
+    left = sorted(p.name for p in folder.iterdir())
+    assert not [name for name in left if name.startswith(".")]  # no placeholder left behind
+    assert main(["train", "--data", str(tmp_path / "nowhere")]) == 1
+    assert sorted(p.name for p in folder.iterdir()) == left
+
+
+def test_an_unwritable_per_user_folder_is_named_as_such_not_as_out(tmp_path, capsys,
+                                                                     monkeypatch):
+    """Without --out, a per-user data folder that cannot be written was said as "error: --out:
+    cannot write in ...", an option the user never gave."""
+    from training.__main__ import main
+
+    (tmp_path / "afile").write_text("a file where the data folder would be")
+    monkeypatch.setenv("PIXELCLASSIFIER_HOME", str(tmp_path / "afile" / "home"))
+    assert main(["train", "--data", str(tmp_path / "own"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the per-user checkpoints folder ") and "--out:" not in err
+    assert "cannot be written" in err and "with --out" in err and err.count("\n") == 1
+
+
+def test_exit_status_is_in_each_commands_help(capsys):
+    """A script's author found no word of what the exit statuses mean in any --help."""
+    from training.__main__ import main
+
+    for command in ([], ["predict"], ["train"], ["evaluate"], ["calibrate"], ["export"]):
+        with pytest.raises(SystemExit) as ended:
+            main([*command, "--help"])
+        assert ended.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "exit status: 0 " in text and "130 stopped by Ctrl+C" in text, command
+        assert ("3 written, but it does not" in text) == (command == ["export"])

@@ -296,3 +296,59 @@ def test_cancel_stops_between_steps_and_leaves_no_unchecked_model(checkpoint, he
     assert reporter.messages == ["loading the checkpoint", "converting to tflite"]
     assert not (out / "model.tflite").exists()
     assert set(json.loads((out / "parity.json").read_text())) == {"keras"}
+
+
+def test_export_json_names_the_artefact_by_its_path(checkpoint, tmp_path, capsys, monkeypatch):
+    """`export --json` gave "artefact": "model.keras", a bare name a script could not find
+    (the parity figures' own file name overwrote the path)."""
+    from training.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "keras", "--out",
+                 "dist/model", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["artefact"] == str(tmp_path.joinpath("dist", "model", "model.keras").relative_to(
+        tmp_path)) and (tmp_path / row["artefact"]).is_file()
+    assert row["folder"] == "dist/model" and row["ok"] is True and row["images"] >= 200
+
+
+def test_an_out_that_cannot_be_written_is_a_usage_error_before_the_checkpoint_is_read(
+        checkpoint, tmp_path, capsys):
+    """`export --out` under a file exited 1, and `--out afile/sub` was found only after the
+    checkpoint was loaded; train and evaluate say such a path with exit 2, before any work. The
+    app's export dialog refuses it at once too (check_export)."""
+    from training.__main__ import main
+    from training.export import check_export
+
+    (tmp_path / "afile").write_text("not a folder")
+    for out, said in (("afile", "is a file, not a folder"), ("afile/sub", "cannot write in ")):
+        for source in (checkpoint, tmp_path / "missing.keras"):  # (never read: said first)
+            assert main(["export", "--checkpoint", str(source), "--format", "keras",
+                         "--out", str(tmp_path / out)]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith("error: --out: ") and said in err and err.count("\n") == 1
+    with pytest.raises(ExportError, match="cannot write in"):
+        check_export(checkpoint, "keras", tmp_path / "afile" / "sub")
+
+
+def test_two_exports_of_one_format_into_one_folder_at_once_both_succeed(checkpoint, held_out,
+                                                                        tmp_path, monkeypatch):
+    """Two exports of one format into one folder at the same time (a CI retry overlapping):
+    one failed with "No such file or directory: .staging.model.keras", the name both staged
+    their model under."""
+    import training.export
+
+    out = tmp_path / "out"
+    real, other = training.export.WRITERS["keras"], []
+
+    def the_other_runs_meanwhile(serving, path, input_shape):  # written, not yet checked
+        real(serving, path, input_shape)
+        if not other:
+            other.append("running")
+            other[0] = export_checkpoint(checkpoint, "keras", out, sample=held_out)
+
+    monkeypatch.setitem(training.export.WRITERS, "keras", the_other_runs_meanwhile)
+    first = export_checkpoint(checkpoint, "keras", out, sample=held_out)
+    assert first.ok and other[0].ok and training.export.load_exported("keras", first.artefact)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "labels.txt", "model.keras",
+                                                      "parity.json", "preprocessing.json"]

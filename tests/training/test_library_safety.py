@@ -151,7 +151,7 @@ def test_an_import_never_replaces_a_checkpoint_that_appears_meanwhile(tmp_path, 
     source = make(tmp_path / "elsewhere", "theirs", classes=("x", "y"))
     lib = tmp_path / "lib"
     lib.mkdir()
-    real_free = importing._free_name
+    real_free = importing.free_name
     appeared = {}
 
     def race(folder, name, first=" (2)"):
@@ -161,7 +161,7 @@ def test_an_import_never_replaces_a_checkpoint_that_appears_meanwhile(tmp_path, 
             appeared["bytes"] = appeared["path"].read_bytes()
         return chosen
 
-    monkeypatch.setattr(importing, "_free_name", race)
+    monkeypatch.setattr(importing, "free_name", race)
     imported = import_checkpoint(source, lib)
     assert imported.name == "theirs (2).keras"
     assert appeared["path"].read_bytes() == appeared["bytes"]
