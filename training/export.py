@@ -123,6 +123,7 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     # Its own name: another export into this folder at the same time stages its own file
     # (a shared name was removed or replaced under the other: "No such file or directory").
     staged = out_dir / f".staging.{os.getpid()}.{uuid.uuid4().hex[:8]}.{ARTEFACTS[fmt]}"
+    _remove_dead_staging(out_dir)
     lenient = fmt == "tflite-int8" or mixed
     try:
         try:
@@ -160,10 +161,20 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     return ExportResult(fmt, out_dir, artefact, figures, bool(figures["ok"]))
 
 
+def _remove_dead_staging(out_dir: Path) -> None:
+    """Staged files an export killed mid-way left (its process is gone; a name without one is
+    an older version's): each would stay in the folder for ever, some of them a model's size."""
+    from .processes import alive
+    for left in out_dir.glob(".staging.*"):
+        pid = left.name.split(".")[2]
+        if not (pid.isascii() and pid.isdigit()) or not alive(int(pid)):
+            _remove(left)
+
+
 def _replace(staged: Path, artefact: Path) -> None:
     """Move ``staged`` to ``artefact``; a folder (SavedModel) replaces the old one as a whole."""
     if staged.is_dir() and artefact.exists():
-        old = artefact.with_name(f".old.{artefact.name}")
+        old = artefact.with_name(f".old.{staged.name.split('.')[2]}.{artefact.name}")  # (own)
         _remove(old)
         os.replace(artefact, old)
         os.replace(staged, artefact)

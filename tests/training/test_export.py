@@ -352,3 +352,21 @@ def test_two_exports_of_one_format_into_one_folder_at_once_both_succeed(checkpoi
     assert first.ok and other[0].ok and training.export.load_exported("keras", first.artefact)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "labels.txt", "model.keras",
                                                       "parity.json", "preprocessing.json"]
+
+
+def test_what_a_killed_export_staged_is_cleared_by_the_next(checkpoint, held_out, tmp_path):
+    """A killed export leaves its staged model (its own name since exports stage apart): the
+    next export into the folder removed it when the name was shared; now it removes those of
+    processes that are gone, and leaves a running export's alone."""
+    import os
+    import subprocess
+    out = tmp_path / "out"
+    assert export_checkpoint(checkpoint, "keras", out, sample=held_out).ok  # an earlier export
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / f".staging.{dead.pid}.0a1b2c3d.model.keras").write_bytes(b"x" * 1000)
+    (out / ".staging.model.keras").write_bytes(b"an older version's")
+    running = out / f".staging.{os.getppid()}.0a1b2c3d.model.keras"  # alive: exporting now
+    running.write_bytes(b"x")
+    assert export_checkpoint(checkpoint, "keras", out, sample=held_out).ok
+    assert sorted(p.name for p in out.glob(".staging.*")) == [running.name]
