@@ -163,11 +163,18 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
 
 def _remove_dead_staging(out_dir: Path) -> None:
     """Staged files an export killed mid-way left (its process is gone; a name without one is
-    an older version's): each would stay in the folder for ever, some of them a model's size."""
+    an older version's): each would stay in the folder for ever, some of them a model's size.
+    Only those an hour old: on a shared network folder a pid may be another computer's."""
+    import time
+
     from .processes import alive
     for left in out_dir.glob(".staging.*"):
         pid = left.name.split(".")[2]
-        if not (pid.isascii() and pid.isdigit()) or not alive(int(pid)):
+        try:
+            old = time.time() - left.lstat().st_mtime > 3600
+        except OSError:
+            continue
+        if old and (not (pid.isascii() and pid.isdigit()) or not alive(int(pid))):
             _remove(left)
 
 

@@ -356,10 +356,11 @@ def test_two_exports_of_one_format_into_one_folder_at_once_both_succeed(checkpoi
 
 def test_what_a_killed_export_staged_is_cleared_by_the_next(checkpoint, held_out, tmp_path):
     """A killed export leaves its staged model (its own name since exports stage apart): the
-    next export into the folder removed it when the name was shared; now it removes those of
-    processes that are gone, and leaves a running export's alone."""
+    next export into the folder removed it when the name was shared; now it removes those over
+    an hour old of processes that are gone, and leaves a running export's alone."""
     import os
     import subprocess
+    import time
     out = tmp_path / "out"
     assert export_checkpoint(checkpoint, "keras", out, sample=held_out).ok  # an earlier export
     dead = subprocess.Popen(["true"])
@@ -368,5 +369,10 @@ def test_what_a_killed_export_staged_is_cleared_by_the_next(checkpoint, held_out
     (out / ".staging.model.keras").write_bytes(b"an older version's")
     running = out / f".staging.{os.getppid()}.0a1b2c3d.model.keras"  # alive: exporting now
     running.write_bytes(b"x")
+    recent = out / f".staging.{dead.pid}.99999999.model.keras"  # (maybe another computer's
+    hour_ago = time.time() - 3700                                 # export, on a shared folder)
+    for left in out.glob(".staging.*"):
+        os.utime(left, (hour_ago, hour_ago))
+    recent.write_bytes(b"x")
     assert export_checkpoint(checkpoint, "keras", out, sample=held_out).ok
-    assert sorted(p.name for p in out.glob(".staging.*")) == [running.name]
+    assert sorted(p.name for p in out.glob(".staging.*")) == sorted([running.name, recent.name])
