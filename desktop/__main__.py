@@ -141,6 +141,8 @@ def say_what_is_not_kept(window, log_path: Path | None, missing: str = "") -> st
     """Said once at launch, in the banner, where it is seen (or the status bar, while the banner
     offers a run to resume): the checkpoint used last time is gone, the log or the settings
     cannot be written. The app works without each. Returns what was said ("": nothing)."""
+    from PySide6.QtCore import QSettings
+
     from training.paths import cannot_write, user_log_dir
     notes = []
     if missing:  # (renamed in another window, moved, deleted): it fell back without a word
@@ -149,11 +151,15 @@ def say_what_is_not_kept(window, log_path: Path | None, missing: str = "") -> st
     if log_path is None:
         notes.append(f"The log folder {user_log_dir()} cannot be written, so this session keeps "
                      "no log (check its owner and permissions).")
+    # Settings in a folder that cannot be written (a sudo launch left it owned by root): every
+    # choice was lost at close without a word. (Windows' registry: fileName() names a key
+    # there, not a file to try.)
     settings = Path(window.settings.fileName())
-    if why := cannot_write(settings):  # (a sudo launch left the folder owned by root): every
+    registry = sys.platform == "win32" and window.settings.format() != QSettings.Format.IniFormat
+    if not registry and (why := cannot_write(settings)):
         notes.append(f"Settings cannot be saved in {settings.parent} ({why}), so the classes "
                      "shown, the checkpoint in use and the window's size will not be remembered "
-                     "(check the folder's owner and permissions).")  # choice was lost unsaid
+                     "(check the folder's owner and permissions).")
     text = " ".join(notes)
     if text:
         import logging

@@ -54,18 +54,20 @@ class MainWindow(WindowInput, QMainWindow):
         self.library_lane, self.undo_stack = self.library.lane, self.library.undo_stack
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.banner = Banner()
+        # The tabs scroll where the screen is smaller than what they need (about 860 pixels
+        # wide: a 1024x700 screen at 150 % is 683x467 in Qt's pixels), instead of controls
+        # off-screen. The banner stays above, outside: inside, its wrapped text made the area
+        # size the tabs by their height for the width, and they scrolled at 900x600 (Start too).
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
+                                  focusPolicy=Qt.FocusPolicy.NoFocus)
+        self.scroll.setWidget(self.tabs)
         central = QWidget()
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
         central_layout.setSpacing(0)
         central_layout.addWidget(self.banner)
-        central_layout.addWidget(self.tabs, 1)
-        # Scrolls where the screen is smaller than what the tabs need (about 860 pixels wide: a
-        # 1024x700 screen at 150 % is 683x467 in Qt's pixels), instead of controls off-screen
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame,
-                             focusPolicy=Qt.FocusPolicy.NoFocus)
-        scroll.setWidget(central)
-        self.setCentralWidget(scroll)
+        central_layout.addWidget(self.scroll, 1)
+        self.setCentralWidget(central)
         self.model_status = QLabel()
         self.train_status = QLabel(objectName="trainStatus")
         self._train_fraction = 0.0  # the last progress shown there

@@ -146,7 +146,9 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
         step(0.95, "putting it in place")
     except BaseException:  # cancelled, or it does not run: no unchecked model stays behind
         _remove(staged)
-        if fresh:  # no notes left about a model that is not there
+        others = [p for p in out_dir.glob(".staging.*") if p != staged]
+        if fresh and not others:  # no notes left about a model that is not there (while another
+            # export into this new folder goes on, its staged model and the notes stay for it)
             for path in list(out_dir.iterdir()):
                 _remove(path)
             if made:

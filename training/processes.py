@@ -11,7 +11,8 @@ def process_started(pid: int) -> str:
     """When process ``pid`` started, or "" where that cannot be read: a run's pid that now names
     another process (after a power cut the numbers start again) is then told apart from the app
     that ran it. Linux: this boot's id and the start in clock ticks (/proc); Windows: the
-    creation time (GetProcessTimes); macOS: ``ps``'s start time (to the second)."""
+    creation time (GetProcessTimes); macOS: ``ps``'s start time (to the second, in UTC: in local
+    time a live process read as another after a change of time zone)."""
     if os.name == "nt":
         return _started_windows(pid)
     try:
@@ -44,7 +45,7 @@ def _started_by_ps(pid: int) -> str:
     import subprocess
     try:
         out = subprocess.run(["ps", "-o", "lstart=", "-p", str(int(pid))], capture_output=True,
-                             text=True, timeout=5, env={**os.environ, "LC_ALL": "C"})
+                             text=True, timeout=5, env={**os.environ, "LC_ALL": "C", "TZ": "UTC0"})
     except (OSError, subprocess.SubprocessError, ValueError):
         return ""
     started = " ".join(out.stdout.split())

@@ -91,3 +91,26 @@ def test_a_remembered_checkpoint_that_is_gone_is_said_at_launch(tmp_path):
     log = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
     assert (f"said at launch: my cats.keras, the checkpoint in use last time, is no longer in "
             f"{gone.parent}: the bundled checkpoint is in use.") in log
+
+
+def test_settings_in_the_windows_registry_are_not_tried_as_a_file(qtbot, make_window,
+                                                                  tiny_checkpoint, monkeypatch):
+    """On Windows QSettings keeps settings in the registry and fileName() names a key
+    (\\HKEY_CURRENT_USER\\Software\\...): tried as a file, under C:\\ for a normal user,
+    every launch would have said "Settings cannot be saved"."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import desktop.__main__ as app
+    import training.paths
+    from PySide6.QtCore import QSettings
+    window = make_window(tiny_checkpoint, load=False)
+    monkeypatch.setattr(app.sys, "platform", "win32")
+    monkeypatch.setattr(window, "settings", SimpleNamespace(
+        fileName=lambda: r"\HKEY_CURRENT_USER\Software\PixelClassifier\PixelClassifier",
+        format=lambda: QSettings.Format.NativeFormat))
+    tried = []
+    monkeypatch.setattr(training.paths, "cannot_write", lambda path: tried.append(path) or "no")
+    said = app.say_what_is_not_kept(window, Path("app.log"))
+    monkeypatch.undo()  # (the window closes with its real settings)
+    assert said == "" and tried == []

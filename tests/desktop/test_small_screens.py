@@ -28,7 +28,7 @@ def test_a_window_smaller_than_its_tabs_scrolls_to_every_control(qtbot, make_win
     window = make_window(tiny_checkpoint)
     window.resize(600, 420)
     qtbot.waitUntil(lambda: window.width() <= 620, timeout=5000)
-    scroll = window.centralWidget()
+    scroll = window.scroll
     panels = window.train_panel, window.checkpoints_panel, window.evaluation_panel
     for panel, control in zip(panels, (window.train_panel.stop_button,
                                        window.checkpoints_panel.import_button,
@@ -40,3 +40,25 @@ def test_a_window_smaller_than_its_tabs_scrolls_to_every_control(qtbot, make_win
     window.resize(1100, 720)  # the usual size: nothing to scroll
     qtbot.waitUntil(lambda: scroll.horizontalScrollBar().maximum() == 0
                     and scroll.verticalScrollBar().maximum() == 0, timeout=5000)
+
+
+def test_the_banner_does_not_make_the_tabs_scroll_at_usual_sizes(qtbot, make_window,
+                                                                 tiny_checkpoint):
+    """With the banner up ("New checkpoint … Use it?", a run to resume), the tabs scrolled at
+    1100x720 and, at 900x600, Start, Pause and Stop were below the visible area."""
+    window = make_window(tiny_checkpoint)
+    window.banner.offer("A training run on fruit (started 2026-11-27 06:00 UTC) did not finish: "
+                        "it stopped after epoch 3 of 8. Resume it from epoch 4? " * 2,
+                        [("Resume", None), ("Discard", None)])
+    scroll = window.scroll
+    for size in ((1100, 720), (900, 600)):
+        window.resize(*size)
+        for tab in (window.classify, window.train_panel, window.evaluation_panel):
+            window.tabs.setCurrentWidget(tab)
+            qtbot.waitUntil(lambda: window.tabs.width() >= scroll.viewport().width(), timeout=5000)
+            assert scroll.verticalScrollBar().maximum() == 0, (size, tab)
+            assert scroll.horizontalScrollBar().maximum() == 0, (size, tab)
+        start = window.train_panel.start_button
+        window.tabs.setCurrentWidget(window.train_panel)
+        QApplication.processEvents()
+        assert start.visibleRegion().boundingRect().height() == start.height(), size

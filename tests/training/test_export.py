@@ -376,3 +376,25 @@ def test_what_a_killed_export_staged_is_cleared_by_the_next(checkpoint, held_out
     recent.write_bytes(b"x")
     assert export_checkpoint(checkpoint, "keras", out, sample=held_out).ok
     assert sorted(p.name for p in out.glob(".staging.*")) == sorted([running.name, recent.name])
+
+
+def test_a_failed_export_leaves_another_export_into_the_same_new_folder_alone(
+        checkpoint, held_out, tmp_path, monkeypatch):
+    """Two exports into one new folder, one cancelled or failing: its cleanup emptied and
+    removed the whole folder, the other export's staged model and notes too, and that one then
+    failed putting its model in place."""
+    import os
+
+    import training.export
+    out = tmp_path / "new"
+    theirs = []
+
+    def fails_while_another_stages(serving, path, input_shape):
+        theirs.append(out / f".staging.{os.getppid()}.0a1b2c3d.model.onnx")  # (alive)
+        theirs[0].write_bytes(b"the other export's model, being written")
+        raise ExportError("cancelled")
+
+    monkeypatch.setitem(training.export.WRITERS, "keras", fails_while_another_stages)
+    with pytest.raises(ExportError):
+        export_checkpoint(checkpoint, "keras", out, sample=held_out)
+    assert theirs[0].is_file() and (out / "preprocessing.json").is_file()

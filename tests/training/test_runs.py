@@ -136,6 +136,8 @@ def test_on_macos_a_process_is_known_by_its_start_time(monkeypatch):
     assert mine.startswith("ps:") and mine == processes.process_started(os.getpid())
     gone = 2 ** 22 + 12345  # beyond Linux's pid range
     assert processes.process_started(gone) == ""
+    monkeypatch.setenv("TZ", "EST5")  # the laptop changed time zone: still the same process
+    assert processes.process_started(os.getpid()) == mine
     other = os.getppid()  # alive: the same start is that process, another is a reused number
     assert processes.same_process_alive(other, processes.process_started(other))
     assert not processes.same_process_alive(other, "ps:Mon Jan 1 00:00:00 2001")
