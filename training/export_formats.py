@@ -221,7 +221,7 @@ def _runtime(fmt: str, path: Path):
     if fmt == "keras":
         import keras
 
-        from .checkpoints import check_archive_sizes
+        from .archive_limits import check_archive_sizes
         check_archive_sizes(path)  # (an export folder is a file like any other by now)
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         return model.predict_on_batch

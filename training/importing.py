@@ -9,10 +9,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from .archive_limits import check_archive_sizes
 from .checkpoints import (MAX_INPUT_SIDE, CheckpointError, CheckpointInfo, atomic_write_bytes,
-                          check_archive_sizes, check_compatible, file_sha256, read_sidecar,
-                          sidecar_path)
-from .library import free_name, _safe_stem, check_name
+                          check_compatible, file_sha256, read_sidecar, sidecar_path)
+from .library import _safe_stem, check_name, free_name
 from .reporting import first_line
 
 
@@ -161,7 +161,7 @@ def _place_exclusive(source: Path, target: Path) -> bool:
 
 
 def _check_sizes(path: Path, shown: str) -> None:
-    """``checkpoints.check_archive_sizes``, its reason naming the file being imported."""
+    """``archive_limits.check_archive_sizes``, its reason naming the file being imported."""
     try:
         check_archive_sizes(path)
     except CheckpointError as exc:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import (WEIGHTS_ENTRY, CheckpointError, CheckpointInfo, check_archive_entries,
-                          check_weights, read_info)
+from .archive_limits import WEIGHTS_ENTRY, check_archive_entries, check_weights
+from .checkpoints import CheckpointError, CheckpointInfo, read_info
 
 
 class Unsupported(Exception):
@@ -127,7 +127,7 @@ class NumpyNet:
         when it cannot be evaluated here.
 
         The sizes the zip declares are checked before anything is unpacked, and the weights
-        file's links and arrays before any array is read (``checkpoints.check_weights``: an
+        file's links and arrays before any array is read (``archive_limits.check_weights``: an
         array stored in a file outside the checkpoint was read, and one naming a pipe blocked
         every later load); the Keras load refuses the same file with the same reason."""
         import h5py

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-from training import checkpoints
+from training import archive_limits, checkpoints
 from training.checkpoints import CheckpointError, load_checkpoint, read_info
 from training.importing import import_checkpoint
 from training.numpy_net import NumpyNet
@@ -181,7 +181,7 @@ def test_a_config_that_unpacks_to_far_more_than_its_size_is_refused(tmp_path):
 
 def test_an_archive_that_unpacks_to_more_than_a_model_takes_is_refused(tmp_path, monkeypatch):
     # (the limit lowered to 16 MB: the same check refuses 600 MB, without a test writing it)
-    monkeypatch.setattr(checkpoints, "MAX_MODEL_BYTES", 16_000_000)
+    monkeypatch.setattr(archive_limits, "MAX_MODEL_BYTES", 16_000_000)
 
     def zeros(handle):
         for _ in range(20):
@@ -208,7 +208,7 @@ def test_a_huge_file_is_refused_by_its_size_before_it_is_copied_into_the_library
 
 
 def test_the_bundled_checkpoint_passes_the_checks():
-    checkpoints.check_archive_sizes(BUNDLED)
+    archive_limits.check_archive_sizes(BUNDLED)
     assert NumpyNet.load(BUNDLED).info.class_names[0] == "airplane"
 
 
