@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import stat
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -21,18 +20,11 @@ from .backups import completed_epochs
 from .checkpoints import atomic_write_bytes, now_iso
 from .paths import user_data_dir
 from .processes import process_started, same_process_alive
+from .run_lock import ENDED, GONE, TAKEN, RunUnavailable, run_lock
 
 log = logging.getLogger(__name__)
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
-TAKEN = "this run was resumed in another Pixel Classifier window"
-GONE = "this run is no longer in the data folder (another Pixel Classifier window discarded it)"
-ENDED = "this run was resumed in another Pixel Classifier window, and has ended there"
-
-
-class RunUnavailable(Exception):
-    """An offered run that can no longer be resumed or discarded from here (two copies of the
-    app open on one data folder both offer it); the message says why, in the user's words."""
 
 
 @dataclass(frozen=True)
@@ -96,52 +88,10 @@ def update(record: RunRecord, **changes) -> RunRecord:
 def claim(record: RunRecord) -> RunRecord:
     """Mark a resumed run as owned by this process. Its record is read again first: another copy
     of the app, offering the same run, may have resumed or discarded it since (RunUnavailable)."""
-    with _run_lock(record):
+    with run_lock(Path(record.folder)):
         current = _still_offered(record)
         return _write(replace(current, status=RUNNING, pid=os.getpid(),
                               pid_started=process_started(os.getpid())))
-
-
-@contextlib.contextmanager
-def _run_lock(record: RunRecord):
-    """Hold the run's lock file while its record is read, checked and written (or the run
-    discarded): two copies of the app clicking Resume at the same moment would otherwise both
-    find the run free and both take it. Creating the file with O_EXCL succeeds in one process
-    only; the other is refused at once (the holder is taking the run, in milliseconds). A lock
-    whose holder died meanwhile is stale and taken over."""
-    lock = Path(record.folder) / ".claim.lock"
-    for attempt in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileNotFoundError:
-            raise RunUnavailable(GONE) from None  # the run's folder is gone
-        except FileExistsError:
-            if attempt or not _stale(lock):
-                raise RunUnavailable(TAKEN) from None
-            # (two processes taking over one stale lock could still race: that needs a crash
-            # within a claim's milliseconds first)
-            lock.unlink(missing_ok=True)
-    try:
-        os.write(fd, f"{os.getpid()} {process_started(os.getpid())}".encode())
-        os.close(fd)
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _stale(lock: Path) -> bool:
-    """The process that holds ``lock`` is gone (or is this one: locks are held only within one
-    call on the GUI thread). Its pid is written a moment after the file is made: an empty lock
-    is held, unless it has been empty for seconds (its holder died in between)."""
-    try:
-        text, age = lock.read_text(), time.time() - lock.stat().st_mtime
-    except OSError:
-        return True  # released meanwhile
-    pid, _, started = text.partition(" ")
-    if not (pid.isascii() and pid.isdigit()):  # ("²" is a digit that int() refuses)
-        return age > 10
-    return int(pid) == os.getpid() or not same_process_alive(int(pid), started)
 
 
 def _still_offered(record: RunRecord) -> RunRecord:
@@ -285,7 +235,7 @@ def discard_run(record: RunRecord) -> None:
     again first: a run another copy of the app has resumed since is kept (RunUnavailable)."""
     folder = Path(record.folder)
     hidden = folder.with_name(f".discarded-{folder.name}")
-    with _run_lock(record):
+    with run_lock(Path(record.folder)):
         _still_offered(record)
         # renamed in one step first: another copy of the app finds the run whole or gone, never
         # half deleted ("." folders are not runs)
