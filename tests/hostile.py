@@ -278,3 +278,15 @@ def mutate(seed: bytes, edits) -> bytes:
             j = (position * 7919) % len(data)
             data[i:i] = data[j:j + 1 + position % 256]
     return bytes(data)
+
+
+def peak_bytes(action):
+    """``action()``'s result and the most memory Python held while it ran (a file that lies
+    about its size must be refused before it is read into memory)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        result = action()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

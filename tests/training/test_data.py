@@ -11,6 +11,8 @@ from training.cifar_batches import load_cifar10_batches
 from training.data import CIFAR10_CLASSES, DataError, ImageSet, load_labelled
 from training.splits import check_data, split
 
+from tests.hostile import peak_bytes
+
 
 def write_batches(folder, n=20, protocol=2, names=CIFAR10_CLASSES):
     """A miniature of the official python version: data uint8 Nx3072 (CHW), labels list."""
@@ -327,7 +329,6 @@ def test_an_archive_member_declaring_gigabytes_is_skipped_unread(tmp_path, kind)
     Such a member is skipped with a one-line reason, as a file that large on disk is; the rest
     of the archive is read."""
     import tarfile
-    import tracemalloc
 
     from training.data import load_cifar10_archive
     from training.preprocessing import MAX_FILE_BYTES
@@ -346,12 +347,7 @@ def test_an_archive_member_declaring_gigabytes_is_skipped_unread(tmp_path, kind)
                     huge.size = MAX_FILE_BYTES + (44 << 20)
                     tar.addfile(huge, Zeros(huge.size))
     assert hostile.stat().st_size < 2 << 20
-    tracemalloc.start()
-    try:
-        loaded = load_cifar10_archive(hostile, "test")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    loaded, peak = peak_bytes(lambda: load_cifar10_archive(hostile, "test"))
     assert len(loaded) == 20 and peak < 64 << 20, peak
     [(name, reason)] = loaded.skipped
     assert name == "cifar10/test/cat/huge.jpg"

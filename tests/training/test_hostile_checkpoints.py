@@ -14,7 +14,6 @@ import io
 import json
 import os
 import threading
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -28,9 +27,24 @@ from training.importing import import_checkpoint
 from training.numpy_net import NumpyNet
 from training.reporting import first_line
 
+from tests.hostile import peak_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "models" / "cifar10.keras"
 KERNEL = "layers/conv2d/vars/0"  # the first convolution's kernel (3, 3, 3, 24)
+
+
+def refused_everywhere(path: Path, reason: str, library: Path | None = None) -> None:
+    """``path`` is refused for ``reason`` by numpy's first prediction and by Keras's load, and,
+    given a ``library``, by an import that then leaves nothing in it."""
+    with pytest.raises(CheckpointError, match=reason):
+        NumpyNet.load(path)
+    with pytest.raises(CheckpointError, match=f"cannot load {path.name}: {reason}"):
+        load_checkpoint(path)
+    if library is not None:
+        with pytest.raises(CheckpointError, match=f"cannot import {path.name}: {reason}"):
+            import_checkpoint(path, library)
+        assert [p.name for p in library.iterdir()] == []
 
 
 def _hostile(folder: Path, name: str, change=None, entries: dict | None = None) -> Path:
@@ -122,14 +136,7 @@ def test_weights_kept_outside_the_checkpoint_are_refused_before_they_are_read(
     path = _hostile(tmp_path / "dropped", "looks_fine", change)
 
     # The first predictions came from numpy: it read the file outside and classified with it.
-    with pytest.raises(CheckpointError, match=reason):
-        NumpyNet.load(path)
-    with pytest.raises(CheckpointError, match=f"cannot load looks_fine.keras: {reason}"):
-        load_checkpoint(path)
-    library = tmp_path / "library"
-    with pytest.raises(CheckpointError, match=f"cannot import looks_fine.keras: {reason}"):
-        import_checkpoint(path, library)
-    assert [p.name for p in library.iterdir()] == []
+    refused_everywhere(path, reason, tmp_path / "library")
 
 
 def test_an_array_declared_but_not_stored_is_refused_before_memory_is_spent(tmp_path):
@@ -138,10 +145,7 @@ def test_an_array_declared_but_not_stored_is_refused_before_memory_is_spent(tmp_
         weights.create_dataset(KERNEL, shape=(1 << 26,), dtype="f4", chunks=(1 << 16,))
     path = _hostile(tmp_path, "hollow", unstored)
     reason = f"its weights declare {KERNEL} as 268 MB but store 0 bytes of it"
-    with pytest.raises(CheckpointError, match=reason):
-        NumpyNet.load(path)
-    with pytest.raises(CheckpointError, match=f"cannot load hollow.keras: {reason}"):
-        load_checkpoint(path)
+    refused_everywhere(path, reason)
 
 
 def test_arrays_declaring_more_than_a_model_takes_are_refused(tmp_path):
@@ -152,10 +156,7 @@ def test_arrays_declaring_more_than_a_model_takes_are_refused(tmp_path):
         array[:200_000] = np.random.default_rng(0).random(200_000, np.float32)
     path = _hostile(tmp_path, "greedy", compressed)
     reason = "its weights declare more than 512 MB of arrays"
-    with pytest.raises(CheckpointError, match=reason):
-        NumpyNet.load(path)
-    with pytest.raises(CheckpointError, match=f"cannot load greedy.keras: {reason}"):
-        load_checkpoint(path)
+    refused_everywhere(path, reason)
 
 
 def test_a_config_that_unpacks_to_far_more_than_its_size_is_refused(tmp_path):
@@ -169,14 +170,7 @@ def test_a_config_that_unpacks_to_far_more_than_its_size_is_refused(tmp_path):
     assert path.stat().st_size < 9_000_000
     reason = ("its config.json unpacks to 20 MB, more than the 16 MB a model's description "
               "may take")
-    with pytest.raises(CheckpointError, match=reason):
-        NumpyNet.load(path)
-    with pytest.raises(CheckpointError, match=f"cannot load padded.keras: {reason}"):
-        load_checkpoint(path)
-    library = tmp_path / "library"
-    with pytest.raises(CheckpointError, match=f"cannot import padded.keras: {reason}"):
-        import_checkpoint(path, library)
-    assert [p.name for p in library.iterdir()] == []
+    refused_everywhere(path, reason, tmp_path / "library")
 
 
 def test_an_archive_that_unpacks_to_more_than_a_model_takes_is_refused(tmp_path, monkeypatch):
@@ -189,10 +183,7 @@ def test_an_archive_that_unpacks_to_more_than_a_model_takes_is_refused(tmp_path,
     path = _hostile(tmp_path, "stuffed", entries={"assets/padding.bin": zeros})
     assert path.stat().st_size < 9_000_000  # on disk, under the limit
     reason = "it unpacks to 28 MB, more than the 16 MB a model may take here"
-    with pytest.raises(CheckpointError, match=reason):
-        NumpyNet.load(path)
-    with pytest.raises(CheckpointError, match=f"cannot load stuffed.keras: {reason}"):
-        load_checkpoint(path)
+    refused_everywhere(path, reason)
 
 
 def test_a_huge_file_is_refused_by_its_size_before_it_is_copied_into_the_library(tmp_path):
@@ -212,17 +203,6 @@ def test_the_bundled_checkpoint_passes_the_checks():
     assert NumpyNet.load(BUNDLED).info.class_names[0] == "airplane"
 
 
-def _peak_bytes(action) -> int:
-    """The most memory Python held while ``action`` ran."""
-    tracemalloc.start()
-    try:
-        action()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
 def test_a_huge_sidecar_is_refused_by_its_size_without_reading_it(tmp_path):
     path = _hostile(tmp_path, "model")
     side = path.with_suffix(".json")
@@ -232,12 +212,12 @@ def test_a_huge_sidecar_is_refused_by_its_size_without_reading_it(tmp_path):
     def refused():
         with pytest.raises(CheckpointError, match="300 MB is far more than a sidecar holds"):
             read_info(path)
-    assert _peak_bytes(refused) < 4_000_000  # (read, it took 2x its size and a second per GB)
+    assert peak_bytes(refused)[1] < 4_000_000  # (read, it took 2x its size and a second per GB)
 
     # a pending sidecar of that size (as a save cut short leaves) is passed over just as cheaply
     good = _hostile(tmp_path / "ok", "model")
     os.replace(side, checkpoints.pending_sidecar_path(good))
-    assert _peak_bytes(lambda: read_info(good)) < 4_000_000
+    assert peak_bytes(lambda: read_info(good))[1] < 4_000_000
     assert read_info(good).class_names[0] == "airplane"
 
 

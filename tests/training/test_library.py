@@ -17,6 +17,8 @@ from training.library import (list_checkpoints, rename_checkpoint,
                               restore_checkpoint, trash_checkpoint)
 from training.model import build_model
 
+from tests.hostile import peak_bytes
+
 
 def make(folder, name, classes=("a", "b", "c"), **info):
     model = build_model(len(classes), widths=(4, 8, 8), stem=4)
@@ -57,16 +59,10 @@ def test_rename_moves_every_file_and_children_follow(tmp_path):
 def test_a_rename_does_not_read_a_huge_sidecar_beside_it_into_memory(tmp_path):
     """Children are found by reading every sidecar in the folder: a sparse 600 MB one (nothing
     on disk) took 1.2 GB of memory and seconds at each rename."""
-    import tracemalloc
     parent = make(tmp_path, "parent")
     with open(tmp_path / "odd.json", "wb") as huge:
         huge.truncate(600 * 2 ** 20)
-    tracemalloc.start()
-    try:
-        renamed = rename_checkpoint(parent, "renamed")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    renamed, peak = peak_bytes(lambda: rename_checkpoint(parent, "renamed"))
     assert renamed.is_file() and peak < 64 * 2 ** 20, peak
 
 
@@ -259,14 +255,9 @@ def test_renaming_a_checkpoint_deleted_behind_the_apps_back_is_refused_and_touch
 def test_a_huge_evaluations_file_is_not_read(tmp_path):
     """The bundled checkpoint's evaluations live in a per-user file: a sparse 600 MB one was
     read whole (1.2 GB) whenever the checkpoint was listed."""
-    import tracemalloc
     overlay = tmp_path / "bundled-0123.json"
     with open(overlay, "wb") as huge:
         huge.truncate(600 * 2 ** 20)
-    tracemalloc.start()
-    try:
-        found = stored_evaluations(CheckpointInfo(class_names=("a", "b")), overlay)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    found, peak = peak_bytes(
+        lambda: stored_evaluations(CheckpointInfo(class_names=("a", "b")), overlay))
     assert found == {} and peak < 64 * 2 ** 20, peak
