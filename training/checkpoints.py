@@ -265,30 +265,53 @@ def read_info(path: str | os.PathLike) -> CheckpointInfo:
     return info
 
 
+class TooLarge(ValueError):
+    """A file larger than its reader takes; ``size``: how large (in bytes) it said it was."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"larger than {limit / 1e6:.0f} MB ({size / 1e6:.0f} MB)")
+        self.size = size
+
+
+def read_small_file(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of ``path``, a plain file of at most ``limit`` bytes (a sidecar, a run record:
+    files an untrusted hand may have put there). Opened without waiting: a pipe waits for a
+    writer for ever (the window froze). Never read whole when larger: a sparse file of
+    gigabytes takes no disk, and took twice its size in memory and a second per GB.
+
+    Raises:
+        OSError: as opening it does (FileNotFoundError: none there).
+        ValueError: not a plain file; TooLarge (a ValueError) over ``limit``.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError("not a regular file")
+        if status.st_size > limit:
+            raise TooLarge(status.st_size, limit)
+        data = handle.read(status.st_size + 1)  # (read(n) sets n bytes aside: not the limit)
+        if len(data) > status.st_size:  # it grew meanwhile
+            data += handle.read(limit + 1 - len(data))
+    if len(data) > limit:
+        raise TooLarge(len(data), limit)
+    return data
+
+
 def read_sidecar(side: Path) -> CheckpointInfo:
-    """The sidecar file ``side``, read and checked. One larger than a sidecar may be is refused
-    by its size before it is read (a sparse 1 GB file took 2 GB of memory and a second), and a
-    pipe by its kind (reading one waits for ever; the window froze).
+    """The sidecar file ``side``, read and checked (:func:`read_small_file`).
 
     Raises:
         OSError, UnicodeDecodeError: as reading the file does (FileNotFoundError: none there).
         CheckpointError: too large, not a plain file, or not a valid sidecar.
     """
-    # (non-blocking: opening a pipe for reading would wait for a writer; a file ignores it)
-    fd = os.open(side, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with open(fd, "rb") as handle:
-        status = os.fstat(handle.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise CheckpointError(f"invalid sidecar: {Path(side).name} is not a file")
-        size = status.st_size
-        if size <= MAX_SIDECAR_CHARS:
-            data = handle.read(size + 1)  # (read(n) sets n bytes aside: not the limit each time)
-            if len(data) > size:  # it grew meanwhile
-                data += handle.read(MAX_SIDECAR_CHARS + 1 - len(data))
-            size = len(data)
-    if size > MAX_SIDECAR_CHARS:  # our sidecars are ASCII: one byte a character
-        raise CheckpointError(f"invalid sidecar: {size / 1e6:.0f} MB is far more than a "
-                              f"sidecar holds")
+    try:
+        data = read_small_file(side, MAX_SIDECAR_CHARS)  # ours are ASCII: a byte a character
+    except TooLarge as exc:
+        raise CheckpointError(f"invalid sidecar: {exc.size / 1e6:.0f} MB is far more than a "
+                              f"sidecar holds") from None
+    except ValueError:
+        raise CheckpointError(f"invalid sidecar: {Path(side).name} is not a file") from None
     return CheckpointInfo.from_json(data.decode("utf-8"))
 
 

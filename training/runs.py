@@ -12,12 +12,11 @@ import json
 import logging
 import os
 import shutil
-import stat
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .backups import completed_epochs
-from .checkpoints import atomic_write_bytes, now_iso
+from .checkpoints import atomic_write_bytes, now_iso, read_small_file
 from .paths import user_data_dir
 from .processes import process_started, same_process_alive
 from .run_lock import ENDED, GONE, TAKEN, RunUnavailable, run_lock
@@ -146,15 +145,8 @@ def read_run(folder: Path) -> RunRecord | None:
     never keeps the app from starting (each launch reads every record). Logged once."""
     path = Path(folder) / "run.json"
     try:
-        # O_NONBLOCK: a FIFO named run.json must not hang the app's start waiting for a writer
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        with open(os.open(path, flags), "rb") as stream:
-            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-                raise ValueError("not a regular file")
-            text = stream.read(MAX_RECORD_BYTES + 1)  # (a huge file is not read whole)
-        if len(text) > MAX_RECORD_BYTES:
-            raise ValueError(f"larger than {MAX_RECORD_BYTES >> 20} MB")
-        return _record_from(json.loads(text), folder)
+        # (a FIFO named run.json must not hang the app's start, nor a huge one fill memory)
+        return _record_from(json.loads(read_small_file(path, MAX_RECORD_BYTES)), folder)
     except FileNotFoundError:
         return None  # (a run being discarded, a folder without a record yet)
     except (OSError, ValueError, TypeError, RecursionError) as exc:  # RecursionError: [[[[...
