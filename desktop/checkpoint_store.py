@@ -99,9 +99,9 @@ class CheckpointTableModel(RowsTableModel):
 
 class _Step(QUndoCommand):
     """A rename or delete already done when pushed (push does not redo it: errors stay in our
-    hands). A step refused because a running job holds its checkpoint is not taken: the stack
-    goes back to where it was (see :meth:`CheckpointStore.refused`), so Undo and Redo still
-    offer it once the job ends."""
+    hands). A step refused because a running job holds its checkpoint, or that failed (the
+    folder could not be written), is not taken: the stack goes back to where it was (see
+    :meth:`CheckpointStore.refused`), so Undo and Redo still offer it (once the job ends)."""
 
     def __init__(self, store: "CheckpointStore", text: str) -> None:
         super().__init__(text)
@@ -122,9 +122,10 @@ class _Step(QUndoCommand):
 
 
 class _DeleteCommand(_Step):
-    def __init__(self, store: "CheckpointStore", record) -> None:
+    def __init__(self, store: "CheckpointStore", record, was_active: bool = False) -> None:
         super().__init__(store, f"Delete {record.original.stem}")
         self.record = record
+        self.was_active = was_active  # predictions used it: an undo uses it again
 
     def held_by_redo(self) -> Path:
         return self.record.original
@@ -134,25 +135,31 @@ class _DeleteCommand(_Step):
 
     def forward(self) -> None:
         original = self.record.original
-        record = self.store.guard(lambda: trash_checkpoint(self.store.free(original),
-                                                           self.store.trash))
+        self.was_active = original == self.store.active
+        record = self.store.guard(self, lambda: trash_checkpoint(self.store.free(original),
+                                                                 self.store.trash))
         self.record = record or self.record
         self.store.refresh()
         if record is not None:
             self.store.stepped.emit(f"Deleted {original.stem} again (Ctrl+Z to undo)", None)
-        if record is not None and original == self.store.active:
+        if record is not None and self.was_active:
             # put back and used since: as when deleted, predictions go back to the bundled one
             self.store.set_active(self.store.bundled)
 
     def backward(self) -> None:
-        restored = self.store.guard(lambda: restore_checkpoint(self.record))
+        restored = self.store.guard(self, lambda: restore_checkpoint(self.record))
         if restored is not None and restored != self.record.original:
             # restored under a free name (its own was taken meanwhile): redo deletes that one
             self.record = replace(self.record, original=restored)
             self.setText(f"Delete {restored.stem}")
         self.store.refresh()
-        if restored is not None:
-            self.store.stepped.emit(f"Restored {restored.stem}", restored)
+        if restored is None:
+            return
+        used = self.was_active and self.store.active == self.store.bundled  # (none chosen since)
+        if used:  # as before the delete: predictions use it, and the next launch too
+            self.store.set_active(restored)
+        again = ", in use for predictions again" if used else ""
+        self.store.stepped.emit(f"Restored {restored.stem}{again}", restored)
 
 
 class _RenameCommand(_Step):
@@ -167,13 +174,13 @@ class _RenameCommand(_Step):
         return self.new
 
     def forward(self) -> None:
-        if self.store.guard(lambda: rename_checkpoint(self.store.free(self.old),
+        if self.store.guard(self, lambda: rename_checkpoint(self.store.free(self.old),
                                                       self.new.stem)) is not None:
             self.store.follow(self.old, self.new)
             self.store.stepped.emit(f"Renamed {self.old.stem} to {self.new.stem} again", self.new)
 
     def backward(self) -> None:
-        if self.store.guard(lambda: rename_checkpoint(self.store.free(self.new),
+        if self.store.guard(self, lambda: rename_checkpoint(self.store.free(self.new),
                                                       self.old.stem)) is not None:
             self.store.follow(self.new, self.old)
             self.store.stepped.emit(f"Renamed {self.new.stem} back to {self.old.stem}", self.old)
@@ -252,7 +259,7 @@ class CheckpointStore(QObject):
             self.error.emit(f"Could not delete {path.stem}: {exc}")
             self.refresh()  # the table shows the files as they are (gone: its row goes)
             return False
-        self.undo_stack.push(_DeleteCommand(self, record))
+        self.undo_stack.push(_DeleteCommand(self, record, path == self.active))
         self.refresh()
         if path == self.active:
             self.set_active(self.bundled)
@@ -300,13 +307,16 @@ class CheckpointStore(QObject):
         command.skip = True  # setIndex runs its other half once: that is no step
         self.undo_stack.setIndex(index)
 
-    def guard(self, action, fallback=None):
-        """Run an undo/redo step; a failure (the file vanished) becomes a message, not a crash."""
+    def guard(self, command: _Step, action):
+        """Run an undo/redo step of ``command``; a failure (the file vanished, the folder cannot
+        be written) becomes a message, not a crash, and the step is not taken: the stack is set
+        back as for a refused one, and Ctrl+Z (or Ctrl+Shift+Z) can try it again. None then."""
         try:
             return action()
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not undo or redo: {exc}")
-            return fallback
+            self._set_back = (command, self.undo_stack.index())  # not moved yet: it is stepping
+            return None
 
     def follow(self, old: Path, new: Path) -> None:
         """After a rename (or its undo): the active checkpoint keeps being the same file."""

@@ -5,13 +5,14 @@ the image list on top of it.
 """
 from __future__ import annotations
 
+import os
 import threading
 import zipfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from training.checkpoints import CheckpointError, CheckpointInfo, read_info
+from training.checkpoints import CheckpointError, CheckpointInfo, file_sha256, read_info
 
 from .jobs import CANCELLED_BEFORE_START, Job, JobLane
 
@@ -25,13 +26,16 @@ class ModelLoading(QObject):
     info_changed = Signal(object)  # CheckpointInfo: the model in use, renamed or evaluated
     keras_ready = Signal()  # the TensorFlow model took over (numpy's answers until then)
     model_failed = Signal(str)
+    model_refused = Signal(object, str)  # Path, why: not loaded; the model used before answers
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
         super().__init__(parent)
         self.model_lane = JobLane("model", self)  # numpy's read, then every classification
         self.loader = JobLane("loader", self)  # imports TensorFlow, loads Keras models
         self.classifier = None
-        self.checkpoint = Path(checkpoint)
+        # absolute: "--checkpoint checkpoints/mine.keras" is the library's mine.keras (in use,
+        # marked so, not deleted under the app); not resolved: the library's folder is not either
+        self.checkpoint = Path(os.path.abspath(Path(checkpoint).expanduser()))
         self.info: CheckpointInfo | None = None
         self._generation = 0  # counts model loads; a classification carries the one it ran for
         self._ready = False  # model_ready emitted for the current generation
@@ -40,6 +44,9 @@ class ModelLoading(QObject):
         self._classifier_ready = threading.Event()
         self._failed_generation = -1  # the load the Keras lane last refused
         self._load_error = ""  # why it refused, for the rows it could not classify
+        # the model in use before a switch, until Keras's verdict on the new one: (path, info,
+        # its Keras classifier, or None where it was still loading: then it is loaded again)
+        self._fallback = None
 
     def _recheck_all(self) -> None:
         """Read every image again for the model just asked for (the image list does it)."""
@@ -59,8 +66,10 @@ class ModelLoading(QObject):
         network numpy does not understand simply waits for Keras, which also has the last word
         on whether the checkpoint is valid (``safe_mode``, sidecar checks).
 
-        Returns "" or why the sidecar cannot be read: then a model already in use stays in use
-        (nothing changes); with none, every image says why it is not classified.
+        Returns "" or why the sidecar or model file cannot be used: then a model already in use
+        stays in use (nothing changes); with none, every image says why it is not classified.
+        Refused later by Keras, the checkpoint gives way to the model used before (if it was
+        loaded): ``model_refused`` says so.
         """
         path = Path(checkpoint or self.checkpoint)
         try:
@@ -72,6 +81,12 @@ class ModelLoading(QObject):
             if not zipfile.is_zipfile(path):
                 raise CheckpointError(f"{path.name} is not a whole .keras file (damaged or cut "
                                       "short)")
+            # replaced by another model: said now, not by the Keras load (numpy's read does not
+            # check, and would answer meanwhile); about 20 ms for the bundled 8 MB
+            if self.info is not None and info.model_sha256 and \
+                    file_sha256(path) != info.model_sha256:
+                raise CheckpointError(f"{path.name} is not the model its sidecar was written "
+                                      "for (SHA-256 differs)")
         except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is a reason
             reason = str(exc)
             if self.info is None:  # nothing to go on predicting with
@@ -79,13 +94,17 @@ class ModelLoading(QObject):
                 self._give_up_all(self._load_error)
                 self.model_failed.emit(reason)
             return reason
-        self.checkpoint, self.info, self._load_error = path, info, ""
-        self.items.class_names = info.class_names
         with self._lock:
+            if self._keras and self.classifier is not None:  # loaded and checked: kept until
+                self._fallback = (self.checkpoint, self.info, self.classifier)  # this one is
+            elif self._fallback is None and self.info is not None and not self._keras:
+                self._fallback = (self.checkpoint, self.info, None)  # its Keras load still runs
+            self.checkpoint, self.info, self._load_error = path, info, ""
             self.classifier = None
             self._generation += 1  # results of the previous model still queued are dropped
             self._ready = self._keras = False
             self._classifier_ready = ready = threading.Event()
+        self.items.class_names = info.class_names
         generation, path = self._generation, self.checkpoint
         self.model_loading.emit(path.stem)
 
@@ -156,6 +175,9 @@ class ModelLoading(QObject):
     def _on_load_failed(self, reason: str) -> None:
         if self._failed_generation != self._generation or reason == CANCELLED_BEFORE_START:
             return  # an older load, or the app closing before the load began
+        back, self._fallback = self._fallback, None
+        if back is not None and back[0].is_file() and self._go_back(back, reason):
+            return
         with self._lock:
             self._generation += 1  # numpy's results for a checkpoint Keras refuses are dropped
             self.classifier = None
@@ -163,6 +185,28 @@ class ModelLoading(QObject):
         # numpy's results came from the refused file: they go, and no row waits for ever
         self._give_up_all(self._load_error)
         self.model_failed.emit(reason)
+
+    def _go_back(self, back, reason: str) -> bool:
+        """The model switched to was refused by Keras: the one used before answers again (the
+        images are classified by it again) and ``model_refused`` says why. False if it cannot
+        (it was still loading, and now its sidecar cannot be read)."""
+        refused = self.checkpoint
+        if back[2] is None:  # its load was given up for the switch: loaded again
+            if self.load_model(back[0]):
+                return False
+            self.model_refused.emit(refused, reason)
+            return True
+        with self._lock:
+            self._generation += 1  # numpy's results for the refused checkpoint are dropped
+            self.checkpoint, self.info, self.classifier = back
+            self._keras, self._ready, self._load_error = True, True, ""
+            self._classifier_ready = ready = threading.Event()
+            ready.set()
+        self.items.class_names = self.info.class_names
+        self.model_refused.emit(refused, reason)
+        self.model_ready.emit(self.info)  # its classes, threshold and status line again
+        self._recheck_all()
+        return True
 
     @Slot(object)
     def _on_model_loaded(self, result) -> None:
@@ -172,6 +216,7 @@ class ModelLoading(QObject):
         if generation != self._generation:
             return
         if engine == "keras":
+            self._fallback = None  # this one is checked: the one before is let go
             self.keras_ready.emit()
         if self._ready:
             return

@@ -182,16 +182,16 @@ class TrainPanel(QWidget):
 
     def _update_transfer_note(self) -> None:
         path, info = self.active_checkpoint()
+        name = Path(path).stem  # its file's (the sidecar's may be older: renamed by hand)
         if info is not None:  # name it: "cifar10, the model in use (fine-tune)"
-            self.form.start_combo.setItemText(0, f"{info.name or Path(path).stem}, the model in "
-                                                 "use (fine-tune)")
+            self.form.start_combo.setItemText(0, f"{name}, the model in use (fine-tune)")
         check = self.data_view.check
         if self.form.start_mode() != "active":
             note = "A new network with random weights."
         elif info is None:
             note = ""
         else:
-            note = f"Starts from {info.name or Path(path).stem}."
+            note = f"Starts from {name}."
             if check is not None and tuple(check.class_names) != tuple(info.class_names):
                 note += (f" Your {len(check.class_names)} classes differ from its "
                          f"{len(info.class_names)}: a new final layer is trained on its learned "

@@ -91,6 +91,7 @@ class MainWindow(WindowInput, QMainWindow):
         session.model_ready.connect(self._on_model_ready)
         session.info_changed.connect(self._on_model_ready)  # (the status line only)
         session.model_failed.connect(self._on_model_failed)
+        session.model_refused.connect(self._on_model_refused)
         self.resize(self._first_size())
         geometry = stored(self.settings, "geometry", None, QByteArray)
         if geometry is not None:
@@ -150,13 +151,22 @@ class MainWindow(WindowInput, QMainWindow):
     def _on_model_ready(self, info) -> None:
         acc = info.metrics.get("test_accuracy")
         extra = f", test accuracy {acc:.1%}" if acc else ""
-        self.model_status.setText(f"Model: {info.name} ({len(info.class_names)} classes{extra})")
+        # its file's name (renamed in a file manager, the sidecar still says the old one)
+        name = self.session.checkpoint.stem
+        self.model_status.setText(f"Model: {name} ({len(info.class_names)} classes{extra})")
 
     def _on_model_failed(self, reason: str) -> None:
         self.model_status.setText("Model not loaded")
         self.statusBar().showMessage(f"Could not load the model: {reason}")
         if stored(self.settings, "checkpoint", "") == str(self.session.checkpoint):
             self.settings.remove("checkpoint")  # the next launch starts on the bundled one
+
+    def _on_model_refused(self, path: Path, reason: str) -> None:
+        """The checkpoint switched to failed to load: the model used before is back, marked in
+        use and remembered again."""
+        self._remember(self.session.checkpoint)
+        self._still_using(path, reason)
+        self.train_panel.model_changed()
 
     def install_desktop_entry(self) -> None:
         from .desktop_entry import install_desktop_entry
@@ -215,14 +225,18 @@ class MainWindow(WindowInput, QMainWindow):
             return
         reason = self.session.load_model(path)
         if reason:
-            if self.session.info is not None:  # the model in use stays in use (and marked so)
-                self.library.active_changed(self.session.checkpoint)
-                self.statusBar().showMessage(f"Cannot use {path.stem}: {reason}. Still using "
-                                             f"{self.session.checkpoint.stem}.", 10000)
+            if self.session.info is not None:
+                self._still_using(path, reason)
             return
         self._remember(path)
         self.library.active_changed(path)
         self.statusBar().showMessage(f"Switched to {path.stem}", 5000)
+
+    def _still_using(self, path: Path, reason: str) -> None:
+        """``path`` cannot be used: the model in use stays in use (and marked so)."""
+        self.library.active_changed(self.session.checkpoint)
+        self.statusBar().showMessage(f"Cannot use {path.stem}: {reason}. Still using "
+                                     f"{self.session.checkpoint.stem}.", 10000)
 
     def _remember(self, path: Path) -> None:
         """The checkpoint in use, for the next launch."""

@@ -103,7 +103,8 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
                         "fine_tune": fine_tune,
                         "split": split_record(rule, config, parent_info, fingerprint,
                                                train_set)},
-                seed=config.seed, parent=parent_info.name if parent_info else None,
+                # the parent's file name, as the library lists it (its sidecar may say an older)
+                seed=config.seed, parent=Path(parent).stem if parent_info else None,
                 parent_sha256=parent_info.model_sha256 if parent_info else "", command=command)
     backup, first_epoch = _open_backup(backup_dir, base, config, fine_tune, parent, out)
     history = RunHistory(out, backup, first_epoch)

@@ -116,11 +116,12 @@ def test_a_network_numpy_cannot_read_is_classified_once_keras_has_it(
     assert row_texts(window)["red.png"].split()[0] in ("cat", "dog")
 
 
-def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
+def test_a_checkpoint_keras_refuses_at_launch_leaves_no_row_waiting_and_is_not_remembered(
         qtbot, make_window, image_dir, tiny_checkpoint, tmp_path):
-    """numpy reads the network at once (and classifies), then Keras refuses the file (here its
-    sidecar names another model's SHA-256): numpy's results go, every row says why, a later
-    drop too, and the next launch does not try the file again."""
+    """Launched on a file Keras refuses (here its sidecar names another model's SHA-256), with
+    no model to go back to: numpy's quick results go, every row says why, a later drop too,
+    and the next launch does not try the file again. (A switch to such a file from a working
+    model is refused and keeps that model: test_checkpoint_use_edges.)"""
     import json
     import shutil
     bad = tmp_path / "tampered.keras"
@@ -128,11 +129,11 @@ def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
     sidecar = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
     sidecar["model_sha256"] = "0" * 64
     bad.with_suffix(".json").write_text(json.dumps(sidecar))
-    window = make_window(tiny_checkpoint)
+    window = make_window(bad, load=False)
+    window.settings.setValue("checkpoint", str(bad))  # chosen in an earlier session
     drop(window, [image_dir / "red.png"])
-    qtbot.waitUntil(lambda: settled(window), timeout=WAIT)
     with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
-        window.use_checkpoint(bad)
+        window.session.load_model()
     qtbot.waitUntil(lambda: row_texts(window)["red.png"].startswith(
         "not classified: the model could not be loaded"), timeout=WAIT)
     drop(window, [image_dir / "green.jpg"])
@@ -141,6 +142,7 @@ def test_a_checkpoint_keras_refuses_leaves_no_row_waiting_and_is_not_remembered(
     window.results.select_row(1)
     assert window.bars.bars == [] and "could not be loaded" in window.bars.message.text()
     assert "SHA-256" in window.bars.message.text()
+    assert window.model_status.text() == "Model not loaded"
     assert window.settings.value("checkpoint") is None
 
 
@@ -364,10 +366,10 @@ def test_a_model_failure_naming_a_long_file_name_wraps_inside_the_detail_side(
     sidecar = json.loads(tiny_checkpoint.with_suffix(".json").read_text())
     sidecar["model_sha256"] = "0" * 64  # Keras refuses it: the message names the file
     broken.with_suffix(".json").write_text(json.dumps(sidecar))
-    window = make_window(tiny_checkpoint)
+    window = make_window(broken, load=False)  # launched on it: no model to go back to
     window.resize(900, 600)
     with qtbot.waitSignal(window.session.model_failed, timeout=WAIT):
-        window.use_checkpoint(broken)
+        window.session.load_model()
     message = window.bars.message
     qtbot.waitUntil(lambda: "Could not load the model" in message.text(), timeout=WAIT)
     assert message.minimumSizeHint().width() < 300  # it can wrap to the side's width
