@@ -35,6 +35,7 @@ class ExportDialog(QDialog):
 
     message = Signal(str)
     exported = Signal(object)  # training.export.ExportResult
+    isolate = True  # export in a child process (False: on the lane's thread, as before)
 
     def __init__(self, checkpoint: Path, lane: JobLane, settings: QSettings, parent=None) -> None:
         super().__init__(parent)
@@ -165,10 +166,8 @@ class ExportDialog(QDialog):
             self.folder.setText(str(Path(folder) / f"{self.checkpoint.stem}-{self.format.currentData()}"))
 
     def start(self) -> Job | None:
-        """Export on the library's lane; None (and why, in the dialog) for a folder that is
-        not a full path or a checkpoint deleted since the dialog opened."""
-        from training.export import check_export, export_checkpoint, parity_sample
-        from training.checkpoints import read_info
+        """Export on the library's lane, in a process of its own; None (and why, in the dialog)
+        for a folder that is not a full path or a checkpoint deleted since the dialog opened."""
         if not self.check_present():  # deleted since the dialog opened: refused, and why
             return None
         fmt, typed = self.format.currentData(), self.folder.text().strip()
@@ -179,15 +178,23 @@ class ExportDialog(QDialog):
         self.folder.setText(str(out))
         data = str(Path(self.data.text().strip()).expanduser()) if self.data.text().strip() \
             else None
-        checkpoint = self.checkpoint
+        checkpoint, isolate = self.checkpoint, self.isolate
         self.settings.setValue("export/format", fmt)
         self._exporting = fmt
 
         def run(reporter):
-            check_export(checkpoint, fmt, out)  # refusals first, before the data is read
-            info = read_info(checkpoint)
-            sample = parity_sample(data, 256, info.preprocessing, info.class_names, reporter)
-            return export_checkpoint(checkpoint, fmt, out, sample=sample, reporter=reporter)
+            from training.export import export_job
+            if not isolate:
+                return export_job(checkpoint, fmt, out, data, reporter=reporter)
+            # TensorFlow's converters hold the interpreter lock for half a second at a time:
+            # on a thread of this process each of those froze the window. The child ends with
+            # the export (closing the dialog or the window cancels it, and the lane waits).
+            from training.isolated import ChildProcess
+            if reporter.cancelled():
+                raise InterruptedError("export cancelled")
+            reporter.progress(0.0, "starting the export process")
+            child = ChildProcess(warm_imports=("training.export", "tensorflow"), name="export")
+            return child.run(export_job, (checkpoint, fmt, out, data), reporter)
 
         self.job = Job(run, f"export {fmt}")
         self.job.finished.connect(self._on_finished)

@@ -125,6 +125,8 @@ def _train(args, config, reporter, started: float) -> int:
         epoch = result.info.metrics.get("best_epoch")
         done = completed_epochs(args.backup) if args.backup else 0
         again = f"; the same command goes on from epoch {done + 1}" if done else ""
+        if done and done >= result.info.config.get("epochs", done + 1):  # stopped after the
+            again = "; all its epochs ran, only its calibration was skipped"  # last epoch's fit
         print(f"interrupted: stopped by Ctrl+C; kept its best epoch so far ({epoch}){again}",
               file=sys.stderr)
         return 130

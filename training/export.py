@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,8 @@ from .paths import cannot_write
 from .reporting import Reporter, SilentReporter, first_line
 
 __all__ = ["FORMATS", "ExportError", "ExportResult", "MIN_PARITY_IMAGES", "ParitySample",
-           "check_export", "export_checkpoint", "load_exported", "parity", "parity_sample", "serving_model"]
+           "check_export", "export_checkpoint", "export_job", "load_exported", "parity",
+           "parity_sample", "serving_model"]
 
 FORMATS = ("keras", "savedmodel", "tflite", "tflite-int8", "onnx")
 ARTEFACTS = {"keras": "model.keras", "savedmodel": "saved_model", "tflite": "model.tflite",
@@ -100,6 +101,8 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     step = _Steps(reporter)
     step(0.0, "loading the checkpoint")
     model, info = load_checkpoint(checkpoint_path)  # (checked against the hash it records)
+    info = replace(info, name=Path(checkpoint_path).stem)  # as listed (renamed by hand: not
+    # the older name in its sidecar)
     digest = info.model_sha256 or _sha256(checkpoint_path)
     _check_folder(out_dir, digest)
     if sample is None:
@@ -161,6 +164,43 @@ def export_checkpoint(checkpoint_path, fmt: str, out_dir, sample=None,
     write_notes(out_dir, fmt, figures, info, ARTEFACTS)
     reporter.progress(1.0, "export done" if figures["ok"] else "export DISAGREES with the app")
     return ExportResult(fmt, out_dir, artefact, figures, bool(figures["ok"]))
+
+
+def export_job(checkpoint_path, fmt: str, out_dir, data_path: str | None = None,
+               reporter: Reporter | None = None) -> ExportResult:
+    """The app's export, as the export dialog runs it: refusals first (before the data is read),
+    then the parity sample from ``data_path`` (None: synthetic images), then
+    :func:`export_checkpoint`.
+
+    Plain and picklable by name, so the app runs it in a child process
+    (``training.isolated``): TensorFlow's converters hold the interpreter lock for half a
+    second at a time (a TFLite conversion, its ``gc.collect``, an interpreter's ``invoke``),
+    and in the app's own process each of those froze the window.
+    """
+    reporter = reporter or SilentReporter()
+    try:
+        if reporter.cancelled():  # (asked while this process was still importing TensorFlow)
+            raise InterruptedError("export cancelled")
+        from .checkpoints import read_info
+        check_export(checkpoint_path, fmt, out_dir)
+        info = read_info(checkpoint_path)
+        sample = parity_sample(data_path, 256, info.preprocessing, info.class_names, reporter)
+        return export_checkpoint(checkpoint_path, fmt, out_dir, sample=sample,
+                                 reporter=reporter)
+    except Exception as exc:
+        _arrives_whole(exc)
+        raise
+
+
+def _arrives_whole(exc: Exception) -> None:
+    """Raise, in its place, a plain error with the same words when ``exc`` would not come back
+    from the child process as itself (an exception whose class needs more than its message to
+    be made again): the app's process would get a confusing TypeError instead of the reason."""
+    import pickle
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        raise RuntimeError(str(exc) or type(exc).__name__) from None
 
 
 def _remove_dead_staging(out_dir: Path) -> None:

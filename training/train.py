@@ -135,11 +135,12 @@ def train(data: ImageSet, config: TrainConfig, out: str | Path, reporter: Report
               validation_data=(val_set.images.astype(np.float32), val_y) if len(val_set) else None,
               batch_size=config.batch_size, callbacks=callbacks, verbose=0,
               shuffle=False)  # the batches shuffle themselves, the same way on resume
-    info = _finished(keeper, val_set, progress.stopped, first_epoch)
-    if backup is not None and not progress.stopped:  # a stopped run may be resumed from it
+    info = _finished(keeper, val_set, progress.stopped, first_epoch, reporter)
+    stopped = info.config["stopped"] == "user"  # (a Stop after the last epoch's fit too)
+    if backup is not None and not stopped:  # a stopped run may be resumed from it
         import shutil
         shutil.rmtree(backup, ignore_errors=True)
-    return TrainResult(out, info, progress.stopped or history.diverged())
+    return TrainResult(out, info, stopped or history.diverged())
 
 
 def _check_arguments(data: ImageSet, config: TrainConfig, fine_tune: str) -> None:
@@ -238,9 +239,12 @@ class _BestKeeper:
         save_checkpoint(self.twin, info, self.out)
 
 
-def _finished(keeper: _BestKeeper, val_set: ImageSet, stopped: bool, first_epoch: int):
+def _finished(keeper: _BestKeeper, val_set: ImageSet, stopped: bool, first_epoch: int,
+              reporter: Reporter):
     """The run's checkpoint completed: its best epoch's accuracy with test-time augmentation,
-    its calibration, whole history, wall time and how it ended."""
+    its calibration, whole history, wall time and how it ended. A Stop that comes after the
+    last epoch's fit (the window closing as it ends, say) skips the first two, as one during
+    the fit does, and is recorded the same way: stopped by the user."""
     from .checkpoints import load_checkpoint
 
     out, history = keeper.out, keeper.history
@@ -257,8 +261,9 @@ def _finished(keeper: _BestKeeper, val_set: ImageSet, stopped: bool, first_epoch
     metrics = dict(info.metrics)
     tta = keeper.base["tta"]
     if len(val_set) and not stopped:  # a user waiting on Stop does not wait for this
-        from .predict import probabilities
-        probs = probabilities(best, val_set.images, tta)
+        probs = _stoppable_probabilities(best, val_set.images, tta, reporter)
+        stopped = probs is None  # nor for the rest of it when Stop comes now
+    if len(val_set) and not stopped:
         metrics["val_accuracy_tta" if tta != "none" else "val_accuracy"] = float(
             np.mean(probs.argmax(1) == val_set.labels))
         info = replace(info, calibration=calibrate(probs, val_set.labels))
@@ -270,6 +275,23 @@ def _finished(keeper: _BestKeeper, val_set: ImageSet, stopped: bool, first_epoch
     save_checkpoint(best, info, out)
     history.write()
     return info
+
+
+CALIBRATION_SLICE = 512  # images per look at Stop during the calibration pass (about a second)
+
+
+def _stoppable_probabilities(model, images: np.ndarray, tta: str, reporter: Reporter):
+    """``predict.probabilities`` of ``images`` a slice at a time; None once Stop is asked for.
+    Over a large validation split the whole pass takes many seconds (11 s for 5,000 CIFAR
+    images with flip TTA), during which a closing window used to wait, frozen."""
+    from .predict import probabilities
+
+    out = []
+    for start in range(0, len(images), CALIBRATION_SLICE):
+        if reporter.cancelled():
+            return None
+        out.append(probabilities(model, images[start:start + CALIBRATION_SLICE], tta))
+    return np.concatenate(out)
 
 
 class Cancelled(Exception):

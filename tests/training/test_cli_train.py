@@ -146,6 +146,27 @@ def test_ctrl_c_after_the_last_batch_keeps_the_whole_run_and_says_so(tmp_path, c
     assert read_info(out).metrics["command_wall_s"] > 0  # (exit 1, "error: cancelled", on an archive)
 
 
+def test_ctrl_c_during_the_calibration_pass_says_all_epochs_ran(tmp_path, capsys, monkeypatch):
+    import training.train
+    from training.__main__ import main
+
+    real = training.train._finished
+
+    def ctrl_c_then_finish(keeper, val_set, stopped, first_epoch, reporter):
+        reporter.cancel.set()  # every epoch is done: Ctrl+C as the calibration pass begins
+        return real(keeper, val_set, stopped, first_epoch, reporter)
+
+    monkeypatch.setattr(training.train, "_finished", ctrl_c_then_finish)
+    data = make_class_folders(tmp_path / "colours", n=12, size=32)
+    out = tmp_path / "run.keras"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--widths", "4,8,8",
+                 "--precision", "float32", "--out", str(out), "--backup",
+                 str(tmp_path / "backup")]) == 130
+    err = capsys.readouterr().err  # not "goes on from epoch 2": there is none
+    assert "stopped by Ctrl+C; kept its best epoch so far (1); all its epochs ran, only its " \
+           "calibration was skipped" in err
+
+
 def test_a_truncated_archive_is_one_line_not_a_traceback(tmp_path):
     import tarfile
     archive = tmp_path / "cifar10-jpg.tar.gz"

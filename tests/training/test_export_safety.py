@@ -215,3 +215,16 @@ def test_a_small_labelled_set_is_used_whole_and_topped_up_with_synthetic_images(
     sample = parity_sample(tmp_path / "few", 256, Preprocessing())
     assert sample.images.shape == (256, 32, 32, 3)
     assert "60 images" in sample.source and "196 synthetic" in sample.source
+
+
+def test_an_export_of_a_checkpoint_renamed_by_hand_goes_by_its_file_name(checkpoint, held_out,
+                                                                         tmp_path):
+    import shutil
+    from training.checkpoints import sidecar_path
+    renamed = tmp_path / "best.keras"  # renamed in a file manager: its sidecar names the old one
+    shutil.copy(checkpoint, renamed)
+    shutil.copy(sidecar_path(checkpoint), sidecar_path(renamed))
+    out = tmp_path / "export"
+    export_checkpoint(renamed, "keras", out, sample=held_out)
+    assert json.loads((out / "preprocessing.json").read_text())["checkpoint"] == "best"
+    assert (out / "README.md").read_text().startswith("# best: exported classifier")
