@@ -74,6 +74,7 @@ class ClassifyTab(QSplitter):
         session.items.item_changed.connect(self._on_item_changed)
         session.items.all_changed.connect(self.show_current)
         session.items.rowsInserted.connect(self._on_rows_inserted)
+        session.drop_arrived.connect(self._show_dropped)
         session.model_ready.connect(self._on_model_ready)
         session.model_failed.connect(
             lambda reason: self.bars.show_message(f"Could not load the model: {reason}"))
@@ -135,6 +136,13 @@ class ClassifyTab(QSplitter):
             focus = QApplication.focusWidget()
             if focus is None or isinstance(focus, QTabBar):  # a drop: arrows walk the list
                 self.results.table.setFocus()
+
+    def _show_dropped(self, item) -> None:
+        """A new drop's first row becomes the current one, scrolled into view: its bars and what
+        the model sees show as soon as it is read, not the image shown before."""
+        row = self.session.items.items.index(item)  # (once a drop, however long the list)
+        self.results.select_row(row)
+        self.results.table.scrollTo(self.results.table.currentIndex())
 
     def _on_item_changed(self, item_id: int) -> None:
         item = self.current_item()

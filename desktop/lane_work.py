@@ -2,12 +2,16 @@
 searching dropped folders, and finding where a prediction's evidence lies."""
 from __future__ import annotations
 
+import functools
+import itertools
+import os
+import stat
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from training.preprocessing import ImageRejected, load_image
+from training.preprocessing import IMAGE_FORMATS, ImageRejected, load_image
 
 PREVIEW_SIZE = 240  # px, longest side of the original kept for the detail view
 THUMB_SIZE = 48  # px
@@ -68,25 +72,84 @@ def read_sources(entries, policy, strict: bool, reporter, batch: int = 32, deliv
         deliver(out)
 
 
-def walk_folders(folders, reporter, batch: int = 256, tag=None) -> tuple[int, list]:
-    """Report ``(tag, files)`` for the image files below ``folders``, in batches (at least every
-    0.1 s). Returns how many were found and the folders that could not be read (path, why)."""
+def walk_folders(folders, reporter, batch: int = 256, tag=None) -> tuple[int, list, tuple]:
+    """Report ``(tag, files)`` for the files below ``folders`` that get a row, in batches (at
+    least every 0.1 s): image files, and the others that are pictures whatever their names say
+    (see :func:`gets_a_row`). Returns how many were reported, the folders that could not be read
+    (path, why), and how many other files were passed over with the first few of their names."""
     from training.predict import iter_image_files
 
     found, last, total, errors = [], time.monotonic(), 0, []
+    passed, examples = 0, []  # other files that are not pictures: how many, the first names
     entered = set()  # one drop: a folder reached twice (an album and a link to it) listed once
     for folder in folders:
-        for path in iter_image_files(folder, reporter.cancelled, errors, entered):
+        others = []  # filled by the search as it goes: those before each image it yields
+        for path in itertools.chain(iter_image_files(folder, reporter.cancelled, errors,
+                                                     entered, others), [None]):
+            for other in others:  # sorted in among the images, as a file manager lists them
+                if reporter.cancelled():
+                    break
+                if gets_a_row(other):
+                    found.append(other)
+                elif (passed := passed + 1) <= 3:
+                    examples.append(other.name)
+            others.clear()
             if reporter.cancelled():
-                return total, errors
-            found.append(path)
-            total += 1
+                return total, errors, (passed, examples)
+            if path is not None:
+                found.append(path)
             if len(found) >= batch or time.monotonic() - last > 0.1:
+                total += len(found)
                 reporter.partial((tag, found))
                 found, last = [], time.monotonic()
     if found:
+        total += len(found)
         reporter.partial((tag, found))
-    return total, errors
+    return total, errors, (passed, examples)
+
+
+# Picture formats the app does not read: in a folder they get a row that says so, as when
+# dropped alone, rather than vanishing (phone photos, camera raw files, drawings).
+PICTURE_SUFFIXES = frozenset(".heic .heif .hif .jxl .svg .svgz .psd .xcf .exr .dng .raw .cr2 "
+                             ".cr3 .nef .nrw .arw .srf .sr2 .orf .rw2 .raf .pef .srw .x3f".split())
+
+
+@functools.cache
+def _signed_formats() -> tuple[str, ...]:
+    """The formats a file is recognised as by its first bytes: those this Pillow reads, less
+    TGA and IM, which have no signature (any binary file could pass for one)."""
+    from PIL import Image
+    Image.init()
+    return tuple(f for f in IMAGE_FORMATS if f in Image.OPEN and f not in ("TGA", "IM"))
+
+
+def gets_a_row(path) -> bool:
+    """Whether a file that a folder search passed over for its name is shown: a picture format
+    the app does not read (its row says so), or an image under another name ("dog.txt" that is a
+    JPEG, "scan" without a suffix), recognised from its header (nothing is decoded: thousands of
+    notes and scripts take well under a second). A file the user may not read gets a row saying
+    so; the rest (text, documents, pipes) is counted, not listed."""
+    from PIL import Image
+    if path.suffix.lower() in PICTURE_SUFFIXES:
+        return True
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:  # (non-blocking: a pipe must not wait for a writer)
+        stream = open(os.open(path, flags), "rb")
+    except PermissionError:  # what it is cannot be told: its row says why it is not read
+        return True
+    except OSError:  # gone, a dangling link, a socket
+        return False
+    with stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return False
+        try:  # (no warnings.catch_warnings: its filters are global, and the files lane's
+            # load_image, on another thread, sets its own meanwhile)
+            Image.open(stream, formats=_signed_formats())
+        except Image.DecompressionBombError:
+            return True  # an image: its row says it is too large
+        except Exception:  # unidentified, or hostile bytes: not a picture to list
+            return False
+    return True
 
 
 @dataclass(frozen=True)

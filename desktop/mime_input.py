@@ -59,6 +59,29 @@ def _opaque(image) -> bool:
     return bool((pixels[:, 3::4] == 255).all())
 
 
+def _accept_as_copy(event) -> None:
+    """Accept a drag or drop as a copy, whatever the source proposes: a file manager told
+    "moved" (Shift held, or its default between folders) deletes the user's original."""
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
+
+
+def _text_urls(text: str) -> list:
+    """Copied text as file URLs or web addresses: a file manager's "copy path" gives a path (or
+    a file:// URL) a line, a browser's "copy address" a web address. Lines naming no existing
+    file nor a web address (any other text) give nothing; at most 100 lines are looked at."""
+    urls = []
+    for line in text.splitlines()[:100]:
+        line = line.strip().strip('"\'')
+        if line.lower().startswith(("http://", "https://", "file://")):
+            urls.append(QUrl(line))
+        elif line.startswith(("/", "~")) or (os.name == "nt" and line[1:3] in (":\\", ":/")):
+            path = Path(line).expanduser()
+            if path.exists():
+                urls.append(QUrl.fromLocalFile(str(path)))
+    return urls
+
+
 class WindowInput:
     """The main window's input: drops, pastes and File > Open become images for the session
     (or, on the Train tab, its data). Needs the window's ``tabs``, ``train_panel``, ``session``
@@ -66,7 +89,7 @@ class WindowInput:
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
-            event.acceptProposedAction()
+            _accept_as_copy(event)
 
     def dragMoveEvent(self, event) -> None:
         self.dragEnterEvent(event)
@@ -79,12 +102,17 @@ class WindowInput:
             self._add_paths(paths)
         elif mime.hasImage() or mime.hasFormat("image/png"):
             self._add_image(mime, "dropped image")
-        elif remote:  # a browser drag often carries only the address: the app works offline
-            # the advice first, the address cut to fit: at 900 px wide the whole message fits
-            # beside the model's name (a long address had pushed the advice past the edge)
-            self.statusBar().showMessage("Save the image, then drop the file. Not a file on this "
-                                         f"computer: {self._short_address(remote[0])}", 15000)
-        event.acceptProposedAction()
+            remote = []  # the browser handed over the picture with its address
+        if remote:  # a browser drag often carries only the address: the app works offline
+            self._say_remote(remote[0])
+        _accept_as_copy(event)
+
+    def _say_remote(self, url) -> None:
+        """Why a web address brings no image (said even beside files that do)."""
+        # the advice first, the address cut to fit: at 900 px wide the whole message fits
+        # beside the model's name (a long address had pushed the advice past the edge)
+        self.statusBar().showMessage("Save the image, then drop the file. Not a file on this "
+                                     f"computer: {self._short_address(url)}", 15000)
 
     def _short_address(self, url) -> str:
         """A web address in about 30 characters' room, cut in the middle: its site and file
@@ -100,13 +128,18 @@ class WindowInput:
         mime = QApplication.clipboard().mimeData()
         if mime is None:
             return
-        paths = [local_path(u) for u in mime.urls() if u.isLocalFile()]
+        urls = mime.urls() or (_text_urls(mime.text()) if mime.hasText() else [])
+        paths = [local_path(u) for u in urls if u.isLocalFile()]
+        remote = [u for u in urls if u.scheme() in ("http", "https")]
         if paths:
             self._add_paths(paths)  # pasted files go where dropped ones would
         elif mime.hasImage() or mime.hasFormat("image/png"):
             self._add_image(mime, "pasted image")
-        else:
+            remote = []
+        elif not remote:
             self.statusBar().showMessage("The clipboard holds no image.", 4000)
+        if remote:  # a copied web address: as for a dropped one
+            self._say_remote(remote[0])
 
     def _add_paths(self, paths) -> None:
         """Files dropped or pasted: a data set on the Train tab becomes its data; anything else

@@ -31,6 +31,7 @@ class ClassifierSession(ModelLoading):
     explained = Signal(object)  # Explanation: a saliency map for one item and class
     explain_failed = Signal(int, str)  # item id, why no map could be made
     notice = Signal(str)  # a one-line note for the status bar (a folder without images)
+    drop_arrived = Signal(object)  # ImageItem: the latest drop's first row, to be shown
 
     def __init__(self, checkpoint: Path, parent=None) -> None:
         super().__init__(checkpoint, parent)
@@ -43,6 +44,7 @@ class ClassifierSession(ModelLoading):
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped
         self._stops = 0  # counts stop_classifying calls; folder walks started before one are dropped
+        self._drops = self._shown_drop = 0  # drops so far; the last one whose first row arrived
         self._explaining: Job | None = None  # the latest saliency request; older ones are cancelled
         for lane in self._lanes:
             lane.idle.connect(self._emit_busy)
@@ -80,12 +82,14 @@ class ClassifierSession(ModelLoading):
         paths = [Path(p) for p in paths]
         folders = [p for p in paths if is_folder(p)]
         items = [ImageItem(source=p, name=p.name) for p in paths if p not in folders]
-        self._add(items)
+        self._drops += 1
+        drop = self._drops
+        self._add(items, drop, urgent=True)  # a few files: before a folder's backlog
         if folders:
             stops, roots = self._stops, tuple(folders)  # a found file is named inside its root
             names = ", ".join(f.name or str(f) for f in folders)
             job = Job(lambda reporter: (stops, names, walk_folders(folders, reporter,
-                                                                   tag=(stops, roots))),
+                                                                   tag=(stops, roots, drop))),
                       "find images")
             job.partial.connect(self._on_found)
             job.finished.connect(self._on_walked)
@@ -95,27 +99,33 @@ class ClassifierSession(ModelLoading):
 
     @Slot(object)
     def _on_walked(self, result) -> None:
-        stops, names, (count, errors) = result
+        stops, names, (count, errors, (passed, examples)) = result
         if stops != self._stops:
             return  # stopped meanwhile
+        said = []
         if errors:  # a folder (or some below it) that could not be read: said, not skipped
             where, why = errors[0]
             more = f" and {len(errors) - 1} more folder(s)" if len(errors) > 1 else ""
-            self.notice.emit(f"Cannot read {where}{more}: {why}." + (
-                "" if count else f" No image files found in {names}."))
-        elif count == 0:  # said, not silently nothing
-            self.notice.emit(f"No image files found in {names}.")
+            said.append(f"Cannot read {where}{more}: {why}.")
+        if count == 0:  # said, not silently nothing
+            said.append(f"No image files found in {names}.")
+        if passed:  # notes, documents: counted in one line, not a failed row each
+            said.append(f"{passed:,} other file(s) not read (not images: "
+                        f"{'e.g. ' if passed > len(examples) else ''}{', '.join(examples)}).")
+        if said:
+            self.notice.emit(" ".join(said))
 
     @Slot(object)
     def _on_found(self, found) -> None:
-        (stops, roots), files = found
+        (stops, roots, drop), files = found
         if stops != self._stops:
             return  # found before the user pressed Stop, delivered after
-        self._add([ImageItem(source=f, name=_name_in(f, roots)) for f in files])
+        self._add([ImageItem(source=f, name=_name_in(f, roots)) for f in files], drop)
 
     def add_bytes(self, data: bytes, name: str = "pasted image", origin: str = "") -> ImageItem:
         item = ImageItem(source=data, name=name, origin=origin)
-        self._add([item])
+        self._drops += 1
+        self._add([item], self._drops, urgent=True)
         return item
 
     def set_strict(self, strict: bool) -> None:
@@ -125,11 +135,14 @@ class ClassifierSession(ModelLoading):
         self.strict = strict
         self._recheck_all()
 
-    def _add(self, items: list[ImageItem]) -> None:
+    def _add(self, items: list[ImageItem], drop: int = 0, urgent: bool = False) -> None:
         self.items.add(items)
-        self._read(items)
+        if items and drop == self._drops != self._shown_drop:  # an older drop's folder rows
+            self._shown_drop = drop  # arriving later take no selection from a newer drop's
+            self.drop_arrived.emit(items[0])
+        self._read(items, urgent)
 
-    def _read(self, items: list[ImageItem]) -> None:
+    def _read(self, items: list[ImageItem], urgent: bool = False) -> None:
         """Decode and check ``items`` on the files lane; each decoded batch goes from there
         straight to the model lane, so a dropped image reaches the model without waiting for
         the GUI thread (busy painting the new row meanwhile), and to the GUI for its row."""
@@ -151,14 +164,14 @@ class ClassifierSession(ModelLoading):
                       if not isinstance(result, str)]
                 if not ok or reporter.cancelled() or self._closed or epoch != self._epoch:
                     return  # stopped, closing, or re-checked since: the GUI drops this batch
-                job = self._classify(generation, ready, ok)
+                job = self._classify(generation, ready, ok, urgent)
                 if reporter.cancelled() or self._closed:
                     job.cancel()  # Stop came between the check above and the submit
             read_sources(entries, policy, strict, reporter, deliver=deliver)
 
         job = Job(read, "read images")
         job.partial.connect(self._on_read)
-        self.files.submit(job)
+        self.files.submit(job, urgent=urgent)
         self.busy_changed.emit(True)
 
     @Slot(object)
@@ -178,7 +191,7 @@ class ClassifierSession(ModelLoading):
                 item.thumbnail = row_icon(to_qimage(thumb))
             self.items.touch(item_id)
 
-    def _classify(self, generation: int, ready: threading.Event, batch) -> Job:
+    def _classify(self, generation: int, ready: threading.Event, batch, urgent=False) -> Job:
         """Queue ``(item_id, array)`` pairs on the model lane. Called on the files lane's thread:
         the job is handed to the GUI thread (as if made there) before it is queued, and its
         result reaches the GUI after the batch's own ``_on_read``, which was posted first."""
@@ -206,7 +219,9 @@ class ClassifierSession(ModelLoading):
         job = Job(classify, "classify")
         job.finished.connect(self._on_classified)
         job.moveToThread(self.thread())
-        return self.model_lane.submit(job)
+        # urgent: before a folder's queued batches, but never before numpy's read of the model
+        # (it would wait for the slower Keras load on the lane that numpy's read needs)
+        return self.model_lane.submit(job, urgent=urgent and ready.is_set())
 
     @Slot(object)
     def _on_classified(self, result) -> None:

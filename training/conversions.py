@@ -17,8 +17,7 @@ def to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image
     if mode in ("RGB", "L", "1") and "transparency" in image.info:  # a PNG colour key (tRNS)
         canvas = Image.new("RGBA", image.size, (background,) * 3 + (255,))
         canvas.alpha_composite(image.convert("RGBA"))
-        steps.append(f"colour-key transparency ({mode}) placed on a {_shade(background)} "
-                     "background")
+        steps.append(_colour_key(mode, background))
         return canvas.convert("RGB")
     if mode == "RGB":
         return image
@@ -30,6 +29,10 @@ def to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image
         grey = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
         steps.append(f"16-bit greyscale ({mode}) scaled to 8-bit RGB" if top > 255 else
                      f"greyscale stored as integers ({mode}) converted to 8-bit RGB")
+        key = image.info.get("transparency")  # a 16-bit PNG's colour key: a 16-bit grey value
+        if isinstance(key, int) and not isinstance(key, bool):
+            grey[array == key] = background
+            steps.append(_colour_key(mode, background))
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "F":
         with np.errstate(invalid="ignore"):  # a float TIFF may hold NaNs (signalling ones
@@ -54,6 +57,10 @@ def to_rgb(image: Image.Image, background: int, steps: list[str]) -> Image.Image
     word = words.get(mode, mode)
     steps.append(f"converted {word}{'' if word == mode else f' ({mode})'} to RGB")
     return image.convert("RGB")
+
+
+def _colour_key(mode: str, background: int) -> str:
+    return f"colour-key transparency ({mode}) placed on a {_shade(background)} background"
 
 
 def resize(image: Image.Image, policy: Preprocessing, steps: list[str]) -> Image.Image:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import stat
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -121,16 +122,18 @@ def load_image(source: str | os.PathLike | bytes, policy: Preprocessing = Prepro
             # Pillow warns about damaged metadata it skips; the image decodes or is refused anyway
             warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_formats())
-            _check_pixel_budget(image)
-            report = prepare(image, policy, strict=strict, name=label)
+            try:
+                image = Image.open(io.BytesIO(data), formats=_formats())
+                _check_pixel_budget(image)
+                report = prepare(image, policy, strict=strict, name=label)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                # (here, under the filters above: reading its header again warns of nothing)
+                raise ImageRejected(_too_large_for_pillow(data, exc)) from None
     except ImageRejected:
         raise
     except Image.UnidentifiedImageError:
         raise ImageRejected("not an image in a format the app reads (JPEG, PNG, GIF, BMP, WebP, "
                             "TIFF and others)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("too large: decompression bomb protection") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
             raise ImageRejected("corrupt or truncated image: the file ends early") from None
@@ -217,8 +220,31 @@ def _check_pixel_budget(image: Image.Image) -> None:
     if width <= 0 or height <= 0:
         raise ImageRejected(f"invalid image size {width}x{height}")
     if width * height > MAX_PIXELS:
-        raise ImageRejected(f"too large: {width}x{height} pixels "
-                            f"(limit {MAX_PIXELS / 1e6:.0f} megapixels)")
+        raise ImageRejected(_too_large(width, height))
+
+
+def _too_large(width: int, height: int) -> str:
+    return f"too large: {width}x{height} pixels (limit {MAX_PIXELS / 1e6:.0f} megapixels)"
+
+
+def _too_large_for_pillow(data: bytes, exc: Exception) -> str:
+    """The app's own reason for a picture Pillow's bomb check refused (about 90 megapixels and
+    up) before its size reached ours: the size its header declares, read as ``Image.open`` reads
+    it but without that check (nothing is decoded); else the pixel count Pillow names."""
+    for fmt in _formats():
+        factory, accept = Image.OPEN[fmt]
+        try:
+            known = not accept or accept(data[:16])
+            if known and not isinstance(known, str):  # (a str: why its codec is missing)
+                width, height = factory(io.BytesIO(data)).size
+                if width * height > MAX_PIXELS:  # (else a frame inside it is the large part)
+                    return _too_large(width, height)
+                break
+        except Exception:  # not this format (as Image.open tries the next), or hostile bytes
+            continue
+    pixels = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f": {int(pixels[1]) / 1e6:,.0f} megapixels in one image" if pixels else ""
+    return f"too large{size} (limit {MAX_PIXELS / 1e6:.0f} megapixels)"
 
 
 def _read_from_16_bits(image: Image.Image) -> bool:
