@@ -18,7 +18,7 @@ from PySide6.QtGui import QFont, QUndoCommand, QUndoStack
 from training.checkpoints import CheckpointError
 from training.library import (Entry, clean_debris, empty_trash, list_checkpoints, prune_trash,
                               rename_checkpoint, restore_checkpoint, trash_checkpoint)
-from training.moves import recover_moves
+from training.moves import NothingMoved, recover_moves
 from training.paths import user_evaluations_dir
 
 from .table_model import RowsTableModel
@@ -308,14 +308,17 @@ class CheckpointStore(QObject):
         self.undo_stack.setIndex(index)
 
     def guard(self, command: _Step, action):
-        """Run an undo/redo step of ``command``; a failure (the file vanished, the folder cannot
-        be written) becomes a message, not a crash, and the step is not taken: the stack is set
-        back as for a refused one, and Ctrl+Z (or Ctrl+Shift+Z) can try it again. None then."""
+        """Run an undo/redo step of ``command``; a failure becomes a message, not a crash, and
+        None. One that may pass (the folder cannot be written, the disk is full) does not take
+        the step: the stack is set back as for a refused one, so Ctrl+Z (or Ctrl+Shift+Z) can
+        try it again. One that cannot (the file vanished, its name is taken) uses the step up,
+        so the steps before it stay reachable (a delete among them: its trash goes on close)."""
         try:
             return action()
         except (CheckpointError, OSError) as exc:
             self.error.emit(f"Could not undo or redo: {exc}")
-            self._set_back = (command, self.undo_stack.index())  # not moved yet: it is stepping
+            if isinstance(exc, NothingMoved):  # not moved yet: it is stepping
+                self._set_back = (command, self.undo_stack.index())
             return None
 
     def follow(self, old: Path, new: Path) -> None:

@@ -44,6 +44,11 @@ class MoveIncomplete(CheckpointError):
     """A move failed and undoing the moves already made failed too: the files are split."""
 
 
+class NothingMoved(CheckpointError):
+    """A move refused for a reason that may pass (a folder that cannot be written, a full disk):
+    nothing was moved, so the same move can be tried again."""
+
+
 def move_all(moves: list[tuple[Path, Path]]) -> None:
     """Move each ``(source, target)`` without overwriting anything; if one move fails, the ones
     already made are moved back, so a checkpoint is never left half here and half there."""
@@ -67,7 +72,9 @@ def move_all(moves: list[tuple[Path, Path]]) -> None:
                 from None
         if isinstance(exc, CheckpointError):
             raise
-        raise CheckpointError(f"{first_line(exc)} (nothing was moved)") from None
+        gone = isinstance(exc, FileNotFoundError)  # (vanished: trying again will not help)
+        raise (CheckpointError if gone else NothingMoved)(
+            f"{first_line(exc)} (nothing was moved)") from None
 
 
 @contextmanager
@@ -83,7 +90,7 @@ def journaled(folder: Path, moves: list[tuple[Path, Path]], back: bool = True):
     try:
         atomic_write_bytes(journal, json.dumps(record, indent=1).encode())
     except OSError as exc:
-        raise CheckpointError(f"cannot write in {folder}: {first_line(exc)} (nothing was moved)") \
+        raise NothingMoved(f"cannot write in {folder}: {first_line(exc)} (nothing was moved)") \
             from None
     with _lock(journal, wait=True):  # held while moving: another process never settles it
         try:

@@ -47,6 +47,24 @@ def test_an_undo_or_redo_that_fails_can_be_tried_again(qtbot, make_window, tiny_
     assert not mine.exists() and window.undo_action.text() == "&Undo Delete mine"
 
 
+def test_an_undo_that_can_never_succeed_gives_way_to_the_steps_before_it(
+        qtbot, make_window, tiny_checkpoint):
+    gone = user_checkpoint("gone", ("a", "b"))
+    mine = user_checkpoint("mine", ("a", "b"), seed=2)
+    window = make_window(tiny_checkpoint)
+    panel = open_checkpoints(window)
+    window.store.delete(gone)
+    renamed = window.store.rename(mine, "renamed")
+    by_hand = renamed.with_name("by hand.keras")  # renamed again in a file manager
+    os.rename(renamed, by_hand)
+    os.rename(sidecar_path(renamed), sidecar_path(by_hand))
+    qtbot.keyClick(window, Qt.Key.Key_Z, CTRL)  # the rename's undo: its file is not there
+    assert "checkpoint not found" in panel.notice.text()
+    assert window.undo_action.text() == "&Undo Delete gone"  # not stuck on the rename for ever
+    qtbot.keyClick(window, Qt.Key.Key_Z, CTRL)
+    assert gone.is_file()  # (the trash goes when the window closes: it would have been lost)
+
+
 def use(qtbot, window, path):
     """Select ``path`` on the Checkpoints tab and click Use for Predictions."""
     panel = open_checkpoints(window)
