@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QDoubleSpinBox,
                                QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
@@ -129,8 +129,11 @@ class ResultsView(QWidget):
     def select_row(self, source_row: int) -> None:
         """Make the model's ``source_row`` the current row (if the filters show it)."""
         index = self.proxy.mapFromSource(self.model.index(source_row, 0))
-        if index.isValid():
-            self.table.setCurrentIndex(index)
+        if index.isValid():  # that row alone, whatever keys are held (setCurrentIndex reads
+            # them: a drop made with Ctrl held, a copy in some file managers, added to the
+            # selection, and Add to Training Class then also took the image shown before)
+            flags = QItemSelectionModel.SelectionFlag
+            self.table.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
 
     def selected_items(self) -> list:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}

@@ -113,6 +113,22 @@ def test_a_second_drop_shows_its_image(qtbot, make_window, tiny_checkpoint, imag
     assert window.bars.bars[0].accessibleName().endswith("(top prediction)")
 
 
+def test_a_drop_made_with_ctrl_held_shows_its_image_alone(qtbot, make_window, tiny_checkpoint,
+                                                           image_dir):
+    """Ctrl held (a copy, in some file managers) added the new row to the selection: Add to
+    Training Class then also took the image shown before."""
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: settled(window, 1), timeout=WAIT)
+    qtbot.keyPress(window.results.table, Qt.Key.Key_Control, Qt.KeyboardModifier.ControlModifier)
+    try:
+        drop(window, [image_dir / "green.jpg"])
+        qtbot.waitUntil(lambda: settled(window, 2), timeout=WAIT)
+    finally:
+        qtbot.keyRelease(window.results.table, Qt.Key.Key_Control)
+    assert [item.name for item in window.results.selected_items()] == ["green.jpg"]
+
+
 def test_a_file_dropped_while_a_big_folder_is_classified_is_shown_and_classified_first(
         qtbot, make_window, tiny_checkpoint, tmp_path, monkeypatch):
     """Its row was at the bottom, out of sight, and its result waited behind the whole folder.
