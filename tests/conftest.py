@@ -5,6 +5,7 @@ A test fails when it leaves a QThread running or a QTimer active (napari's habit
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,15 +27,33 @@ def private_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _no_dangling_qt(request):
-    """Fail a test that leaves a QThread, job-lane thread or child process running, or a timer
-    active."""
+    """Fail a test that leaves a QThread, job-lane thread or child process running, a timer
+    active, or a ``QTimer.singleShot`` still to fire (it would fire in a later test)."""
     try:
-        from PySide6.QtCore import QThread, QTimer
+        from PySide6.QtCore import QObject, QThread, QTimer
     except ImportError:  # pure training tests in an environment without Qt
         yield
         return
     threads, timers = weakref.WeakSet(), weakref.WeakSet()
     thread_start, timer_start = QThread.start, QTimer.start
+    single_shot, pending = QTimer.__dict__["singleShot"], {}
+
+    def tracked_single_shot(msec, *args):
+        *head, functor = args
+        if not callable(functor):  # (receiver, "slot") by name: not tracked
+            return single_shot(msec, *args)
+        owner = getattr(functor, "__self__", None)
+        if not head and isinstance(owner, QObject):  # a QObject's method: cancelled with it,
+            head = [owner]  # as PySide does for the method itself
+        token, caller = object(), sys._getframe(1)
+        context = next((a for a in head if isinstance(a, QObject)), None)
+        pending[token] = (f"singleShot({msec}) from {caller.f_code.co_filename}:{caller.f_lineno}",
+                          None if context is None else weakref.ref(context))
+
+        def fire():
+            pending.pop(token, None)
+            functor()
+        return single_shot(msec, *head, fire)
 
     def start_thread(self, *args):
         threads.add(self)
@@ -45,18 +64,29 @@ def _no_dangling_qt(request):
         return timer_start(self, *args)
 
     QThread.start, QTimer.start = start_thread, start_timer
+    QTimer.singleShot = staticmethod(tracked_single_shot)
     try:
         yield
     finally:
         QThread.start, QTimer.start = thread_start, timer_start
+        QTimer.singleShot = single_shot
     import multiprocessing
     import threading
     running = [t.objectName() or repr(t) for t in list(threads) if _alive(t, "isRunning")]
     running += [t.name for t in threading.enumerate() if t.name.startswith("lane-")]
     running += [p.name for p in multiprocessing.active_children()]
     active = [repr(t) for t in list(timers) if _alive(t, "isActive")]
+    # a single-shot whose context object is deleted is cancelled with it
+    active += [where for where, context in pending.values()
+               if context is None or _exists(context())]
     assert not running, f"test left threads or processes running: {running}"
     assert not active, f"test left QTimers active: {active}"
+
+
+def _exists(obj) -> bool:
+    """Whether a Qt object from a weak reference is still there: not collected, not deleted."""
+    import shiboken6
+    return obj is not None and shiboken6.isValid(obj)
 
 
 def _alive(obj, method) -> bool:

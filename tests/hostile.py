@@ -212,6 +212,13 @@ def make_many(folder: Path, count: int = 20_000) -> list[Path]:
     return paths
 
 
+def counting(calls: list, target: str):
+    """``target`` ("os.stat") that also notes each call in ``calls``: work counted, not timed."""
+    module, name = target.rsplit(".", 1)
+    real = getattr(__import__(module), name)
+    return lambda *args, **kwargs: (calls.append(target), real(*args, **kwargs))[1]
+
+
 def deny_reading(monkeypatch, path: Path) -> None:
     """Make opening ``path`` fail with EACCES, as ``chmod 000`` does for anyone but root.
 

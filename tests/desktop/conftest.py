@@ -1,8 +1,10 @@
-"""Desktop fixtures: a window on a given checkpoint with private settings, and real drops."""
+"""Desktop fixtures: a window on a given checkpoint with private settings, and real drops; a test
+fails when a worker job raised a programming error, or a window's timer outlives its closing."""
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+import shiboken6
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -11,6 +13,39 @@ from desktop.window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60_000  # ms: model load includes importing TensorFlow on a cold start
+
+
+# A programming error in a worker job: the lane turns every exception into a "failed" message,
+# so a test would pass over it unless it is looked for.
+BUGS = (TypeError, AttributeError, NameError, ZeroDivisionError, AssertionError, IndexError,
+        KeyError)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "job_bug_expected: a test that makes a worker job fail "
+                                       "with a programming error (a TypeError...) on purpose")
+
+
+@pytest.fixture(autouse=True)
+def _no_job_bugs(request):
+    """Fail a test in which a worker job ended in a programming error (a TypeError, say), which
+    the lane only logs and reports as the job's failure."""
+    import logging
+    import sys
+    bugs = []
+
+    class Bugs(logging.Handler):
+        def emit(self, record):  # (in the job's thread, inside the lane's ``except``)
+            exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+            if isinstance(exc, BUGS):
+                bugs.append(record.getMessage())
+
+    handler, jobs = Bugs(logging.ERROR), logging.getLogger("desktop.jobs")
+    jobs.addHandler(handler)
+    yield
+    jobs.removeHandler(handler)
+    if not request.node.get_closest_marker("job_bug_expected"):
+        assert not bugs, "a worker job failed with a programming error:\n" + "\n".join(bugs)
 
 
 @pytest.fixture
@@ -39,8 +74,14 @@ def make_window(qtbot, tmp_path):
     for window in windows:
         if window.isVisible():
             window.close()  # waits for the worker threads
-        # (pytest-qt closed it already): closing must have stopped every lane and child process
+        # (pytest-qt closed it already): closing must have stopped every lane and child process,
+        # and every timer the app made for the window and its session (Qt's own, such as the
+        # status bar's message timeout, are not ours). Checked here, while they exist: the
+        # autouse check runs after the window is deleted, when its timers count as stopped.
         left += [lane.name for lane in window_lanes(window) if lane.thread.is_alive()]
+        left += [f"timer {timer_name(t)}" for t in
+                 window.findChildren(QTimer) + window.session.findChildren(QTimer)
+                 if shiboken6.createdByPython(t) and t.isActive()]
     left += [p.name for p in multiprocessing.active_children()]
     try:
         assert not left, f"closing the window left these running: {left}"
@@ -59,6 +100,14 @@ def make_window(qtbot, tmp_path):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         windows.clear()
         gc.collect()
+
+
+def timer_name(timer) -> str:
+    """``ClassName.attribute`` of a timer's parent (or its objectName), for a failure message."""
+    parent = timer.parent()
+    attribute = next((k for k, v in getattr(parent, "__dict__", {}).items() if v is timer),
+                     None)
+    return f"{type(parent).__name__}.{attribute or timer.objectName() or '?'}"
 
 
 def window_lanes(window):

@@ -1,12 +1,13 @@
-"""The Checkpoints tab, its dialogs and the banner by keyboard and screen reader: Delete goes on
-to the next row, the export and compare dialogs' fields and tables have names, and the banner's
-buttons come where the banner is in the Tab order (before the tabs)."""
+"""The Checkpoints tab, its dialogs and the banner by keyboard, mouse and screen reader: Delete
+goes on to the next row, a double-click uses a checkpoint, the export and compare dialogs' fields
+and tables have names, and the banner's buttons come where the banner is in the Tab order (before
+the tabs)."""
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import QApplication
 
-from .conftest import WAIT, tflite_export_dialog
-from .test_checkpoints_panel import open_checkpoints, user_checkpoint
+from .conftest import WAIT, drop, tflite_export_dialog
+from .test_checkpoints_panel import bar_labels, open_checkpoints, user_checkpoint
 
 
 def focus(qtbot, window, widget):
@@ -66,6 +67,26 @@ def test_delete_by_keyboard_goes_on_to_the_next_checkpoint_and_undo_restores(
     qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: not rows[-1].exists(), timeout=WAIT)
     assert panel.selected_paths() == [rows[-2]]
+
+
+def test_double_clicking_a_checkpoint_uses_it_and_classifies_the_dropped_images_again(
+        qtbot, make_window, tiny_checkpoint, image_dir):
+    """README: "Use for Predictions (or double-click)"."""
+    user_checkpoint("animals", ("cat", "dog"))
+    window = make_window(tiny_checkpoint)
+    drop(window, [image_dir / "red.png"])
+    qtbot.waitUntil(lambda: bar_labels(window) == ["blue", "green", "red"], timeout=WAIT)
+    panel = open_checkpoints(window)
+    animals = next(path for path in listed(panel) if path.stem == "animals")
+    index = panel.proxy.index(listed(panel).index(animals), 0)
+    panel.table.scrollTo(index)
+    here = panel.table.visualRect(index).center()
+    for click in (qtbot.mouseClick, qtbot.mouseDClick):  # (QTest's double-click is the second
+        click(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=here)  # click of two)
+    qtbot.waitUntil(lambda: bar_labels(window) == ["cat", "dog"], timeout=WAIT)
+    assert window.session.checkpoint == animals
+    [item] = window.session.items.items  # the dropped image, with the new checkpoint's classes
+    assert item.state == "classified" and window.session.items.top(item)[0] in ("cat", "dog")
 
 
 def test_export_and_compare_dialogs_name_their_fields_and_tables(qtbot, make_window,

@@ -237,3 +237,40 @@ def test_the_context_menu_offers_only_what_applies_to_the_selection(qtbot, make_
     qtbot.waitUntil(lambda: settled(window, 2), timeout=WAIT)
     view.select_row(1)
     assert all(menu_items(view).values())
+
+
+def test_export_writes_the_rows_shown_filtered_and_in_the_tables_order(qtbot, make_window,
+                                                                       tiny_checkpoint, tmp_path):
+    """README: the table exports "with the filters applied", as sorted on screen."""
+    from PySide6.QtCore import QPoint
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    drop(window, [colour_folder(tmp_path / "pics")])
+    qtbot.waitUntil(lambda: settled(window, 13), timeout=WAIT)
+    model = window.session.items
+    dropped = [i.name for i in model.items]
+    tops = [model.top(i)[0] for i in model.items if i.state == "classified"]
+    view.class_filter.setCurrentIndex(view.class_filter.findData(max(tops, key=tops.count)))
+    header = view.table.horizontalHeader()  # a click on the Probability column's header
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(
+        header.sectionViewportPosition(2) + header.sectionSize(2) // 2, header.height() // 2))
+    shown = shown_names(view)
+    assert 1 < len(shown) < 13 and shown != [n for n in dropped if n in shown]  # filtered, sorted
+    lines = view.export("csv", str(tmp_path / "shown.csv")).read_text().splitlines()
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert [row["file"].rsplit("/", 1)[-1] for row in rows] == shown
+
+
+def test_ctrl_c_copies_every_selected_row_in_the_tables_order(qtbot, make_window, tiny_checkpoint,
+                                                             tmp_path):
+    window = make_window(tiny_checkpoint)
+    view = window.results
+    drop(window, [colour_folder(tmp_path / "pics", n=2)])
+    qtbot.waitUntil(lambda: settled(window, 7), timeout=WAIT)
+    view.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    view.table.setFocus()
+    view.table.setCurrentIndex(view.proxy.index(0, 0))
+    qtbot.keyClick(view.table, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(view.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QApplication.clipboard().text().splitlines()
+    assert [line.split("\t")[0].rsplit("/", 1)[-1] for line in lines] == shown_names(view)[:2]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.hostile import (NON_UTF8_NAME, deny_reading, encoded, make_corpus, make_many,
-                           noise)
+from tests.hostile import (NON_UTF8_NAME, counting, deny_reading, encoded, make_corpus,
+                           make_many, noise)
 from training import preprocessing
 from training.predict import Classifier, classify_files, expand_paths, iter_image_files
 from training.preprocessing import RESIZE_POLICIES, ImageRejected, Preprocessing, load_image
@@ -139,11 +139,15 @@ def test_folder_walks_finish_on_link_loops_and_list_each_real_file_once(corpus):
     assert expand_paths([loop / "parent"]) == list(iter_image_files(loop / "parent"))
 
 
-def test_a_folder_of_20000_files_is_walked_in_order_and_classified(tmp_path, classifier):
-    paths = make_many(tmp_path / "many")
-    start = time.perf_counter()
-    assert list(iter_image_files(tmp_path / "many")) == paths
-    assert time.perf_counter() - start < 5  # about 0.2 s on 2 cores
+def test_a_folder_of_20000_files_is_walked_in_order_and_classified(tmp_path, classifier,
+                                                                   monkeypatch):
+    paths, asked = make_many(tmp_path / "many"), []
+    with monkeypatch.context() as patch:  # (about 0.2 s on 2 cores; a clock measures the load)
+        for target in ("os.stat", "os.scandir", "builtins.open"):
+            patch.setattr(target, counting(asked, target))
+        assert list(iter_image_files(tmp_path / "many")) == paths
+    assert asked.count("os.scandir") == 1 and asked.count("os.stat") < 10  # not once a file
+    assert "builtins.open" not in asked  # and no file is read to list it
     sample = paths[::100]
     results = list(classify_files(classifier, sample, k=1))
     assert len(results) == len(sample) and all(r["ok"] for r in results)
@@ -161,15 +165,15 @@ def cli_run(corpus, tiny_checkpoint, tmp_path_factory):
     locked.chmod(0)  # root still reads it: then it must simply be classified
     args = [folder, extra / "many", extra / "vanished.png", locked,
             os.path.join(os.fsencode(folder), NON_UTF8_NAME)]
-    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "training", "predict", *args, "--json",
                            "--top-k", "2", "--checkpoint", str(tiny_checkpoint)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=240)
-    return proc, time.perf_counter() - start, many, locked
+                          capture_output=True, text=True, cwd=ROOT,
+                          timeout=240)  # only a hang fails here (about 10 s on 2 cores)
+    return proc, many, locked
 
 
 def test_predict_json_gives_one_line_per_corpus_file(cli_run, corpus):
-    proc, _, _, locked = cli_run
+    proc, _, locked = cli_run
     folder, expected = corpus
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -190,13 +194,12 @@ def test_predict_json_gives_one_line_per_corpus_file(cli_run, corpus):
     assert locked_row["ok"] if os.geteuid() == 0 else "permission denied" in locked_row["error"]
 
 
-def test_predict_json_classifies_a_20000_file_folder_in_reasonable_time(cli_run):
-    proc, seconds, many, _ = cli_run
+def test_predict_json_classifies_every_file_of_a_20000_file_folder(cli_run):
+    proc, many, _ = cli_run
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     many_rows = [r for r in rows if Path(r["path"]).parent == many[0].parent]
     assert [r["path"] for r in many_rows] == [str(p) for p in many]
     assert all(r["ok"] for r in many_rows)
-    assert seconds < 120, seconds  # about 10 s on 2 cores, TensorFlow's start included
 
 
 def test_predict_text_output_survives_a_name_that_is_not_utf8(corpus, tiny_checkpoint):
@@ -284,8 +287,6 @@ def test_fuzzed_bytes_give_a_report_or_a_one_line_reason(capsys, tmp_path):
 def test_linked_folders_are_searched_once_each(tmp_path):
     """A folder of linked albums is searched as a file manager shows it; a folder reached twice
     (a link to a sibling, a link back up) is entered once."""
-    from tests.hostile import encoded
-    from PIL import Image
     real = tmp_path / "real"
     for album in ("cats", "dogs"):
         (real / album).mkdir(parents=True)
@@ -301,9 +302,6 @@ def test_linked_folders_are_searched_once_each(tmp_path):
 
 
 def test_an_album_dropped_beside_a_folder_linking_to_it_is_listed_once(tmp_path):
-    from PIL import Image
-
-    from tests.hostile import encoded
     album = tmp_path / "holiday"
     album.mkdir()
     (album / "1.png").write_bytes(encoded(Image.new("RGB", (8, 8)), "PNG"))

@@ -88,7 +88,8 @@ def test_a_child_that_does_not_stop_after_stop_is_ended(monkeypatch):
     started = time.monotonic()
     with pytest.raises(ChildDied, match="did not answer Stop within 1 s"):
         ChildProcess(CHEAP, name="training").run(silent_job, (300,), reporter)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 150  # ended at Stop, not after the job's 300 s (a bound
+    # that only waiting the job out reaches: starting a child takes seconds on a busy machine)
 
 
 def test_what_a_child_says_before_it_dies_is_in_its_log_and_its_death_message():

@@ -101,21 +101,20 @@ def test_an_operation_killed_before_any_of_its_file_steps_leaves_one_whole_check
             folder = root / trashed.folder.relative_to(template)
             code = run_child(op, step, lib / "mine.keras", folder)
         assert code in (0, -9), (step, code)
+        back = any(lib.glob("mine.*"))  # a file not moved yet: a rename or delete goes back
         recover_moves(lib, trash)
         assert not list(lib.glob(JOURNAL_GLOB)), step
         names = [e.name for e in list_checkpoints(lib)]
-        if op.startswith("rename"):  # the old name, as if never asked, or the new one
+        if op.startswith("rename"):  # the old name, as if never asked, or (all moved) the new
             expected = files_of(*names)
             if (lib / ".mine.json.pending").exists():  # (killed before it became mine.json)
                 expected.remove("mine.json")
-            assert names in (["mine"], ["renamed"]) and visible(lib) == expected, step
+            assert names == (["mine"] if back else ["renamed"]) and visible(lib) == expected, step
             assert whole(lib, names[0], digest, seed=0), step
-            assert code == -9 or names == ["renamed"], step
-        elif op == "trash":  # still there, or deleted whole
+        elif op == "trash":  # still there, or (all moved) deleted whole
             [where] = [lib] if names else list(trash.glob("session-2/deleted.*"))
-            assert names in (["mine"], []) and visible(where) == files_of("mine"), step
+            assert names == (["mine"] if back else []) and visible(where) == files_of("mine"), step
             assert whole(where, "mine", digest, seed=0), step
-            assert code == -9 or names == [], step
         elif step == 1:  # killed before its journal was written: nothing has moved yet
             assert names == ["mine"] and whole(folder, "mine", digest, seed=0)
         else:  # cut short later: restored all the same, under the free name
