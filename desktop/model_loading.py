@@ -47,6 +47,7 @@ class ModelLoading(QObject):
         # the model in use before a switch, until Keras's verdict on the new one: (path, info,
         # its Keras classifier, or None where it was still loading: then it is loaded again)
         self._fallback = None
+        self._closed = False  # set by shutdown: results still queued for the GUI start nothing
 
     def _recheck_all(self) -> None:
         """Read every image again for the model just asked for (the image list does it)."""
@@ -176,6 +177,8 @@ class ModelLoading(QObject):
         if self._failed_generation != self._generation or reason == CANCELLED_BEFORE_START:
             return  # an older load, or the app closing before the load began
         back, self._fallback = self._fallback, None
+        if self._closed:  # refused as the window closed: nothing to go back to (a load started
+            return  # now would run after the lanes were shut down)
         if back is not None and back[0].is_file() and self._go_back(back, reason):
             return
         with self._lock:

@@ -39,7 +39,6 @@ class ClassifierSession(ModelLoading):
         self.files = JobLane("files", self)  # decoding and checking images, in order
         self.walker = JobLane("walk", self)  # searching dropped folders, so rows come at once
         self._lanes = (self.walker, self.files, self.model_lane, self.loader)
-        self._closed = False  # set by shutdown: results still queued for the GUI start nothing
         self.strict = False
         self._done = self._total = 0  # images finished / asked for since the lanes were last idle
         self._epoch = 0  # counts re-checks; a batch read for an older one is dropped

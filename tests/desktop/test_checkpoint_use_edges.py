@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 import training.moves
-from training.checkpoints import atomic_write_bytes, read_info, sidecar_path
+from training.checkpoints import CheckpointError, atomic_write_bytes, read_info, sidecar_path
 
 from .conftest import WAIT, drop
 from .test_checkpoints_panel import bar_labels, open_checkpoints, user_checkpoint
@@ -128,6 +129,35 @@ def test_a_checkpoint_keras_refuses_after_the_switch_gives_the_model_back(
     # classified by good again (numpy's read of bad refused it too), not "not classified"
     qtbot.waitUntil(lambda: window.session.items.items[0].state == "classified", timeout=WAIT)
     assert bar_labels(window) == ["cat", "dog"]
+
+
+def test_a_checkpoint_keras_refuses_as_the_window_closes_starts_nothing_after(
+        qtbot, make_window, monkeypatch):
+    """The refusal arrived after the window had closed, and going back to the model used before
+    started a load (and the progress timer) on lanes already shut down."""
+    import threading
+
+    from training.predict import Classifier
+    good = user_checkpoint("good", ("cat", "dog"))
+    bad = user_checkpoint("bad", ("x", "y", "z"), seed=2)
+    window = make_window(good)  # (its own Keras load may still run: going back loads it again)
+    started, closing, real = threading.Event(), threading.Event(), Classifier.load
+
+    def load(path, *args, **kwargs):
+        if Path(path) == bad:  # refused only once the window is closing (renamed meanwhile)
+            started.set()
+            closing.wait(WAIT / 1000)
+            raise CheckpointError(f"checkpoint not found: {path}")
+        return real(path, *args, **kwargs)
+    monkeypatch.setattr(Classifier, "load", staticmethod(load))
+    use(qtbot, window, bad)
+    real_shutdown = window.session.shutdown
+    monkeypatch.setattr(window.session, "shutdown", lambda: (closing.set(), real_shutdown()))
+    qtbot.waitUntil(started.is_set, timeout=WAIT)
+    window.close()  # waits for the lanes: the refusal is queued for the window meanwhile
+    QApplication.processEvents()  # and arrives here
+    assert not window.classify.progress_timer.isActive()
+    assert not any(lane.busy() for lane in window.session._lanes)
 
 
 def test_undoing_the_delete_of_the_checkpoint_in_use_uses_it_again(qtbot, make_window,
