@@ -71,7 +71,10 @@ def test_kill_sent_to_dev_py_alone_ends_the_child_as_if_typed_directly(tmp_path,
     code = f"import sys, dev; sys.exit(dev.run_child([sys.executable, '-c', {child!r}], None))"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
                             text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            # as from a terminal: under `nohup` (the suite run in the background)
+                            # SIGHUP comes ignored, and dev.py rightly leaves it so
+                            preexec_fn=lambda: signal.signal(getattr(signal, sent), signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == "ready"
         proc.send_signal(getattr(signal, sent))  # to dev.py alone, not its process group
