@@ -1,6 +1,6 @@
 """The window as a user drives it: drops and pastes (odd ones too), input check, bars, strict
-mode, closing (folders: test_classify_folders.py; models: test_classify_models.py; settings:
-test_settings.py)."""
+mode, closing (folders: test_classify_folders.py; models: test_classify_models.py and
+test_model_failures.py; settings: test_settings.py)."""
 import multiprocessing
 
 import numpy as np
